@@ -13,7 +13,10 @@ from collections.abc import Sequence
 
 from throne import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("throne.cli.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    # one per line, so that adding a command group is a one-line change
+    "throne.cli.demo",
+)
 
 
 class CommandError(Exception):
