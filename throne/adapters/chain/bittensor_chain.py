@@ -10,6 +10,7 @@ daemon can do about them: `ChainUnavailable`/`ChainTimeout` (retry later), a non
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -119,9 +120,7 @@ class BittensorChain(Chain):
                 return ChainSnapshot(block=int(view.block))
             neurons = tuple(Neuron(int(n.uid), str(n.hotkey)) for n in graph.neurons)
             found = [*graph.commitments.values(), *graph.unregistered_commitments.values()]
-            commitments = sorted(
-                (_commitment(c) for c in found), key=lambda c: (c.block, c.hotkey)
-            )
+            commitments = sorted((_commitment(c) for c in found), key=lambda c: (c.block, c.hotkey))
             return ChainSnapshot(
                 block=int(view.block), neurons=neurons, commitments=tuple(commitments)
             )
@@ -239,10 +238,9 @@ class BittensorChain(Chain):
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            try:
+            # closing a dead connection must not mask whatever the caller is handling
+            with contextlib.suppress(Exception):
                 self._loop.run(client.close(), 5.0)
-            except Exception:  # closing a dead connection must not mask the caller's error
-                pass
         self._loop.close()
 
     # -- internals ---------------------------------------------------------------------

@@ -164,3 +164,4 @@ class Chain(abc.ABC):
 
     def close(self) -> None:
         """Release connections or files; the adapter is unusable afterwards."""
+        return None
