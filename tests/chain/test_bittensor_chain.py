@@ -142,15 +142,18 @@ def test_connection_refused_is_a_retryable_unavailability(tmp_path: Path) -> Non
         chain.close()
 
 
+@pytest.mark.parametrize("hangs_after_connecting", [False, True])
 def test_a_hung_node_hits_the_call_deadline_and_the_next_call_can_succeed(
-    fake_world: FakeNodeWorld, tmp_path: Path
+    fake_world: FakeNodeWorld, tmp_path: Path, hangs_after_connecting: bool
 ) -> None:
-    fake_world.node.hung = True
     settings = BittensorSettings(network="local", data_dir=tmp_path, read_deadline_s=0.2)
     chain = BittensorChain(settings, substrate=fake_world.node, signer=fake_world.keypair("v"))
     try:
+        if hangs_after_connecting:
+            assert chain.current_block() == fake_world.node.block
+        fake_world.node.hung = True
         with pytest.raises(ChainTimeout) as exc:
-            chain.current_block()
+            chain.snapshot(NETUID)
         assert exc.value.retryable
         fake_world.node.hung = False
         assert chain.current_block() == fake_world.node.block

@@ -10,6 +10,7 @@ daemon can do about them: `ChainUnavailable`/`ChainTimeout` (retry later), a non
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -97,6 +98,7 @@ class BittensorChain(Chain):
         self._substrate = substrate
         self._signer = signer
         self._client: Any = None
+        self._connecting: asyncio.Lock | None = None
         self._loop = LoopThread(name="bittensor-chain")
         redirect_sdk_files(settings.data_dir)
 
@@ -257,10 +259,12 @@ class BittensorChain(Chain):
         try:
             return self._loop.run(run(), deadline_s)
         except TimeoutError as exc:
+            self._discard_client()
             raise ChainTimeout(
                 f"{what}: {self._settings.network} did not answer within {deadline_s:g} s"
             ) from exc
         except bt.RpcConnectionError as exc:
+            self._discard_client()
             raise ChainUnavailable(f"{what}: cannot reach {self._settings.network}: {exc}") from exc
         except bt.ChainError as exc:  # a read the node failed to serve
             raise ChainUnavailable(f"{what}: {self._settings.network} failed: {exc}") from exc
@@ -268,11 +272,21 @@ class BittensorChain(Chain):
             raise ChainUnavailable(f"{what}: cannot reach {self._settings.network}: {exc}") from exc
 
     async def _connected(self) -> Any:
-        if self._client is None:
-            bt = _bittensor()
-            subtensor = bt.Subtensor(self._settings.network, substrate=self._substrate)
-            self._client = await subtensor  # the async client, connected on our loop
-        return self._client
+        # Runs on the private loop only, so creating the lock here cannot race.
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._client is None:
+                bt = _bittensor()
+                subtensor = bt.Subtensor(self._settings.network, substrate=self._substrate)
+                self._client = await subtensor  # the async client, connected on our loop
+            return self._client
+
+    def _discard_client(self) -> None:
+        """Forget a connection that hung or dropped; the next call opens a fresh one."""
+        client, self._client = self._client, None
+        if client is not None:
+            self._loop.spawn(client.close())
 
     def _hotkey(self) -> Any:
         if self._signer is None:

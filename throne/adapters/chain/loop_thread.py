@@ -39,6 +39,11 @@ class LoopThread:
             future.cancel()
             raise TimeoutError(f"no result within {deadline_s:g} s") from exc
 
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start ``coro`` on the loop without waiting for it (best-effort cleanup)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure_started())
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
     def close(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread
