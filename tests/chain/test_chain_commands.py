@@ -160,3 +160,12 @@ def test_committing_on_a_network_without_a_wallet_names_the_missing_hotkey_file(
     argv += ["--wallet-path", str(tmp_path / "wallets"), "--data-dir", str(tmp_path)]
     assert main(argv) == 1
     assert "no hotkey file" in capsys.readouterr().err
+
+
+def test_chain_show_reads_the_local_chain_like_localnet_show(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["localnet", "register", "--chain-db", db, "--hotkey", "alice"])
+    main(["localnet", "commit", "--chain-db", db, "--hotkey", "alice", "--text", "hi"])
+    local = _json(capsys, ["localnet", "show", "--chain-db", db, "--json"])
+    assert _json(capsys, ["chain", "show", "--chain-db", db, "--json"]) == local

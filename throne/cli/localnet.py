@@ -14,6 +14,7 @@ from throne.adapters.chain.local import (
 )
 from throne.cli.chain_args import add_chain_db_option, add_netuid_option, chain_errors
 from throne.cli.main import CommandError
+from throne.domain.queue.snapshot import ChainSnapshot
 
 
 def register(sub: Any) -> None:
@@ -176,7 +177,13 @@ def _commit(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     with chain_errors():
         snap = _open(args).snapshot(args.netuid)
-    if args.json:
+    print_snapshot(snap, args.netuid, as_json=args.json)
+    return 0
+
+
+def print_snapshot(snap: ChainSnapshot, netuid: int, *, as_json: bool) -> None:
+    """The block, neurons and commitments of a snapshot, as text or as one JSON object."""
+    if as_json:
         print(
             json.dumps(
                 {
@@ -189,12 +196,12 @@ def _show(args: argparse.Namespace) -> int:
                 }
             )
         )
-        return 0
-    print(f"block {snap.block}, subnet {args.netuid}")
+        return
+    print(f"block {snap.block}, subnet {netuid}")
     print(f"neurons ({len(snap.neurons)}):")
     for n in snap.neurons:
         print(f"  {n.uid:>3}  {n.hotkey}")
     print(f"commitments ({len(snap.commitments)}):")
     for c in snap.commitments:
-        print(f"  {c.hotkey}  block {c.block}  {c.text}")
-    return 0
+        status = "" if c.status == "plain" else f"  [{c.status}]"
+        print(f"  {c.hotkey}  block {c.block}  {c.text}{status}")

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.localnet",
     "throne.cli.commit",
     "throne.cli.weights",
+    "throne.cli.chain",
 )
 
 
