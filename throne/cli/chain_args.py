@@ -22,7 +22,7 @@ CHAIN_HELP = (
 )
 
 
-def add_chain_db_option(parser: argparse.ArgumentParser) -> None:
+def add_chain_db_option(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--chain-db",
         type=Path,
@@ -32,7 +32,7 @@ def add_chain_db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_netuid_option(parser: argparse.ArgumentParser) -> None:
+def add_netuid_option(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--netuid",
         type=int,
@@ -45,8 +45,8 @@ def add_chain_options(parser: argparse.ArgumentParser) -> None:
     """``--chain``, ``--chain-db``, ``--netuid``, the hotkey to sign with, and a deadline."""
     group = parser.add_argument_group("chain")
     group.add_argument("--chain", default="local", metavar="local|finney|test|URL", help=CHAIN_HELP)
-    add_chain_db_option(parser)
-    add_netuid_option(parser)
+    add_chain_db_option(group)
+    add_netuid_option(group)
     group.add_argument(
         "--hotkey",
         metavar="HK",
