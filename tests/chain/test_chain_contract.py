@@ -85,6 +85,12 @@ def test_new_validator_waits_out_one_rate_limit_window(world: World) -> None:
     assert chain.blocks_until_weights_allowed(NETUID, 0) == 0
 
 
+def test_rate_limit_of_an_unknown_uid_is_refused(world: World) -> None:
+    _validator_with_miners(world)
+    with pytest.raises(ChainRefused):
+        world.chain_as("validator").blocks_until_weights_allowed(NETUID, 99)
+
+
 def test_weights_are_sent_as_bittensor_u16s_and_read_back_from_chain(world: World) -> None:
     _validator_with_miners(world)
     world.advance(100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_init_refuses_to_overwrite_an_existing_chain(tmp_path: Path) -> None:
 def test_a_snapshot_of_an_unknown_subnet_is_empty(tmp_path: Path) -> None:
     snap = LocalChain.init(tmp_path / "c.db", clock_mode="manual").snapshot(7)
     assert (snap.block, snap.neurons, snap.commitments) == (1, (), ())
+
+
+def test_concurrent_registrations_from_many_handles_get_distinct_uids(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    LocalChain.init(path, clock_mode="manual")
+
+    def register_batch(batch: int) -> list[int]:
+        chain = LocalChain(path)
+        return [chain.register(120, f"hk{batch}-{i}") for i in range(16)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        uids = [uid for batch in pool.map(register_batch, range(8)) for uid in batch]
+    assert sorted(uids) == list(range(128))

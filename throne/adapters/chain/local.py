@@ -140,6 +140,8 @@ class LocalChain(Chain):
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None)
         try:
+            # WAL lets the daemon read while a miner's command writes, and the reverse.
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
             meta = {
