@@ -7,10 +7,15 @@ miner, an auditor or the validator needs to reproduce a score lives behind this 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+MAX_RESPONSE_CHARS = 200_000
+"""Longer responses score 0 without being parsed: it bounds the validator's work per sample."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,10 @@ class Environment(ABC):
 
     @abstractmethod
     def locate(self, prompt: str) -> int | None:
-        """The task id whose prompt this is, or None if the prompt is not from this env."""
+        """The task id whose prompt this is, or None if the prompt is not from this env.
+
+        Cheap: every prompt ends with a task reference line (see `throne.envs.tag`).
+        """
 
     def check_id(self, task_id: int) -> None:
         start, stop = self.id_range
@@ -76,3 +84,16 @@ class Environment(ABC):
             raise TaskIdOutOfRange(
                 f"{self.name} v{self.version}: task id {task_id} outside [{start}, {stop})"
             )
+
+
+def task_digest(task: Task) -> str:
+    """sha256 of a canonical JSON form of the task: what the golden tests pin."""
+    body = {
+        "env": task.env,
+        "version": task.version,
+        "task_id": task.task_id,
+        "prompt": task.prompt,
+        "data": task.data,
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
