@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from throne.envs.base import MAX_RESPONSE_CHARS, Environment, Evaluation, Task
 from throne.envs.extract import strip_think
 from throne.envs.prng import task_stream
-from throne.envs.tag import parse_tag, tag_line
+from throne.envs.tag import tag_line
 
 _ASSIGN = re.compile(r"(?<![A-Za-z0-9_])x(\d+)=(True|False|1|0)(?![A-Za-z0-9_])")
 _UNSAT = re.compile(r"\bUNSAT\b")
@@ -125,10 +125,3 @@ class SatEnvironment(Environment):
         for lit in clauses[salt % len(clauses)]:
             values[abs(lit) - 1] = lit < 0
         return ", ".join(f"x{i}={v}" for i, v in enumerate(values, start=1))
-
-    def locate(self, prompt: str) -> int | None:
-        tag = parse_tag(prompt)
-        if tag is None or tag[:2] != (self.name, self.version):
-            return None
-        start, stop = self.id_range
-        return tag[2] if start <= tag[2] < stop else None

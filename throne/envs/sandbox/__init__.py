@@ -2,5 +2,13 @@
 
 from throne.envs.sandbox.client import ForkServerSandbox, SandboxUnavailable, shared_sandbox
 from throne.envs.sandbox.limits import Limits, RunResult
+from throne.envs.sandbox.port import Sandbox
 
-__all__ = ["ForkServerSandbox", "Limits", "RunResult", "SandboxUnavailable", "shared_sandbox"]
+__all__ = [
+    "ForkServerSandbox",
+    "Limits",
+    "RunResult",
+    "Sandbox",
+    "SandboxUnavailable",
+    "shared_sandbox",
+]
