@@ -46,20 +46,22 @@ class AbdEnvironment(Environment):
     def id_range(self) -> tuple[int, int]:
         return (0, self._id_count)
 
-    def _program(self, task_id: int) -> tuple[Program, Stream]:
+    def _draw(self, task_id: int) -> tuple[Program, str, str]:
+        """Program, hidden input and output. Uninformative outputs (like a lone ``0``, which
+        many programs print) are redrawn, so that tasks stay distinct and worth solving."""
         rng = task_stream(self.name, self.version, task_id)
-        return draw_program(rng), rng
+        for round_ in range(20):
+            program = draw_program(rng.child(f"program{round_}"))
+            for attempt in range(10):
+                stdin = program.make_input(rng.child(f"input{round_}:{attempt}"))
+                output = run_trusted(program.source, stdin)
+                if _informative(output) and _plausible(program, stdin):
+                    return program, stdin, output
+        raise RuntimeError(f"ABD task {task_id}: no informative program found")  # pragma: no cover
 
     def task(self, task_id: int) -> Task:
         self.check_id(task_id)
-        program, rng = self._program(task_id)
-        for attempt in range(100):
-            stdin = program.make_input(rng.child(f"input{attempt}"))
-            output = run_trusted(program.source, stdin)
-            if output.strip() and len(output) <= MAX_OUTPUT_CHARS and _plausible(program, stdin):
-                break
-        else:  # pragma: no cover - every family yields printable inputs; tests pin it
-            raise RuntimeError(f"ABD task {task_id}: no usable input for {program.family}")
+        program, stdin, output = self._draw(task_id)
         prompt = "\n".join(
             [
                 "You are given a Python program and the exact output it printed. Find an input "
@@ -114,7 +116,7 @@ class AbdEnvironment(Environment):
 
     def wrong_answer(self, task: Task, salt: int) -> str:
         # Another input of the right shape whose output differs: plausible, and provably wrong.
-        program, _ = self._program(task.task_id)
+        program, _, _ = self._draw(task.task_id)
         expected = task.data["expected_output"]
         rng = Stream(f"wrong:{self.name}:{task.task_id}:{salt}")
         for attempt in range(200):
@@ -132,6 +134,11 @@ def heuristic_valid(program: str, given: str) -> bool:
     if _LOOP_HEADER in program and re.fullmatch(r"\d+", lines[0].strip()):
         return len(lines) > int(lines[0].strip())
     return len(lines) >= program.count("input()")
+
+
+def _informative(output: str) -> bool:
+    text = output.strip()
+    return len(text) >= 12 and len(set(text.split())) >= 3 and len(output) <= MAX_OUTPUT_CHARS
 
 
 def _plausible(program: Program, stdin: str) -> bool:

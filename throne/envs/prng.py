@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-BLOCK = 4096
+BLOCK = 1024
 _WORDS = struct.Struct(f">{BLOCK // 8}Q")
 
 

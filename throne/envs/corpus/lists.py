@@ -139,8 +139,9 @@ def list_pipeline(rng: Stream) -> Program:
         out_line, out_text = "print(sum(xs))", "the sum of the resulting numbers (0 if none)"
         ret, ret_text = "sum(xs)", "the sum of the resulting numbers (0 if none)"
     elif finish == 2:
-        out_line, out_text = "print(len(xs))", "how many numbers are left"
-        ret, ret_text = "len(xs)", "how many numbers are left"
+        out_line = "print(len(xs), sum(xs))"
+        out_text = "how many numbers are left and their sum, separated by a space"
+        ret, ret_text = "[len(xs), sum(xs)]", "a list [count, sum] of the numbers left"
     elif finish == 3:
         out_line = f"print(max(xs) if xs else {m})"
         out_text = f"the largest resulting number, or {m} if none are left"
@@ -190,7 +191,7 @@ def pair_count(rng: Stream) -> Program:
     else:
         d = rng.between(0, 8)
         cond, text = f"abs(xs[i] - xs[j]) <= {d}", f"xs[i] and xs[j] differ by at most {d}"
-    listing = rng.coin()
+    listing = rng.below(3) != 0
     lines = [
         "n = int(input())",
         "xs = list(map(int, input().split()))",
@@ -202,12 +203,22 @@ def pair_count(rng: Stream) -> Program:
     ]
     out_text = "the number of such pairs"
     if listing:
-        lines.append("            print(i, j)")
+        lines.append("            print(xs[i], xs[j])")
         out_text = (
-            "every such pair as `i j` (0-based indices) on its own line, in increasing order of "
-            "i and then j, followed by a last line with the number of pairs"
+            "every such pair as `xs[i] xs[j]` on its own line, in increasing order of i and "
+            "then j, followed by a last line with the number of pairs"
         )
-    lines.append("print(count)")
+    if not listing:
+        lines[2:2] = ["best = None"]
+        lines += [
+            "            if best is None or xs[i] + xs[j] > best:",
+            "                best = xs[i] + xs[j]",
+        ]
+        out_text += " and, separated by a space, the largest xs[i] + xs[j] among them (None "
+        out_text += "if there is no pair)"
+        lines.append("print(count, best)")
+    else:
+        lines.append("print(count)")
     statement = (
         f"Given a list xs of integers, consider every pair of positions i < j such that {text}."
         f"\n\nInput: {_LIST_IN}\n\nOutput: {out_text}."
@@ -237,8 +248,9 @@ def grid(rng: Stream) -> Program:
         ]
         text = "the grid rotated 90 degrees clockwise: c lines of r numbers separated by spaces"
     else:
-        body = [f"print(sum(1 for row in g for v in row if v > {t}))"]
-        text = f"how many cells hold a value greater than {t}"
+        body = [f'print(" ".join(str(sum(1 for v in row if v > {t})) for row in g))']
+        text = f"for each row, how many of its cells hold a value greater than {t}, on one line "
+        text += "separated by spaces"
     statement = (
         "Read a grid of integers and report on it.\n\nInput: the first line holds r and c; "
         f"then r lines follow, each with c integers separated by spaces.\n\nOutput: {text}."

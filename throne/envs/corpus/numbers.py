@@ -21,8 +21,9 @@ def digits(rng: Stream) -> Program:
         body = ["r = 0", "while n > 0:", "    r = r * 10 + n % 10", "    n //= 10", "return r"]
         text = "the number read with its decimal digits reversed (leading zeros dropped)"
     elif mode == 2:
-        body = [f"return str(n).count('{d}')"]
-        text = f"how many times the digit {d} occurs in it"
+        body = [f'return " ".join(str(i) for i, c in enumerate(str(n)) if c == \'{d}\') or "-1"']
+        text = f"the 0-based positions (from the left) where the digit {d} occurs, separated "
+        text += "by spaces, or -1 if it does not occur"
     elif mode == 3:
         body = [
             "if n == 0:",
@@ -50,8 +51,8 @@ def digits(rng: Stream) -> Program:
         "t lines follow, each with one integer n (0 ≤ n < 10^9).\n\nOutput: one line per n."
     )
     fn_statement = f"Write a function `{name}(n)` that takes a non-negative integer n and returns "
-    fn_statement += f"{text}" + (" as a string." if mode == 3 else ".")
-    hi = rng.choice([99, 9999, 10**6, 10**9 - 1])
+    fn_statement += f"{text}" + (" as a string." if mode in (2, 3) else ".")
+    hi = rng.choice([9999, 10**6, 10**9 - 1])
 
     def make_input(r: Stream) -> str:
         ns = [r.between(0, hi) for _ in range(r.between(2, 6))]
@@ -115,7 +116,8 @@ def fizzbuzz(rng: Stream) -> Program:
     rules = sorted(rng.sample(range(2, 10), rng.between(2, 3)))
     names = rng.sample(_WORDS, len(rules))
     fmt = rng.choice(["{}", "[{}]", "{}."])
-    lines = ["n = int(input())", "for i in range(1, n + 1):", '    out = ""']
+    first = rng.between(1, 20)
+    lines = ["n = int(input())", f"for i in range({first}, n + 1):", '    out = ""']
     for d, w in zip(rules, names, strict=True):
         lines += [f"    if i % {d} == 0:", f'        out += "{w}"']
     number = fmt.replace("{}", '" + str(i) + "')
@@ -125,13 +127,14 @@ def fizzbuzz(rng: Stream) -> Program:
         f"{w} if i is divisible by {d}" for d, w in zip(rules, names, strict=True)
     )
     statement = (
-        f"For i from 1 to n print a line built from the words {rule_text} (concatenated in that "
-        f"order when several apply); when none applies print i written as {fmt.format('i')}."
-        "\n\nInput: one integer n.\n\nOutput: n lines."
+        f"For i from {first} to n print a line built from the words {rule_text} (concatenated "
+        f"in that order when several apply); when none applies print i written as "
+        f"{fmt.format('i')}."
+        f"\n\nInput: one integer n (n ≥ {first}).\n\nOutput: one line per i."
     )
 
     def make_input(r: Stream) -> str:
-        return f"{r.between(5, 40)}\n"
+        return f"{r.between(first + 4, first + 40)}\n"
 
     return Program("fizzbuzz", "\n".join(lines), statement, make_input)
 
@@ -199,15 +202,17 @@ def records(rng: Stream) -> Program:
             "for p in pairs:",
             "    if p[1] > best[1]:",
             "        best = p",
-            "print(best[0])",
+            "print(*best)",
         ]
-        text = "the key with the largest value (the first one on ties)"
+        text = "the key with the largest value (the first one on ties) and that value, "
+        text += "separated by a space"
     elif mode == 2:
         lines += ["pairs.sort(key=lambda p: (-p[1], p[0]))", 'print(" ".join(k for k, v in pairs))']
         text = "the keys by decreasing value, ties by key, separated by spaces"
     else:
-        lines.append(f"print(len([k for k, v in pairs if v > {t}]))")
-        text = f"how many values are greater than {t}"
+        lines += [f"big = sorted(k for k, v in pairs if v > {t})", 'print(len(big), " ".join(big))']
+        text = f"how many values are greater than {t}, a space, then their keys in alphabetical "
+        text += "order separated by spaces"
     statement = (
         f"Read records `key{assign}value` separated by '{sep}' on one line (keys are lower-case "
         f"words, values integers).\n\nInput: one line of records.\n\nOutput: {text}."

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
 from typing import Any
 
 from throne.envs.prng import Stream
@@ -62,12 +64,17 @@ def run_trusted(source: str, stdin: str) -> str:
         "input": _input,
         "print": _print,
     }
-    exec(compile(source, "<generated>", "exec"), scope)
+    exec(_compiled(source), scope)
     return "".join(out)
 
 
 def call_trusted(form: FunctionForm, args: list[Any]) -> Any:
     """Call a generated function form in-process (trusted code only)."""
     scope: dict[str, Any] = {"__name__": "generated", "__builtins__": builtins}
-    exec(compile(form.source, "<generated>", "exec"), scope)
+    exec(_compiled(form.source), scope)
     return scope[form.name](*args)
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> CodeType:
+    return compile(source, "<generated>", "exec")

@@ -113,9 +113,9 @@ def string_pipeline(rng: Stream) -> Program:
     steps = [STEPS[i](rng) for i in chosen]
     body = [line for code, _ in steps for line in code]
     prose = "; then ".join(text for _, text in steps)
-    counted = rng.below(4) == 0
-    out = "print(len(s))" if counted else "print(s)"
-    out_text = "the length of the resulting string" if counted else "the resulting string"
+    counted = False
+    out = "print(s)"
+    out_text = "the resulting string"
     source = "\n".join(["s = input()", *body, out])
     statement = (
         f"Read one line of text s, then {prose}.\n\nInput: one line of lower-case words "
@@ -200,8 +200,10 @@ def word_stats(rng: Stream) -> Program:
         ]
         text = "the longest word (the first one if several are equally long)"
     elif mode == 1:
-        body = [f"print(sum(1 for w in ws if len(w) > {n}))"]
-        text = f"how many words are longer than {n} letters"
+        body = [f"long = [w.upper() for w in ws if len(w) > {n}]", "for w in long:", "    print(w)"]
+        body.append("print(len(long))")
+        text = f"every word longer than {n} letters in upper case, one per line, in order, "
+        text += "then a last line with their number"
     elif mode == 2:
         body = ["ws.sort(key=lambda w: (len(w), w))", 'print(" ".join(ws))']
         text = "the words sorted by length, ties in alphabetical order, separated by spaces"
@@ -271,6 +273,7 @@ def run_length(rng: Stream) -> Program:
 def brackets(rng: Stream) -> Program:
     pairs = rng.choice(["()", "()[]", "()[]{}", "<>()"])
     depth_mode = rng.below(3) == 0
+    numbered = rng.below(3)
     yes, no = rng.choice(
         [("YES", "NO"), ("yes", "no"), ("OK", "BAD"), ("1", "0"), ("balanced", "broken")]
     )
@@ -292,11 +295,17 @@ def brackets(rng: Stream) -> Program:
         "    ok = ok and not stack",
     ]
     if depth_mode:
-        lines.append("    print(depth if ok else -1)")
-        text = "for each string, its maximum nesting depth if it is balanced, else -1"
+        lines.append("    print(len(s), depth if ok else -1)")
+        text = "for each string, its length, a space, then its maximum nesting depth if it is "
+        text += "balanced, else -1"
     else:
-        lines.append(f'    print("{yes}" if ok else "{no}")')
-        text = f"for each string, {yes} if it is balanced, else {no}"
+        if numbered == 0:
+            lines.append(f'    print(s, "{yes}" if ok else "{no}")')
+            text = f"for each string, the string itself, a space, then {yes} if it is balanced, "
+            text += f"else {no}"
+        else:
+            lines.append(f'    print(len(s), "{yes}" if ok else "{no}")')
+            text = f"for each string, its length, a space, then {yes} if it is balanced, else {no}"
     shown = " ".join(o + c for o, c in zip(opens, closes, strict=True))
     statement = (
         f"Check bracket strings over the pairs {shown}. "
@@ -307,7 +316,7 @@ def brackets(rng: Stream) -> Program:
 
     def make_input(r: Stream) -> str:
         out = []
-        for _ in range(r.between(2, 6)):
+        for _ in range(r.between(3, 8)):
             if r.coin():  # build a balanced one, sometimes broken afterwards
                 s = ""
                 for _ in range(r.between(1, 5)):
