@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.commit",
     "throne.cli.weights",
     "throne.cli.chain",
+    "throne.cli.eval",
 )
 
 

@@ -7,10 +7,17 @@ miner, an auditor or the validator needs to reproduce a score lives behind this 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from throne.envs.tag import parse_tag
+
+MAX_RESPONSE_CHARS = 200_000
+"""Longer responses score 0 without being parsed: it bounds the validator's work per sample."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,10 @@ class Evaluation:
 
 class TaskIdOutOfRange(ValueError):
     """A task id outside the environment's declared ``id_range``."""
+
+
+class InvalidTask(ValueError):
+    """A task that cannot be scored (e.g. no test cases): an error, never a pass or a zero."""
 
 
 class Environment(ABC):
@@ -66,9 +77,16 @@ class Environment(ABC):
     def wrong_answer(self, task: Task, salt: int) -> str:
         """A plausible response that scores 0.0, varied by ``salt`` (local miners, tests)."""
 
-    @abstractmethod
     def locate(self, prompt: str) -> int | None:
-        """The task id whose prompt this is, or None if the prompt is not from this env."""
+        """The task id whose prompt this is, or None if the prompt is not from this env.
+
+        Cheap: every prompt ends with a task reference line (see `throne.envs.tag`).
+        """
+        tag = parse_tag(prompt)
+        if tag is None or tag[:2] != (self.name, self.version):
+            return None
+        start, stop = self.id_range
+        return tag[2] if start <= tag[2] < stop else None
 
     def check_id(self, task_id: int) -> None:
         start, stop = self.id_range
@@ -76,3 +94,16 @@ class Environment(ABC):
             raise TaskIdOutOfRange(
                 f"{self.name} v{self.version}: task id {task_id} outside [{start}, {stop})"
             )
+
+
+def task_digest(task: Task) -> str:
+    """sha256 of a canonical JSON form of the task: what the golden tests pin."""
+    body = {
+        "env": task.env,
+        "version": task.version,
+        "task_id": task.task_id,
+        "prompt": task.prompt,
+        "data": task.data,
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,30 @@
+"""The environments throne evaluates on, by name."""
+
+from __future__ import annotations
+
+from throne.envs.abd import AbdEnvironment
+from throne.envs.base import Environment
+from throne.envs.ded import DedEnvironment
+from throne.envs.sat import SatEnvironment
+
+
+class UnknownEnvironment(KeyError):
+    """No environment has this name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def environments() -> dict[str, Environment]:
+    """SAT, ABD and DED with their default settings (ABD and DED share one sandbox, started on
+    first evaluation)."""
+    envs: list[Environment] = [SatEnvironment(), AbdEnvironment(), DedEnvironment()]
+    return {env.name: env for env in envs}
+
+
+def get_environment(name: str) -> Environment:
+    envs = environments()
+    if name not in envs:
+        known = ", ".join(sorted(envs))
+        raise UnknownEnvironment(f"unknown environment {name!r}; known: {known}")
+    return envs[name]
