@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from throne.cli import eval_remote
 from throne.cli.main import CommandError
 from throne.envs.base import Environment, TaskIdOutOfRange
 from throne.envs.registry import UnknownEnvironment, get_environment
@@ -19,7 +20,9 @@ def register(sub: Any) -> None:
         description=(
             "Evaluation environments locally. --show-task prints the prompt of task N; "
             "--answer-file F scores the response in F (a file, or - for stdin) against task N "
-            "exactly as the validator would, running programs in the sandbox."
+            "exactly as the validator would, running programs in the sandbox. "
+            "--base-url URL --model M --tasks N runs N tasks against any OpenAI-compatible "
+            "endpoint and prints a score table."
         ),
     )
     p.add_argument("--env", required=True, metavar="ENV", help="environment name: SAT, ABD, DED")
@@ -30,10 +33,13 @@ def register(sub: Any) -> None:
         "--answer-file", metavar="F", help="score the response in F (- reads stdin)"
     )
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    eval_remote.add_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.base_url is not None:
+        return eval_remote.run(args)
     try:
         env = get_environment(args.env)
     except UnknownEnvironment as exc:
@@ -42,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return show_task(env, _task_id(args), args.json)
     if args.answer_file is not None:
         return score_answer(env, _task_id(args), args.answer_file, args.json)
-    raise CommandError("nothing to do: give --show-task or --answer-file F (see --help)", 2)
+    raise CommandError(
+        "nothing to do: give --show-task, --answer-file F or --base-url URL (see --help)", 2
+    )
 
 
 def _task_id(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.weights",
     "throne.cli.chain",
     "throne.cli.eval",
+    "throne.cli.miner",
 )
 
 

@@ -1,0 +1,99 @@
+"""`throne miner serve`: local OpenAI-compatible miners on loopback, for the demo and tests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from throne.cli.environment_lookup import installed_environments
+from throne.cli.main import CommandError
+from throne.miners.app import miner_app
+from throne.miners.profile import Faults, MinerProfile
+from throne.miners.server import bind, uvicorn_server
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "miner",
+        help="run local miners that answer throne's environment prompts",
+        description="Local miners: OpenAI-compatible servers with a chosen, deterministic skill.",
+    )
+    miner_sub = p.add_subparsers(dest="miner_command", metavar="SUBCOMMAND", required=True)
+    serve = miner_sub.add_parser(
+        "serve",
+        help="serve one or more miners on 127.0.0.1",
+        description=(
+            "Serve POST /v1/chat/completions on HOST:PORT. A miner recognises the environment "
+            "and task from the prompt and answers correctly with probability SKILL per task, "
+            "decided by a hash of (name, revision, env, task id), otherwise with a plausible "
+            "wrong answer. The request's model field picks the miner. GET /health answers "
+            "once the server is ready. Fault options apply to every miner served."
+        ),
+    )
+    serve.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--skill", type=float, required=True, help="chance to solve a task, 0..1")
+    serve.add_argument("--name", default="local", help="model name to serve under (default local)")
+    serve.add_argument("--revision", default="main", help="revision that seeds the skill draw")
+    serve.add_argument(
+        "--miner",
+        action="append",
+        default=[],
+        metavar="NAME=SKILL",
+        help="serve another miner from the same server (repeatable)",
+    )
+    faults = serve.add_argument_group("injected faults")
+    faults.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering")
+    faults.add_argument("--latency-jitter-ms", type=float, default=0.0, help="± uniform jitter")
+    faults.add_argument("--fail-first", type=int, default=0, help="answer 503 to the first N")
+    faults.add_argument("--error-rate", type=float, default=0.0, help="share answered 500")
+    faults.add_argument("--rate-limit-rate", type=float, default=0.0, help="share answered 429")
+    faults.add_argument("--retry-after", type=float, default=1.0, help="Retry-After on 429 (s)")
+    faults.add_argument("--hang-rate", type=float, default=0.0, help="share never answered")
+    faults.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken JSON")
+    faults.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    serve.set_defaults(handler=run_serve)
+
+
+def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
+    try:
+        faults = Faults(
+            latency_ms=args.latency_ms,
+            latency_jitter_ms=args.latency_jitter_ms,
+            fail_first=args.fail_first,
+            error_rate=args.error_rate,
+            rate_limit_rate=args.rate_limit_rate,
+            retry_after=args.retry_after,
+            hang_rate=args.hang_rate,
+            malformed_rate=args.malformed_rate,
+        )
+        miners = [MinerProfile(args.name, args.revision, args.skill, faults)]
+        for spec in args.miner:
+            name, sep, skill = spec.partition("=")
+            if not sep or not name:
+                raise ValueError(f"--miner wants NAME=SKILL, got {spec!r}")
+            miners.append(MinerProfile(name, args.revision, float(skill), faults))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if len({m.name for m in miners}) != len(miners):
+        raise CommandError("two miners share a name")
+    return miners
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    miners = miners_from_args(args)
+    environments = installed_environments()
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    host, port = sock.getsockname()[:2]
+    names = ", ".join(f"{m.name} (skill {m.skill:g})" for m in miners)
+    envs = ", ".join(sorted(environments)) or "none installed: every prompt gets a refusal"
+    print(f"serving {names} at http://{host}:{port}/v1 (environments: {envs})", flush=True)
+    app = miner_app(miners, list(environments.values()), seed=args.seed)
+    asyncio.run(uvicorn_server(app).serve(sockets=[sock]))
+    print("stopped", file=sys.stderr)
+    return 0
