@@ -51,8 +51,9 @@ class NotificationSource(Protocol):
 
 #: Decides whether a checkpoint follows this event (besides every N): weight submissions.
 CheckpointAfter = Callable[[str, dict[str, Any]], bool]
-#: Returns the payload as published (e.g. an unretired pool's seed removed).
-Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+#: Returns the payload as published, given (notification id, topic, payload): e.g. the seed of
+#: a pool not yet retired removed.
+Redact = Callable[[int, str, dict[str, Any]], dict[str, Any]]
 
 
 def iter_notifications(source: NotificationSource, *, batch: int = 2000) -> Iterator[Any]:
@@ -66,8 +67,9 @@ def iter_notifications(source: NotificationSource, *, batch: int = 2000) -> Iter
         last = page[-1].id
 
 
-def open_for_writing(path: Path) -> IO[bytes]:
-    if path.name.endswith(".gz"):
+def open_for_writing(path: Path, *, compress: bool | None = None) -> IO[bytes]:
+    """``path`` for writing; gzip-compressed when ``compress``, or by default when it ends .gz."""
+    if compress if compress is not None else path.name.endswith(".gz"):
         return cast("IO[bytes]", gzip.open(path, "wb", compresslevel=6))
     return path.open("wb")
 
@@ -159,7 +161,7 @@ def export_notifications(
     for n in notifications:
         payload = json.loads(n.state)
         if redact is not None:
-            payload = redact(n.topic, payload)
+            payload = redact(n.id, n.topic, payload)
         writer.event(n.id, str(n.originator_id), n.originator_version, n.topic, payload)
         if checkpoint_after is not None and checkpoint_after(n.topic, payload):
             writer.checkpoint()

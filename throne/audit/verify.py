@@ -64,6 +64,44 @@ class ChainSummary:
     topics: dict[str, int] = field(default_factory=dict)
 
 
+class EventOrder:
+    """Notification ids strictly increase; each originator's versions run 1, 2, 3, ..."""
+
+    def __init__(self) -> None:
+        self.last_id: int | None = None
+        self._versions: dict[str, int] = {}
+
+    def check(self, event: ExportedEvent, *, line: int | None = None) -> None:
+        if self.last_id is not None and event.id <= self.last_id:
+            what = "repeats" if event.id == self.last_id else "comes after"
+            raise AuditError(
+                "reordered",
+                f"events out of order: notification id {event.id} {what} {self.last_id}",
+                line=line,
+            )
+        previous = self._versions.get(event.originator, 0)
+        if event.version > previous + 1:
+            missing = (
+                f"version {previous + 1}"
+                if event.version == previous + 2
+                else f"versions {previous + 1}..{event.version - 1}"
+            )
+            raise AuditError(
+                "deleted",
+                f"event deleted: {missing} of {event.originator} missing before id {event.id}",
+                line=line,
+            )
+        if event.version <= previous:
+            raise AuditError(
+                "inserted",
+                f"event inserted: {event.originator} version {event.version} appears again "
+                f"at id {event.id}",
+                line=line,
+            )
+        self._versions[event.originator] = event.version
+        self.last_id = event.id
+
+
 class ChainVerifier:
     """Feed it the lines of an export in order; it raises :class:`AuditError` at the first fault.
 
@@ -86,7 +124,7 @@ class ChainVerifier:
         self._since_checkpoint = 0
         self._last_checkpoint_line = 0
         self._last_checkpoint_id = 0
-        self._versions: dict[str, int] = {}
+        self._order = EventOrder()
 
     def feed(self, number: int, line: bytes) -> None:
         if self._ended:
@@ -157,34 +195,8 @@ class ChainVerifier:
             raise AuditError("corrupt", f"event record lacks {exc}", line=number) from None
         if not (isinstance(event.id, int) and isinstance(event.version, int)):
             raise AuditError("corrupt", "event id and version must be integers", line=number)
+        self._order.check(event, line=number)
         s = self.summary
-        if s.last_id is not None and event.id <= s.last_id:
-            what = "repeats" if event.id == s.last_id else "comes after"
-            raise AuditError(
-                "reordered",
-                f"events out of order: notification id {event.id} {what} {s.last_id}",
-                line=number,
-            )
-        previous = self._versions.get(event.originator, 0)
-        if event.version > previous + 1:
-            missing = (
-                f"version {previous + 1}"
-                if event.version == previous + 2
-                else f"versions {previous + 1}..{event.version - 1}"
-            )
-            raise AuditError(
-                "deleted",
-                f"event deleted: {missing} of {event.originator} missing before id {event.id}",
-                line=number,
-            )
-        if event.version <= previous:
-            raise AuditError(
-                "inserted",
-                f"event inserted: {event.originator} version {event.version} appears again "
-                f"at id {event.id}",
-                line=number,
-            )
-        self._versions[event.originator] = event.version
         self._head = next_head(self._head, line)
         self._since_checkpoint += 1
         if s.first_id is None:
