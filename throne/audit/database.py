@@ -9,7 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from throne.adapters.storage.database import Database, storage_errors
+from throne.adapters.storage.database import Database, StorageError, storage_errors
 from throne.adapters.storage.log import APPLICATION_NAME, open_notification_log
 from throne.audit.export import export_notifications, iter_notifications, open_for_writing
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, ExportedEvent
@@ -106,5 +106,42 @@ def verify_database(db: Database) -> tuple[int, ReplaySummary]:
                 replay(event)
                 count += 1
         return count, replay.finish()
+    finally:
+        factory.close()
+
+
+def load_export(path: Path, db: Database, *, expected_signer: str | None = None) -> int:
+    """Verify the export at ``path`` and write its events into the empty log of ``db``.
+
+    An auditor gets a database to query or to run the application on; notification ids are
+    assigned afresh. Returns the number of events written.
+    """
+    from uuid import UUID
+
+    from eventsourcing.persistence import StoredEvent
+
+    from throne.audit.verify import verify_export
+
+    events: list[ExportedEvent] = []
+    verify_export(path, expected_signer=expected_signer, on_event=events.append)
+    recorder, factory = open_notification_log(db)
+    try:
+        with storage_errors(db):
+            if recorder.max_notification_id():
+                raise StorageError(f"{db.display} already holds a log: load into an empty one")
+            batch = 1000
+            for start in range(0, len(events), batch):
+                recorder.insert_events(
+                    [
+                        StoredEvent(
+                            originator_id=UUID(e.originator),
+                            originator_version=e.version,
+                            topic=e.topic,
+                            state=json.dumps(e.payload).encode(),
+                        )
+                        for e in events[start : start + batch]
+                    ]
+                )
+        return len(events)
     finally:
         factory.close()
