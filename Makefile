@@ -18,14 +18,15 @@ demo: $(STAMP)
 	$(BIN)/throne demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check throne tests bench
-	$(BIN)/ruff format --check throne tests bench
+	$(BIN)/ruff check throne tests bench scripts/pg-cluster
+	$(BIN)/ruff format --check throne tests bench scripts/pg-cluster
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.chain",
     "throne.cli.eval",
     "throne.cli.miner",
+    "throne.cli.audit",
 )
 
 

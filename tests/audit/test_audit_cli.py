@@ -1,0 +1,163 @@
+"""`throne audit export|verify` as a user runs them: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.contest import small_config
+from tests.support.played import play
+from throne.adapters.storage.database import parse_database_url
+from throne.application import ThroneApplication
+from throne.audit.signing import keypair_from_text
+from throne.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("THRONE_DB", raising=False)
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "log.db"
+    app = ThroneApplication(
+        small_config(burn=0.25), env=parse_database_url(str(path)).eventsourcing_env()
+    )
+    play(app)
+    app.close()
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_then_verify_prints_a_summary_and_exits_0(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audit.jsonl.gz"
+    code, text, _ = run(
+        capsys, "audit", "export", "--db", f"sqlite:///{db_file}", "--out", str(out)
+    )
+    assert code == 0 and "exported 49 events" in text
+    signer = text.rsplit(" ", 1)[-1].strip()
+    code, text, err = run(capsys, "audit", "verify", str(out), "--signer", signer)
+    assert code == 0, err
+    assert "audit verify: OK" in text and "verdicts recomputed" in text and "2, all match" in text
+
+
+def test_verify_json_reports_the_counts(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, _ = run(capsys, "audit", "verify", "--db", str(db_file), "--json")
+    report = json.loads(text)
+    assert code == 0 and report["ok"] and report["verdicts_checked"] == 2
+    assert report["weights_checked"] == 3 and report["chain"] is None
+
+
+def test_the_local_key_is_generated_once_and_reused(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signers = set()
+    for name in ("a.jsonl", "b.jsonl"):
+        code, text, _ = run(
+            capsys, "audit", "export", "--db", str(db_file), "--out", str(tmp_path / name), "--json"
+        )
+        signers.add(json.loads(text)["signer"])
+    assert code == 0 and len(signers) == 1
+    assert (tmp_path / "data" / "throne" / "audit-signing-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_export_checked_against_another_signer_fails_in_one_line(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audit.jsonl"
+    key = tmp_path / "key"
+    key.write_text("//Mallory\n")
+    run(capsys, "audit", "export", "--db", str(db_file), "--out", str(out), "--key", str(key))
+    validator = keypair_from_text("//Alice").ss58_address
+    code, text, err = run(capsys, "audit", "verify", str(out), "--signer", validator)
+    assert code == 1 and text == ""
+    assert err.count("\n") == 1 and "wrong-signer" in err and validator in err
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        ("missing_file", "cannot read"),
+        ("truncated_gz", "truncated"),
+        ("newer", "newer throne"),
+        ("garbage", "not-an-export"),
+    ],
+)
+def test_bad_exports_fail_in_one_line(
+    db_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    fragment: str,
+) -> None:
+    out = tmp_path / "audit.jsonl.gz"
+    run(capsys, "audit", "export", "--db", str(db_file), "--out", str(out))
+    if setup == "missing_file":
+        out = tmp_path / "nope.jsonl"
+    elif setup == "truncated_gz":
+        out.write_bytes(out.read_bytes()[:-100])
+    elif setup == "newer":
+        lines = gzip.decompress(out.read_bytes()).splitlines()
+        header = json.loads(lines[0])
+        header["version"] = 9
+        out.write_bytes(
+            gzip.compress(b"\n".join([json.dumps(header).encode(), *lines[1:]]) + b"\n")
+        )
+    elif setup == "garbage":
+        out.write_bytes(b'{"hello": "world"}\n')
+    code, _, err = run(capsys, "audit", "verify", str(out))
+    assert code == 1 and fragment in err and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_verify_on_a_missing_database_fails_without_creating_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "audit", "verify", "--db", str(tmp_path / "none.db"))
+    assert code == 1 and "database not found" in err and err.count("\n") == 1
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_verify_on_a_file_that_is_not_a_throne_log_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE x (y)").connection.commit()
+    code, _, err = run(capsys, "audit", "verify", "--db", str(other))
+    assert code == 1 and "no throne event log" in err and err.count("\n") == 1
+
+
+def test_verify_on_an_unreachable_postgres_fails_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://u:p@127.0.0.1:{port}/x?connect_timeout=2"
+    code, _, err = run(capsys, "audit", "verify", "--db", url)
+    assert code == 1 and "cannot reach PostgreSQL" in err and err.count("\n") == 1
+
+
+def test_rescore_says_what_it_still_needs(
+    db_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "audit", "verify", "--db", str(db_file), "--rescore")
+    assert code == 1 and "environments" in err

@@ -1,0 +1,255 @@
+"""The audit export's hash chain and signatures, on a small generic log.
+
+Each tampering an auditor could meet is made to a real export and must be found and named.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import Notification
+
+from throne.audit.export import ChainWriter, export_notifications
+from throne.audit.format import AuditError, ExportedEvent, canonical_json
+from throne.audit.signing import Signer, keypair_from_text
+from throne.audit.verify import verify_export
+
+VALIDATOR = keypair_from_text("//Alice")
+INTRUDER = keypair_from_text("//Mallory")
+ORIGINATORS = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(3)]
+
+
+def sample_log(n: int = 40) -> list[Notification]:
+    """``n`` notifications over three originators, with gaps in the ids like PostgreSQL's."""
+    out = []
+    versions = dict.fromkeys(ORIGINATORS, 0)
+    for i in range(n):
+        originator = ORIGINATORS[i % 3]
+        versions[originator] += 1
+        topic = "test:WeightsSet" if i % 13 == 12 else "test:SampleScored"
+        state = json.dumps({"score": i / 7, "task_id": i, "miner": "5Abc"}).encode()
+        out.append(
+            Notification(
+                id=i * 2 + 1,
+                originator_id=originator,
+                originator_version=versions[originator],
+                topic=topic,
+                state=state,
+            )
+        )
+    return out
+
+
+def write_export(path: Path, notifications: list[Notification], signer: Signer = VALIDATOR) -> int:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wb") as out:
+        return export_notifications(
+            notifications,
+            out,  # type: ignore[arg-type]
+            signer,
+            application="test",
+            checkpoint_every=10,
+            checkpoint_after=lambda topic, _payload: topic == "test:WeightsSet",
+        )
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    path = tmp_path / "log.jsonl"
+    write_export(path, sample_log())
+    return path
+
+
+def lines_of(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines()
+
+
+def rewrite(path: Path, edit: Callable[[list[bytes]], list[bytes]]) -> None:
+    path.write_bytes(b"".join(line + b"\n" for line in edit(lines_of(path))))
+
+
+def event_indexes(lines: list[bytes]) -> list[int]:
+    return [i for i, line in enumerate(lines) if line.startswith(b'{"id":')]
+
+
+def failure(path: Path, **kwargs: Any) -> AuditError:
+    with pytest.raises(AuditError) as exc:
+        verify_export(path, **kwargs)
+    assert "\n" not in str(exc.value)
+    return exc.value
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.jsonl.gz"])
+def test_an_untouched_export_verifies_and_hands_on_every_event(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    assert write_export(path, sample_log()) == 40
+    seen: list[ExportedEvent] = []
+    summary = verify_export(path, expected_signer=VALIDATOR.ss58_address, on_event=seen.append)
+    assert summary.events == 40 and [e.id for e in seen] == [i * 2 + 1 for i in range(40)]
+    assert summary.signer == VALIDATOR.ss58_address
+    assert seen[0].payload == {"score": 0.0, "task_id": 0, "miner": "5Abc"}
+
+
+def test_checkpoints_come_every_n_events_and_after_each_marked_event(export: Path) -> None:
+    lines = lines_of(export)
+    checkpoints = [
+        json.loads(x)["checkpoint"]["events"] for x in lines if x.startswith(b'{"checkpoint"')
+    ]
+    # every 10 events, plus after the weight submissions at events 13, 26 and 39, plus the end
+    assert checkpoints == [10, 13, 20, 26, 30, 39, 40]
+    assert verify_export(export).checkpoints == 7
+
+
+def test_every_line_is_canonical_json(export: Path) -> None:
+    for line in lines_of(export):
+        assert canonical_json(json.loads(line)) == line
+
+
+def test_a_flipped_payload_byte_is_named_as_an_altered_event(export: Path) -> None:
+    def flip(lines: list[bytes]) -> list[bytes]:
+        i = event_indexes(lines)[4]
+        lines[i] = lines[i].replace(b'"task_id":4', b'"task_id":5')
+        return lines
+
+    rewrite(export, flip)
+    error = failure(export)
+    assert error.kind == "altered" and "ids 1..19" in str(error)
+
+
+def test_a_byte_flip_that_breaks_the_json_is_named_as_corrupt(export: Path) -> None:
+    raw = bytearray(export.read_bytes())
+    raw[raw.index(b'"score"') + 1] = 0xFF
+    export.write_bytes(bytes(raw))
+    assert failure(export).kind == "corrupt"
+
+
+def test_a_deleted_event_is_named(export: Path) -> None:
+    rewrite(export, lambda lines: [x for i, x in enumerate(lines) if i != event_indexes(lines)[3]])
+    error = failure(export)
+    assert error.kind == "deleted" and "version 2" in str(error)
+
+
+def test_deleting_the_last_event_of_a_stream_is_still_found(export: Path) -> None:
+    # event 38 (index 37) is the last one of its originator: no version gap betrays it
+    rewrite(export, lambda lines: [x for i, x in enumerate(lines) if i != event_indexes(lines)[37]])
+    assert failure(export).kind == "deleted"
+
+
+def test_an_inserted_event_is_named(export: Path) -> None:
+    def insert(lines: list[bytes]) -> list[bytes]:
+        fake = {
+            "id": 8,
+            "originator": "00000000-0000-0000-0000-0000000000ff",
+            "payload": {"score": 1.0},
+            "topic": "test:SampleScored",
+            "version": 1,
+        }
+        lines.insert(event_indexes(lines)[4], canonical_json(fake))
+        return lines
+
+    rewrite(export, insert)
+    assert failure(export).kind == "inserted"
+
+
+def test_a_replayed_event_of_an_existing_stream_is_named_as_inserted(export: Path) -> None:
+    def replay(lines: list[bytes]) -> list[bytes]:
+        copy = json.loads(lines[event_indexes(lines)[0]])
+        copy["id"] = 4
+        lines.insert(event_indexes(lines)[2], canonical_json(copy))
+        return lines
+
+    rewrite(export, replay)
+    assert failure(export).kind == "inserted"
+
+
+def test_two_swapped_events_are_named_as_reordered(export: Path) -> None:
+    def swap(lines: list[bytes]) -> list[bytes]:
+        a, b = event_indexes(lines)[5:7]
+        lines[a], lines[b] = lines[b], lines[a]
+        return lines
+
+    rewrite(export, swap)
+    assert failure(export).kind == "reordered"
+
+
+def test_an_export_re_signed_with_another_key_is_named(tmp_path: Path) -> None:
+    forged = tmp_path / "forged.jsonl"
+    write_export(forged, sample_log(), signer=INTRUDER)
+    verify_export(forged)  # consistent in itself...
+    error = failure(forged, expected_signer=VALIDATOR.ss58_address)  # ...but not the validator's
+    assert error.kind == "wrong-signer" and INTRUDER.ss58_address in str(error)
+
+
+def test_one_checkpoint_re_signed_with_another_key_is_named(export: Path) -> None:
+    def resign(lines: list[bytes]) -> list[bytes]:
+        i = next(i for i, x in enumerate(lines) if x.startswith(b'{"checkpoint"'))
+        cp = json.loads(lines[i])["checkpoint"]
+        cp["signer"] = INTRUDER.ss58_address
+        lines[i] = canonical_json({"checkpoint": cp})
+        return lines
+
+    rewrite(export, resign)
+    assert failure(export).kind == "wrong-signer"
+
+
+def test_an_altered_checkpoint_fails_its_signature(export: Path) -> None:
+    def alter(lines: list[bytes]) -> list[bytes]:
+        i = next(i for i, x in enumerate(lines) if x.startswith(b'{"checkpoint"'))
+        cp = json.loads(lines[i])["checkpoint"]
+        cp["head"] = "00" * 32
+        lines[i] = canonical_json({"checkpoint": cp})
+        return lines
+
+    rewrite(export, alter)
+    assert failure(export).kind == "bad-signature"
+
+
+def test_an_export_cut_at_a_line_boundary_is_truncated(export: Path) -> None:
+    rewrite(export, lambda lines: lines[:30])
+    assert failure(export).kind == "truncated"
+
+
+def test_an_export_cut_mid_line_is_truncated(export: Path) -> None:
+    export.write_bytes(export.read_bytes()[:-7])
+    assert failure(export).kind == "truncated"
+
+
+def test_a_truncated_gzip_export_is_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl.gz"
+    write_export(path, sample_log(400))
+    path.write_bytes(path.read_bytes()[:-200])
+    assert failure(path).kind == "truncated"
+
+
+def test_events_after_the_last_checkpoint_are_unsigned(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    writer = ChainWriter(buffer, VALIDATOR, application="test", checkpoint_every=100)
+    writer.event(1, ORIGINATORS[0], 1, "t", {})
+    buffer.write(b'{"end":{"events":1,"head":"x"}}\n')
+    path = tmp_path / "unsigned.jsonl"
+    path.write_bytes(buffer.getvalue())
+    assert failure(path).kind == "unsigned"
+
+
+def test_an_export_from_a_newer_version_is_refused(export: Path) -> None:
+    def bump(lines: list[bytes]) -> list[bytes]:
+        header = json.loads(lines[0])
+        header["version"] = 2
+        return [canonical_json(header), *lines[1:]]
+
+    rewrite(export, bump)
+    error = failure(export)
+    assert error.kind == "newer-format" and "upgrade throne" in str(error)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n", b"\x00\x01\x02 binary", b"[1,2]\n"])
+def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "other.jsonl"
+    path.write_bytes(content)
+    assert failure(path).kind in ("not-an-export", "corrupt", "truncated")

@@ -1,0 +1,172 @@
+"""Audits of a real contest log: export, verify, and recompute every decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.contest import small_config
+from tests.support.played import play
+from throne.adapters.storage.database import parse_database_url
+from throne.application import ThroneApplication
+from throne.audit.database import export_database, verify_database
+from throne.audit.export import ChainWriter
+from throne.audit.format import AuditError
+from throne.audit.replay import ContestReplay, replay_mapper
+from throne.audit.signing import keypair_from_text
+from throne.audit.verify import read_export_lines, verify_export
+
+VALIDATOR = keypair_from_text("//Alice")
+
+
+@pytest.fixture
+def played_db(db_url: str) -> str:
+    db = parse_database_url(db_url)
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    try:
+        play(app)
+    finally:
+        app.close()
+    return db_url
+
+
+def verify_file(path: Path) -> Any:
+    replay = ContestReplay(replay_mapper())
+    summary = verify_export(path, expected_signer=VALIDATOR.ss58_address, on_event=replay)
+    return summary, replay.finish()
+
+
+def test_an_export_of_a_played_contest_verifies_every_decision(
+    played_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "audit.jsonl.gz"
+    count = export_database(parse_database_url(played_db), out, VALIDATOR)
+    chain, replay = verify_file(out)
+    assert chain.events == count == replay.events
+    assert replay.verdicts_checked == 2  # strong's win, weak's loss
+    assert replay.decisions == {"Dethroned": 1, "Terminated": 2}
+    assert replay.weights_checked == 3
+    assert (replay.pools_checked, replay.pools_unrevealed) == (1, 1)
+    # one checkpoint after each weight submission; the last event is one, so it closes the file
+    assert chain.checkpoints == 3
+
+
+def test_a_database_verifies_in_place_and_is_not_modified(played_db: str) -> None:
+    db = parse_database_url(played_db)
+    before = db.path.read_bytes() if db.path else b""
+    count, replay = verify_database(db)
+    assert count == replay.events and replay.verdicts_checked == 2
+    # in place, the current pool's seed is there to check too
+    assert (replay.pools_checked, replay.pools_unrevealed) == (2, 0)
+    if db.path is not None:
+        assert hashlib.sha256(db.path.read_bytes()).digest() == hashlib.sha256(before).digest()
+
+
+def test_the_current_pools_seed_is_redacted_and_the_retired_one_revealed(
+    played_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "audit.jsonl"
+    export_database(parse_database_url(played_db), out, VALIDATOR)
+    pools = [
+        json.loads(line)["payload"]
+        for line in out.read_bytes().splitlines()
+        if b'"topic":"throne:Contest.PoolRefreshed"' in line
+    ]
+    assert [p["pool"] for p in pools] == [1, 2]
+    assert pools[0]["seed"] and pools[1]["seed"] is None
+    assert pools[1]["seed_commitment"]
+
+
+def resigned(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """The export rewritten after ``edit`` changed its events, re-signed with the real key:
+    what a validator rewriting its own history would publish."""
+    out = path.with_name("forged.jsonl")
+    with out.open("wb") as f:
+        writer = None
+        for _, line in read_export_lines(path):
+            record = json.loads(line)
+            if "format" in record:
+                writer = ChainWriter(f, VALIDATOR, application=record["application"])
+            elif "id" in record and writer is not None:
+                edit(record)
+                writer.event(
+                    record["id"],
+                    record["originator"],
+                    record["version"],
+                    record["topic"],
+                    record["payload"],
+                )
+        assert writer is not None
+        writer.close()
+    return out
+
+
+@pytest.fixture
+def sqlite_export(tmp_path: Path) -> Path:
+    db = parse_database_url(str(tmp_path / "log.db"))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    play(app)
+    app.close()
+    out = tmp_path / "audit.jsonl"
+    export_database(db, out, VALIDATOR)
+    return out
+
+
+def test_a_changed_score_is_caught_by_the_recomputed_verdict(sqlite_export: Path) -> None:
+    def lower_one_score(record: dict[str, Any]) -> None:
+        p = record["payload"]
+        if record["topic"] == "throne:Scorecard.SampleScored" and p["hotkey"] == "strong":
+            p["score"] = 0.0
+
+    forged = resigned(sqlite_export, lower_one_score)
+    with pytest.raises(AuditError) as exc:
+        verify_file(forged)
+    assert exc.value.kind == "verdict-mismatch"
+    assert "Dethroned at id" in str(exc.value) and "strong" in str(exc.value)
+
+
+def test_a_changed_weight_is_caught_by_the_recomputed_vector(sqlite_export: Path) -> None:
+    def grab_weight(record: dict[str, Any]) -> None:
+        if record["topic"] == "throne:WeightLedger.WeightsSet":
+            record["payload"]["weights"] = {"0": 0.1, "7": 0.9}
+
+    with pytest.raises(AuditError) as exc:
+        verify_file(resigned(sqlite_export, grab_weight))
+    assert exc.value.kind == "weights-mismatch" and "contest version" in str(exc.value)
+
+
+def test_a_changed_u16_vector_is_caught(sqlite_export: Path) -> None:
+    def skew(record: dict[str, Any]) -> None:
+        if record["topic"] == "throne:WeightLedger.WeightsSet":
+            record["payload"]["u16"] = [[0, 65535], [2, 100]]
+
+    with pytest.raises(AuditError) as exc:
+        verify_file(resigned(sqlite_export, skew))
+    assert exc.value.kind == "weights-mismatch" and "u16" in str(exc.value)
+
+
+def test_a_retired_pool_that_its_seed_does_not_derive_is_caught(sqlite_export: Path) -> None:
+    def swap_task(record: dict[str, Any]) -> None:
+        p = record["payload"]
+        if record["topic"] == "throne:Contest.PoolRefreshed" and p["pool"] == 1:
+            p["task_ids"]["SAT"][0] = 39 if p["task_ids"]["SAT"][0] != 39 else 38
+
+    with pytest.raises(AuditError) as exc:
+        verify_file(resigned(sqlite_export, swap_task))
+    assert exc.value.kind in ("pool-mismatch", "replay-failed", "verdict-mismatch")
+
+
+def test_a_seed_that_does_not_match_its_commitment_is_caught(sqlite_export: Path) -> None:
+    def other_seed(record: dict[str, Any]) -> None:
+        p = record["payload"]
+        if record["topic"] == "throne:Contest.PoolRefreshed" and p["pool"] == 1:
+            p["seed"] = "00" * 8
+
+    with pytest.raises(AuditError) as exc:
+        verify_file(resigned(sqlite_export, other_seed))
+    assert exc.value.kind == "pool-mismatch" and "commitment" in str(exc.value)

@@ -1,0 +1,49 @@
+"""A short contest played to the end on a real store: the log the storage and audit tests read.
+
+Three miners: ``champ`` is crowned, ``strong`` dethrones it, ``weak`` loses; weights are set
+after each decision, and a second pool retires the first (revealing its seed).
+"""
+
+from __future__ import annotations
+
+from tests.support.contest import Driver, fixed, fraction, small_config
+from throne.application import ThroneApplication
+
+
+def u16_of(weights: dict[int, float]) -> list[tuple[int, int]]:
+    top = max(weights.values())
+    return [(uid, round(w / top * 65535)) for uid, w in sorted(weights.items())]
+
+
+def set_weights(app: ThroneApplication, block: int) -> None:
+    version, weights = app.weights()
+    app.record_weights(
+        block=block,
+        weights=weights,
+        u16=u16_of(weights),
+        ok=True,
+        extrinsic=f"0x{block:04x}",
+        error=None,
+        contest_version=version,
+    )
+
+
+def play(app: ThroneApplication) -> Driver:
+    d = Driver(small_config(burn=0.25), app=app)
+    d.join("champ", block=1)
+    d.join("strong", block=2)
+    d.join("weak", block=3)
+    d.sync()
+    assert d.tick(5) == ["pool_refreshed"]
+    assert d.tick(6) == ["crowned"]
+    set_weights(app, 6)
+    d.score({"champ": fraction(0.5)})
+    assert d.tick(7) == ["battle_started"]
+    d.score({"strong": fixed(1.0)})
+    assert d.tick(8) == ["dethroned", "battle_started"]
+    set_weights(app, 8)
+    d.score({"weak": fixed(0.0)})
+    assert d.tick(10) == ["terminated"]
+    assert d.tick(120) == ["pool_refreshed"]
+    set_weights(app, 120)
+    return d

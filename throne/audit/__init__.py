@@ -1,0 +1,1 @@
+"""The portable, verifiable audit trail: export the log with a signed hash chain; verify it."""

@@ -1,0 +1,147 @@
+"""Audits straight from a database: export its log, or verify it in place (never writing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder
+
+from throne.adapters.storage.database import Database, StorageError, storage_errors
+from throne.adapters.storage.log import APPLICATION_NAME, open_notification_log
+from throne.audit.export import export_notifications, iter_notifications, open_for_writing
+from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, ExportedEvent
+from throne.audit.replay import (
+    POOL_TOPIC,
+    ContestReplay,
+    ReplaySummary,
+    is_weight_submission,
+    replay_mapper,
+)
+from throne.audit.signing import Signer
+from throne.audit.verify import EventOrder
+
+
+def _current_pool_ids(recorder: ApplicationRecorder) -> set[int]:
+    """Notification ids of each contest's latest ``PoolRefreshed``: seeds still secret."""
+    latest: dict[str, int] = {}
+    last = 0
+    while True:
+        page = recorder.select_notifications(
+            last, 1000, topics=[POOL_TOPIC], inclusive_of_start=False
+        )
+        for n in page:
+            latest[str(n.originator_id)] = n.id
+        if len(page) < 1000:
+            return set(latest.values())
+        last = page[-1].id
+
+
+def seed_redactor(secret_ids: set[int]) -> Callable[[int, str, dict[str, Any]], dict[str, Any]]:
+    def redact(id: int, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if id in secret_ids and topic == POOL_TOPIC:
+            return {**payload, "seed": None}
+        return payload
+
+    return redact
+
+
+def export_database(
+    db: Database,
+    out: Path,
+    signer: Signer,
+    *,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+) -> int:
+    """Write the whole log of ``db`` to ``out`` (``.gz`` compresses); return the event count.
+
+    The seed of each contest's current pool is left out (``null``) until the pool is retired.
+    """
+    ro = db.readonly()
+    recorder, factory = open_notification_log(ro)
+    try:
+        with storage_errors(ro):
+            redact = seed_redactor(_current_pool_ids(recorder))
+            tmp = out.with_name(out.name + ".partial")
+            with open_for_writing(tmp, compress=out.name.endswith(".gz")) as f:
+                count = export_notifications(
+                    iter_notifications(recorder),
+                    f,
+                    signer,
+                    application=APPLICATION_NAME,
+                    checkpoint_every=checkpoint_every,
+                    checkpoint_after=is_weight_submission,
+                    redact=redact,
+                )
+            tmp.replace(out)
+            return count
+    finally:
+        factory.close()
+
+
+def verify_database(db: Database) -> tuple[int, ReplaySummary]:
+    """Replay the log of ``db`` from scratch and recompute every verdict, weight and pool.
+
+    Opens the database read-only. A database holds no signed checkpoints: export it to check a
+    hash chain. Returns (events read, replay summary); raises ``AuditError`` at a mismatch.
+    """
+    ro = db.readonly()
+    recorder, factory = open_notification_log(ro)
+    replay = ContestReplay(replay_mapper())
+    order = EventOrder()
+    count = 0
+    try:
+        with storage_errors(ro):
+            for n in iter_notifications(recorder):
+                event = ExportedEvent(
+                    id=n.id,
+                    originator=str(n.originator_id),
+                    version=n.originator_version,
+                    topic=n.topic,
+                    payload=json.loads(n.state),
+                )
+                order.check(event)
+                replay(event)
+                count += 1
+        return count, replay.finish()
+    finally:
+        factory.close()
+
+
+def load_export(path: Path, db: Database, *, expected_signer: str | None = None) -> int:
+    """Verify the export at ``path`` and write its events into the empty log of ``db``.
+
+    An auditor gets a database to query or to run the application on; notification ids are
+    assigned afresh. Returns the number of events written.
+    """
+    from uuid import UUID
+
+    from eventsourcing.persistence import StoredEvent
+
+    from throne.audit.verify import verify_export
+
+    events: list[ExportedEvent] = []
+    verify_export(path, expected_signer=expected_signer, on_event=events.append)
+    recorder, factory = open_notification_log(db)
+    try:
+        with storage_errors(db):
+            if recorder.max_notification_id():
+                raise StorageError(f"{db.display} already holds a log: load into an empty one")
+            batch = 1000
+            for start in range(0, len(events), batch):
+                recorder.insert_events(
+                    [
+                        StoredEvent(
+                            originator_id=UUID(e.originator),
+                            originator_version=e.version,
+                            topic=e.topic,
+                            state=json.dumps(e.payload).encode(),
+                        )
+                        for e in events[start : start + batch]
+                    ]
+                )
+        return len(events)
+    finally:
+        factory.close()

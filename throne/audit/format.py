@@ -1,0 +1,86 @@
+"""The audit export format, version 1 (JSON Lines, optionally gzip-compressed).
+
+Every line is one JSON object in canonical form: keys sorted, no insignificant whitespace,
+UTF-8, no NaN. In order:
+
+1. one header::
+
+       {"format":"throne-audit","version":1,"application":NAME,"signer":SS58,
+        "checkpoint_every":N}
+
+2. one line per event of the log, in notification order::
+
+       {"id":NOTIFICATION_ID,"originator":UUID,"payload":{...},"topic":TOPIC,"version":V}
+
+   ``payload`` is the event's stored state as eventsourcing's JSON transcoder wrote it (values
+   of custom types appear as ``{"_type_": ..., "_data_": ...}``). Notification ids increase but
+   need not be contiguous; each originator's versions run 1, 2, 3, ... without gaps.
+
+3. interleaved, after every N events and after each event the validator marks (a weight
+   submission), a signed checkpoint::
+
+       {"checkpoint":{"events":COUNT,"head":HEX,"id":LAST_ID,"signature":HEX,"signer":SS58}}
+
+4. last, after a final checkpoint covering every event::
+
+       {"end":{"events":COUNT,"head":HEX}}
+
+The hash chain: ``head_0 = sha256("throne-audit/1")`` and ``head_i = sha256(head_{i-1} ||
+line_i)`` over the raw bytes of the i-th event line (without its newline). A checkpoint signs
+``"throne-audit/1 checkpoint {events}:{id}:{head}"`` with the signer's sr25519 key, so a line
+altered, removed, added or moved changes every later head and breaks the next signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT_NAME = "throne-audit"
+FORMAT_VERSION = 1
+DEFAULT_CHECKPOINT_EVERY = 1000
+GENESIS_HEAD = hashlib.sha256(b"throne-audit/1").digest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte string a JSON value is written as in an export."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def next_head(head: bytes, line: bytes) -> bytes:
+    return hashlib.sha256(head + line).digest()
+
+
+def checkpoint_message(events: int, last_id: int, head_hex: str) -> bytes:
+    """The bytes a checkpoint's signature covers."""
+    return f"throne-audit/1 checkpoint {events}:{last_id}:{head_hex}".encode()
+
+
+@dataclass(frozen=True)
+class ExportedEvent:
+    """One event as it appears in an export (and as verification hands it on)."""
+
+    id: int
+    originator: str
+    version: int
+    topic: str
+    payload: Any
+
+
+class AuditError(Exception):
+    """A verification failure or an unreadable export: one line, with a kind.
+
+    ``kind`` names what was found: ``corrupt``, ``truncated``, ``newer-format``,
+    ``not-an-export``, ``reordered``, ``deleted``, ``inserted``, ``altered``, ``unsigned``,
+    ``bad-signature``, ``wrong-signer``, or a recomputation mismatch from the replay.
+    """
+
+    def __init__(self, kind: str, message: str, *, line: int | None = None) -> None:
+        self.kind = kind
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}{message}")

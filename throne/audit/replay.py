@@ -1,0 +1,307 @@
+"""Replay the contest from its events and recompute what the validator claimed.
+
+Fed every event in log order (from an export or straight from a database), :class:`ContestReplay`
+rebuilds each aggregate with the domain's own event classes and checks:
+
+- every verdict (``Dethroned``, and ``Terminated`` with a verdict) equals ``judge`` re-run on the
+  ``SampleScored`` events of both scorecards up to the versions the decision recorded, restricted
+  to the pool's task ids, under the rules in force;
+- every ``WeightsSet`` carries the weights of the contest version it names, and a ``u16`` vector
+  proportional to them;
+- every retired pool's seed hashes to its published commitment and derives its task ids.
+
+Samples take a fast path (their payload is read as JSON, not decoded into event objects): they
+are most of the log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from throne.audit.format import AuditError, ExportedEvent, canonical_json
+from throne.domain.contest.contest import Contest
+from throne.domain.contest.ledger import WeightLedger
+from throne.domain.contest.pool import derive_task_ids, seed_commitment
+from throne.domain.contest.rules import judge
+from throne.domain.contest.scorecard import Scorecard
+
+SAMPLE_TOPIC = Scorecard.SampleScored.TOPIC
+WEIGHTS_TOPIC = WeightLedger.WeightsSet.TOPIC
+POOL_TOPIC = Contest.PoolRefreshed.TOPIC
+DETHRONED_TOPIC = Contest.Dethroned.TOPIC
+TERMINATED_TOPIC = Contest.Terminated.TOPIC
+U16_MAX = 65535
+
+
+def is_weight_submission(topic: str, _payload: Mapping[str, Any]) -> bool:
+    """Checkpoint predicate of the export: sign the head after every weight submission."""
+    return topic == WEIGHTS_TOPIC
+
+
+@dataclass
+class ReplaySummary:
+    events: int = 0
+    samples: int = 0
+    verdicts_checked: int = 0
+    weights_checked: int = 0
+    pools_checked: int = 0
+    pools_unrevealed: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+
+
+class _Card:
+    """One scorecard's results: env -> task -> (version, score), first result wins."""
+
+    __slots__ = ("results",)
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[int, tuple[int, float]]] = {}
+
+    def scores_at(
+        self, version: int, allowed: Mapping[str, set[int]]
+    ) -> dict[str, dict[int, float]]:
+        out: dict[str, dict[int, float]] = {}
+        for env, ids in allowed.items():
+            got = self.results.get(env, {})
+            out[env] = {t: s for t, (v, s) in got.items() if v <= version and t in ids}
+        return out
+
+
+class ContestReplay:
+    """Callable on each event in order; raises :class:`AuditError` at the first mismatch."""
+
+    def __init__(self, mapper: Mapper[UUID]) -> None:
+        self._mapper = mapper
+        self.summary = ReplaySummary()
+        self._aggregates: dict[str, Any] = {}
+        self._cards: dict[tuple[int, str, str], _Card] = {}
+        self._weights_by_version: dict[tuple[str, int], dict[str, float]] = {}
+        self._contest_of_netuid: dict[int, str] = {}
+        self._open_pools: dict[str, dict[str, Any]] = {}
+
+    # ---- feeding ----------------------------------------------------------------------------
+
+    def __call__(self, event: ExportedEvent) -> None:
+        self.summary.events += 1
+        if event.topic == SAMPLE_TOPIC:
+            self._sample(event)
+            return
+        domain_event = self._decode(event)
+        aggregate = self._aggregates.get(event.originator)
+        if isinstance(aggregate, Contest) or event.topic.startswith("throne:Contest."):
+            self._before_contest_event(event, aggregate)
+        elif event.topic == WEIGHTS_TOPIC:
+            self._check_weights(event)
+        try:
+            self._aggregates[event.originator] = domain_event.mutate(aggregate)
+        except Exception as exc:
+            raise AuditError(
+                "replay-failed",
+                f"{event.topic} at id {event.id} does not apply to its aggregate: {exc}",
+            ) from exc
+        after = self._aggregates[event.originator]
+        if isinstance(after, Contest):
+            self._contest_of_netuid[after.netuid] = event.originator
+            self._weights_by_version[(event.originator, after.version)] = {
+                str(uid): float(w) for uid, w in sorted(after.weights().items())
+            }
+
+    def finish(self) -> ReplaySummary:
+        for pool in self._open_pools.values():
+            if pool.get("seed"):
+                self._check_pool(pool)
+            else:
+                self.summary.pools_unrevealed += 1
+        return self.summary
+
+    # ---- decoding -----------------------------------------------------------------------------
+
+    def _decode(self, event: ExportedEvent) -> Any:
+        stored = StoredEvent(
+            originator_id=UUID(event.originator),
+            originator_version=event.version,
+            topic=event.topic,
+            state=json.dumps(event.payload).encode(),
+        )
+        try:
+            return self._mapper.to_domain_event(stored)
+        except Exception as exc:
+            raise AuditError(
+                "unknown-topic" if "topic" in str(exc).lower() else "replay-failed",
+                f"cannot decode {event.topic} at id {event.id}: {exc}",
+            ) from exc
+
+    def _sample(self, event: ExportedEvent) -> None:
+        p = event.payload
+        try:
+            key = (int(p["pool"]), str(p["hotkey"]), str(p["revision"]))
+            env, task, outcome = str(p["env"]), int(p["task_id"]), p["outcome"]
+            score = float(p["score"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError(
+                "replay-failed", f"malformed SampleScored at id {event.id}: {exc}"
+            ) from None
+        self.summary.samples += 1
+        if outcome == "infra_error":
+            return
+        card = self._cards.get(key)
+        if card is None:
+            card = self._cards[key] = _Card()
+        results = card.results.setdefault(env, {})
+        if task not in results:
+            results[task] = (event.version, score)
+
+    # ---- checks -------------------------------------------------------------------------------
+
+    def _before_contest_event(self, event: ExportedEvent, contest: Contest | None) -> None:
+        if event.topic == POOL_TOPIC:
+            previous = self._open_pools.get(event.originator)
+            if previous is not None:
+                self._check_pool(previous)
+            settings = contest.settings if contest is not None else None
+            self._open_pools[event.originator] = {
+                **event.payload,
+                "_id": event.id,
+                "_envs": [] if settings is None else list(settings.envs),
+            }
+        elif event.topic in (DETHRONED_TOPIC, TERMINATED_TOPIC) and contest is not None:
+            if event.payload.get("verdict") is not None:
+                self._check_verdict(event, contest)
+            name = event.topic.rsplit(".", 1)[-1]
+            self.summary.decisions[name] = self.summary.decisions.get(name, 0) + 1
+
+    def _check_verdict(self, event: ExportedEvent, contest: Contest) -> None:
+        p = event.payload
+        where = f"{event.topic.rsplit('.', 1)[-1]} at id {event.id}"
+        if contest.champion is None or contest.battle is None or contest.pool is None:
+            raise AuditError("verdict-mismatch", f"{where}: a verdict without a battle")
+        inputs = p.get("inputs") or {}
+        pool = int(contest.pool["pool"])
+        settings = contest.settings
+        allowed = {e.name: set(contest.pool["task_ids"][e.name]) for e in settings.scoring_envs}
+        champion = (pool, contest.champion["hotkey"], contest.champion["revision"])
+        challenger = (pool, contest.battle["hotkey"], contest.battle["revision"])
+        champ_scores = self._scores(champion, inputs.get("champion_scorecard_version"), allowed)
+        chal_scores = self._scores(challenger, inputs.get("challenger_scorecard_version"), allowed)
+        recomputed = judge(champ_scores, chal_scores, settings.rules()).to_dict()
+        recorded = p["verdict"]
+        if canonical_json(recomputed) != canonical_json(recorded):
+            raise AuditError(
+                "verdict-mismatch",
+                f"{where} ({challenger[1]} vs {champion[1]}): recorded "
+                f"{_verdict_summary(recorded)}; judge on the recorded samples gives "
+                f"{_verdict_summary(recomputed)}",
+            )
+        winner = recomputed["winner"]
+        if (event.topic == DETHRONED_TOPIC) != (winner == "challenger"):
+            raise AuditError(
+                "verdict-mismatch",
+                f"{where}: the verdict's winner is the {winner}, but the log says "
+                f"{event.topic.rsplit('.', 1)[-1]}",
+            )
+        self.summary.verdicts_checked += 1
+
+    def _scores(
+        self,
+        key: tuple[int, str, str],
+        version: Any,
+        allowed: Mapping[str, set[int]],
+    ) -> dict[str, dict[int, float]]:
+        card = self._cards.get(key)
+        if card is None:
+            return {env: {} for env in allowed}
+        limit = int(version) if isinstance(version, int) else 1 << 62
+        return card.scores_at(limit, allowed)
+
+    def _check_weights(self, event: ExportedEvent) -> None:
+        p = event.payload
+        where = f"WeightsSet at id {event.id} (block {p.get('block')})"
+        contest_id = self._contest_of_netuid.get(int(self._netuid_of_ledger(event)))
+        version = int(p["contest_version"])
+        expected = (
+            None if contest_id is None else self._weights_by_version.get((contest_id, version))
+        )
+        if expected is None:
+            raise AuditError(
+                "weights-mismatch",
+                f"{where}: computed from contest version {version}, which the log never reached",
+            )
+        recorded = {str(k): float(v) for k, v in p["weights"].items()}
+        if recorded != expected:
+            raise AuditError(
+                "weights-mismatch",
+                f"{where}: recorded weights {recorded}, contest version {version} gives {expected}",
+            )
+        problem = _u16_problem(expected, p["u16"])
+        if problem:
+            raise AuditError("weights-mismatch", f"{where}: {problem}")
+        self.summary.weights_checked += 1
+
+    def _netuid_of_ledger(self, event: ExportedEvent) -> int:
+        ledger = self._aggregates.get(event.originator)
+        if ledger is None:
+            raise AuditError("replay-failed", f"WeightsSet at id {event.id} before its ledger")
+        return int(ledger.netuid)
+
+    def _check_pool(self, pool: Mapping[str, Any]) -> None:
+        where = f"pool {pool['pool']} (PoolRefreshed at id {pool['_id']})"
+        seed_hex = pool.get("seed")
+        if not seed_hex:
+            raise AuditError("pool-mismatch", f"{where}: retired but its seed was never revealed")
+        seed = bytes.fromhex(seed_hex)
+        if seed_commitment(seed) != pool["seed_commitment"]:
+            raise AuditError(
+                "pool-mismatch", f"{where}: the revealed seed does not hash to its commitment"
+            )
+        for env in pool["_envs"]:
+            derived = derive_task_ids(seed, env.name, env.pool_size, env.id_range, env.mode)
+            if derived != list(pool["task_ids"].get(env.name, [])):
+                raise AuditError(
+                    "pool-mismatch",
+                    f"{where}: {env.name} task ids {pool['task_ids'].get(env.name)} are not the "
+                    f"ones the seed derives ({derived})",
+                )
+        self.summary.pools_checked += 1
+
+
+def _verdict_summary(v: Mapping[str, Any]) -> str:
+    envs = ", ".join(
+        f"{env} {e['verdict']} {e['challenger_mean']:.6g} vs {e['champion_mean']:.6g} (n={e['n']})"
+        for env, e in (v.get("per_env") or {}).items()
+    )
+    return f"{v.get('winner')} ({v.get('reason')}; {envs})"
+
+
+def _u16_problem(weights: Mapping[str, float], u16: Any) -> str | None:
+    """The u16 vector must name the same uids and be proportional to the weights."""
+    try:
+        sent = {int(uid): int(value) for uid, value in u16}
+    except (TypeError, ValueError):
+        return f"u16 vector is malformed: {u16!r}"
+    positive = {int(k): v for k, v in weights.items() if v > 0}
+    if {u for u, v in sent.items() if v > 0} != set(positive):
+        return f"u16 vector {sorted(sent.items())} names other uids than weights {weights}"
+    if any(v < 0 or v > U16_MAX for v in sent.values()):
+        return "u16 value out of range"
+    total_sent, total_w = sum(sent.values()), sum(positive.values())
+    for uid, w in positive.items():
+        if abs(sent[uid] / total_sent - w / total_w) > 2 / U16_MAX:
+            return f"u16 vector {sorted(sent.items())} is not proportional to weights {weights}"
+    return None
+
+
+def replay_mapper() -> Mapper[UUID]:
+    """The mapper the application writes with (same transcodings), for decoding events."""
+    from throne.application import ThroneApplication
+    from throne.domain.contest.config import ContestConfig
+
+    app = ThroneApplication(ContestConfig(), env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    mapper: Mapper[UUID] = app.mapper
+    app.close()
+    return mapper

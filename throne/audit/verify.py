@@ -1,0 +1,284 @@
+"""Check an audit export: its structure, its hash chain and its checkpoint signatures.
+
+The chain check is generic over the log; what the events mean (verdicts, weights) is checked by
+a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from throne.audit.format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    GENESIS_HEAD,
+    AuditError,
+    ExportedEvent,
+    checkpoint_message,
+    next_head,
+)
+from throne.audit.signing import signature_is_valid
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_export_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line without newline) of a plain or gzip-compressed export."""
+    try:
+        with path.open("rb") as probe:
+            compressed = probe.read(2) == GZIP_MAGIC
+    except OSError as exc:
+        raise AuditError("not-an-export", f"cannot read {path}: {exc.strerror}") from exc
+    opener = gzip.open if compressed else open
+    number = 0
+    try:
+        with opener(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if not raw.endswith(b"\n"):
+                    raise AuditError(
+                        "truncated", "export ends in the middle of a line", line=number
+                    )
+                yield number, raw[:-1]
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise AuditError(
+            "truncated" if isinstance(exc, EOFError) else "corrupt",
+            f"compressed export is damaged after line {number}: {exc}",
+        ) from exc
+
+
+@dataclass
+class ChainSummary:
+    application: str = ""
+    signer: str = ""
+    events: int = 0
+    checkpoints: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+    head: str = ""
+    topics: dict[str, int] = field(default_factory=dict)
+
+
+class EventOrder:
+    """Notification ids strictly increase; each originator's versions run 1, 2, 3, ..."""
+
+    def __init__(self) -> None:
+        self.last_id: int | None = None
+        self._versions: dict[str, int] = {}
+
+    def check(self, event: ExportedEvent, *, line: int | None = None) -> None:
+        if self.last_id is not None and event.id <= self.last_id:
+            what = "repeats" if event.id == self.last_id else "comes after"
+            raise AuditError(
+                "reordered",
+                f"events out of order: notification id {event.id} {what} {self.last_id}",
+                line=line,
+            )
+        previous = self._versions.get(event.originator, 0)
+        if event.version > previous + 1:
+            missing = (
+                f"version {previous + 1}"
+                if event.version == previous + 2
+                else f"versions {previous + 1}..{event.version - 1}"
+            )
+            raise AuditError(
+                "deleted",
+                f"event deleted: {missing} of {event.originator} missing before id {event.id}",
+                line=line,
+            )
+        if event.version <= previous:
+            raise AuditError(
+                "inserted",
+                f"event inserted: {event.originator} version {event.version} appears again "
+                f"at id {event.id}",
+                line=line,
+            )
+        self._versions[event.originator] = event.version
+        self.last_id = event.id
+
+
+class ChainVerifier:
+    """Feed it the lines of an export in order; it raises :class:`AuditError` at the first fault.
+
+    ``expected_signer`` (an ss58 address) pins whose signatures count; without it the header's
+    signer is taken at its word and reported.
+    """
+
+    def __init__(
+        self,
+        *,
+        expected_signer: str | None = None,
+        on_event: Callable[[ExportedEvent], None] | None = None,
+    ) -> None:
+        self.summary = ChainSummary()
+        self._expected_signer = expected_signer
+        self._on_event = on_event
+        self._head = GENESIS_HEAD
+        self._header_seen = False
+        self._ended = False
+        self._since_checkpoint = 0
+        self._last_checkpoint_line = 0
+        self._last_checkpoint_id = 0
+        self._order = EventOrder()
+
+    def feed(self, number: int, line: bytes) -> None:
+        if self._ended:
+            raise AuditError("corrupt", "data after the end record", line=number)
+        try:
+            record = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AuditError("corrupt", f"not a JSON record ({exc})", line=number) from exc
+        if not isinstance(record, dict):
+            raise AuditError("corrupt", "not a JSON object", line=number)
+        if not self._header_seen:
+            self._header(number, record)
+        elif "id" in record:
+            self._event(number, line, record)
+        elif "checkpoint" in record:
+            self._checkpoint(number, record["checkpoint"])
+        elif "end" in record:
+            self._end(number, record["end"])
+        else:
+            raise AuditError("corrupt", f"unknown record with keys {sorted(record)}", line=number)
+
+    def finish(self) -> ChainSummary:
+        if not self._header_seen:
+            raise AuditError("not-an-export", "empty file: no audit header")
+        if not self._ended:
+            raise AuditError(
+                "truncated",
+                f"no end record: the export stops after {self.summary.events} events",
+            )
+        return self.summary
+
+    def _header(self, number: int, record: dict[str, Any]) -> None:
+        if record.get("format") != FORMAT_NAME:
+            raise AuditError("not-an-export", "not a throne audit export (no header)", line=number)
+        version = record.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise AuditError("corrupt", f"bad format version {version!r}", line=number)
+        if version > FORMAT_VERSION:
+            raise AuditError(
+                "newer-format",
+                f"written by a newer throne (format version {version}; "
+                f"this one reads up to {FORMAT_VERSION}): upgrade throne",
+                line=number,
+            )
+        signer = record.get("signer")
+        if not isinstance(signer, str):
+            raise AuditError("corrupt", "header names no signer", line=number)
+        if self._expected_signer is not None and signer != self._expected_signer:
+            raise AuditError(
+                "wrong-signer",
+                f"export is signed by {signer}, expected {self._expected_signer}",
+                line=number,
+            )
+        self.summary.application = str(record.get("application", ""))
+        self.summary.signer = signer
+        self._header_seen = True
+
+    def _event(self, number: int, line: bytes, record: dict[str, Any]) -> None:
+        try:
+            event = ExportedEvent(
+                id=record["id"],
+                originator=record["originator"],
+                version=record["version"],
+                topic=record["topic"],
+                payload=record["payload"],
+            )
+        except KeyError as exc:
+            raise AuditError("corrupt", f"event record lacks {exc}", line=number) from None
+        if not (isinstance(event.id, int) and isinstance(event.version, int)):
+            raise AuditError("corrupt", "event id and version must be integers", line=number)
+        self._order.check(event, line=number)
+        s = self.summary
+        self._head = next_head(self._head, line)
+        self._since_checkpoint += 1
+        if s.first_id is None:
+            s.first_id = event.id
+        s.last_id = event.id
+        s.events += 1
+        s.topics[event.topic] = s.topics.get(event.topic, 0) + 1
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _checkpoint(self, number: int, cp: Any) -> None:
+        try:
+            events, head, last_id = int(cp["events"]), str(cp["head"]), int(cp["id"])
+            signature, signer = bytes.fromhex(cp["signature"]), str(cp["signer"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError("corrupt", f"malformed checkpoint ({exc})", line=number) from None
+        s = self.summary
+        if signer != s.signer:
+            raise AuditError(
+                "wrong-signer",
+                f"checkpoint signed by {signer}, but the export names {s.signer}",
+                line=number,
+            )
+        if not signature_is_valid(checkpoint_message(events, last_id, head), signature, signer):
+            raise AuditError(
+                "bad-signature",
+                f"checkpoint signature does not verify for {signer} (checkpoint altered)",
+                line=number,
+            )
+        since = (
+            f"since the checkpoint at line {self._last_checkpoint_line}"
+            if self._last_checkpoint_line
+            else "from the start"
+        )
+        if events != s.events:
+            kind = "deleted" if events > s.events else "inserted"
+            raise AuditError(
+                kind,
+                f"checkpoint covers {events} events but {s.events} precede it: "
+                f"events {kind} {since}",
+                line=number,
+            )
+        if head != self._head.hex():
+            raise AuditError(
+                "altered",
+                f"hash chain broken: an event {since} (ids {self._last_checkpoint_id + 1}.."
+                f"{s.last_id}) was altered; expected head {head[:16]}…, "
+                f"found {self._head.hex()[:16]}…",
+                line=number,
+            )
+        if last_id != (s.last_id or 0):
+            raise AuditError(
+                "altered", f"checkpoint names id {last_id}, last event is {s.last_id}", line=number
+            )
+        self._since_checkpoint = 0
+        self._last_checkpoint_line = number
+        self._last_checkpoint_id = last_id
+        s.checkpoints += 1
+
+    def _end(self, number: int, end: Any) -> None:
+        if not isinstance(end, dict) or end.get("events") != self.summary.events:
+            raise AuditError("corrupt", "end record does not match the events read", line=number)
+        if self._since_checkpoint:
+            raise AuditError(
+                "unsigned",
+                f"the last {self._since_checkpoint} events are not covered by a checkpoint",
+                line=number,
+            )
+        if end.get("head") != self._head.hex():
+            raise AuditError("altered", "end record names another head", line=number)
+        self.summary.head = self._head.hex()
+        self._ended = True
+
+
+def verify_export(
+    path: Path,
+    *,
+    expected_signer: str | None = None,
+    on_event: Callable[[ExportedEvent], None] | None = None,
+) -> ChainSummary:
+    """Verify the export at ``path``; raise :class:`AuditError` at the first fault."""
+    verifier = ChainVerifier(expected_signer=expected_signer, on_event=on_event)
+    for number, line in read_export_lines(path):
+        verifier.feed(number, line)
+    return verifier.finish()

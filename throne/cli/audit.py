@@ -1,0 +1,224 @@
+"""`throne audit export|verify`: publish the log with a signed hash chain; check one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from throne.adapters.storage.database import DB_ENV_VAR, StorageError, resolve_database
+from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, AuditError
+from throne.audit.signing import (
+    Signer,
+    SigningKeyError,
+    default_key_path,
+    load_keypair,
+    load_or_create_local_keypair,
+)
+from throne.cli.main import CommandError
+
+
+def register(sub: Any) -> None:
+    audit: argparse.ArgumentParser = sub.add_parser(
+        "audit",
+        help="export the event log with signed checkpoints, or verify an export or a database",
+        description=(
+            "Publish the whole event log as JSON Lines with a sha256 hash chain and sr25519-signed "
+            "checkpoints, or verify one: replay from scratch, check the chain and signatures, "
+            "recompute every verdict, weight vector and retired pool."
+        ),
+    )
+    commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+
+    export = commands.add_parser(
+        "export",
+        help="write the log to FILE.jsonl or FILE.jsonl.gz",
+        description=(
+            "Write every event of the log, one canonical JSON object per line, with a signed "
+            "checkpoint of the running sha256 head every N events and after each weight "
+            "submission. The current pool's seed is left out until the pool is retired."
+        ),
+    )
+    _db_option(export)
+    export.add_argument("--out", required=True, type=Path, help="FILE.jsonl or FILE.jsonl.gz")
+    export.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=DEFAULT_CHECKPOINT_EVERY,
+        metavar="N",
+        help=f"sign the head every N events (default {DEFAULT_CHECKPOINT_EVERY})",
+    )
+    export.add_argument(
+        "--key",
+        type=Path,
+        help="signing key file: 0x hex seed, //uri or mnemonic (default: the local key, "
+        "generated on first use)",
+    )
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
+    export.set_defaults(handler=run_export)
+
+    verify = commands.add_parser(
+        "verify",
+        help="verify an export FILE, or a database in place (--db, default the local one)",
+        description=(
+            "Replay from scratch. For an export: check the structure, the hash chain and every "
+            "checkpoint signature. For both: recompute every verdict with judge from the "
+            "SampleScored events, every weight vector, and every retired pool against its "
+            "seed and commitment. Exit 0 when everything checks, 1 at the first mismatch. "
+            "Never writes to the database."
+        ),
+    )
+    verify.add_argument("file", nargs="?", type=Path, help="an export (.jsonl or .jsonl.gz)")
+    _db_option(verify)
+    verify.add_argument(
+        "--signer", metavar="SS58", help="the address whose signatures count (the validator's)"
+    )
+    verify.add_argument(
+        "--rescore",
+        action="store_true",
+        help="also re-run each stored response through its environment",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(handler=run_verify)
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help=f"sqlite:///path or postgresql://... (default: ${DB_ENV_VAR}, else the local file)",
+    )
+
+
+def _signer(path: Path | None) -> Signer:
+    try:
+        return load_keypair(path) if path else load_or_create_local_keypair(default_key_path())
+    except SigningKeyError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from throne.audit.database import export_database
+
+    if args.checkpoint_every < 1:
+        raise CommandError("--checkpoint-every must be at least 1")
+    signer = _signer(args.key)
+    started = time.perf_counter()
+    try:
+        db = resolve_database(args.db)
+        count = export_database(db, args.out, signer, checkpoint_every=args.checkpoint_every)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
+    result = {
+        "events": count,
+        "out": str(args.out),
+        "signer": signer.ss58_address,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"exported {count} events to {args.out}, signed by {signer.ss58_address}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from throne.audit.database import verify_database
+    from throne.audit.replay import ContestReplay, replay_mapper
+    from throne.audit.verify import verify_export
+
+    if args.rescore:
+        raise CommandError(
+            "--rescore needs the evaluation environments, which this build does not have yet"
+        )
+    if args.file is not None and args.db is not None:
+        raise CommandError("give either an export FILE or --db URL, not both")
+    started = time.perf_counter()
+    report: dict[str, Any] = {}
+    try:
+        if args.file is not None:
+            replay = ContestReplay(replay_mapper())
+            chain = verify_export(args.file, expected_signer=args.signer, on_event=replay)
+            summary = replay.finish()
+            report["source"] = str(args.file)
+            report["chain"] = {
+                "events": chain.events,
+                "checkpoints": chain.checkpoints,
+                "signer": chain.signer,
+                "signer_pinned": args.signer is not None,
+                "head": chain.head,
+            }
+        else:
+            db = resolve_database(args.db)
+            _, summary = verify_database(db)
+            report["source"] = db.display
+            report["chain"] = None
+    except AuditError as exc:
+        return _fail(args, exc)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from exc
+    elapsed = time.perf_counter() - started
+    report.update(
+        ok=True,
+        events=summary.events,
+        samples=summary.samples,
+        verdicts_checked=summary.verdicts_checked,
+        weights_checked=summary.weights_checked,
+        pools_checked=summary.pools_checked,
+        pools_unrevealed=summary.pools_unrevealed,
+        decisions=summary.decisions,
+        seconds=round(elapsed, 3),
+        events_per_second=round(summary.events / elapsed) if elapsed > 0 else None,
+    )
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_table(report)
+    return 0
+
+
+def _fail(args: argparse.Namespace, exc: AuditError) -> int:
+    if args.json:
+        print(json.dumps({"ok": False, "kind": exc.kind, "error": str(exc)}))
+    print(f"throne: audit failed ({exc.kind}): {exc}", file=sys.stderr)
+    return 1
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    rows: list[tuple[str, str]] = [("source", report["source"])]
+    chain = report["chain"]
+    if chain is None:
+        rows.append(("hash chain", "not in a database: export to check signed checkpoints"))
+    else:
+        pinned = "" if chain["signer_pinned"] else " (not pinned: pass --signer)"
+        rows += [
+            ("hash chain", f"ok, {chain['checkpoints']} signed checkpoints"),
+            ("signer", chain["signer"] + pinned),
+        ]
+    decisions = ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())) or "none"
+    rows += [
+        ("events", str(report["events"])),
+        ("samples", str(report["samples"])),
+        ("decisions", decisions),
+        ("verdicts recomputed", f"{report['verdicts_checked']}, all match"),
+        ("weight vectors recomputed", f"{report['weights_checked']}, all match"),
+        (
+            "pools checked",
+            f"{report['pools_checked']} against their seeds"
+            + (
+                f", {report['pools_unrevealed']} not yet revealed"
+                if report["pools_unrevealed"]
+                else ""
+            ),
+        ),
+        ("time", f"{report['seconds']} s ({report['events_per_second']} events/s)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("audit verify: OK")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
