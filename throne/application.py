@@ -238,6 +238,13 @@ class ThroneApplication(Application[UUID]):
 
     # ---- queries --------------------------------------------------------------------------
 
+    def last_weights_block(self) -> int | None:
+        """The block of the last weight submission attempt, if any."""
+        last = list(self.events.get(self.ledger_id, desc=True, limit=1))
+        if not last or not isinstance(last[0], WeightLedger.WeightsSet):
+            return None
+        return int(last[0].block)
+
     def contest_version(self) -> int:
         return self._contest().version
 

@@ -1,0 +1,129 @@
+"""Composition root: the one place that knows the concrete adapters.
+
+`build` takes the settings and, optionally, adapters to use instead of the configured ones
+(tests and the demo pass local chains, local miners and a static model hub).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from throne.adapters.chain.port import Chain
+from throne.adapters.inference.client import HttpxChatCompletions
+from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
+from throne.adapters.inference.policy import Deadlines, RetryPolicy
+from throne.adapters.storage.database import Database, resolve_database
+from throne.adapters.storage.responses import SqlResponseStore
+from throne.application import ThroneApplication
+from throne.daemon.daemon import Daemon
+from throne.daemon.model_hub import ModelHub, NoModelHub
+from throne.daemon.sampler import Sampler
+from throne.daemon.settings import Settings, ValidatorSettings
+from throne.daemon.weight_setter import WeightSetter
+from throne.envs.base import Environment
+from throne.envs.registry import environments as installed_environments
+
+
+def open_application(settings: Settings, db: Database) -> ThroneApplication:
+    return ThroneApplication(settings.contest, env=db.eventsourcing_env())
+
+
+def open_chain(v: ValidatorSettings) -> Chain:
+    if v.chain == "local":
+        from throne.adapters.chain.local import LocalChain
+
+        return LocalChain(v.chain_db, hotkey=v.hotkey)
+    from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
+
+    return BittensorChain(
+        BittensorSettings(
+            network=v.chain,
+            wallet_name=v.wallet_name,
+            wallet_hotkey=v.wallet_hotkey,
+            wallet_path=Path(v.wallet_path),
+            data_dir=Path(v.data_dir),
+            read_deadline_s=v.chain_timeout_seconds,
+            write_deadline_s=max(v.chain_timeout_seconds, 120.0),
+        )
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    app: ThroneApplication
+    chain: Chain
+    client: HttpxChatCompletions
+    sampler: Sampler
+    daemon: Daemon
+    closers: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        for c in self.closers:
+            c()
+        self.app.close()
+        self.chain.close()
+
+
+def build(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    chain: Chain | None = None,
+    endpoints: ModelEndpoints | None = None,
+    model_hub: ModelHub | None = None,
+    environments: Mapping[str, Environment] | None = None,
+    retry: RetryPolicy | None = None,
+    with_weights: bool = True,
+) -> Services:
+    v = settings.validator
+    db = db or resolve_database(v.db or None)
+    app = open_application(settings, db)
+    chain = chain or open_chain(v)
+    engine = db.create_engine()
+    responses = SqlResponseStore(engine)
+    envs = dict(environments or installed_environments())
+    client = HttpxChatCompletions(
+        deadlines=Deadlines(
+            read=settings.sampler.request_timeout_seconds,
+            total=settings.sampler.request_timeout_seconds,
+        ),
+        retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
+    )
+    sampler = Sampler(
+        app,
+        envs,
+        endpoints or StaticModelEndpoints.from_config(settings.inference),
+        client,
+        responses,
+        settings.sampler,
+    )
+    weight_setter = (
+        WeightSetter(
+            app,
+            chain,
+            netuid=v.netuid,
+            interval=v.weights_interval_blocks,
+            version_key=v.version_key,
+        )
+        if with_weights
+        else None
+    )
+    daemon = Daemon(
+        app,
+        chain,
+        sampler,
+        weight_setter,
+        model_hub or NoModelHub(),
+        netuid=v.netuid,
+        poll_seconds=v.poll_seconds,
+    )
+    return Services(settings, db, app, chain, client, sampler, daemon, [engine.dispose])

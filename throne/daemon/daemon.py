@@ -1,0 +1,169 @@
+"""The daemon's loops, each supervised and restarted on its own after a failure.
+
+- chain sync: on every new block, the chain snapshot (plus model hashes) goes to the contest;
+- contest tick: once the block is synced, every contest step due at it;
+- sampler: pending evaluations, recorded in batches;
+- weights: every N blocks, once the rate limit allows.
+
+Stopping (``stop`` set, e.g. by SIGTERM) ends every loop at its next await; the sampler
+abandons what is in flight and records what has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+
+from throne.adapters.chain.port import Chain
+from throne.application import ThroneApplication
+from throne.daemon.model_hub import ModelHub
+from throne.daemon.sampler import Sampler
+from throne.daemon.weight_setter import WeightSetter
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class DaemonState:
+    """What the loops have reached, for the status API and the demo's view."""
+
+    synced_block: int = 0
+    ticked_block: int = 0
+    last_tick_time: float = 0.0
+    steps: list[tuple[int, str]] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(
+        self,
+        app: ThroneApplication,
+        chain: Chain,
+        sampler: Sampler,
+        weight_setter: WeightSetter | None,
+        model_hub: ModelHub,
+        *,
+        netuid: int,
+        poll_seconds: float,
+        seed: Callable[[], bytes] = lambda: os.urandom(32),
+        on_step: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.chain = chain
+        self.sampler = sampler
+        self.weight_setter = weight_setter
+        self.model_hub = model_hub
+        self.netuid = netuid
+        self.poll = poll_seconds
+        self.seed = seed
+        self.on_step = on_step
+        self.state = DaemonState()
+        self.log = structlog.get_logger("throne.daemon")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loops: dict[str, Loop] = {
+            "chain": self._chain_loop,
+            "tick": self._tick_loop,
+            "sampler": lambda s: self.sampler.run(s, self.poll),
+        }
+        if self.weight_setter is not None:
+            loops["weights"] = self._weights_loop
+        await asyncio.gather(*(self._supervise(n, loop, stop) for n, loop in loops.items()))
+
+    async def _supervise(self, name: str, loop: Loop, stop: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                await loop(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.state.restarts[name] = self.state.restarts.get(name, 0) + 1
+                self.log.error("loop_failed", loop=name, error=f"{type(exc).__name__}: {exc}")
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _chain_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            block = await asyncio.to_thread(self.chain.current_block)
+            if block > self.state.synced_block:
+                await asyncio.to_thread(self.sync_chain)
+                self.state.synced_block = block
+            await _sleep_or_stop(stop, self.poll)
+
+    def sync_chain(self) -> int:
+        snapshot = self.chain.snapshot(self.netuid)
+        models = set()
+        for c in snapshot.commitments:
+            m = _model_of(c.text)
+            if m is not None:
+                models.add(m)
+        hashes = tuple(self.model_hub.model_hashes(sorted(models)))
+        if hashes:
+            snapshot = replace(snapshot, model_hashes=hashes)
+        return self.app.observe_chain(snapshot)
+
+    async def _tick_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            block = self.state.synced_block
+            if block > self.state.ticked_block:
+                steps = await asyncio.to_thread(self.app.tick, block, self.seed())
+                self.state.ticked_block = block
+                self.state.last_tick_time = time.time()
+                for step in steps:
+                    self.state.steps.append((block, step))
+                    self.log.info("contest_step", block=block, step=step)
+                    if self.on_step is not None:
+                        self.on_step(block, step)
+            await _sleep_or_stop(stop, self.poll / 2)
+
+    async def _weights_loop(self, stop: asyncio.Event) -> None:
+        assert self.weight_setter is not None
+        last_seen = 0
+        while not stop.is_set():
+            block = self.state.ticked_block
+            if block > last_seen:
+                last_seen = block
+                sub = await asyncio.to_thread(self.weight_setter.maybe_submit, block)
+                if sub is not None:
+                    self.log.info(
+                        "weights_submitted",
+                        block=sub.block,
+                        ok=sub.ok,
+                        weights=dict(sub.intended),
+                        error=sub.error_code,
+                    )
+            await _sleep_or_stop(stop, self.poll)
+
+
+def _model_of(text: str) -> tuple[str, str] | None:
+    from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
+
+    parsed = parse_commitment(text)
+    if isinstance(parsed, ParsedCommitment):
+        return parsed.model, parsed.revision
+    return None
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def status(daemon: Daemon) -> dict[str, Any]:
+    s = daemon.state
+    return {
+        "synced_block": s.synced_block,
+        "ticked_block": s.ticked_block,
+        "last_tick_age_seconds": None if not s.last_tick_time else time.time() - s.last_tick_time,
+        "restarts": dict(s.restarts),
+    }

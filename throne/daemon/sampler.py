@@ -1,0 +1,194 @@
+"""Sampling: take the contest's pending work, ask the miners' models, score, record.
+
+Every evaluation is independent and its result is recorded idempotently, so a crash loses at
+most the evaluations in flight; they stay pending and are asked again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from throne.adapters.inference.client import ChatCompletions
+from throne.adapters.inference.endpoints import ModelEndpoints, UnknownModel
+from throne.adapters.inference.env_run import task_seed
+from throne.adapters.inference.records import ChatRequest, Completion
+from throne.adapters.storage.responses import ResponseStore
+from throne.application import ThroneApplication, WorkItem
+from throne.daemon.settings import SamplerSettings
+from throne.domain.contest.samples import Sample
+from throne.envs.base import Environment
+
+WorkKey = tuple[int, str, int, str, str, int]
+
+
+def _key(w: WorkItem) -> WorkKey:
+    return (w.pool, w.env, w.task_id, w.hotkey, w.revision, w.attempt)
+
+
+def _key_of_sample(s: Sample) -> WorkKey:
+    return (s.pool, s.env, s.task_id, s.hotkey, s.revision, s.attempt)
+
+
+@dataclass
+class SamplerStats:
+    asked: int = 0
+    recorded: int = 0
+    rejected: int = 0
+    by_outcome: dict[str, int] | None = None
+    rejections: dict[str, int] | None = None
+
+
+class Sampler:
+    def __init__(
+        self,
+        app: ThroneApplication,
+        environments: Mapping[str, Environment],
+        endpoints: ModelEndpoints,
+        client: ChatCompletions,
+        responses: ResponseStore,
+        settings: SamplerSettings,
+        *,
+        on_sample: Callable[[Sample, float], None] | None = None,
+    ) -> None:
+        self._app = app
+        self._envs = environments
+        self._endpoints = endpoints
+        self._client = client
+        self._responses = responses
+        self._settings = settings
+        self._on_sample = on_sample
+        self._in_flight: dict[WorkKey, asyncio.Task[Sample]] = {}
+        self._done: list[Sample] = []
+        self.stats = SamplerStats(by_outcome={}, rejections={})
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Keep ``concurrency`` evaluations in flight until ``stop``; then abandon what is in
+        flight (it stays pending in the contest) and record what has finished."""
+        try:
+            while not stop.is_set():
+                started = await self._fill()
+                if self._in_flight:
+                    await asyncio.wait(
+                        list(self._in_flight.values()),
+                        timeout=poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    self._collect()
+                elif not started:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), poll_seconds)
+                if len(self._done) >= self._settings.batch_size or not self._in_flight:
+                    await self.flush()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            self._in_flight.clear()
+            await self.flush()
+
+    async def _fill(self) -> int:
+        room = self._settings.concurrency - len(self._in_flight)
+        if room <= 0:
+            return 0
+        work = await asyncio.to_thread(self._app.pending_work)
+        models = {m["hotkey"]: m["model"] for m in await asyncio.to_thread(self._app.miners)}
+        finished = {_key_of_sample(s) for s in self._done}
+        fresh = [
+            w
+            for w in work
+            if _key(w) not in self._in_flight and _key(w) not in finished and w.env in self._envs
+        ]
+        # Alternate between the miners so that neither side waits for the other's backlog.
+        by_miner: dict[str, list[WorkItem]] = {}
+        for w in fresh:
+            by_miner.setdefault(w.hotkey, []).append(w)
+        queue: list[WorkItem] = []
+        while any(by_miner.values()) and len(queue) < room:
+            for items in by_miner.values():
+                if items and len(queue) < room:
+                    queue.append(items.pop(0))
+        for w in queue:
+            model = models.get(w.hotkey)
+            self._in_flight[_key(w)] = asyncio.create_task(self.evaluate(w, model))
+        self.stats.asked += len(queue)
+        return len(queue)
+
+    def _collect(self) -> None:
+        for key, task in list(self._in_flight.items()):
+            if not task.done():
+                continue
+            del self._in_flight[key]
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                raise exc
+            self._done.append(task.result())
+
+    async def flush(self) -> None:
+        if not self._done:
+            return
+        batch, self._done = self._done, []
+        report = await asyncio.to_thread(self._app.record_samples, batch)
+        self.stats.recorded += report.accepted
+        self.stats.rejected += len(report.rejected)
+        assert self.stats.by_outcome is not None and self.stats.rejections is not None
+        for _, reason in report.rejected:
+            kind = reason.split(":", 1)[0]
+            self.stats.rejections[kind] = self.stats.rejections.get(kind, 0) + 1
+        for s in batch:
+            self.stats.by_outcome[s.outcome] = self.stats.by_outcome.get(s.outcome, 0) + 1
+
+    async def evaluate(self, w: WorkItem, model: str | None) -> Sample:
+        """One evaluation: never raises for the miner's or the network's faults."""
+        env = self._envs[w.env]
+        task = await asyncio.to_thread(env.task, w.task_id)
+
+        def sample(outcome: str, score: float, latency: float = 0.0, **kw: object) -> Sample:
+            s = Sample(
+                pool=w.pool,
+                env=w.env,
+                task_id=w.task_id,
+                hotkey=w.hotkey,
+                revision=w.revision,
+                score=score,
+                outcome=outcome,  # type: ignore[arg-type]
+                latency_ms=int(latency * 1000),
+                attempt=w.attempt,
+                **kw,  # type: ignore[arg-type]
+            )
+            if self._on_sample is not None:
+                self._on_sample(s, latency)
+            return s
+
+        if model is None:
+            return sample("infra_error", 0.0)
+        try:
+            endpoint = self._endpoints.resolve(model, w.revision)
+        except UnknownModel:
+            return sample("infra_error", 0.0)
+        request = ChatRequest.single(
+            endpoint.model,
+            task.prompt,
+            temperature=self._settings.temperature,
+            max_tokens=self._settings.max_tokens or None,
+            seed=task_seed(w.env, w.task_id),
+        )
+        result = await self._client.complete(endpoint, request)
+        if not isinstance(result, Completion):
+            return sample(result.kind, 0.0, result.latency)
+        evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
+        digest = await asyncio.to_thread(self._responses.put, result.text.encode("utf-8"))
+        usage = result.usage
+        return sample(
+            "ok",
+            float(evaluation.score),
+            result.latency,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            response_digest=digest,
+        )

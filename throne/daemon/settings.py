@@ -1,0 +1,188 @@
+"""``throne.toml``: every key has a default, so an empty file (or none) is a valid setup.
+
+Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[contest]`` (the
+rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
+``[inference]`` (how miners' models are reached). `throne config show` prints the effective
+values.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from throne.domain.contest.config import ContestConfig, EnvConfig
+
+DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
+
+
+class SettingsError(ValueError):
+    """The configuration file is unreadable or has a bad key or value."""
+
+
+@dataclass(frozen=True)
+class ValidatorSettings:
+    #: the event log: a SQLite path or URL, or postgresql://...; "" = $THRONE_DB or the default
+    db: str = ""
+    netuid: int = 120
+    #: local (the embedded chain in chain_db), finney, test, or a ws(s):// URL
+    chain: str = "local"
+    chain_db: str = ".throne/chain.db"
+    #: the validator's hotkey on the local chain
+    hotkey: str = "validator"
+    wallet_name: str = "default"
+    wallet_hotkey: str = "default"
+    wallet_path: str = "~/.bittensor/wallets"
+    data_dir: str = ".throne"
+    chain_timeout_seconds: float = 30.0
+    #: submit weights every N blocks, once the rate limit allows
+    weights_interval_blocks: int = 180
+    version_key: int = 0
+    #: how often the loops look for a new block
+    poll_seconds: float = 2.0
+    #: the read-only status API and /metrics; port 0 = off
+    status_host: str = "127.0.0.1"
+    status_port: int = 0
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    #: evaluations in flight at once
+    concurrency: int = 16
+    #: samples recorded per transaction
+    batch_size: int = 32
+    temperature: float = 0.0
+    max_tokens: int = 0
+    #: seconds for one chat completion, retries included
+    request_timeout_seconds: float = 600.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    validator: ValidatorSettings = field(default_factory=ValidatorSettings)
+    contest: ContestConfig = field(default_factory=ContestConfig)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    #: `StaticModelEndpoints.from_config` table: gateway, api_key, routes
+    inference: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        contest = self.contest.to_dict()
+        envs = {e.pop("name"): e for e in contest.pop("envs")}
+        contest.pop("netuid")
+        return {
+            "validator": asdict(self.validator),
+            "contest": contest,
+            "envs": envs,
+            "sampler": asdict(self.sampler),
+            "inference": _redact(dict(self.inference)),
+        }
+
+
+def default_envs(id_ranges: Mapping[str, tuple[int, int]]) -> tuple[EnvConfig, ...]:
+    return tuple(
+        EnvConfig(name, DEFAULT_SAMPLING_COUNTS.get(name, 200), id_ranges[name])
+        for name in id_ranges
+    )
+
+
+def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -> Settings:
+    """Read ``path`` (None or a missing default file: all defaults).
+
+    ``id_ranges`` are the installed environments' id ranges; an env table may narrow its
+    range with ``id_range = [start, stop]`` but never name an env that is not installed.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    return settings_from_dict(raw, id_ranges, source=str(path or "defaults"))
+
+
+def settings_from_dict(
+    raw: Mapping[str, Any], id_ranges: Mapping[str, tuple[int, int]], source: str = "settings"
+) -> Settings:
+    unknown = set(raw) - {"validator", "contest", "envs", "sampler", "inference"}
+    if unknown:
+        raise SettingsError(f"{source}: unknown section(s) {sorted(unknown)}")
+    validator = _section(ValidatorSettings, raw.get("validator", {}), f"{source} [validator]")
+    sampler = _section(SamplerSettings, raw.get("sampler", {}), f"{source} [sampler]")
+    envs_raw = raw.get("envs", {})
+    if not isinstance(envs_raw, Mapping):
+        raise SettingsError(f"{source}: [envs] must be a table of env tables")
+    names = list(envs_raw) or list(id_ranges)
+    envs = []
+    for name in names:
+        if name not in id_ranges:
+            raise SettingsError(
+                f"{source}: env {name!r} is not installed (known: {', '.join(id_ranges)})"
+            )
+        table = dict(envs_raw.get(name, {}))
+        table.setdefault("sampling_count", DEFAULT_SAMPLING_COUNTS.get(name, 200))
+        table.setdefault("id_range", list(id_ranges[name]))
+        lo, hi = table["id_range"]
+        if not (id_ranges[name][0] <= lo < hi <= id_ranges[name][1]):
+            raise SettingsError(f"{source}: env {name} id_range outside {id_ranges[name]}")
+        allowed = {f.name for f in fields(EnvConfig)} - {"name"}
+        bad = set(table) - allowed
+        if bad:
+            raise SettingsError(f"{source}: [envs.{name}] unknown key(s) {sorted(bad)}")
+        try:
+            envs.append(EnvConfig.from_dict({"name": name, **table}))
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{source}: [envs.{name}]: {exc}") from exc
+    contest_raw = dict(raw.get("contest", {}))
+    allowed = {f.name for f in fields(ContestConfig)} - {"envs", "netuid"}
+    bad = set(contest_raw) - allowed
+    if bad:
+        raise SettingsError(f"{source}: [contest] unknown key(s) {sorted(bad)}")
+    try:
+        contest = ContestConfig.from_dict(
+            {**contest_raw, "netuid": validator.netuid, "envs": [e.to_dict() for e in envs]}
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{source}: [contest]: {exc}") from exc
+    inference = raw.get("inference", {})
+    if not isinstance(inference, Mapping):
+        raise SettingsError(f"{source}: [inference] must be a table")
+    return Settings(validator, contest, sampler, dict(inference))
+
+
+def _section(cls: Any, table: Any, where: str) -> Any:
+    if not isinstance(table, Mapping):
+        raise SettingsError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    bad = set(table) - set(known)
+    if bad:
+        raise SettingsError(f"{where}: unknown key(s) {sorted(bad)}")
+    defaults = cls()
+    values = {}
+    for key, value in table.items():
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise SettingsError(
+                f"{where}: {key} must be {expected.__name__}, got {type(value).__name__}"
+            )
+        values[key] = value
+    return replace(defaults, **values)
+
+
+def _redact(table: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, Mapping):
+            out[k] = _redact(dict(v))
+        elif "key" in k.lower() and v:
+            out[k] = "***"
+        else:
+            out[k] = v
+    return out
