@@ -20,6 +20,7 @@ from throne.adapters.storage.responses import SqlResponseStore
 from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon
 from throne.daemon.model_hub import ModelHub, NoModelHub
+from throne.daemon.pool_seed import load_or_create_secret
 from throne.daemon.sampler import Sampler
 from throne.daemon.settings import Settings, ValidatorSettings
 from throne.daemon.weight_setter import WeightSetter
@@ -49,6 +50,11 @@ def open_chain(v: ValidatorSettings) -> Chain:
             write_deadline_s=max(v.chain_timeout_seconds, 120.0),
         )
     )
+
+
+def _secret(v: ValidatorSettings) -> bytes:
+    path = Path(v.pool_secret_file) if v.pool_secret_file else Path(v.data_dir) / "pool-secret"
+    return load_or_create_secret(path)
 
 
 @dataclass
@@ -83,6 +89,7 @@ def build(
     environments: Mapping[str, Environment] | None = None,
     retry: RetryPolicy | None = None,
     with_weights: bool = True,
+    pool_secret: bytes | None = None,
 ) -> Services:
     v = settings.validator
     db = db or resolve_database(v.db or None)
@@ -125,5 +132,6 @@ def build(
         model_hub or NoModelHub(),
         netuid=v.netuid,
         poll_seconds=v.poll_seconds,
+        secret=pool_secret if pool_secret is not None else _secret(v),
     )
     return Services(settings, db, app, chain, client, sampler, daemon, [engine.dispose])

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.eval",
     "throne.cli.miner",
     "throne.cli.audit",
+    "throne.cli.run",
 )
 
 

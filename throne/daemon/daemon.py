@@ -24,6 +24,7 @@ import structlog
 from throne.adapters.chain.port import Chain
 from throne.application import ThroneApplication
 from throne.daemon.model_hub import ModelHub
+from throne.daemon.pool_seed import pool_seed
 from throne.daemon.sampler import Sampler
 from throne.daemon.weight_setter import WeightSetter
 
@@ -53,7 +54,7 @@ class Daemon:
         *,
         netuid: int,
         poll_seconds: float,
-        seed: Callable[[], bytes] = lambda: os.urandom(32),
+        secret: bytes | None = None,
         on_step: Callable[[int, str], None] | None = None,
     ) -> None:
         self.app = app
@@ -63,7 +64,7 @@ class Daemon:
         self.model_hub = model_hub
         self.netuid = netuid
         self.poll = poll_seconds
-        self.seed = seed
+        self.secret = secret if secret is not None else os.urandom(32)
         self.on_step = on_step
         self.state = DaemonState()
         self.log = structlog.get_logger("throne.daemon")
@@ -116,7 +117,7 @@ class Daemon:
         while not stop.is_set():
             block = self.state.synced_block
             if block > self.state.ticked_block:
-                steps = await asyncio.to_thread(self.app.tick, block, self.seed())
+                steps = await asyncio.to_thread(self._tick, block)
                 self.state.ticked_block = block
                 self.state.last_tick_time = time.time()
                 for step in steps:
@@ -125,6 +126,11 @@ class Daemon:
                     if self.on_step is not None:
                         self.on_step(block, step)
             await _sleep_or_stop(stop, self.poll / 2)
+
+    def _tick(self, block: int) -> list[str]:
+        pool = self.app.pool()
+        next_pool = 1 if pool is None else int(pool["pool"]) + 1
+        return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))
 
     async def _weights_loop(self, stop: asyncio.Event) -> None:
         assert self.weight_setter is not None

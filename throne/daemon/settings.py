@@ -37,6 +37,8 @@ class ValidatorSettings:
     wallet_hotkey: str = "default"
     wallet_path: str = "~/.bittensor/wallets"
     data_dir: str = ".throne"
+    #: the secret pool seeds derive from; "" = data_dir/pool-secret (created on first run)
+    pool_secret_file: str = ""
     chain_timeout_seconds: float = 30.0
     #: submit weights every N blocks, once the rate limit allows
     weights_interval_blocks: int = 180

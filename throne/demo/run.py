@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import tempfile
 import time
@@ -115,6 +116,7 @@ def run_demo(
             model_hub=StaticModelHub(model_hashes()),
             environments=envs,
             retry=RetryPolicy(attempts=1),
+            pool_secret=os.urandom(32),
         )
         started = time.monotonic()
         try:

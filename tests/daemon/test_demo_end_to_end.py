@@ -1,0 +1,82 @@
+"""The daemon against the local chain and local miner servers, until battles are decided."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from throne.cli.main import main
+from throne.demo.cast import CAST
+from throne.demo.run import DemoDirectoryInUse, DemoOptions, run_demo
+
+HK = {a.name: a.hotkey for a in CAST}
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
+    directory = tmp_path_factory.mktemp("demo")
+    return run_demo(DemoOptions(directory=directory, timeout_seconds=150, sampling_count=10))
+
+
+def test_at_least_three_battles_are_decided(summary: dict) -> None:  # type: ignore[type-arg]
+    assert summary["battles_decided"] >= 3
+
+
+def test_the_first_champion_is_crowned_by_cold_start_and_then_dethroned(summary: dict) -> None:  # type: ignore[type-arg]
+    reigns = summary["reigns"]
+    assert reigns[0]["hotkey"] == HK["alpha"]
+    assert reigns[0]["took_it_by"] == "cold_start"
+    assert len(reigns) >= 2
+    for before, after in itertools.pairwise(reigns):
+        assert before["until_block"] == after["from_block"]
+        assert before["ended_by"] == after["hotkey"]
+        assert after["took_it_by"].startswith("dominant_in_")
+    assert reigns[-1]["until_block"] is None
+    assert summary["champion"] == reigns[-1]["hotkey"]
+
+
+def test_copies_malformed_commitments_and_unreachable_miners_never_take_the_crown(
+    summary: dict,  # type: ignore[type-arg]
+) -> None:
+    invalid = {m["hotkey"]: m["reason"] for m in summary["invalid"]}
+    assert invalid[HK["charlie"]] == f"copy_of:{HK['bravo']}"
+    assert invalid[HK["delta"]] == "invalid_json"
+    terminated = {m["hotkey"]: m["reason"] for m in summary["terminated"]}
+    assert terminated[HK["echo"]] == "unservable"
+    champions = {r["hotkey"] for r in summary["reigns"]}
+    assert not champions & {HK["charlie"], HK["delta"], HK["echo"]}
+
+
+def test_every_dethroned_champion_is_terminated_with_its_successor_named(summary: dict) -> None:  # type: ignore[type-arg]
+    terminated = {m["hotkey"]: m["reason"] for m in summary["terminated"]}
+    for reign in summary["reigns"][:-1]:
+        assert terminated[reign["hotkey"]] == f"dethroned_by:{reign['ended_by']}"
+
+
+def test_weights_go_to_the_champion_minus_the_burn(summary: dict) -> None:  # type: ignore[type-arg]
+    champion_uid = summary["reigns"][-1]["uid"]
+    assert summary["weights"] == {"0": 0.05, str(champion_uid): 0.95}
+
+
+def test_the_log_it_produced_passes_the_audit(summary: dict) -> None:  # type: ignore[type-arg]
+    assert summary["audit"]["ok"] is True
+    assert summary["audit"]["events"] > 50
+    assert summary["audit"]["verdicts_checked"] >= 2
+
+
+def test_the_demo_keeps_its_log_and_chain_in_the_given_directory(summary: dict) -> None:  # type: ignore[type-arg]
+    directory = Path(summary["directory"])
+    assert (directory / "throne.db").is_file()
+    assert (directory / "chain.db").is_file()
+    with pytest.raises(DemoDirectoryInUse):
+        run_demo(DemoOptions(directory=directory))
+
+
+def test_demo_refuses_a_used_directory_with_a_one_line_error(
+    summary: dict,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--dir", summary["directory"], "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("throne: error:") and "already holds a demo" in err
+    assert "\n" not in err
