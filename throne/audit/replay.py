@@ -238,7 +238,9 @@ class ContestReplay:
                 "weights-mismatch",
                 f"{where}: recorded weights {recorded}, contest version {version} gives {expected}",
             )
-        problem = _u16_problem(expected, p["u16"])
+        # A refused submission (rate limit, chain error) may have sent nothing at all.
+        nothing_sent = not p.get("ok", True) and not p["u16"]
+        problem = None if nothing_sent else _u16_problem(expected, p["u16"])
         if problem:
             raise AuditError("weights-mismatch", f"{where}: {problem}")
         self.summary.weights_checked += 1

@@ -1,0 +1,151 @@
+"""A small validator world for daemon tests: a local chain, local miners, a settings file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from throne.adapters.chain.local import LocalChain
+from throne.adapters.storage.database import parse_database_url
+from throne.application import ThroneApplication
+from throne.daemon.settings import settings_from_dict
+from throne.domain.contest.contest import Contest
+from throne.envs.registry import environments
+from throne.miners import MinerProfile
+
+NETUID = 120
+SKILLS = {"ant": 0.3, "bee": 0.75, "cat": 0.5, "dog": 0.95}
+
+
+def hotkey(name: str) -> str:
+    return f"5Test{name.capitalize()}"
+
+
+def model(name: str) -> str:
+    return f"test/affine-{name}-{hotkey(name)}"
+
+
+def profiles() -> list[MinerProfile]:
+    return [MinerProfile(name, revision="r1", skill=s) for name, s in SKILLS.items()]
+
+
+@dataclass
+class World:
+    root: Path
+    config: Path
+    db_url: str
+
+    def settings_dict(self) -> dict[str, Any]:
+        return json.loads((self.root / "settings.json").read_text())
+
+    def app(self) -> ThroneApplication:
+        raw = self.settings_dict()
+        ranges = {n: e.id_range for n, e in environments().items()}
+        settings = settings_from_dict(raw, ranges)
+        db = parse_database_url(self.db_url)
+        return ThroneApplication(settings.contest, env=db.eventsourcing_env())
+
+
+def make_world(root: Path, miners_url: str, secret: bytes, db_url: str | None = None) -> World:
+    root.mkdir(parents=True, exist_ok=True)
+    chain_db = root / "chain.db"
+    chain = LocalChain.init(chain_db, netuid=NETUID, block_time=0.1, weights_rate_limit=5)
+    chain.register(NETUID, "validator")
+    for i, name in enumerate(SKILLS):
+        chain.register(NETUID, hotkey(name))
+        chain.as_signer(hotkey(name)).commit(
+            NETUID, json.dumps({"model": model(name), "revision": "r1"})
+        )
+        chain.advance(2 + i)
+    (root / "secret").write_bytes(secret)
+    db_url = db_url or f"sqlite:///{root / 'throne.db'}"
+    raw = {
+        "validator": {
+            "db": db_url,
+            "chain_db": str(chain_db),
+            "hotkey": "validator",
+            "data_dir": str(root / "data"),
+            "pool_secret_file": str(root / "secret"),
+            "poll_seconds": 0.05,
+            "weights_interval_blocks": 20,
+        },
+        "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
+        "envs": {name: {"sampling_count": 6} for name in environments()},
+        "sampler": {"concurrency": 8, "batch_size": 4, "retries": 0},
+        "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in SKILLS}},
+    }
+    (root / "settings.json").write_text(json.dumps(raw))
+    config = root / "throne.toml"
+    config.write_text(_toml(raw))
+    return World(root, config, db_url)
+
+
+def _toml(raw: dict[str, Any]) -> str:
+    lines: list[str] = []
+
+    def table(prefix: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if scalars:
+            lines.append(f"[{prefix}]")
+            lines.extend(f"{k} = {json.dumps(v)}" for k, v in scalars.items())
+        for k, v in values.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{json.dumps(k) if '/' in k else k}", v)
+
+    for section, values in raw.items():
+        table(section, values)
+    return "\n".join(lines) + "\n"
+
+
+def start_daemon(world: World, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "throne.cli.main", "run", "--config", str(world.config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=world.root,
+    )
+
+
+def settled(world: World) -> bool:
+    """Every miner has had its battle: a champion, nobody queued, no battle running."""
+    try:
+        with world.app() as app:
+            std = app.standings()
+    except Exception:
+        return False
+    return std["champion"] is not None and std["battle"] is None and not std["queue"]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return False
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    proc.send_signal(sig)
+    return proc.wait(timeout=timeout)
+
+
+def decisions(app: ThroneApplication) -> list[tuple[str, str, str]]:
+    """Each battle's end: (kind, challenger, reason or verdict reason)."""
+    out = []
+    for e in app.events.get(app.contest_id):
+        if isinstance(e, Contest.Dethroned):
+            out.append(("dethroned", e.new_champion["hotkey"], e.verdict["reason"]))
+        elif isinstance(e, Contest.Terminated) and not e.reason.startswith("dethroned_by:"):
+            out.append(("terminated", e.hotkey, e.reason.split(":")[0]))
+    return out

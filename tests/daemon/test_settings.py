@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from throne.daemon.settings import SettingsError, load_settings, settings_from_dict
+
+RANGES = {"SAT": (0, 1000), "ABD": (0, 500)}
+
+
+def test_no_file_means_every_default() -> None:
+    s = load_settings(None, RANGES)
+    assert s.validator.netuid == 120
+    assert s.validator.weights_interval_blocks == 180
+    assert [e.name for e in s.contest.envs] == ["SAT", "ABD"]
+    assert s.contest.env("SAT").sampling_count == 200
+    assert s.contest.min_dominant_envs == 0
+
+
+def test_file_values_override_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "throne.toml"
+    f.write_text(
+        "[validator]\nnetuid = 7\npoll_seconds = 1\n[contest]\nburn = 0.1\n"
+        '[envs.SAT]\nsampling_count = 50\nmode = "latest"\n'
+    )
+    s = load_settings(f, RANGES)
+    assert s.validator.netuid == 7 and s.contest.netuid == 7
+    assert s.validator.poll_seconds == 1.0
+    assert s.contest.burn == 0.1
+    assert [e.name for e in s.contest.envs] == ["SAT"]
+    assert s.contest.env("SAT").mode == "latest"
+    assert s.contest.env("SAT").pool_size == 56  # ceil(50 * 1.1) in float math, as the reference
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"validator": {"netuid": "x"}}, "netuid must be int"),
+        ({"validator": {"nope": 1}}, "unknown key(s) ['nope']"),
+        ({"contest": {"burn": 2.0}}, "burn must be within"),
+        ({"envs": {"XYZ": {}}}, "env 'XYZ' is not installed"),
+        ({"envs": {"SAT": {"id_range": [0, 5000]}}}, "id_range outside"),
+        ({"envs": {"SAT": {"sampling_count": 2000}}}, "exceeds id range"),
+        ({"extra": {}}, "unknown section"),
+    ],
+)
+def test_bad_settings_are_named_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(SettingsError, match=None) as exc:
+        settings_from_dict(raw, RANGES)
+    assert message in str(exc.value)
+
+
+def test_invalid_toml_is_a_one_line_error(tmp_path: Path) -> None:
+    f = tmp_path / "throne.toml"
+    f.write_text("[validator\n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(f, RANGES)
+
+
+def test_config_show_redacts_api_keys() -> None:
+    s = settings_from_dict({"inference": {"api_key": "secret", "gateway": "http://x"}}, RANGES)
+    shown = s.to_dict()
+    assert shown["inference"] == {"api_key": "***", "gateway": "http://x"}

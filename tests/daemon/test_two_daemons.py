@@ -1,0 +1,60 @@
+"""Two daemons on one PostgreSQL log: optimistic concurrency lets only one decide a battle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.cluster import decisions, make_world, profiles, settled
+from throne.adapters.storage.database import parse_database_url
+from throne.app import build
+from throne.audit.database import verify_database
+from throne.daemon.settings import settings_from_dict
+from throne.domain.contest.contest import Contest
+from throne.envs.registry import environments
+from throne.miners import MinerServer
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_one_postgres_log_never_decide_a_battle_twice(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    envs = environments()
+    with MinerServer(profiles(), list(envs.values())) as server:
+        world = make_world(tmp_path, server.base_url, bytes(32), db_url=postgres_schema_url)
+        ranges = {n: e.id_range for n, e in envs.items()}
+        settings = settings_from_dict(world.settings_dict(), ranges)
+        first = build(settings, pool_secret=bytes(32))
+        second = build(settings, pool_secret=bytes(32))
+
+        async def race() -> None:
+            stop = asyncio.Event()
+            runs = [asyncio.create_task(s.daemon.run(stop)) for s in (first, second)]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not await asyncio.to_thread(settled, world):
+                await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*runs)
+            for s in (first, second):
+                await s.client.aclose()
+
+        try:
+            asyncio.run(race())
+        finally:
+            first.close_sync()
+            second.close_sync()
+    assert settled(world)
+    with world.app() as app:
+        ends = decisions(app)
+        starts = Counter(
+            e.hotkey for e in app.events.get(app.contest_id) if isinstance(e, Contest.BattleStarted)
+        )
+    assert len(ends) == 3
+    assert Counter(hk for _, hk, _ in ends) == starts
+    assert max(starts.values()) == 1
+    _, summary = verify_database(parse_database_url(postgres_schema_url))
+    assert summary.verdicts_checked >= 2
