@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from throne.adapters.chain.port import Chain
 from throne.adapters.inference.client import HttpxChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
+from throne.adapters.storage.claims import SqlWorkClaims
 from throne.adapters.storage.database import Database, resolve_database
 from throne.adapters.storage.responses import SqlResponseStore
 from throne.application import ThroneApplication
@@ -105,6 +108,11 @@ def build(
         ),
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
     )
+    claims = SqlWorkClaims(
+        engine,
+        f"{socket.gethostname()}:{os.getpid()}",
+        ttl_seconds=settings.sampler.request_timeout_seconds + 60.0,
+    )
     sampler = Sampler(
         app,
         envs,
@@ -112,6 +120,7 @@ def build(
         client,
         responses,
         settings.sampler,
+        claims=claims,
     )
     weight_setter = (
         WeightSetter(

@@ -49,6 +49,20 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=run)
 
+    w: argparse.ArgumentParser = sub.add_parser(
+        "worker",
+        help="run a sampling worker beside the daemon",
+        description=(
+            "Run only the sampler: take pending evaluations from the shared log, ask the "
+            "miners' models, score and record them. Several workers, on this machine or others "
+            "(with a PostgreSQL log), share the work through claims in the database; the "
+            "daemon (`throne run`) keeps reading the chain, deciding battles and setting weights."
+        ),
+    )
+    _add_config_options(w)
+    w.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    w.set_defaults(handler=worker)
+
     c: argparse.ArgumentParser = sub.add_parser(
         "config", help="show the effective configuration", description="Configuration."
     )
@@ -106,6 +120,14 @@ def config_show(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    return _serve(args, worker_only=False)
+
+
+def worker(args: argparse.Namespace) -> int:
+    return _serve(args, worker_only=True)
+
+
+def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     from throne.adapters.chain.port import ChainError
     from throne.adapters.storage.database import StorageError
     from throne.app import build
@@ -114,17 +136,17 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     configure_logging(args.log_level)
     try:
-        services = build(settings, with_weights=not args.no_weights)
+        services = build(settings, with_weights=not (worker_only or args.no_weights))
     except (StorageError, ChainError) as exc:
         raise CommandError(str(exc)) from exc
     try:
-        asyncio.run(_serve(services))
+        asyncio.run(_until_signalled(services, worker_only))
     finally:
         services.close_sync()
     return 0
 
 
-async def _serve(services: Any) -> None:
+async def _until_signalled(services: Any, worker_only: bool) -> None:
     import structlog
 
     log = structlog.get_logger("throne")
@@ -132,9 +154,13 @@ async def _serve(services: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("daemon_started", db=services.db.display, chain=services.settings.validator.chain)
+    role = "worker" if worker_only else "daemon"
+    log.info(f"{role}_started", db=services.db.display, chain=services.settings.validator.chain)
     try:
-        await services.daemon.run(stop)
+        if worker_only:
+            await services.sampler.run(stop, services.settings.validator.poll_seconds)
+        else:
+            await services.daemon.run(stop)
     finally:
         await services.client.aclose()
-        log.info("daemon_stopped")
+        log.info(f"{role}_stopped")

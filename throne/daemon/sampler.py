@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from throne.adapters.inference.client import ChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, UnknownModel
@@ -26,6 +27,16 @@ WorkKey = tuple[int, str, int, str, str, int]
 
 def _key(w: WorkItem) -> WorkKey:
     return (w.pool, w.env, w.task_id, w.hotkey, w.revision, w.attempt)
+
+
+def _claim(w: WorkItem) -> str:
+    return "|".join(map(str, _key(w)))
+
+
+class WorkClaims(Protocol):
+    def claim(self, keys: Iterable[str]) -> list[str]: ...
+
+    def release(self, keys: Iterable[str]) -> None: ...
 
 
 def _key_of_sample(s: Sample) -> WorkKey:
@@ -52,6 +63,7 @@ class Sampler:
         settings: SamplerSettings,
         *,
         on_sample: Callable[[Sample, float], None] | None = None,
+        claims: WorkClaims | None = None,
     ) -> None:
         self._app = app
         self._envs = environments
@@ -60,6 +72,7 @@ class Sampler:
         self._responses = responses
         self._settings = settings
         self._on_sample = on_sample
+        self._claims = claims
         self._in_flight: dict[WorkKey, asyncio.Task[Sample]] = {}
         self._done: list[Sample] = []
         self.stats = SamplerStats(by_outcome={}, rejections={})
@@ -87,8 +100,11 @@ class Sampler:
                 task.cancel()
             if self._in_flight:
                 await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            abandoned = ["|".join(map(str, k)) for k in self._in_flight]
             self._in_flight.clear()
             await self.flush()
+            if self._claims is not None and abandoned:
+                await asyncio.to_thread(self._claims.release, abandoned)
 
     async def _fill(self) -> int:
         room = self._settings.concurrency - len(self._in_flight)
@@ -106,11 +122,20 @@ class Sampler:
         by_miner: dict[str, list[WorkItem]] = {}
         for w in fresh:
             by_miner.setdefault(w.hotkey, []).append(w)
+        # With claims, ask for more than there is room for: other workers may hold some.
+        want = room if self._claims is None else room * 4
         queue: list[WorkItem] = []
-        while any(by_miner.values()) and len(queue) < room:
+        while any(by_miner.values()) and len(queue) < want:
             for items in by_miner.values():
-                if items and len(queue) < room:
+                if items and len(queue) < want:
                     queue.append(items.pop(0))
+        if self._claims is not None and queue:
+            held = set(await asyncio.to_thread(self._claims.claim, [_claim(w) for w in queue]))
+            queue = [w for w in queue if _claim(w) in held]
+            extra = queue[room:]
+            queue = queue[:room]
+            if extra:
+                await asyncio.to_thread(self._claims.release, [_claim(w) for w in extra])
         for w in queue:
             model = models.get(w.hotkey)
             self._in_flight[_key(w)] = asyncio.create_task(self.evaluate(w, model))
@@ -134,6 +159,9 @@ class Sampler:
             return
         batch, self._done = self._done, []
         report = await asyncio.to_thread(self._app.record_samples, batch)
+        if self._claims is not None:
+            keys = ["|".join(map(str, _key_of_sample(s))) for s in batch]
+            await asyncio.to_thread(self._claims.release, keys)
         self.stats.recorded += report.accepted
         self.stats.rejected += len(report.rejected)
         assert self.stats.by_outcome is not None and self.stats.rejections is not None
