@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.miner",
     "throne.cli.audit",
     "throne.cli.run",
+    "throne.cli.db",
 )
 
 
