@@ -93,6 +93,7 @@ def build(
     retry: RetryPolicy | None = None,
     with_weights: bool = True,
     pool_secret: bytes | None = None,
+    role: str = "daemon",
 ) -> Services:
     v = settings.validator
     db = db or resolve_database(v.db or None)
@@ -108,10 +109,15 @@ def build(
         ),
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
     )
+    default_name = (
+        f"{socket.gethostname()}:daemon"
+        if role == "daemon"
+        else f"{socket.gethostname()}:worker:{os.getpid()}"
+    )
     claims = SqlWorkClaims(
         engine,
-        f"{socket.gethostname()}:{os.getpid()}",
-        ttl_seconds=settings.sampler.request_timeout_seconds + 60.0,
+        settings.sampler.worker_name or default_name,
+        ttl_seconds=settings.sampler.claim_ttl_seconds,
     )
     sampler = Sampler(
         app,

@@ -136,7 +136,11 @@ def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     settings = load(args)
     configure_logging(args.log_level)
     try:
-        services = build(settings, with_weights=not (worker_only or args.no_weights))
+        services = build(
+            settings,
+            with_weights=not (worker_only or args.no_weights),
+            role="worker" if worker_only else "daemon",
+        )
     except (StorageError, ChainError) as exc:
         raise CommandError(str(exc)) from exc
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -73,6 +74,7 @@ class Sampler:
         self._settings = settings
         self._on_sample = on_sample
         self._claims = claims
+        self._renew_every = settings.claim_ttl_seconds / 3
         self._in_flight: dict[WorkKey, asyncio.Task[Sample]] = {}
         self._done: list[Sample] = []
         self.stats = SamplerStats(by_outcome={}, rejections={})
@@ -80,8 +82,13 @@ class Sampler:
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         """Keep ``concurrency`` evaluations in flight until ``stop``; then abandon what is in
         flight (it stays pending in the contest) and record what has finished."""
+        renewed = time.monotonic()
         try:
             while not stop.is_set():
+                if self._claims is not None and time.monotonic() - renewed > self._renew_every:
+                    renewed = time.monotonic()
+                    keys = ["|".join(map(str, k)) for k in self._in_flight]
+                    await asyncio.to_thread(self._claims.claim, keys)
                 started = await self._fill()
                 if self._in_flight:
                     await asyncio.wait(

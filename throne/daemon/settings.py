@@ -61,6 +61,12 @@ class SamplerSettings:
     #: seconds for one chat completion, retries included
     request_timeout_seconds: float = 600.0
     retries: int = 2
+    #: a claim on a work item lapses unless renewed within this long (a dead worker's work
+    #: returns to the pool after it)
+    claim_ttl_seconds: float = 60.0
+    #: how this sampler names itself in claims; "" = host:daemon for `throne run` (so a
+    #: restarted daemon takes its claims back at once), host:worker:pid for `throne worker`
+    worker_name: str = ""
 
 
 @dataclass(frozen=True)
