@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from throne.daemon.settings import load_settings
+from throne.envs.registry import environments
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "throne.toml"
+
+
+def test_the_documented_example_parses_and_equals_the_defaults() -> None:
+    ranges = {name: env.id_range for name, env in environments().items()}
+    documented = load_settings(EXAMPLE, ranges)
+    defaults = load_settings(None, ranges)
+    assert documented.validator == defaults.validator
+    assert documented.sampler == defaults.sampler
+    assert documented.contest.env("SAT") == defaults.contest.env("SAT")
+    assert documented.contest.to_dict() | {"envs": []} == defaults.contest.to_dict() | {"envs": []}
