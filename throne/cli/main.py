@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.commit",
     "throne.cli.weights",
     "throne.cli.chain",
+    "throne.cli.rank",
+    "throne.cli.history",
 )
 
 

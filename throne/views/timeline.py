@@ -70,7 +70,8 @@ def fold_battles(events: Iterable[Any]) -> list[dict[str, Any]]:
         elif isinstance(e, Contest.Dethroned):
             champion = e.new_champion["hotkey"]
             if current is not None and current["result"] == "ongoing":
-                _end(current, e.block, "dethroned", "won", summarize_verdict(e.verdict))
+                won = summarize_verdict(e.verdict)
+                _end(current, e.block, "dethroned", str(won["reason"]), won)
         elif isinstance(e, Contest.ChallengerReleased):
             if current is not None and current["challenger"] == e.hotkey:
                 _end(current, e.block, "released", e.reason, None)
@@ -79,8 +80,8 @@ def fold_battles(events: Iterable[Any]) -> list[dict[str, Any]]:
                 champion = None
             ours = current is not None and current["challenger"] == e.hotkey
             if ours and current is not None and current["result"] == "ongoing":
-                verdict = None if e.verdict is None else summarize_verdict(e.verdict)
-                _end(current, e.block, "terminated", e.reason, verdict)
+                lost = None if e.verdict is None else summarize_verdict(e.verdict)
+                _end(current, e.block, "terminated", e.reason, lost)
     return battles
 
 
