@@ -175,3 +175,19 @@ def test_an_unsupported_url_is_a_one_line_error(capsys: pytest.CaptureFixture[st
     assert "unsupported database URL scheme 'mysql'" in capsys.readouterr().err
     assert main(["rank", "--db", "postgresql://user@127.0.0.1/throne"]) == 1
     assert "PostgreSQL log is not available yet" in capsys.readouterr().err
+
+
+def test_a_read_sees_what_a_live_writer_has_committed_since_the_last_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "live.db")
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+    writer = ThroneApplication(small_config(), env=env)
+    d = Driver(app=writer)
+    d.join("first", block=1)
+    d.sync()
+    assert _json(capsys, ["rank", "--db", path, "--json"])["champion"] is None
+    d.tick(2)
+    d.tick(3)
+    assert _json(capsys, ["rank", "--db", path, "--json"])["champion"]["hotkey"] == "first"
+    writer.close()
