@@ -124,9 +124,11 @@ def test_weights_onchain_shows_the_validators_row_with_shares(
     ]
 
 
-def test_weights_without_onchain_says_what_exists(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["weights"]) == 1
-    assert "--onchain" in capsys.readouterr().err
+def test_weights_without_onchain_read_the_event_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["weights", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no event log at" in capsys.readouterr().err
 
 
 def test_an_unknown_chain_name_is_a_one_line_error(

@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.audit",
     "throne.cli.run",
     "throne.cli.db",
+    "throne.cli.rank",
+    "throne.cli.history",
 )
 
 

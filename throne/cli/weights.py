@@ -1,4 +1,5 @@
-"""`throne weights`: weight vectors. ``--onchain`` reads what a validator has set on chain."""
+"""`throne weights`: the contest's current weight vector, from the event log; ``--onchain``
+reads what a validator has set on chain instead."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import argparse
 import json
 from typing import Any
 
+from throne import views
+from throne.cli._app import add_db_option, read
 from throne.cli.chain_args import add_chain_options, chain_errors, is_local, open_chain
 from throne.cli.main import CommandError
+from throne.cli.tables import console, opt, print_json
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "weights",
-        help="show weight vectors (--onchain: what a validator has set on chain)",
+        help="show the contest's weight vector (--onchain: what a validator has set on chain)",
         description=(
-            "Show weight vectors. With --onchain: the row a validator has stored on chain, as "
+            "Show the weight vector the contest gives now, by uid, read from the event log "
+            "(--db), with the last submission recorded there. With --onchain: the row a "
+            "validator has stored on chain, as "
             "u16 values with each uid's share of the row. The validator is --uid, or the "
             "hotkey given by --hotkey (local chain) or the wallet flags (Bittensor networks)."
         ),
@@ -27,17 +33,41 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--uid", type=int, metavar="UID", help="the validator's uid")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_db_option(p.add_argument_group("event log (without --onchain)"))
     add_chain_options(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.onchain:
-        raise CommandError(
-            "only `throne weights --onchain` exists so far: the weights the validator "
-            "derives from its event log are not available yet"
-        )
+        return _contest(args)
     return _onchain(args)
+
+
+def _contest(args: argparse.Namespace) -> int:
+    data = read(args.db, args.netuid, views.weights)
+    if args.json:
+        print_json(data)
+        return 0
+    out = console()
+    champ = data["champion"]
+    holder = "none" if champ is None else f"UID {opt(champ['uid'])} {champ['hotkey']}"
+    out.print(
+        f"contest weights on subnet {data['netuid']} (contest version "
+        f"{data['contest_version']}, burn {data['burn']:.2%}); champion: {holder}"
+    )
+    for uid, w in data["weights"].items():
+        out.print(f"  uid {uid:>3}  {w:.6f}")
+    last = data["last_submission"]
+    if last is None:
+        out.print("last submission: none recorded")
+    else:
+        result = "ok" if last["ok"] else f"failed ({opt(last['error'])})"
+        out.print(
+            f"last submission: block {last['block']}, {result}, u16 {last['u16']}, "
+            f"extrinsic {opt(last['extrinsic'])}"
+        )
+    return 0
 
 
 def _onchain(args: argparse.Namespace) -> int:

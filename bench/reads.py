@@ -1,0 +1,94 @@
+"""How long the read views take on a SQLite log with many miners and decided battles.
+
+Baseline: `ThroneApplication.standings()` on the same log in the same run (one contest load,
+the scorecards of the two sides). Each view's time is also given as a ratio to it; the folds of
+`rank` and `history` read every contest event, so their ratio grows with the log.
+
+    .venv/bin/python -m bench.reads --miners 300 --battles 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.support.contest import Driver, fixed, small_config
+from throne import views
+from throne.application import ThroneApplication
+from throne.cli._app import open_app
+
+
+def build(path: Path, miners: int, battles: int) -> int:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    app = ThroneApplication(small_config(refresh_blocks=10**9), env=env)
+    d = Driver(app=app)
+    for i in range(miners):
+        d.join(f"hk{i:05d}", block=1 + i, uid=1 + i)
+    d.sync()
+    d.tick(miners + 1)
+    d.tick(miners + 2)
+    block = miners + 3
+    d.score({"hk00000": fixed(0.5)})
+    for _ in range(battles):
+        challenger = d.challenger()
+        if challenger is None:
+            d.tick(block)
+            block += 1
+            challenger = d.challenger()
+            if challenger is None:
+                break
+        d.score({challenger: fixed(0.1)})
+        d.tick(block)
+        block += 1
+    version = app.contest_version()
+    app.close()
+    return version
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    fn()  # warm caches and imports
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--miners", type=int, default=300)
+    parser.add_argument("--battles", type=int, default=150)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "throne.db"
+        t0 = time.perf_counter()
+        events = build(path, args.miners, args.battles)
+        built = time.perf_counter() - t0
+        app = open_app(str(path))
+        decided = views.history(app)["battles_decided"]
+        print(
+            f"log: {args.miners} miners, {decided} battles decided, contest version {events} "
+            f"(built in {built:.1f} s)"
+        )
+        base = timed(app.standings, args.repeat)
+        rows = [
+            ("standings() [baseline]", base),
+            ("rank", timed(lambda: views.rank(app), args.repeat)),
+            ("history", timed(lambda: views.history(app), args.repeat)),
+            ("miner by uid", timed(lambda: views.miner(app, "150"), args.repeat)),
+            ("weights", timed(lambda: views.weights(app), args.repeat)),
+        ]
+        print(f"{'read':<24} {'best ms':>9} {'x baseline':>11}")
+        for name, t in rows:
+            print(f"{name:<24} {t * 1000:>9.2f} {t / base:>11.2f}")
+        app.close()
+
+
+if __name__ == "__main__":
+    main()

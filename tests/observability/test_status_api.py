@@ -1,0 +1,141 @@
+"""The status API over real HTTP on loopback, served by uvicorn in a background thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.contest import Driver
+from tests.views.story import CHAL_UID, WEAK_UID, tell
+from throne.application import ThroneApplication
+from throne.domain.contest.config import ContestConfig
+from throne.observability.health import Heartbeat
+from throne.observability.metrics import ThroneMetrics
+from throne.observability.status_api import StatusServer, status_app
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def driver() -> Driver:
+    return tell(Driver())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def served(driver: Driver, clock: Clock) -> Iterator[tuple[httpx.Client, Heartbeat, ThroneMetrics]]:
+    heartbeat, metrics = Heartbeat(clock), ThroneMetrics()
+    app = status_app(lambda: driver.app, heartbeat=heartbeat, metrics=metrics, max_staleness=60)
+    with StatusServer(app) as server, httpx.Client(base_url=server.url, timeout=5) as client:
+        yield client, heartbeat, metrics
+
+
+def test_healthz_reports_the_last_tick_and_turns_503_when_it_is_stale(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+) -> None:
+    client, heartbeat, _ = served
+    first = client.get("/healthz")
+    assert first.status_code == 200 and first.json()["status"] == "starting"
+    heartbeat.beat(7)
+    clock.now += 12
+    ok = client.get("/healthz")
+    assert ok.status_code == 200
+    assert ok.json()["last_tick_block"] == 7 and ok.json()["last_tick_age_seconds"] == 12
+    clock.now += 50  # 62 s since the tick, over the 60 s bound
+    stale = client.get("/healthz")
+    assert stale.status_code == 503 and stale.json()["status"] == "stale"
+    heartbeat.beat(8)
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_daemon_that_never_ticks_becomes_unhealthy(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+) -> None:
+    client, _, _ = served
+    clock.now += 61
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.json()["last_tick_block"] is None
+
+
+def test_rank_and_weights_serve_the_views_as_json(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics],
+) -> None:
+    client, _, _ = served
+    rank = client.get("/rank")
+    assert rank.status_code == 200 and rank.headers["content-type"] == "application/json"
+    assert rank.json()["champion"]["hotkey"] == "chal"
+    assert rank.json()["battle"]["progress"]["SAT"]["common"] == 2
+    assert "task_ids" not in rank.text and '"seed"' not in rank.text
+    assert client.get("/weights").json()["weights"] == {str(CHAL_UID): 1.0}
+
+
+def test_miners_are_found_by_uid_or_hotkey_and_unknown_ones_are_404(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics],
+) -> None:
+    client, _, _ = served
+    by_uid = client.get(f"/miners/{WEAK_UID}")
+    assert by_uid.status_code == 200 and by_uid.json()["hotkey"] == "weak"
+    assert client.get("/miners/weak").json() == by_uid.json()
+    missing = client.get("/miners/nobody")
+    assert missing.status_code == 404 and "nobody" in missing.json()["error"]
+
+
+def test_metrics_are_served_in_the_prometheus_text_format(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics],
+) -> None:
+    client, _, metrics = served
+    metrics.observe_tick(9, ["dethroned"])
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert 'throne_battles_decided_total{result="dethroned"} 1.0' in r.text
+    assert "throne_last_tick_block 9.0" in r.text
+
+
+def test_the_api_is_read_only(served: tuple[httpx.Client, Heartbeat, ThroneMetrics]) -> None:
+    client, _, _ = served
+    assert client.post("/rank").status_code == 405
+    assert client.delete("/miners/weak").status_code == 405
+
+
+def test_an_unreadable_log_answers_503_not_a_crash(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n" * 100)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": f"{junk.as_uri()}?mode=ro",
+        "CREATE_TABLE": "false",
+    }
+
+    def provide() -> ThroneApplication:
+        return ThroneApplication(ContestConfig(), env=env)
+
+    app = status_app(provide, heartbeat=Heartbeat())
+    with StatusServer(app) as server:
+        r = httpx.get(f"{server.url}/rank", timeout=5)
+        assert r.status_code == 503 and "event log unavailable" in r.json()["error"]
+        assert httpx.get(f"{server.url}/metrics", timeout=5).status_code == 404
+
+
+def test_the_server_stops_and_frees_its_port() -> None:
+    server = StatusServer(status_app(lambda: Driver().app, heartbeat=Heartbeat()))
+    server.start()
+    url = server.url
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    server.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/healthz", timeout=2)
+    with pytest.raises(RuntimeError):
+        _ = server.port

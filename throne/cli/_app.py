@@ -1,0 +1,118 @@
+"""Opening the event log for the read commands: which database, read-only, clear errors.
+
+``--db`` takes a SQLite file path, a ``sqlite:///path`` URL or a ``postgresql://`` URL; the
+default is ``$THRONE_DB``, else ``throne.db`` in the user's data directory. A read never
+creates a database: a missing file is an error, and SQLite logs are opened read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import TypeVar
+
+from eventsourcing.domain import EventSourcingError
+from eventsourcing.utils import TopicError
+
+from throne.application import ThroneApplication
+from throne.cli.main import CommandError
+from throne.domain.contest.config import ContestConfig
+
+T = TypeVar("T")
+EVENTS_TABLE = "stored_events"  # eventsourcing's SQLite table
+DEFAULT_NETUID = 120
+
+
+def default_db() -> str:
+    """``$THRONE_DB``, else ``$XDG_DATA_HOME/throne/throne.db`` (``~/.local/share`` by default)."""
+    if os.environ.get("THRONE_DB"):
+        return os.environ["THRONE_DB"]
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(data_home) / "throne" / "throne.db")
+
+
+def add_db_option(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="the event log: a SQLite file path, sqlite:///PATH or postgresql://... "
+        "(default: $THRONE_DB, else throne.db in the user's data directory)",
+    )
+
+
+def add_read_options(parser: argparse._ActionsContainer) -> None:
+    """``--db``, ``--netuid`` and ``--json``, shared by every read command."""
+    add_db_option(parser)
+    parser.add_argument(
+        "--netuid",
+        type=int,
+        default=DEFAULT_NETUID,
+        help=f"the subnet whose contest to read (default: {DEFAULT_NETUID})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def sqlite_path(db_url: str) -> Path | None:
+    """The file a SQLite URL or plain path names; None for a server URL."""
+    if db_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return None
+    if db_url.startswith("sqlite:///"):
+        return Path(db_url[len("sqlite:///") :])
+    if "://" in db_url:
+        scheme = db_url.split("://", 1)[0]
+        raise CommandError(f"unsupported database URL scheme {scheme!r}: use a path or sqlite:///")
+    return Path(db_url)
+
+
+def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplication:
+    """The application over an existing log, read-only. The recorded rules live in the log, so
+    the default config only chooses the netuid."""
+    path = sqlite_path(db_url)
+    if path is None:
+        raise CommandError(
+            "reading a PostgreSQL log is not available yet: the storage adapter that opens "
+            "postgresql:// URLs is still to come; read a SQLite log with --db PATH"
+        )
+    path = path.expanduser()
+    if not path.is_file():
+        raise CommandError(f"no event log at {path} (give --db PATH or set THRONE_DB)")
+    uri = f"{path.resolve().as_uri()}?mode=ro"  # SQLite itself refuses any write through it
+    _check_is_event_log(path, uri)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": uri,
+        "CREATE_TABLE": "false",
+    }
+    try:
+        return ThroneApplication(config or ContestConfig(), env=env)
+    except (EventSourcingError, sqlite3.Error) as exc:
+        raise CommandError(f"cannot open the event log {path}: {exc}") from exc
+
+
+def _check_is_event_log(path: Path, uri: str) -> None:
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise CommandError(f"{path} is not a throne event log: {exc}") from exc
+    if found is None:
+        raise CommandError(f"{path} is not a throne event log: it has no {EVENTS_TABLE} table")
+
+
+def read(db_url: str | None, netuid: int, view: Callable[[ThroneApplication], T]) -> T:
+    """Open the log, run one view on it, close it; storage failures become one-line errors."""
+    url = db_url or default_db()
+    app = open_app(url, ContestConfig(netuid=netuid))
+    try:
+        return view(app)
+    except (EventSourcingError, TopicError, sqlite3.Error) as exc:
+        raise CommandError(f"{url} is not a readable throne event log: {exc}") from exc
+    finally:
+        app.close()

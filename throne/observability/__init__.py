@@ -1,0 +1,1 @@
+"""Logs, metrics, health and the read-only status API the daemon serves."""

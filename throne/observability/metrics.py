@@ -1,0 +1,98 @@
+"""Prometheus metrics of the validator, on a registry of its own (never the global one), so
+several daemons in one process or test never collide.
+
+The daemon calls the small ``observe_*`` methods; ``/metrics`` serves `ThroneMetrics.exposition`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Model calls take from a fraction of a second to minutes.
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+DECISIONS = ("dethroned", "terminated", "released")
+NO_CHAMPION = -1
+
+
+class ThroneMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.samples_scored = Counter(
+            "throne_samples_scored",
+            "Samples recorded, by env and outcome (ok, model_error, infra_error).",
+            ["env", "outcome"],
+            registry=r,
+        )
+        self.inference_latency = Histogram(
+            "throne_inference_latency_seconds",
+            "Latency of one inference call, by env.",
+            ["env"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.failures = Counter(
+            "throne_failures",
+            "Failures, by kind (e.g. inference, sandbox, chain).",
+            ["kind"],
+            registry=r,
+        )
+        self.battles_decided = Counter(
+            "throne_battles_decided",
+            "Battles ended, by result (dethroned, terminated, released).",
+            ["result"],
+            registry=r,
+        )
+        self.champion_uid = Gauge(
+            "throne_champion_uid", "UID of the current champion (-1: none).", registry=r
+        )
+        self.weight_submissions = Counter(
+            "throne_weight_submissions",
+            "Weight submissions, by result (ok, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.projection_lag = Gauge(
+            "throne_projection_lag_events",
+            "Events of the log a projection has not processed yet.",
+            ["projection"],
+            registry=r,
+        )
+        self.last_tick_block = Gauge(
+            "throne_last_tick_block", "Chain block of the last contest tick.", registry=r
+        )
+        self.champion_uid.set(NO_CHAMPION)
+
+    def observe_sample(self, env: str, outcome: str, latency_seconds: float | None = None) -> None:
+        """One sample recorded; its inference latency when a model was called."""
+        self.samples_scored.labels(env=env, outcome=outcome).inc()
+        if latency_seconds is not None:
+            self.inference_latency.labels(env=env).observe(latency_seconds)
+
+    def observe_failure(self, kind: str) -> None:
+        self.failures.labels(kind=kind).inc()
+
+    def observe_tick(self, block: int, steps: Iterable[str] = ()) -> None:
+        """A contest tick at ``block`` and the steps it returned (``ThroneApplication.tick``)."""
+        self.last_tick_block.set(block)
+        for step in steps:
+            if step in DECISIONS:
+                self.battles_decided.labels(result=step).inc()
+
+    def observe_champion(self, uid: int | None) -> None:
+        self.champion_uid.set(NO_CHAMPION if uid is None else uid)
+
+    def observe_weights(self, ok: bool) -> None:
+        self.weight_submissions.labels(result="ok" if ok else "failed").inc()
+
+    def observe_projection_lag(self, projection: str, events_behind: int) -> None:
+        self.projection_lag.labels(projection=projection).set(events_behind)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric here."""
+        return bytes(generate_latest(self.registry))
