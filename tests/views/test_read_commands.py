@@ -173,8 +173,28 @@ def test_another_netuid_reads_an_empty_contest(db: str, capsys: pytest.CaptureFi
 def test_an_unsupported_url_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rank", "--db", "mysql://host/db"]) == 1
     assert "unsupported database URL scheme 'mysql'" in capsys.readouterr().err
-    assert main(["rank", "--db", "postgresql://user@127.0.0.1/throne"]) == 1
-    assert "PostgreSQL log is not available yet" in capsys.readouterr().err
+    assert main(["rank", "--db", "postgresql://user@127.0.0.1:1/throne"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach PostgreSQL at 127.0.0.1:1" in err and err.count("\n") == 1
+
+
+@pytest.mark.postgres
+def test_reads_work_on_a_postgres_log(
+    postgres_schema_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.contest import Driver
+    from throne.adapters.storage.database import parse_database_url
+
+    config = small_config()
+    env = parse_database_url(postgres_schema_url).eventsourcing_env()
+    d = Driver(config, ThroneApplication(config, env=env))
+    d.join("champ", block=1)
+    d.sync()
+    d.tick(2)
+    d.tick(3)
+    d.app.close()
+    r = _json(capsys, ["rank", "--db", postgres_schema_url, "--json"])
+    assert r["champion"]["hotkey"] == "champ"
 
 
 def test_a_read_sees_what_a_live_writer_has_committed_since_the_last_read(

@@ -72,26 +72,30 @@ def sqlite_path(db_url: str) -> Path | None:
 def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplication:
     """The application over an existing log, read-only. The recorded rules live in the log, so
     the default config only chooses the netuid."""
+    from throne.adapters.storage.database import (
+        StorageError,
+        check_database,
+        parse_database_url,
+    )
+
     path = sqlite_path(db_url)
-    if path is None:
-        raise CommandError(
-            "reading a PostgreSQL log is not available yet: the storage adapter that opens "
-            "postgresql:// URLs is still to come; read a SQLite log with --db PATH"
-        )
-    path = path.expanduser()
-    if not path.is_file():
-        raise CommandError(f"no event log at {path} (give --db PATH or set THRONE_DB)")
-    uri = f"{path.resolve().as_uri()}?mode=ro"  # SQLite itself refuses any write through it
-    _check_is_event_log(path, uri)
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": uri,
-        "CREATE_TABLE": "false",
-    }
+    if path is not None:
+        path = path.expanduser()
+        if not path.is_file():
+            raise CommandError(f"no event log at {path} (give --db PATH or set THRONE_DB)")
+        db_url = str(path.resolve())
+        _check_is_event_log(path, f"{path.resolve().as_uri()}?mode=ro")
     try:
-        return ThroneApplication(config or ContestConfig(), env=env)
+        db = parse_database_url(db_url).readonly()
+        check_database(db, must_exist=True)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        return ThroneApplication(
+            config or ContestConfig(), env=db.eventsourcing_env(create_tables=False)
+        )
     except (EventSourcingError, sqlite3.Error) as exc:
-        raise CommandError(f"cannot open the event log {path}: {exc}") from exc
+        raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
 
 
 def _check_is_event_log(path: Path, uri: str) -> None:

@@ -51,14 +51,14 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from throne.demo.run import DemoDirectoryInUse, DemoOptions, run_demo
-    from throne.observability_setup import quiet_logging
+    from throne.observability.logging import configure_logging
 
     if args.sampling_count < 1 or args.timeout <= 0:
         raise CommandError("--sampling-count and --timeout must be positive")
     opts = DemoOptions(
         directory=args.dir, timeout_seconds=args.timeout, sampling_count=args.sampling_count
     )
-    quiet_logging()
+    configure_logging("WARNING", json=False)
     try:
         live = not args.json and sys.stdout.isatty()
         summary = _run_live(opts) if live else run_demo(opts)

@@ -131,10 +131,10 @@ def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     from throne.adapters.chain.port import ChainError
     from throne.adapters.storage.database import StorageError
     from throne.app import build
-    from throne.observability_setup import configure_logging
+    from throne.observability.logging import configure_logging
 
     settings = load(args)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level.upper())
     try:
         services = build(
             settings,
