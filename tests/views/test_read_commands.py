@@ -110,6 +110,17 @@ def test_miner_lookup_finds_a_miner_by_uid_or_hotkey(
     assert "Terminated" in out and "SAT 10.00 vs 90.00 /5 worse" in out
 
 
+def test_throne_miner_with_a_hotkey_or_uid_shows_that_miner(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["miner", "weak", "--db", db, "--json"]) == 0
+    short = json.loads(capsys.readouterr().out)
+    assert main(["miner", "show", str(WEAK_UID), "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == short
+    assert main(["miner", "nobody", "--db", db]) == 1
+    assert "no miner with hotkey or uid 'nobody'" in capsys.readouterr().err
+
+
 def test_miner_lookup_of_an_unknown_miner_is_a_clear_error(db: str) -> None:
     with pytest.raises(CommandError, match="no miner with hotkey or uid '77'"):
         show_miner(_lookup(["77", "--db", db]))

@@ -53,9 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# `throne miner HOTKEY|UID` reads as `throne miner show HOTKEY|UID`.
+_MINER_SUBCOMMANDS = {"serve", "show", "-h", "--help"}
+
+
+def _expand_shorthands(argv: list[str]) -> list[str]:
+    if len(argv) >= 2 and argv[0] == "miner" and argv[1] not in _MINER_SUBCOMMANDS:
+        return ["miner", "show", *argv[1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_expand_shorthands(list(sys.argv[1:] if argv is None else argv)))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

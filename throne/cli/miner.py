@@ -9,6 +9,7 @@ from typing import Any
 
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
+from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
 from throne.miners.app import miner_app
 from throne.miners.profile import Faults, MinerProfile
 from throne.miners.server import bind, uvicorn_server
@@ -17,8 +18,10 @@ from throne.miners.server import bind, uvicorn_server
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "miner",
-        help="run local miners that answer throne's environment prompts",
-        description="Local miners: OpenAI-compatible servers with a chosen, deterministic skill.",
+        help="look a miner up (`throne miner HOTKEY|UID`) or serve local test miners",
+        description="`throne miner HOTKEY|UID` shows one miner from the event log; "
+        "`throne miner serve` runs local OpenAI-compatible miners with a chosen, deterministic "
+        "skill.",
     )
     miner_sub = p.add_subparsers(dest="miner_command", metavar="SUBCOMMAND", required=True)
     serve = miner_sub.add_parser(
@@ -55,6 +58,15 @@ def register(sub: Any) -> None:
     faults.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken JSON")
     faults.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     serve.set_defaults(handler=run_serve)
+    show = miner_sub.add_parser(
+        "show",
+        help="one miner's record, queue position, weight and contest events "
+        "(`throne miner HOTKEY|UID` is short for this)",
+        description="Show one miner: its commitment, validity, status, queue position, "
+        "weight and every contest event about it.",
+    )
+    add_miner_lookup_arguments(show)
+    show.set_defaults(handler=show_miner)
 
 
 def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
