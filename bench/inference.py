@@ -131,6 +131,7 @@ def main() -> int:
 
     with miner(args.latency_ms) as base_url:
         loaded = asyncio.run(throne_run(base_url, c, c * args.rounds))
+        bare_loaded = asyncio.run(bare_httpx_run(base_url, c, c * args.rounds))
     with miner(0) as base_url:
         n = args.overhead_requests
         ours_1 = asyncio.run(throne_run(base_url, 1, n))
@@ -145,6 +146,12 @@ def main() -> int:
             loaded,
             f"{bound:.0f} req/s (C/L)",
             loaded.rate / bound,
+        ),
+        (
+            f"bare httpx, C={c}, L={args.latency_ms:g} ms",
+            bare_loaded,
+            f"{bound:.0f} req/s (C/L)",
+            bare_loaded.rate / bound,
         ),
         (
             "throne client, C=1, L=0: wall per request",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class HttpxChatCompletions:
         self._overall = asyncio.Semaphore(self._limits.overall)
         self._endpoints: dict[str, _Slots] = {}
         self._closed = False
+        self._tls: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> HttpxChatCompletions:
         return self
@@ -163,6 +165,8 @@ class HttpxChatCompletions:
     def _shard(self, slots: _Slots, slot: int) -> httpx.AsyncClient:
         shard = slots.shards.get(slot // SHARD_SIZE)
         if shard is None:
+            # One TLS context for every pool: loading the CA bundle takes ~0.1 s each time.
+            self._tls = self._tls or httpx.create_ssl_context()
             shard = slots.shards[slot // SHARD_SIZE] = httpx.AsyncClient(
                 timeout=httpx.Timeout(
                     connect=self._deadlines.connect,
@@ -174,6 +178,7 @@ class HttpxChatCompletions:
                     max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE
                 ),
                 follow_redirects=False,
+                verify=self._tls,
             )
         return shard
 
