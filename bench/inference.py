@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -42,6 +44,7 @@ class Run:
     requests: int
     seconds: float
     cpu_seconds: float
+    server_cpu_seconds: float
 
     @property
     def rate(self) -> float:
@@ -50,6 +53,20 @@ class Run:
     @property
     def cpu_per_request_us(self) -> float:
         return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def server_cpu_per_request_us(self) -> float:
+        return self.server_cpu_seconds / self.requests * 1e6
+
+
+SERVER_PIDS: list[int] = []
+
+
+def server_cpu_seconds() -> float:
+    """CPU time used so far by the running miner server (Linux /proc)."""
+    stat = Path(f"/proc/{SERVER_PIDS[-1]}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -60,6 +77,7 @@ def miner(latency_ms: float) -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
+    SERVER_PIDS.append(process.pid)
     try:
         assert process.stdout is not None
         match = re.search(r"at (http://\S+/v1)", process.stdout.readline())
@@ -88,9 +106,14 @@ async def drive(call: Callable[[], Awaitable[None]], concurrency: int, requests:
     await asyncio.gather(*(worker(1) for _ in range(concurrency)))
     share, extra = divmod(requests, concurrency)
     counts = [share + (i < extra) for i in range(concurrency)]
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_seconds()
     await asyncio.gather(*(worker(n) for n in counts))
-    return Run(requests, time.perf_counter() - wall, time.process_time() - cpu)
+    return Run(
+        requests,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        server_cpu_seconds() - server,
+    )
 
 
 async def throne_run(base_url: str, concurrency: int, requests: int) -> Run:
@@ -174,12 +197,13 @@ def main() -> int:
     ]
     print(
         f"{'scenario':<52} {'requests':>8} {'seconds':>8} {'req/s':>8} "
-        f"{'CPU us/req':>10}  {'baseline':<26} {'ratio':>6}"
+        f"{'client CPU us/req':>17} {'server CPU us/req':>17}  {'baseline':<26} {'ratio':>6}"
     )
     for name, run, baseline, ratio in rows:
         print(
             f"{name:<52} {run.requests:>8} {run.seconds:>8.2f} {run.rate:>8.0f} "
-            f"{run.cpu_per_request_us:>10.0f}  {baseline:<26} {ratio:>6.2f}"
+            f"{run.cpu_per_request_us:>17.0f} {run.server_cpu_per_request_us:>17.0f}  "
+            f"{baseline:<26} {ratio:>6.2f}"
         )
     target = loaded.rate / bound >= 0.9
     print(
@@ -192,6 +216,8 @@ def main() -> int:
         f"+{ours_1.cpu_per_request_us - bare_1.cpu_per_request_us:.0f} us for limits, retries, "
         f"breaker and classification)"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")
     return 0 if target else 1
 
 

@@ -185,7 +185,7 @@ def test_the_per_endpoint_bound_caps_requests_in_flight(servers: list[MinerServe
     servers.append(server := serve(MinerProfile("m", faults=Faults(latency_ms=60))))
 
     async def go() -> list[Result]:
-        # 11 slots span two connection pools of the client.
+        # 11 slots span several connection pools of the client.
         async with HttpxChatCompletions(limits=Limits(per_endpoint=11, overall=50)) as client:
             endpoint = Endpoint(server.base_url, "m")
             calls = [

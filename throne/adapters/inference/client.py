@@ -73,7 +73,7 @@ class _Attempt:
 
 # Connections per pool. httpcore scans a pool's connections on every request, so several
 # small pools cost far less CPU at high concurrency than one large pool.
-SHARD_SIZE = 8
+SHARD_SIZE = 4
 
 
 class _Slots:
