@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from throne.cli import eval_remote
-from throne.cli.main import main
+from throne.cli.main import build_parser, main
 from throne.envs.base import Environment
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
@@ -153,3 +154,31 @@ def _poll(url: str) -> object:
         except httpx.TransportError:
             time.sleep(0.02)
     raise AssertionError(f"{url} never answered")
+
+
+def test_the_eval_command_accepts_the_remote_options() -> None:
+    args = build_parser().parse_args(
+        ["eval", "--env", "ADD", "--base-url", "http://h/v1", "--model", "m", "--tasks", "3"]
+    )
+    assert (args.base_url, args.model, args.tasks) == ("http://h/v1", "m", 3)
+
+
+def test_an_offline_eval_parser_is_extended_and_dispatches_on_base_url(
+    with_arithmetic: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    offline = sub.add_parser("eval")
+    offline.add_argument("--env", required=True)
+    offline.add_argument("--task-id", type=int)
+    offline.add_argument("--json", action="store_true")
+    offline.set_defaults(handler=lambda args: 7)
+    eval_remote.register(sub)
+
+    args = parser.parse_args(["eval", "--env", "ADD", "--task-id", "1"])
+    assert args.handler(args) == 7
+    with MinerServer([MinerProfile("ivy")], [ENV]) as server:
+        argv = ["eval", "--env", "ADD", "--base-url", server.base_url, "--model", "ivy"]
+        args = parser.parse_args([*argv, "--tasks", "3", "--json"])
+        assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out)["mean"] == 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import statistics
@@ -25,9 +26,22 @@ from throne.envs.base import Environment
 API_KEY_VARIABLE = "THRONE_API_KEY"
 
 
+OFFLINE_MODULE = "throne.cli.eval"
+
+
 def register(sub: Any) -> None:
-    """A stand-in ``eval`` command with the remote mode only, until ``throne.cli.eval`` (the
-    offline modes) registers ``eval`` and dispatches ``--base-url`` here."""
+    """Add the remote mode to ``throne eval``.
+
+    When the offline ``eval`` command (``throne.cli.eval``, listed before this module) has
+    registered, extend its parser and send ``--base-url`` runs here. Until that module exists,
+    register a stand-in ``eval`` with the remote mode only.
+    """
+    offline = sub.choices.get("eval")
+    if offline is not None:
+        extend(offline)
+        return
+    if importlib.util.find_spec(OFFLINE_MODULE) is not None:
+        raise RuntimeError(f"{OFFLINE_MODULE} must come before {__name__} in COMMAND_MODULES")
     p: argparse.ArgumentParser = sub.add_parser(
         "eval",
         help="evaluate a model endpoint on an environment's tasks",
@@ -38,6 +52,21 @@ def register(sub: Any) -> None:
     )
     add_arguments(p)
     p.set_defaults(handler=run)
+
+
+def extend(offline: argparse.ArgumentParser) -> None:
+    """Add the remote options to the offline ``eval`` parser; ``--base-url`` selects them."""
+    if "--base-url" in offline._option_string_actions:
+        return
+    add_arguments(offline)
+    offline_handler = offline.get_default("handler")
+
+    def dispatch(args: argparse.Namespace) -> int:
+        if args.base_url is not None:
+            return run(args)
+        return int(offline_handler(args))
+
+    offline.set_defaults(handler=dispatch)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
