@@ -185,17 +185,18 @@ def test_the_per_endpoint_bound_caps_requests_in_flight(servers: list[MinerServe
     servers.append(server := serve(MinerProfile("m", faults=Faults(latency_ms=60))))
 
     async def go() -> list[Result]:
-        async with HttpxChatCompletions(limits=Limits(per_endpoint=3, overall=50)) as client:
+        # 11 slots span several connection pools of the client.
+        async with HttpxChatCompletions(limits=Limits(per_endpoint=11, overall=50)) as client:
             endpoint = Endpoint(server.base_url, "m")
             calls = [
                 client.complete(endpoint, ChatRequest.single("m", ENV.task(i).prompt))
-                for i in range(12)
+                for i in range(40)
             ]
             return await asyncio.gather(*calls)
 
     results = asyncio.run(go())
     assert all(isinstance(r, Completion) for r in results)
-    assert server.stats.max_in_flight == 3
+    assert server.stats.max_in_flight == 11
 
 
 def test_the_overall_bound_caps_requests_across_endpoints(servers: list[MinerServer]) -> None:
@@ -285,3 +286,13 @@ def test_cancelled_calls_leave_no_connection_open_after_close(
     while server.connections and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.connections == 0
+
+
+def test_a_closed_client_refuses_new_calls() -> None:
+    async def go() -> None:
+        client = HttpxChatCompletions()
+        await client.aclose()
+        await client.complete(Endpoint("http://127.0.0.1:9/v1", "m"), ChatRequest.single("m", "x"))
+
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(go())

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from throne.cli import eval_remote
-from throne.cli.main import main
+from throne.cli.main import build_parser, main
 from throne.envs.base import Environment
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
@@ -153,3 +153,10 @@ def _poll(url: str) -> object:
         except httpx.TransportError:
             time.sleep(0.02)
     raise AssertionError(f"{url} never answered")
+
+
+def test_the_eval_command_accepts_the_remote_options() -> None:
+    args = build_parser().parse_args(
+        ["eval", "--env", "ADD", "--base-url", "http://h/v1", "--model", "m", "--tasks", "3"]
+    )
+    assert (args.base_url, args.model, args.tasks) == ("http://h/v1", "m", 3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,13 +71,24 @@ class _Attempt:
     retry_after: float | None = None
 
 
+# Connections per pool. httpcore scans a pool's connections on every request, so several
+# small pools cost far less CPU at high concurrency than one large pool.
+SHARD_SIZE = 4
+
+
 class _Slots:
-    """Per-endpoint bookkeeping: its concurrency bound, its breaker, requests in flight."""
+    """Per-endpoint bookkeeping: numbered slots bounding its concurrency, its breaker, and its
+    connection pools. Slot ``i`` always uses pool ``i // SHARD_SIZE``, so a pool never has more
+    requests than connections."""
 
     def __init__(self, limit: int, breaker: CircuitBreaker) -> None:
-        self.semaphore = asyncio.Semaphore(limit)
+        # Last in, first out: low-numbered slots, and so warm connections, are reused first.
+        self.free: asyncio.LifoQueue[int] = asyncio.LifoQueue()
+        for slot in reversed(range(limit)):
+            self.free.put_nowait(slot)
         self.breaker = breaker
         self.in_flight = 0
+        self.shards: dict[int, httpx.AsyncClient] = {}
 
 
 class HttpxChatCompletions:
@@ -100,19 +112,8 @@ class HttpxChatCompletions:
         self._clock = clock
         self._overall = asyncio.Semaphore(self._limits.overall)
         self._endpoints: dict[str, _Slots] = {}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=self._deadlines.connect,
-                read=self._deadlines.read,
-                write=self._deadlines.read,
-                pool=None,
-            ),
-            limits=httpx.Limits(
-                max_connections=self._limits.overall,
-                max_keepalive_connections=self._limits.overall,
-            ),
-            follow_redirects=False,
-        )
+        self._closed = False
+        self._tls: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> HttpxChatCompletions:
         return self
@@ -127,7 +128,10 @@ class HttpxChatCompletions:
 
     async def aclose(self) -> None:
         """Close every pooled connection. Cancel in-flight calls first."""
-        await self._http.aclose()
+        self._closed = True
+        for slots in self._endpoints.values():
+            for shard in slots.shards.values():
+                await shard.aclose()
 
     def health(self) -> dict[str, EndpointHealth]:
         """Per endpoint key: breaker state, consecutive failures, requests in flight."""
@@ -141,15 +145,42 @@ class HttpxChatCompletions:
         return slots is None or slots.breaker.state != "open"
 
     async def complete(self, endpoint: Endpoint, request: ChatRequest) -> Result:
+        if self._closed:
+            raise RuntimeError("the inference client is closed")
         slots = self._slots(endpoint)
         # Endpoint slot first, then the overall one: a busy endpoint never holds overall slots
         # that other endpoints could use.
-        async with slots.semaphore, self._overall:
-            slots.in_flight += 1
-            try:
-                return await self._call(endpoint, request, slots.breaker)
-            finally:
-                slots.in_flight -= 1
+        slot = await slots.free.get()
+        try:
+            async with self._overall:
+                slots.in_flight += 1
+                try:
+                    http = self._shard(slots, slot)
+                    return await self._call(http, endpoint, request, slots.breaker)
+                finally:
+                    slots.in_flight -= 1
+        finally:
+            slots.free.put_nowait(slot)
+
+    def _shard(self, slots: _Slots, slot: int) -> httpx.AsyncClient:
+        shard = slots.shards.get(slot // SHARD_SIZE)
+        if shard is None:
+            # One TLS context for every pool: loading the CA bundle takes ~0.1 s each time.
+            self._tls = self._tls or httpx.create_ssl_context()
+            shard = slots.shards[slot // SHARD_SIZE] = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=self._deadlines.connect,
+                    read=self._deadlines.read,
+                    write=self._deadlines.read,
+                    pool=None,
+                ),
+                limits=httpx.Limits(
+                    max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE
+                ),
+                follow_redirects=False,
+                verify=self._tls,
+            )
+        return shard
 
     def _slots(self, endpoint: Endpoint) -> _Slots:
         slots = self._endpoints.get(endpoint.key)
@@ -159,7 +190,11 @@ class HttpxChatCompletions:
         return slots
 
     async def _call(
-        self, endpoint: Endpoint, request: ChatRequest, breaker: CircuitBreaker
+        self,
+        http: httpx.AsyncClient,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        breaker: CircuitBreaker,
     ) -> Result:
         started = self._clock()
         deadline = started + self._deadlines.total
@@ -175,7 +210,7 @@ class HttpxChatCompletions:
                     attempts += 1
                     last = None
                     try:
-                        last = await self._attempt(endpoint, request)
+                        last = await self._attempt(http, endpoint, request)
                     finally:
                         if last is None and probe:
                             breaker.release_probe()
@@ -212,13 +247,13 @@ class HttpxChatCompletions:
         status = last.status if last is not None else None
         return Failure(kind, reason, self._clock() - started, attempts, status)
 
-    async def _attempt(self, endpoint: Endpoint, request: ChatRequest) -> _Attempt:
+    async def _attempt(
+        self, http: httpx.AsyncClient, endpoint: Endpoint, request: ChatRequest
+    ) -> _Attempt:
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
         url = f"{endpoint.base_url}/chat/completions"
         try:
-            async with self._http.stream(
-                "POST", url, json=request.body(), headers=headers
-            ) as response:
+            async with http.stream("POST", url, json=request.body(), headers=headers) as response:
                 return await self._read(response)
         except httpx.TimeoutException as exc:
             return _Attempt(reason=f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True)

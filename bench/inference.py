@@ -1,0 +1,225 @@
+"""Inference client throughput and overhead against local miners on loopback.
+
+Throughput: C requests in flight against a miner answering after a fixed L; the bound is C/L
+requests per second, and the target is at least 90 % of it at C=64, L=50 ms.
+Overhead: at zero latency, the client's CPU time per request, with a bare httpx loop measured
+in the same run as the baseline.
+
+    .venv/bin/python bench/inference.py [--concurrency 64] [--latency-ms 50] [--rounds 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from throne.adapters.inference import (
+    ChatRequest,
+    Completion,
+    Deadlines,
+    Endpoint,
+    HttpxChatCompletions,
+    Limits,
+    RetryPolicy,
+)
+
+ENTRY_POINT = "from throne.cli.main import main; raise SystemExit(main())"
+MODEL = "bench"
+SERVE_ARGS = ["miner", "serve", "--port", "0", "--skill", "1", "--name", MODEL]
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    seconds: float
+    cpu_seconds: float
+    server_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def server_cpu_per_request_us(self) -> float:
+        return self.server_cpu_seconds / self.requests * 1e6
+
+
+SERVER_PIDS: list[int] = []
+
+
+def server_cpu_seconds() -> float:
+    """CPU time used so far by the running miner server (Linux /proc)."""
+    stat = Path(f"/proc/{SERVER_PIDS[-1]}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def miner(latency_ms: float) -> Iterator[str]:
+    """A miner server in its own process, so it does not share the client's interpreter."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENTRY_POINT, *SERVE_ARGS, "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    SERVER_PIDS.append(process.pid)
+    try:
+        assert process.stdout is not None
+        match = re.search(r"at (http://\S+/v1)", process.stdout.readline())
+        if match is None:
+            raise RuntimeError("miner server did not start")
+        base_url = match.group(1)
+        for _ in range(500):
+            try:
+                httpx.get(base_url.removesuffix("/v1") + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def drive(call: Callable[[], Awaitable[None]], concurrency: int, requests: int) -> Run:
+    """``requests`` calls, ``concurrency`` at a time, after one warm-up round."""
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await call()
+
+    await asyncio.gather(*(worker(1) for _ in range(concurrency)))
+    share, extra = divmod(requests, concurrency)
+    counts = [share + (i < extra) for i in range(concurrency)]
+    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_seconds()
+    await asyncio.gather(*(worker(n) for n in counts))
+    return Run(
+        requests,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        server_cpu_seconds() - server,
+    )
+
+
+async def throne_run(base_url: str, concurrency: int, requests: int) -> Run:
+    limits = Limits(per_endpoint=concurrency, overall=concurrency)
+    endpoint = Endpoint(base_url, MODEL)
+    request = ChatRequest.single(MODEL, "ping", temperature=0.0)
+    async with HttpxChatCompletions(
+        limits=limits, retry=RetryPolicy(attempts=1), deadlines=Deadlines(read=30, total=60)
+    ) as client:
+
+        async def call() -> None:
+            if not isinstance(await client.complete(endpoint, request), Completion):
+                raise RuntimeError("a benchmark request failed")
+
+        return await drive(call, concurrency, requests)
+
+
+async def bare_httpx_run(base_url: str, concurrency: int, requests: int) -> Run:
+    body = ChatRequest.single(MODEL, "ping", temperature=0.0).body()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def call() -> None:
+            response = await client.post(f"{base_url}/chat/completions", json=body)
+            response.json()["choices"][0]["message"]["content"]
+
+        return await drive(call, concurrency, requests)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--rounds", type=int, default=40, help="requests per slot at latency L")
+    parser.add_argument("--overhead-requests", type=int, default=2000)
+    args = parser.parse_args()
+    c, latency = args.concurrency, args.latency_ms / 1000
+
+    with miner(args.latency_ms) as base_url:
+        loaded = asyncio.run(throne_run(base_url, c, c * args.rounds))
+        bare_loaded = asyncio.run(bare_httpx_run(base_url, c, c * args.rounds))
+    with miner(0) as base_url:
+        n = args.overhead_requests
+        ours_1 = asyncio.run(throne_run(base_url, 1, n))
+        bare_1 = asyncio.run(bare_httpx_run(base_url, 1, n))
+        ours_c = asyncio.run(throne_run(base_url, c, n))
+        bare_c = asyncio.run(bare_httpx_run(base_url, c, n))
+
+    bound = c / latency
+    rows = [
+        (
+            f"throne client, C={c}, L={args.latency_ms:g} ms",
+            loaded,
+            f"{bound:.0f} req/s (C/L)",
+            loaded.rate / bound,
+        ),
+        (
+            f"bare httpx, C={c}, L={args.latency_ms:g} ms",
+            bare_loaded,
+            f"{bound:.0f} req/s (C/L)",
+            bare_loaded.rate / bound,
+        ),
+        (
+            "throne client, C=1, L=0: wall per request",
+            ours_1,
+            f"{bare_1.seconds / n * 1e6:.0f} us (bare httpx)",
+            ours_1.seconds / bare_1.seconds,
+        ),
+        (
+            "throne client, C=1, L=0: client CPU per request",
+            ours_1,
+            f"{bare_1.cpu_per_request_us:.0f} us (bare httpx)",
+            ours_1.cpu_per_request_us / bare_1.cpu_per_request_us,
+        ),
+        (
+            f"throne client, C={c}, L=0: client CPU per request",
+            ours_c,
+            f"{bare_c.cpu_per_request_us:.0f} us (bare httpx)",
+            ours_c.cpu_per_request_us / bare_c.cpu_per_request_us,
+        ),
+    ]
+    print(
+        f"{'scenario':<52} {'requests':>8} {'seconds':>8} {'req/s':>8} "
+        f"{'client CPU us/req':>17} {'server CPU us/req':>17}  {'baseline':<26} {'ratio':>6}"
+    )
+    for name, run, baseline, ratio in rows:
+        print(
+            f"{name:<52} {run.requests:>8} {run.seconds:>8.2f} {run.rate:>8.0f} "
+            f"{run.cpu_per_request_us:>17.0f} {run.server_cpu_per_request_us:>17.0f}  "
+            f"{baseline:<26} {ratio:>6.2f}"
+        )
+    target = loaded.rate / bound >= 0.9
+    print(
+        f"\nthroughput at C={c}, L={args.latency_ms:g} ms: {loaded.rate / bound:.0%} of C/L "
+        f"({'meets' if target else 'misses'} the 90 % target)"
+    )
+    print(
+        f"client overhead at L=0: {ours_1.cpu_per_request_us:.0f} us CPU per request "
+        f"(bare httpx {bare_1.cpu_per_request_us:.0f} us, "
+        f"+{ours_1.cpu_per_request_us - bare_1.cpu_per_request_us:.0f} us for limits, retries, "
+        f"breaker and classification)"
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")
+    return 0 if target else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
