@@ -27,8 +27,11 @@ from throne.daemon.pool_seed import load_or_create_secret
 from throne.daemon.sampler import Sampler
 from throne.daemon.settings import Settings, ValidatorSettings
 from throne.daemon.weight_setter import WeightSetter
+from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment
 from throne.envs.registry import environments as installed_environments
+from throne.observability.metrics import ThroneMetrics
+from throne.observability.status_api import StatusServer, status_app
 
 
 def open_application(settings: Settings, db: Database) -> ThroneApplication:
@@ -70,6 +73,8 @@ class Services:
     sampler: Sampler
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
+    metrics: ThroneMetrics | None = None
+    status: StatusServer | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -119,6 +124,13 @@ def build(
         settings.sampler.worker_name or default_name,
         ttl_seconds=settings.sampler.claim_ttl_seconds,
     )
+    metrics = ThroneMetrics()
+
+    def on_sample(sample: Sample, latency: float) -> None:
+        metrics.observe_sample(sample.env, sample.outcome, latency or None)
+        if sample.outcome != "ok":
+            metrics.observe_failure(sample.outcome)
+
     sampler = Sampler(
         app,
         envs,
@@ -127,6 +139,7 @@ def build(
         responses,
         settings.sampler,
         claims=claims,
+        on_sample=on_sample,
     )
     weight_setter = (
         WeightSetter(
@@ -148,5 +161,22 @@ def build(
         netuid=v.netuid,
         poll_seconds=v.poll_seconds,
         secret=pool_secret if pool_secret is not None else _secret(v),
+        metrics=metrics,
     )
-    return Services(settings, db, app, chain, client, sampler, daemon, [engine.dispose])
+    services = Services(settings, db, app, chain, client, sampler, daemon, [engine.dispose])
+    services.metrics = metrics
+    if v.status_port:
+        server = StatusServer(
+            status_app(
+                lambda: app,
+                heartbeat=daemon.heartbeat,
+                metrics=metrics,
+                max_staleness=max(60.0, 10 * v.poll_seconds),
+            ),
+            v.status_host,
+            v.status_port,
+        )
+        server.start()
+        services.status = server
+        services.closers.insert(0, server.stop)
+    return services

@@ -27,6 +27,8 @@ from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.sampler import Sampler
 from throne.daemon.weight_setter import WeightSetter
+from throne.observability.health import Heartbeat
+from throne.observability.metrics import ThroneMetrics
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 MAX_BACKOFF_SECONDS = 30.0
@@ -56,6 +58,8 @@ class Daemon:
         poll_seconds: float,
         secret: bytes | None = None,
         on_step: Callable[[int, str], None] | None = None,
+        metrics: ThroneMetrics | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.app = app
         self.chain = chain
@@ -66,6 +70,8 @@ class Daemon:
         self.poll = poll_seconds
         self.secret = secret if secret is not None else os.urandom(32)
         self.on_step = on_step
+        self.metrics = metrics
+        self.heartbeat = heartbeat or Heartbeat()
         self.state = DaemonState()
         self.log = structlog.get_logger("throne.daemon")
 
@@ -120,6 +126,12 @@ class Daemon:
                 steps = await asyncio.to_thread(self._tick, block)
                 self.state.ticked_block = block
                 self.state.last_tick_time = time.time()
+                self.heartbeat.beat(block)
+                if self.metrics is not None:
+                    self.metrics.observe_tick(block, steps)
+                    if steps:
+                        champ = (await asyncio.to_thread(self.app.standings))["champion"]
+                        self.metrics.observe_champion(None if champ is None else champ["uid"])
                 for step in steps:
                     self.state.steps.append((block, step))
                     self.log.info("contest_step", block=block, step=step)
@@ -140,6 +152,8 @@ class Daemon:
             if block > last_seen:
                 last_seen = block
                 sub = await asyncio.to_thread(self.weight_setter.maybe_submit, block)
+                if sub is not None and self.metrics is not None:
+                    self.metrics.observe_weights(sub.ok)
                 if sub is not None:
                     self.log.info(
                         "weights_submitted",

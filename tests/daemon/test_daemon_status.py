@@ -1,0 +1,75 @@
+"""The daemon serves /healthz, /metrics and the read-only status API while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from tests.daemon.cluster import make_world, profiles
+from throne.app import build
+from throne.daemon.settings import settings_from_dict
+from throne.envs.registry import environments
+from throne.miners import MinerServer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> None:
+    envs = environments()
+    port = _free_port()
+    with MinerServer(profiles(), list(envs.values())) as miners:
+        world = make_world(tmp_path, miners.base_url, bytes(32))
+        settings = settings_from_dict(
+            world.settings_dict(), {n: e.id_range for n, e in envs.items()}
+        )
+        settings = replace(settings, validator=replace(settings.validator, status_port=port))
+        services = build(settings, pool_secret=bytes(32))
+        base = f"http://127.0.0.1:{port}"
+        seen: dict[str, object] = {}
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(services.daemon.run(stop))
+            deadline = time.monotonic() + 60
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                while time.monotonic() < deadline:
+                    rank = (await client.get("/rank")).json()
+                    if rank.get("champion") and "ok" in (await client.get("/metrics")).text:
+                        break
+                    await asyncio.sleep(0.3)
+                seen["healthz"] = await client.get("/healthz")
+                seen["metrics"] = (await client.get("/metrics")).text
+                seen["rank"] = (await client.get("/rank")).json()
+                seen["weights"] = (await client.get("/weights")).status_code
+                seen["post"] = (await client.post("/rank")).status_code
+            stop.set()
+            await task
+            await services.client.aclose()
+
+        try:
+            asyncio.run(run())
+        finally:
+            services.close_sync()
+    health = seen["healthz"]
+    assert isinstance(health, httpx.Response) and health.status_code == 200
+    metrics = str(seen["metrics"])
+    assert 'throne_samples_scored_total{env="SAT",outcome="ok"}' in metrics
+    assert "throne_last_tick_block" in metrics
+    assert seen["rank"]["champion"]["hotkey"] == "5TestAnt"  # type: ignore[index]
+    assert seen["weights"] == 200
+    assert seen["post"] == 405
+    with httpx.Client() as c:  # the server is gone after the daemon stops
+        try:
+            c.get(f"{base}/healthz", timeout=1)
+            raise AssertionError("status server still listening")
+        except httpx.TransportError:
+            pass
