@@ -80,3 +80,15 @@ def test_exceptions_are_rendered_into_the_json_record() -> None:
         get_logger("throne").exception("sampler_failed")
     record = json.loads(_lines(out)[0])
     assert "ValueError: boom" in record["exception"]
+
+
+def test_loggers_a_server_reconfigured_come_back_to_our_handler() -> None:
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    out = io.StringIO()
+    configure_logging("INFO", json=True, stream=out)
+    logging.getLogger("uvicorn.error").warning("port %d busy", 8081)
+    assert json.loads(_lines(out)[0])["event"] == "port 8081 busy"

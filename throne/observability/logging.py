@@ -55,6 +55,15 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Servers started in-process (uvicorn) install their own handlers, stop propagation and
+    # disable other loggers; take every logger back so that all records reach this handler.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    for existing in list(logging.root.manager.loggerDict.values()):
+        if isinstance(existing, logging.Logger):
+            existing.disabled = False
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
