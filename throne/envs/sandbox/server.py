@@ -19,6 +19,8 @@ from throne.envs.sandbox import isolation
 from throne.envs.sandbox.supervisor import supervise
 
 # Imported once here so that programs importing them pay nothing after the fork.
+NOBODY = 65534
+
 WARM_MODULES = (
     "array", "bisect", "collections", "copy", "datetime", "decimal", "fractions", "functools",
     "heapq", "itertools", "json", "math", "operator", "random", "re", "statistics", "string",
@@ -29,7 +31,7 @@ WARM_MODULES = (
 def isolate(config: dict[str, Any]) -> dict[str, Any]:
     """Enter namespaces and shape the file system; return what holds (for the report)."""
     root = os.geteuid() == 0
-    held: dict[str, Any] = {"root": root, "uid": config["uid"] if root else None}
+    held: dict[str, Any] = {"root": root, "uid_base": _usable_uid_base(config) if root else None}
     try:
         if not root:
             isolation.enter_user_namespace()
@@ -87,9 +89,29 @@ def _pid_namespace_works() -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+def _usable_uid_base(config: dict[str, Any]) -> int:
+    """The configured uid range, or nobody alone if this kernel's uid map refuses the range."""
+    base = int(config["uid_base"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(base + config["uid_count"] - 1)
+            os.setuid(base + config["uid_count"] - 1)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return base
+    config["uid_count"] = 1
+    return NOBODY
+
+
 def serve(control: socket.socket, config: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the validator's Ctrl-C is for the validator
+    base, count = config["uid_base"], config["uid_count"]
+    runs = 0
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 16, 1)
@@ -98,9 +120,13 @@ def serve(control: socket.socket, config: dict[str, Any]) -> None:
         if not msg:
             return
         conn = socket.socket(fileno=fds[0])
+        # Each run gets its own uid from the range, so concurrent runs cannot touch each other's
+        # files or processes, and RLIMIT_NPROC counts one run's processes only.
+        uid = None if base is None else base + runs % count
+        runs += 1
         if os.fork() == 0:
             control.close()
-            supervise(conn, config)
+            supervise(conn, {**config, "uid": uid})
         conn.close()
 
 
