@@ -203,10 +203,10 @@ def pair_count(rng: Stream) -> Program:
     ]
     out_text = "the number of such pairs"
     if listing:
-        lines.append("            print(xs[i], xs[j])")
+        lines.append("            print(i, j, xs[i], xs[j])")
         out_text = (
-            "every such pair as `xs[i] xs[j]` on its own line, in increasing order of i and "
-            "then j, followed by a last line with the number of pairs"
+            "every such pair as `i j xs[i] xs[j]` (0-based positions) on its own line, in "
+            "increasing order of i and then j, followed by a last line with the number of pairs"
         )
     if not listing:
         lines[2:2] = ["best = None"]

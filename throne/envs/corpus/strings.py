@@ -295,9 +295,9 @@ def brackets(rng: Stream) -> Program:
         "    ok = ok and not stack",
     ]
     if depth_mode:
-        lines.append("    print(len(s), depth if ok else -1)")
-        text = "for each string, its length, a space, then its maximum nesting depth if it is "
-        text += "balanced, else -1"
+        lines.append("    print(s, depth if ok else -1)")
+        text = "for each string, the string itself, a space, then its maximum nesting depth if "
+        text += "it is balanced, else -1"
     else:
         if numbered == 0:
             lines.append(f'    print(s, "{yes}" if ok else "{no}")')
