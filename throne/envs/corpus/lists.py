@@ -183,8 +183,9 @@ def pair_count(rng: Stream) -> Program:
         r = rng.below(m)
         cond, text = f"(xs[i] + xs[j]) % {m} == {r}", f"xs[i] + xs[j] leaves remainder {r} mod {m}"
     elif mode == 1:
-        t = rng.between(-5, 40)
-        cond, text = f"xs[i] + xs[j] == {t}", f"xs[i] + xs[j] equals {t}"
+        m = rng.between(3, 9)
+        r = rng.below(m)
+        cond, text = f"xs[i] * xs[j] % {m} == {r}", f"xs[i] * xs[j] leaves remainder {r} mod {m}"
     elif mode == 2:
         t = rng.between(-50, 300)
         cond, text = f"xs[i] * xs[j] > {t}", f"xs[i] * xs[j] is greater than {t}"

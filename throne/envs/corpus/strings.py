@@ -304,8 +304,9 @@ def brackets(rng: Stream) -> Program:
             text = f"for each string, the string itself, a space, then {yes} if it is balanced, "
             text += f"else {no}"
         else:
-            lines.append(f'    print(len(s), "{yes}" if ok else "{no}")')
-            text = f"for each string, its length, a space, then {yes} if it is balanced, else {no}"
+            lines.append(f'    print("{yes}" if ok else "{no}", s)')
+            text = f"for each string, {yes} if it is balanced, else {no}, then a space and the "
+            text += "string itself"
     shown = " ".join(o + c for o, c in zip(opens, closes, strict=True))
     statement = (
         f"Check bracket strings over the pairs {shown}. "
