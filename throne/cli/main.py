@@ -17,6 +17,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     # one per line, so that adding a command group is a one-line change
     "throne.cli.demo",
     "throne.cli.eval",
+    "throne.cli.localnet",
+    "throne.cli.commit",
+    "throne.cli.weights",
+    "throne.cli.chain",
 )
 
 

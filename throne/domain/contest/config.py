@@ -1,0 +1,152 @@
+"""The contest's configuration, recorded in the log so that a replay judges by the same rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from throne.domain.contest.pool import PoolMode, pool_size
+from throne.domain.contest.rules import ContestRules, EnvRule
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """One evaluation env: its id range, how many tasks decide, how its pool is drawn and judged.
+
+    ``scoring=False`` envs are sampled but never vote.
+    """
+
+    name: str
+    sampling_count: int
+    id_range: tuple[int, int]
+    mode: PoolMode = "random"
+    margin: float = 0.03
+    not_worse_tolerance: float = 0.02
+    additive: bool = False
+    scoring: bool = True
+
+    @property
+    def pool_size(self) -> int:
+        return pool_size(self.sampling_count)
+
+    def rule(self) -> EnvRule:
+        return EnvRule(
+            margin=self.margin,
+            not_worse_tolerance=self.not_worse_tolerance,
+            additive=self.additive,
+            min_samples=self.sampling_count,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sampling_count": self.sampling_count,
+            "id_range": [self.id_range[0], self.id_range[1]],
+            "mode": self.mode,
+            "margin": self.margin,
+            "not_worse_tolerance": self.not_worse_tolerance,
+            "additive": self.additive,
+            "scoring": self.scoring,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EnvConfig:
+        lo, hi = d["id_range"]
+        return cls(
+            name=str(d["name"]),
+            sampling_count=int(d["sampling_count"]),
+            id_range=(int(lo), int(hi)),
+            mode=d.get("mode", "random"),
+            margin=float(d.get("margin", 0.03)),
+            not_worse_tolerance=float(d.get("not_worse_tolerance", 0.02)),
+            additive=bool(d.get("additive", False)),
+            scoring=bool(d.get("scoring", True)),
+        )
+
+
+@dataclass(frozen=True)
+class ContestConfig:
+    """Every rule of the contest. Block counts are chain blocks (~12 s each)."""
+
+    netuid: int = 120
+    envs: tuple[EnvConfig, ...] = field(default_factory=tuple)
+    #: 0 = strict (every scoring env dominant); N > 0 = at least N dominant and none worse.
+    min_dominant_envs: int = 0
+    refresh_blocks: int = 7200
+    battle_deadline_blocks: int = 7200
+    #: infrastructure failures tolerated per challenger; the next one terminates it.
+    max_releases: int = 3
+    #: infra-error samples of the challenger within one battle that release it.
+    release_after_infra_errors: int = 10
+    #: pools the champion may leave incomplete in a row before it abdicates as unservable.
+    max_champion_missed_pools: int = 2
+    completeness: float = 0.95
+    burn: float = 0.0
+    model_marker: str = "affine"
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.envs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate env names in {names}")
+        if not 0.0 <= self.burn <= 1.0:
+            raise ValueError(f"burn must be within [0, 1], got {self.burn}")
+        for e in self.envs:
+            if e.sampling_count < 1:
+                raise ValueError(f"{e.name}: sampling_count must be >= 1")
+            if e.pool_size > e.id_range[1] - e.id_range[0]:
+                raise ValueError(f"{e.name}: pool of {e.pool_size} exceeds id range {e.id_range}")
+
+    @property
+    def scoring_envs(self) -> tuple[EnvConfig, ...]:
+        return tuple(e for e in self.envs if e.scoring)
+
+    def env(self, name: str) -> EnvConfig:
+        for e in self.envs:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def rules(self) -> ContestRules:
+        return ContestRules(
+            envs={e.name: e.rule() for e in self.scoring_envs},
+            min_dominant_envs=self.min_dominant_envs,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "netuid": self.netuid,
+            "envs": [e.to_dict() for e in self.envs],
+            "min_dominant_envs": self.min_dominant_envs,
+            "refresh_blocks": self.refresh_blocks,
+            "battle_deadline_blocks": self.battle_deadline_blocks,
+            "max_releases": self.max_releases,
+            "release_after_infra_errors": self.release_after_infra_errors,
+            "max_champion_missed_pools": self.max_champion_missed_pools,
+            "completeness": self.completeness,
+            "burn": self.burn,
+            "model_marker": self.model_marker,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ContestConfig:
+        defaults = cls()
+        return cls(
+            netuid=int(d.get("netuid", defaults.netuid)),
+            envs=tuple(EnvConfig.from_dict(e) for e in d.get("envs", ())),
+            min_dominant_envs=int(d.get("min_dominant_envs", defaults.min_dominant_envs)),
+            refresh_blocks=int(d.get("refresh_blocks", defaults.refresh_blocks)),
+            battle_deadline_blocks=int(
+                d.get("battle_deadline_blocks", defaults.battle_deadline_blocks)
+            ),
+            max_releases=int(d.get("max_releases", defaults.max_releases)),
+            release_after_infra_errors=int(
+                d.get("release_after_infra_errors", defaults.release_after_infra_errors)
+            ),
+            max_champion_missed_pools=int(
+                d.get("max_champion_missed_pools", defaults.max_champion_missed_pools)
+            ),
+            completeness=float(d.get("completeness", defaults.completeness)),
+            burn=float(d.get("burn", defaults.burn)),
+            model_marker=str(d.get("model_marker", defaults.model_marker)),
+        )
