@@ -224,7 +224,9 @@ def pair_count(rng: Stream) -> Program:
         f"Given a list xs of integers, consider every pair of positions i < j such that {text}."
         f"\n\nInput: {_LIST_IN}\n\nOutput: {out_text}."
     )
-    return Program("pair_count", "\n".join(lines), statement, _list_input)
+    return Program(
+        "pair_count", "\n".join(lines), statement, _list_input, min_chars=20, min_tokens=4
+    )
 
 
 def grid(rng: Stream) -> Program:
@@ -264,4 +266,6 @@ def grid(rng: Stream) -> Program:
         lines += [" ".join(map(str, ints(r, cols, lo, hi))) for _ in range(rows)]
         return "\n".join(lines) + "\n"
 
-    return Program("grid", "\n".join(head + body), statement, make_input)
+    return Program(
+        "grid", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )

@@ -68,6 +68,8 @@ def digits(rng: Stream) -> Program:
         statement,
         make_input,
         FunctionForm(name, "\n".join(fn), fn_statement, args),
+        min_chars=12,
+        min_tokens=3,
     )
 
 
@@ -110,7 +112,9 @@ def gcd_pairs(rng: Stream) -> Program:
             rows.append(f"{g * r.between(1, hi)} {g * r.between(1, hi)}")
         return f"{len(rows)}\n" + "\n".join(rows) + "\n"
 
-    return Program("gcd_pairs", "\n".join(head + body), statement, make_input)
+    return Program(
+        "gcd_pairs", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )
 
 
 def fizzbuzz(rng: Stream) -> Program:
@@ -226,4 +230,4 @@ def records(rng: Stream) -> Program:
         keys = r.sample([a + b for a in first for b in LOWER[:6]], r.between(2, 7))
         return sep.join(f"{k}{assign}{r.between(0, 99)}" for k in keys) + "\n"
 
-    return Program("records", "\n".join(lines), statement, make_input)
+    return Program("records", "\n".join(lines), statement, make_input, min_chars=12, min_tokens=3)

@@ -231,7 +231,9 @@ def word_stats(rng: Stream) -> Program:
         vocab = [word(r, 1, 8) for _ in range(vocab_size)]
         return " ".join(r.choice(vocab) for _ in range(r.between(3, 10))) + "\n"
 
-    return Program("word_stats", "\n".join(head + body), statement, make_input)
+    return Program(
+        "word_stats", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )
 
 
 def run_length(rng: Stream) -> Program:
@@ -328,4 +330,4 @@ def brackets(rng: Stream) -> Program:
             out.append(s)
         return f"{len(out)}\n" + "\n".join(out) + "\n"
 
-    return Program("brackets", "\n".join(lines), statement, make_input)
+    return Program("brackets", "\n".join(lines), statement, make_input, min_chars=20, min_tokens=4)

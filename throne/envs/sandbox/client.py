@@ -105,6 +105,8 @@ class ForkServerSandbox:
                     self._stop()
                     raise SandboxUnavailable(f"sandbox server gone: {exc}") from exc
             theirs.close()
+            # A supervisor answers within the wall limit plus clean-up; never wait forever.
+            mine.settimeout(lim.wall_s + 30.0)
             send_frame(mine, {"limits": lim.to_dict()}, source.encode(), stdin.encode())
             header, blobs = recv_frame(mine)
         except (OSError, EOFError) as exc:
