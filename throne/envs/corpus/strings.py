@@ -264,10 +264,15 @@ def run_length(rng: Stream) -> Program:
         f"Run-length encode a string: write each maximal run of equal letters as {form}; the "
         f"pieces are {joined}.\n\nInput: one line of lower-case letters.\n\nOutput: the encoding."
     )
-    alphabet = "".join(rng.sample(LOWER, rng.between(2, 5)))
+    alphabet = "".join(rng.sample(LOWER, rng.between(3, 6)))
 
     def make_input(r: Stream) -> str:
-        return "".join(r.choice(alphabet) * r.between(1, 5) for _ in range(r.between(3, 8))) + "\n"
+        runs, last = [], ""
+        for _ in range(r.between(4, 9)):
+            letter = r.choice([c for c in alphabet if c != last])  # runs stay separate
+            runs.append(letter * r.between(1, 6))
+            last = letter
+        return "".join(runs) + "\n"
 
     return Program("run_length", "\n".join(lines), statement, make_input)
 
