@@ -18,9 +18,9 @@ from typing import Any
 from throne.envs.sandbox import isolation
 from throne.envs.sandbox.supervisor import supervise
 
-# Imported once here so that programs importing them pay nothing after the fork.
 NOBODY = 65534
 
+# Imported once here so that programs importing them pay nothing after the fork.
 WARM_MODULES = (
     "array", "bisect", "collections", "copy", "datetime", "decimal", "fractions", "functools",
     "heapq", "itertools", "json", "math", "operator", "random", "re", "statistics", "string",
@@ -119,14 +119,19 @@ def serve(control: socket.socket, config: dict[str, Any]) -> None:
             continue
         if not msg:
             return
+        if not fds:
+            continue
         conn = socket.socket(fileno=fds[0])
         # Each run gets its own uid from the range, so concurrent runs cannot touch each other's
         # files or processes, and RLIMIT_NPROC counts one run's processes only.
         uid = None if base is None else base + runs % count
         runs += 1
-        if os.fork() == 0:
-            control.close()
-            supervise(conn, {**config, "uid": uid})
+        try:
+            if os.fork() == 0:
+                control.close()
+                supervise(conn, {**config, "uid": uid})
+        except OSError:
+            pass  # the client sees the connection close and reports the sandbox unavailable
         conn.close()
 
 
