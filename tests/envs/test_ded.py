@@ -86,3 +86,15 @@ def test_prompts_hold_the_statement_an_example_and_the_instructions(ded: DedEnvi
     fn = call_task.data["tests"][0]["fn"]
     assert f"`{fn}(" in call_task.prompt and "do not read input" in call_task.prompt
     assert ded.locate(call_task.prompt) == call_task.task_id
+
+
+def test_wrong_answers_stay_wrong_even_when_every_case_expects_the_same(
+    ded: DedEnvironment,
+) -> None:
+    for kind in ("stdin", "call"):
+        task = _first(ded, kind)
+        first = task.data["tests"][0]
+        same = tuple(dict(first) for _ in task.data["tests"])
+        uniform = replace(task, data={**task.data, "tests": same})
+        assert ded.evaluate(uniform, ded.reference_answer(uniform)).score == 1.0
+        assert ded.evaluate(uniform, ded.wrong_answer(uniform, 0)).score == 0.0

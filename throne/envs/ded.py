@@ -108,15 +108,24 @@ class DedEnvironment(Environment):
         return f"```python\n{task.data['solution']}\n```"
 
     def wrong_answer(self, task: Task, salt: int) -> str:
-        # Hard-code one case's answer: it fails another case, since the generator guarantees
-        # at least two different expected results.
+        # Hard-code one case's answer: it fails another case, as the generator draws cases
+        # until at least two expected results differ. Should they all agree, the hard-coded
+        # answer is altered so that it fails every case.
         tests = task.data["tests"]
-        first = tests[salt % len(tests)]
-        if first["kind"] == "stdin":
-            code = f"import sys\nsys.stdin.read()\nprint({first['expected'].rstrip()!r})"
+        chosen = tests[salt % len(tests)]
+        if chosen["kind"] == "stdin":
+            text = normalise(chosen["expected"])
+            if all(normalise(t["expected"]) == text for t in tests):
+                text += " 0"
+            code = f"import sys\nsys.stdin.read()\nprint({text!r})"
         else:
-            value = json.dumps(first["expected"])
-            code = f"import json\n\n\ndef {first['fn']}(*args):\n    return json.loads({value!r})"
+            value = chosen["expected"]
+            if all(t["expected"] == value for t in tests):
+                value = [value]
+            code = (
+                f"import json\n\n\ndef {chosen['fn']}(*args):\n"
+                f"    return json.loads({json.dumps(value)!r})"
+            )
         return f"```python\n{code}\n```"
 
 
