@@ -173,6 +173,7 @@ def list_pipeline(rng: Stream) -> Program:
         statement,
         _list_input,
         FunctionForm(name, fn_source, fn_statement, args),
+        min_tokens=3,
     )
 
 

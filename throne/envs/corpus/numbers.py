@@ -185,7 +185,7 @@ def command_machine(rng: Stream) -> Program:
         cmds = [f"{r.choice(names)} {r.between(0, 30)}" for _ in range(r.between(2, 7))]
         return f"{len(cmds)}\n" + "\n".join(cmds) + "\n"
 
-    return Program("command_machine", "\n".join(lines), statement, make_input)
+    return Program("command_machine", "\n".join(lines), statement, make_input, min_tokens=3)
 
 
 def records(rng: Stream) -> Program:
