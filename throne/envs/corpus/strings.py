@@ -335,4 +335,4 @@ def brackets(rng: Stream) -> Program:
             out.append(s)
         return f"{len(out)}\n" + "\n".join(out) + "\n"
 
-    return Program("brackets", "\n".join(lines), statement, make_input, min_chars=20, min_tokens=4)
+    return Program("brackets", "\n".join(lines), statement, make_input, min_chars=30, min_tokens=4)
