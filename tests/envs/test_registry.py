@@ -24,3 +24,11 @@ def test_locate_recognises_only_its_own_prompts() -> None:
     for name, env in envs.items():
         for other, prompt in prompts.items():
             assert env.locate(prompt) == (11 if other == name else None)
+
+
+@pytest.mark.parametrize("name", ["SAT", "ABD", "DED"])
+def test_distinct_ids_give_distinct_prompts_without_their_reference_line(name: str) -> None:
+    # The whole range is checked by bench/corpus_distinct.py; this keeps a quick sample honest.
+    env = get_environment(name)
+    bodies = {env.task(i).prompt.rsplit("\n", 1)[0] for i in range(500)}
+    assert len(bodies) == 500
