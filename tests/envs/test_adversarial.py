@@ -62,6 +62,13 @@ HOSTILE = {
         "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\nprint('x')"
     ),
     "closing its pipes and lingering": "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)",
+    "reading the wallets": (
+        "import os\nfor root in ('/root/.bittensor', os.path.expanduser('~/.bittensor')):\n"
+        "    for d, _, files in os.walk(root):\n        for f in files:\n"
+        "            print(open(os.path.join(d, f)).read())"
+    ),
+    "opening a socket": "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)",
+    "writing outside the run directory": "open('/etc/throne-pwned', 'w').write('x')",
 }
 
 
