@@ -8,6 +8,7 @@ Forking this warm process is what makes a run cheaper than starting ``python`` a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -148,6 +149,10 @@ def main() -> None:
         return
     config = {**config, **held}
     control.sendall(json.dumps({"isolation": held}).encode())
+    # Move everything alive now out of the collector's reach: a collection in a forked child
+    # would otherwise touch (and so copy) every page of the warm heap.
+    gc.collect()
+    gc.freeze()
     serve(control, config)
 
 
