@@ -11,6 +11,7 @@ from throne.cli import eval_remote
 from throne.cli.main import CommandError
 from throne.envs.base import Environment, TaskIdOutOfRange
 from throne.envs.registry import UnknownEnvironment, get_environment
+from throne.envs.sandbox.client import SandboxUnavailable
 
 
 def register(sub: Any) -> None:
@@ -79,7 +80,10 @@ def score_answer(env: Environment, task_id: int, path: str, as_json: bool) -> in
                 response = f.read()
     except OSError as exc:
         raise CommandError(f"cannot read answer file: {exc.strerror}: {path}") from exc
-    result = env.evaluate(task, response)
+    try:
+        result = env.evaluate(task, response)
+    except SandboxUnavailable as exc:
+        raise CommandError(f"cannot run programs here: {exc}") from exc
     if as_json:
         body = {
             "env": task.env,

@@ -55,7 +55,7 @@ class AbdEnvironment(Environment):
             for attempt in range(10):
                 stdin = program.make_input(rng.child(f"input{round_}:{attempt}"))
                 output = run_trusted(program.source, stdin)
-                if _informative(output) and _plausible(program, stdin):
+                if _informative(program, output) and _plausible(program, stdin):
                     return program, stdin, output
         raise RuntimeError(f"ABD task {task_id}: no informative program found")  # pragma: no cover
 
@@ -136,9 +136,13 @@ def heuristic_valid(program: str, given: str) -> bool:
     return len(lines) >= program.count("input()")
 
 
-def _informative(output: str) -> bool:
+def _informative(program: Program, output: str) -> bool:
     text = output.strip()
-    return len(text) >= 12 and len(set(text.split())) >= 3 and len(output) <= MAX_OUTPUT_CHARS
+    return (
+        len(text) >= program.min_chars
+        and len(set(text.split())) >= program.min_tokens
+        and len(output) <= MAX_OUTPUT_CHARS
+    )
 
 
 def _plausible(program: Program, stdin: str) -> bool:

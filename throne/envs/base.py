@@ -67,7 +67,12 @@ class Environment(ABC):
 
     @abstractmethod
     def evaluate(self, task: Task, response: str) -> Evaluation:
-        """Score a miner's response. Never raises on bad responses: they score 0."""
+        """Score a miner's response. Never raises on bad responses: they score 0.
+
+        Raises only for what is not the miner's doing: `InvalidTask` for a task that cannot
+        be scored, ``SandboxUnavailable`` when programs cannot be run (an infrastructure error
+        to record as such, not a score).
+        """
 
     @abstractmethod
     def reference_answer(self, task: Task) -> str:

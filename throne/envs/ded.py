@@ -27,6 +27,7 @@ from throne.envs.solution import call_harness, call_result_matches, run_program
 from throne.envs.tag import tag_line
 
 TESTS_PER_TASK = 5
+EXAMPLES = 2
 
 _STDIN_INSTRUCTIONS = (
     "Write a complete Python 3 program that reads all of its input from standard input and "
@@ -107,20 +108,29 @@ class DedEnvironment(Environment):
         return f"```python\n{task.data['solution']}\n```"
 
     def wrong_answer(self, task: Task, salt: int) -> str:
-        # Hard-code one case's answer: it fails another case, since the generator guarantees
-        # at least two different expected results.
+        # Hard-code one case's answer: it fails another case, as the generator draws cases
+        # until at least two expected results differ. Should they all agree, the hard-coded
+        # answer is altered so that it fails every case.
         tests = task.data["tests"]
-        first = tests[salt % len(tests)]
-        if first["kind"] == "stdin":
-            code = f"import sys\nsys.stdin.read()\nprint({first['expected'].rstrip()!r})"
+        chosen = tests[salt % len(tests)]
+        if chosen["kind"] == "stdin":
+            text = normalise(chosen["expected"])
+            if all(normalise(t["expected"]) == text for t in tests):
+                text += " 0"
+            code = f"import sys\nsys.stdin.read()\nprint({text!r})"
         else:
-            value = json.dumps(first["expected"])
-            code = f"import json\n\n\ndef {first['fn']}(*args):\n    return json.loads({value!r})"
+            value = chosen["expected"]
+            if all(t["expected"] == value for t in tests):
+                value = [value]
+            code = (
+                f"import json\n\n\ndef {chosen['fn']}(*args):\n"
+                f"    return json.loads({json.dumps(value)!r})"
+            )
         return f"```python\n{code}\n```"
 
 
 def _stdin_task(program: Program, rng: Stream) -> tuple[str, dict[str, Any]]:
-    example = program.make_input(rng.child("example"))
+    examples = [program.make_input(rng.child(f"example{i}")) for i in range(EXAMPLES)]
     tests: list[dict[str, Any]] = []
     for attempt in range(20):
         inputs = [
@@ -132,10 +142,12 @@ def _stdin_task(program: Program, rng: Stream) -> tuple[str, dict[str, Any]]:
         ]
         if len({normalise(t["expected"]) for t in tests}) >= 2:
             break
-    body = (
-        f"{program.statement}\n\nExample input:\n```\n{example.rstrip()}\n```\n"
+    shown = [
+        f"Example input:\n```\n{example.rstrip()}\n```\n"
         f"Example output:\n```\n{run_trusted(program.source, example).rstrip()}\n```"
-    )
+        for example in examples
+    ]
+    body = "\n\n".join([program.statement, *shown])
     data = {"family": program.family, "solution": program.source, "tests": tuple(tests)}
     return body, data
 
@@ -157,12 +169,12 @@ def _call_task(program: Program, rng: Stream) -> tuple[str, dict[str, Any]]:
         ]
         if len({json.dumps(t["expected"]) for t in tests}) >= 2:
             break
-    example = form.make_args(rng.child("example"))
-    shown = ", ".join(repr(a) for a in example)
-    body = (
-        f"{form.statement}\n\nExample: `{form.name}({shown})` returns "
-        f"`{call_trusted(form, example)!r}`."
-    )
+    lines = [form.statement, "", "Examples:"]
+    for i in range(EXAMPLES):
+        args = form.make_args(rng.child(f"example{i}"))
+        shown = ", ".join(repr(a) for a in args)
+        lines.append(f"- `{form.name}({shown})` returns `{call_trusted(form, args)!r}`")
+    body = "\n".join(lines)
     data = {"family": program.family, "solution": form.source, "tests": tuple(tests)}
     return body, data
 

@@ -173,6 +173,7 @@ def list_pipeline(rng: Stream) -> Program:
         statement,
         _list_input,
         FunctionForm(name, fn_source, fn_statement, args),
+        min_tokens=3,
     )
 
 
@@ -183,8 +184,9 @@ def pair_count(rng: Stream) -> Program:
         r = rng.below(m)
         cond, text = f"(xs[i] + xs[j]) % {m} == {r}", f"xs[i] + xs[j] leaves remainder {r} mod {m}"
     elif mode == 1:
-        t = rng.between(-5, 40)
-        cond, text = f"xs[i] + xs[j] == {t}", f"xs[i] + xs[j] equals {t}"
+        m = rng.between(3, 9)
+        r = rng.below(m)
+        cond, text = f"xs[i] * xs[j] % {m} == {r}", f"xs[i] * xs[j] leaves remainder {r} mod {m}"
     elif mode == 2:
         t = rng.between(-50, 300)
         cond, text = f"xs[i] * xs[j] > {t}", f"xs[i] * xs[j] is greater than {t}"
@@ -203,10 +205,10 @@ def pair_count(rng: Stream) -> Program:
     ]
     out_text = "the number of such pairs"
     if listing:
-        lines.append("            print(xs[i], xs[j])")
+        lines.append("            print(i, j, xs[i], xs[j])")
         out_text = (
-            "every such pair as `xs[i] xs[j]` on its own line, in increasing order of i and "
-            "then j, followed by a last line with the number of pairs"
+            "every such pair as `i j xs[i] xs[j]` (0-based positions) on its own line, in "
+            "increasing order of i and then j, followed by a last line with the number of pairs"
         )
     if not listing:
         lines[2:2] = ["best = None"]
@@ -223,7 +225,9 @@ def pair_count(rng: Stream) -> Program:
         f"Given a list xs of integers, consider every pair of positions i < j such that {text}."
         f"\n\nInput: {_LIST_IN}\n\nOutput: {out_text}."
     )
-    return Program("pair_count", "\n".join(lines), statement, _list_input)
+    return Program(
+        "pair_count", "\n".join(lines), statement, _list_input, min_chars=20, min_tokens=4
+    )
 
 
 def grid(rng: Stream) -> Program:
@@ -263,4 +267,6 @@ def grid(rng: Stream) -> Program:
         lines += [" ".join(map(str, ints(r, cols, lo, hi))) for _ in range(rows)]
         return "\n".join(lines) + "\n"
 
-    return Program("grid", "\n".join(head + body), statement, make_input)
+    return Program(
+        "grid", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )

@@ -6,7 +6,9 @@ from throne.envs.corpus.draw import LOWER, indent
 from throne.envs.corpus.program import FunctionForm, Program
 from throne.envs.prng import Stream
 
-_WORDS = ("Fizz", "Buzz", "Bang", "Zap", "Pop", "Ding", "Boom", "Tick")
+_WORDS = (
+    "Fizz", "Buzz", "Bang", "Zap", "Pop", "Ding", "Boom", "Tick", "Whizz", "Clap", "Hum", "Zing",
+)  # fmt: skip
 
 
 def digits(rng: Stream) -> Program:
@@ -21,9 +23,8 @@ def digits(rng: Stream) -> Program:
         body = ["r = 0", "while n > 0:", "    r = r * 10 + n % 10", "    n //= 10", "return r"]
         text = "the number read with its decimal digits reversed (leading zeros dropped)"
     elif mode == 2:
-        body = [f'return " ".join(str(i) for i, c in enumerate(str(n)) if c == \'{d}\') or "-1"']
-        text = f"the 0-based positions (from the left) where the digit {d} occurs, separated "
-        text += "by spaces, or -1 if it does not occur"
+        body = [f"return int(str(n).replace('{d}', '') or '0')"]
+        text = f"the number left after deleting every digit {d} from n (0 if no digit is left)"
     elif mode == 3:
         body = [
             "if n == 0:",
@@ -51,7 +52,7 @@ def digits(rng: Stream) -> Program:
         "t lines follow, each with one integer n (0 ≤ n < 10^9).\n\nOutput: one line per n."
     )
     fn_statement = f"Write a function `{name}(n)` that takes a non-negative integer n and returns "
-    fn_statement += f"{text}" + (" as a string." if mode in (2, 3) else ".")
+    fn_statement += f"{text}" + (" as a string." if mode == 3 else ".")
     hi = rng.choice([9999, 10**6, 10**9 - 1])
 
     def make_input(r: Stream) -> str:
@@ -67,6 +68,8 @@ def digits(rng: Stream) -> Program:
         statement,
         make_input,
         FunctionForm(name, "\n".join(fn), fn_statement, args),
+        min_chars=12,
+        min_tokens=3,
     )
 
 
@@ -109,7 +112,9 @@ def gcd_pairs(rng: Stream) -> Program:
             rows.append(f"{g * r.between(1, hi)} {g * r.between(1, hi)}")
         return f"{len(rows)}\n" + "\n".join(rows) + "\n"
 
-    return Program("gcd_pairs", "\n".join(head + body), statement, make_input)
+    return Program(
+        "gcd_pairs", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )
 
 
 def fizzbuzz(rng: Stream) -> Program:
@@ -117,7 +122,9 @@ def fizzbuzz(rng: Stream) -> Program:
     names = rng.sample(_WORDS, len(rules))
     fmt = rng.choice(["{}", "[{}]", "{}."])
     first = rng.between(1, 20)
-    lines = ["n = int(input())", f"for i in range({first}, n + 1):", '    out = ""']
+    step = rng.between(1, 3)
+    stepping = f", {step}" if step > 1 else ""
+    lines = ["n = int(input())", f"for i in range({first}, n + 1{stepping}):", '    out = ""']
     for d, w in zip(rules, names, strict=True):
         lines += [f"    if i % {d} == 0:", f'        out += "{w}"']
     number = fmt.replace("{}", '" + str(i) + "')
@@ -127,9 +134,9 @@ def fizzbuzz(rng: Stream) -> Program:
         f"{w} if i is divisible by {d}" for d, w in zip(rules, names, strict=True)
     )
     statement = (
-        f"For i from {first} to n print a line built from the words {rule_text} (concatenated "
-        f"in that order when several apply); when none applies print i written as "
-        f"{fmt.format('i')}."
+        f"For i = {first}, {first + step}, {first + 2 * step}, … up to n print a line built "
+        f"from the words {rule_text} (concatenated in that order when several apply); when none "
+        f"applies print i written as {fmt.format('i')}."
         f"\n\nInput: one integer n (n ≥ {first}).\n\nOutput: one line per i."
     )
 
@@ -178,7 +185,7 @@ def command_machine(rng: Stream) -> Program:
         cmds = [f"{r.choice(names)} {r.between(0, 30)}" for _ in range(r.between(2, 7))]
         return f"{len(cmds)}\n" + "\n".join(cmds) + "\n"
 
-    return Program("command_machine", "\n".join(lines), statement, make_input)
+    return Program("command_machine", "\n".join(lines), statement, make_input, min_tokens=3)
 
 
 def records(rng: Stream) -> Program:
@@ -223,4 +230,4 @@ def records(rng: Stream) -> Program:
         keys = r.sample([a + b for a in first for b in LOWER[:6]], r.between(2, 7))
         return sep.join(f"{k}{assign}{r.between(0, 99)}" for k in keys) + "\n"
 
-    return Program("records", "\n".join(lines), statement, make_input)
+    return Program("records", "\n".join(lines), statement, make_input, min_chars=12, min_tokens=3)

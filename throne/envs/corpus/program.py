@@ -35,6 +35,10 @@ class Program:
     statement: str
     make_input: Callable[[Stream], str]
     function: FunctionForm | None = None
+    # For ABD: the least output (characters, distinct tokens) worth asking about. Families with
+    # few program variants need more output, or two ids would show the same program and output.
+    min_chars: int = 3
+    min_tokens: int = 1
 
 
 class _EndOfInput(EOFError):

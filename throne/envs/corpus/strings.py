@@ -231,7 +231,9 @@ def word_stats(rng: Stream) -> Program:
         vocab = [word(r, 1, 8) for _ in range(vocab_size)]
         return " ".join(r.choice(vocab) for _ in range(r.between(3, 10))) + "\n"
 
-    return Program("word_stats", "\n".join(head + body), statement, make_input)
+    return Program(
+        "word_stats", "\n".join(head + body), statement, make_input, min_chars=12, min_tokens=3
+    )
 
 
 def run_length(rng: Stream) -> Program:
@@ -262,10 +264,15 @@ def run_length(rng: Stream) -> Program:
         f"Run-length encode a string: write each maximal run of equal letters as {form}; the "
         f"pieces are {joined}.\n\nInput: one line of lower-case letters.\n\nOutput: the encoding."
     )
-    alphabet = "".join(rng.sample(LOWER, rng.between(2, 5)))
+    alphabet = "".join(rng.sample(LOWER, rng.between(3, 6)))
 
     def make_input(r: Stream) -> str:
-        return "".join(r.choice(alphabet) * r.between(1, 5) for _ in range(r.between(3, 8))) + "\n"
+        runs, last = [], ""
+        for _ in range(r.between(4, 9)):
+            letter = r.choice([c for c in alphabet if c != last])  # runs stay separate
+            runs.append(letter * r.between(1, 6))
+            last = letter
+        return "".join(runs) + "\n"
 
     return Program("run_length", "\n".join(lines), statement, make_input)
 
@@ -295,17 +302,18 @@ def brackets(rng: Stream) -> Program:
         "    ok = ok and not stack",
     ]
     if depth_mode:
-        lines.append("    print(len(s), depth if ok else -1)")
-        text = "for each string, its length, a space, then its maximum nesting depth if it is "
-        text += "balanced, else -1"
+        lines.append("    print(s, depth if ok else -1)")
+        text = "for each string, the string itself, a space, then its maximum nesting depth if "
+        text += "it is balanced, else -1"
     else:
         if numbered == 0:
             lines.append(f'    print(s, "{yes}" if ok else "{no}")')
             text = f"for each string, the string itself, a space, then {yes} if it is balanced, "
             text += f"else {no}"
         else:
-            lines.append(f'    print(len(s), "{yes}" if ok else "{no}")')
-            text = f"for each string, its length, a space, then {yes} if it is balanced, else {no}"
+            lines.append(f'    print("{yes}" if ok else "{no}", s)')
+            text = f"for each string, {yes} if it is balanced, else {no}, then a space and the "
+            text += "string itself"
     shown = " ".join(o + c for o, c in zip(opens, closes, strict=True))
     statement = (
         f"Check bracket strings over the pairs {shown}. "
@@ -327,4 +335,4 @@ def brackets(rng: Stream) -> Program:
             out.append(s)
         return f"{len(out)}\n" + "\n".join(out) + "\n"
 
-    return Program("brackets", "\n".join(lines), statement, make_input)
+    return Program("brackets", "\n".join(lines), statement, make_input, min_chars=30, min_tokens=4)

@@ -14,8 +14,8 @@ private /tmp, hidden homes  yes              yes                       no
 and data dirs (mount ns)
 pid ns: one kill ends all   yes              yes                       no (process group
                                                                        + kill by uid)
-unprivileged uid, so        yes (65534)      NPROC binds on the        NPROC binds on the
-RLIMIT_NPROC binds                           user's own uid            user's own uid
+unprivileged uid, so        yes (one uid     NPROC binds on the        NPROC binds on the
+RLIMIT_NPROC binds          per run)         user's own uid            user's own uid
 ==========================  ===============  ========================  =================
 
 Files of the validator stay unreadable as root through the uid drop plus hiding; in the user
@@ -42,7 +42,10 @@ import throne
 from throne.envs.sandbox.limits import Limits, RunResult
 from throne.envs.sandbox.wire import recv_frame, send_frame
 
-NOBODY = 65534
+# Runs take uids from this range, one per run in rotation: unprivileged, owned by no account,
+# and far from the ranges that distributions hand out to users and rootless containers.
+UID_BASE = 1_900_000_000
+UID_COUNT = 4096
 
 
 class SandboxUnavailable(RuntimeError):
@@ -64,13 +67,15 @@ class ForkServerSandbox:
     def __init__(
         self,
         limits: Limits | None = None,
-        uid: int = NOBODY,
+        uid_base: int = UID_BASE,
+        uid_count: int = UID_COUNT,
         hidden_paths: Sequence[str] | None = None,
         tmp_size: str = "64m",
     ) -> None:
         self.limits = limits or Limits()
         self._config: dict[str, Any] = {
-            "uid": uid,
+            "uid_base": uid_base,
+            "uid_count": uid_count,
             "hidden_paths": list(default_hidden_paths() if hidden_paths is None else hidden_paths),
             "tmp_size": tmp_size,
         }
@@ -100,6 +105,8 @@ class ForkServerSandbox:
                     self._stop()
                     raise SandboxUnavailable(f"sandbox server gone: {exc}") from exc
             theirs.close()
+            # A supervisor answers within the wall limit plus clean-up; never wait forever.
+            mine.settimeout(lim.wall_s + 30.0)
             send_frame(mine, {"limits": lim.to_dict()}, source.encode(), stdin.encode())
             header, blobs = recv_frame(mine)
         except (OSError, EOFError) as exc:

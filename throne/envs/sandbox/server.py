@@ -8,6 +8,7 @@ Forking this warm process is what makes a run cheaper than starting ``python`` a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -17,6 +18,8 @@ from typing import Any
 
 from throne.envs.sandbox import isolation
 from throne.envs.sandbox.supervisor import supervise
+
+NOBODY = 65534
 
 # Imported once here so that programs importing them pay nothing after the fork.
 WARM_MODULES = (
@@ -29,7 +32,7 @@ WARM_MODULES = (
 def isolate(config: dict[str, Any]) -> dict[str, Any]:
     """Enter namespaces and shape the file system; return what holds (for the report)."""
     root = os.geteuid() == 0
-    held: dict[str, Any] = {"root": root, "uid": config["uid"] if root else None}
+    held: dict[str, Any] = {"root": root, "uid_base": _usable_uid_base(config) if root else None}
     try:
         if not root:
             isolation.enter_user_namespace()
@@ -87,9 +90,29 @@ def _pid_namespace_works() -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+def _usable_uid_base(config: dict[str, Any]) -> int:
+    """The configured uid range, or nobody alone if this kernel's uid map refuses the range."""
+    base = int(config["uid_base"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(base + config["uid_count"] - 1)
+            os.setuid(base + config["uid_count"] - 1)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return base
+    config["uid_count"] = 1
+    return NOBODY
+
+
 def serve(control: socket.socket, config: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the validator's Ctrl-C is for the validator
+    base, count = config["uid_base"], config["uid_count"]
+    runs = 0
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 16, 1)
@@ -97,10 +120,19 @@ def serve(control: socket.socket, config: dict[str, Any]) -> None:
             continue
         if not msg:
             return
+        if not fds:
+            continue
         conn = socket.socket(fileno=fds[0])
-        if os.fork() == 0:
-            control.close()
-            supervise(conn, config)
+        # Each run gets its own uid from the range, so concurrent runs cannot touch each other's
+        # files or processes, and RLIMIT_NPROC counts one run's processes only.
+        uid = None if base is None else base + runs % count
+        runs += 1
+        try:
+            if os.fork() == 0:
+                control.close()
+                supervise(conn, {**config, "uid": uid})
+        except OSError:
+            pass  # the client sees the connection close and reports the sandbox unavailable
         conn.close()
 
 
@@ -117,6 +149,10 @@ def main() -> None:
         return
     config = {**config, **held}
     control.sendall(json.dumps({"isolation": held}).encode())
+    # Move everything alive now out of the collector's reach: a collection in a forked child
+    # would otherwise touch (and so copy) every page of the warm heap.
+    gc.collect()
+    gc.freeze()
     serve(control, config)
 
 

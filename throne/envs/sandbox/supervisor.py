@@ -54,7 +54,9 @@ def _run(
             os.chown(run_dir, uid, uid)
             os.chown(path, uid, uid)
         stdin_fd = os.memfd_create("stdin")
-        os.write(stdin_fd, stdin)
+        view = memoryview(stdin)
+        while view:
+            view = view[os.write(stdin_fd, view) :]
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

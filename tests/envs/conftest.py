@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from throne.envs.abd import AbdEnvironment
+from throne.envs.ded import DedEnvironment
+from throne.envs.sandbox import ForkServerSandbox, Limits
+
+# Small limits keep the adversarial runs short; the pinned production limits are the defaults.
+TEST_LIMITS = Limits(wall_s=3.0, cpu_s=2, cpu_hard_s=3, address_space=256 * 1024 * 1024,
+                     output_bytes=100_000, processes=16)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[ForkServerSandbox]:
+    box = ForkServerSandbox(limits=TEST_LIMITS)
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="session")
+def abd(sandbox: ForkServerSandbox) -> AbdEnvironment:
+    return AbdEnvironment(sandbox)
+
+
+@pytest.fixture(scope="session")
+def ded(sandbox: ForkServerSandbox) -> DedEnvironment:
+    return DedEnvironment(sandbox)

@@ -1,0 +1,118 @@
+"""The sandbox itself: limits, isolation and the result of a run."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from throne.envs.sandbox import ForkServerSandbox, Limits
+from throne.envs.sandbox.client import UID_BASE, UID_COUNT
+
+ROOT = os.geteuid() == 0
+
+
+def test_a_program_reads_stdin_and_writes_stdout(sandbox: ForkServerSandbox) -> None:
+    result = sandbox.run("import sys\nprint(sys.stdin.read().upper(), end='')", "abc\ndef\n")
+    assert result.clean and result.stdout == "ABC\nDEF\n"
+
+
+def test_errors_warnings_and_non_zero_exits_are_not_clean(sandbox: ForkServerSandbox) -> None:
+    crash = sandbox.run("print('partial')\n1/0")
+    assert crash.stdout == "partial\n" and "ZeroDivisionError" in crash.stderr
+    assert crash.exit_code == 1 and not crash.clean
+    assert 'File "' in crash.stderr and "runner.py" not in crash.stderr
+    assert not sandbox.run("import sys\nsys.exit(3)").clean
+    assert sandbox.run("import sys\nsys.exit(0)").clean
+    warned = sandbox.run("import warnings\nwarnings.warn('careful')\nprint(1)")
+    assert warned.stdout == "1\n" and not warned.clean
+
+
+def test_the_environment_is_clean_and_the_run_directory_is_removed(
+    sandbox: ForkServerSandbox,
+) -> None:
+    result = sandbox.run("import os\nprint(sorted(os.environ))\nprint(os.getcwd())")
+    env_line, cwd = result.stdout.split("\n")[:2]
+    assert env_line == "['LANG', 'PATH', 'PYTHONHASHSEED']"
+    later = sandbox.run(f"import os\nprint(os.path.exists({cwd!r}))")
+    assert later.stdout == "False\n"
+
+
+def test_every_run_starts_from_a_fresh_main_module(sandbox: ForkServerSandbox) -> None:
+    sandbox.run("import math\nmath.pi = 3\nLEAK = 1")
+    result = sandbox.run("import math\nprint(math.pi > 3, 'LEAK' in globals())")
+    assert result.stdout == "True False\n"
+
+
+def test_cpu_and_wall_limits_end_the_run_with_a_marker_on_stderr() -> None:
+    box = ForkServerSandbox(limits=Limits(wall_s=1.0, cpu_s=5, cpu_hard_s=6))
+    try:
+        slept = box.run("import time\nprint('start', flush=True)\ntime.sleep(30)")
+        assert slept.timed_out and slept.stdout == "start\n" and "wall-clock" in slept.stderr
+        assert slept.duration_s < 5
+    finally:
+        box.close()
+    box = ForkServerSandbox(limits=Limits(wall_s=10.0, cpu_s=1, cpu_hard_s=2))
+    try:
+        spun = box.run("while True:\n    pass")
+        assert not spun.clean and "CPU time limit" in spun.stderr and spun.duration_s < 5
+    finally:
+        box.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="the uid drop and namespaces are checked as root")
+def test_as_root_the_program_runs_unprivileged_in_its_own_namespaces(
+    sandbox: ForkServerSandbox,
+) -> None:
+    held = sandbox.isolation
+    assert held["uid_base"] == UID_BASE
+    assert held["net_ns"] and held["mount_ns"] and held["pid_ns"]
+    result = sandbox.run(
+        "import os\nprint(os.getuid(), os.getgid(), os.getgroups(), os.getpid())\n"
+        "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))"
+    )
+    ids, pids = result.stdout.split("\n")[:2]
+    uid, gid, groups, pid = ids.split(" ", 3)
+    assert UID_BASE <= int(uid) < UID_BASE + UID_COUNT and gid == uid
+    assert groups == "[]" and pid == "1"
+    assert pids == "['1']"
+
+
+@pytest.mark.skipif(not ROOT, reason="per-run uids need root")
+def test_concurrent_runs_cannot_read_or_touch_each_others_files(
+    sandbox: ForkServerSandbox,
+) -> None:
+    victim = "import time\nopen('notes.txt', 'w').write('mine')\ntime.sleep(1.5)\nprint('ok')"
+    attacker = (
+        "import os, time\ntime.sleep(0.5)\nme = os.path.basename(os.getcwd())\nhits = 0\n"
+        "for d in os.listdir('/tmp'):\n    if d == me:\n        continue\n"
+        "    for name in ('main.py', 'notes.txt'):\n        try:\n"
+        "            open(os.path.join('/tmp', d, name), 'a').close()\n            hits += 1\n"
+        "        except OSError:\n            pass\nprint(len(os.listdir('/tmp')) - 1, hits)"
+    )
+    results: dict[str, str] = {}
+
+    def run(name: str, code: str) -> None:
+        results[name] = sandbox.run(code).stdout
+
+    threads = [
+        threading.Thread(target=run, args=(n, c)) for n, c in [("v", victim), ("a", attacker)]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    others, hits = results["a"].split()
+    assert results["v"] == "ok\n"
+    assert int(others) >= 1 and hits == "0"
+
+
+def test_a_restarted_server_keeps_working_after_close() -> None:
+    box = ForkServerSandbox()
+    try:
+        assert box.run("print(1)").stdout == "1\n"
+        box.close()
+        assert box.run("print(2)").stdout == "2\n"
+    finally:
+        box.close()
