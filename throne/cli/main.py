@@ -16,6 +16,10 @@ from throne import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     # one per line, so that adding a command group is a one-line change
     "throne.cli.demo",
+    "throne.cli.localnet",
+    "throne.cli.commit",
+    "throne.cli.weights",
+    "throne.cli.chain",
     "throne.cli.audit",
 )
 

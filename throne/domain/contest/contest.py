@@ -493,6 +493,9 @@ class Contest(Aggregate):
         of times (``max_releases``); the failure after that terminates it as ``unservable``."""
         if self.battle is None:
             raise NoBattle("no battle to release")
+        if block >= int(self.battle["deadline"]):
+            self._terminate(self.battle["hotkey"], "deadline", block)
+            return
         self._release(block, reason, self.settings)
 
     def _contender(self) -> dict[str, Any] | None:

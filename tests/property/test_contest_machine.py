@@ -1,0 +1,369 @@
+"""A stateful property test: random chains, samples and ticks against the real application.
+
+Invariants hold after every step; the log is re-read from scratch to check that every
+recorded verdict is what `judge` gives on the recorded samples.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from tests.support.contest import Driver, commitment_text, small_config
+from throne.application import ThroneApplication
+from throne.domain.contest.config import ContestConfig
+from throne.domain.contest.contest import Contest
+from throne.domain.contest.rules import judge
+from throne.domain.contest.samples import Sample
+from throne.domain.contest.scorecard import Scorecard
+
+HOTKEYS = [f"hk{i}" for i in range(8)]
+MALFORMED = ["", "{", "[]", '{"model": 3, "revision": "r"}', '{"model": "x/y"}', "\x00\xff"]
+
+
+class SnapshottingApp(ThroneApplication):
+    # Tiny intervals so that loads go through snapshots too.
+    snapshotting_intervals = {Contest: 7, Scorecard: 5}  # noqa: RUF012
+
+
+class ContestMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = 1
+        self.recorded: list[Sample] = []
+        self.terminated: set[str] = set()
+        self.config: ContestConfig = small_config()
+        self.d = Driver(self.config)
+
+    @initialize(
+        strict=st.booleans(),
+        deadline=st.integers(5, 60),
+        refresh=st.integers(10, 80),
+        releases=st.integers(0, 3),
+    )
+    def setup(self, strict: bool, deadline: int, refresh: int, releases: int) -> None:
+        self.config = small_config(
+            min_dominant_envs=0 if strict else 1,
+            battle_deadline_blocks=deadline,
+            refresh_blocks=refresh,
+            max_releases=releases,
+            burn=0.1,
+        )
+        self.d = Driver(self.config, SnapshottingApp(self.config))
+        for hk in HOTKEYS[:3]:
+            self.d.chain.register(hk)
+            self.d.chain.commit(hk, commitment_text(hk), block=0)
+        self.d.sync()
+
+    # ---- chain ----------------------------------------------------------------------------
+
+    @rule(hk=st.sampled_from(HOTKEYS), back=st.integers(0, 5))
+    def commit_valid(self, hk: str, back: int) -> None:
+        if hk not in self.d.chain.neurons:
+            self.d.chain.register(hk)
+        self.d.chain.commit(hk, commitment_text(hk), block=max(0, self.block - back))
+        self.d.chain.block = self.block
+        self.d.sync()
+
+    @rule(hk=st.sampled_from(HOTKEYS), text=st.sampled_from(MALFORMED))
+    def commit_malformed(self, hk: str, text: str) -> None:
+        if hk not in self.d.chain.neurons:
+            self.d.chain.register(hk)
+        self.d.chain.commit(hk, text, block=self.block)
+        self.d.sync()
+
+    @rule(hk=st.sampled_from(HOTKEYS), rev=st.sampled_from(["r2", "r3"]))
+    def recommit(self, hk: str, rev: str) -> None:
+        if hk in self.d.chain.commitments:
+            self.d.chain.commit(hk, commitment_text(hk, revision=rev), block=self.block)
+            self.d.sync()
+
+    @rule(hk=st.sampled_from(HOTKEYS))
+    def deregister(self, hk: str) -> None:
+        self.d.chain.neurons.pop(hk, None)
+        self.d.sync()
+
+    @rule(hk=st.sampled_from(HOTKEYS))
+    def reregister(self, hk: str) -> None:
+        if hk not in self.d.chain.neurons:
+            self.d.chain.register(hk)
+            self.d.sync()
+
+    # ---- samples --------------------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        n=st.integers(1, 12),
+        outcome=st.sampled_from(["ok", "ok", "ok", "model_error", "infra_error"]),
+    )
+    def sample(self, data: st.DataObject, n: int, outcome: str) -> None:
+        work = self.d.app.pending_work()
+        if not work:
+            return
+        batch = []
+        for _ in range(n):
+            w = data.draw(st.sampled_from(work))
+            score = data.draw(st.sampled_from([0.0, 1.0])) if outcome == "ok" else 0.0
+            batch.append(
+                Sample(
+                    w.pool,
+                    w.env,
+                    w.task_id,
+                    w.hotkey,
+                    w.revision,
+                    score,
+                    outcome,
+                    attempt=w.attempt,
+                )  # type: ignore[arg-type]
+            )
+        report = self.d.app.record_samples(batch)
+        rejected = {id(s) for s, _ in report.rejected}
+        self.recorded += [s for s in batch if id(s) not in rejected]
+
+    @precondition(lambda self: bool(self.recorded))
+    @rule(data=st.data())
+    def replay_sample(self, data: st.DataObject) -> None:
+        s = data.draw(st.sampled_from(self.recorded))
+        report = self.d.app.record_samples([s])
+        assert report.accepted == 0
+
+    @precondition(lambda self: bool(self.recorded))
+    @rule(data=st.data())
+    def conflicting_sample(self, data: st.DataObject) -> None:
+        s = data.draw(st.sampled_from(self.recorded))
+        if s.outcome == "infra_error":
+            return
+        flipped = Sample(s.pool, s.env, s.task_id, s.hotkey, s.revision, 1.0 - s.score, "ok")
+        report = self.d.app.record_samples([flipped])
+        assert report.accepted == 0
+
+    @rule(data=st.data())
+    def champion_aces_its_pool(self, data: st.DataObject) -> None:
+        """Let battles start: the champion answers its whole pool."""
+        std = self.d.app.standings()
+        if std["champion"] is None:
+            return
+        hk = std["champion"]["hotkey"]
+        p = data.draw(st.floats(0, 1))
+        work = [w for w in self.d.app.pending_work() if w.hotkey == hk]
+        batch = [
+            Sample(
+                w.pool,
+                w.env,
+                w.task_id,
+                w.hotkey,
+                w.revision,
+                1.0 if (w.task_id % 10) / 10 < p else 0.0,
+            )
+            for w in work
+        ]
+        self.d.app.record_samples(batch)
+        self.recorded += batch
+
+    @rule(skill=st.floats(0, 1))
+    def challenger_answers(self, skill: float) -> None:
+        b = self.d.app.standings()["battle"]
+        if b is None:
+            return
+        work = [w for w in self.d.app.pending_work() if w.hotkey == b["hotkey"]]
+        batch = [
+            Sample(
+                w.pool,
+                w.env,
+                w.task_id,
+                w.hotkey,
+                w.revision,
+                1.0 if ((w.task_id * 31) % 10) / 10 < skill else 0.0,
+            )
+            for w in work
+        ]
+        self.d.app.record_samples(batch)
+        self.recorded += batch
+
+    @rule(champ=st.floats(0, 1), chal=st.floats(0, 1), step=st.integers(1, 3))
+    def play_round(self, champ: float, chal: float, step: int) -> None:
+        """Both sides answer what is pending, then time passes: battles get decided."""
+        for _ in range(2):
+            std = self.d.app.standings()
+            skills = {}
+            if std["champion"]:
+                skills[std["champion"]["hotkey"]] = champ
+            if std["battle"]:
+                skills[std["battle"]["hotkey"]] = chal
+            batch = [
+                Sample(
+                    w.pool,
+                    w.env,
+                    w.task_id,
+                    w.hotkey,
+                    w.revision,
+                    1.0 if ((w.task_id * 37) % 10) / 10 < skills[w.hotkey] else 0.0,
+                )
+                for w in self.d.app.pending_work()
+                if w.hotkey in skills
+            ]
+            self.d.app.record_samples(batch)
+            self.recorded += batch
+            self.tick(step)
+
+    # ---- time and infrastructure ----------------------------------------------------------
+
+    @rule(step=st.integers(1, 40))
+    def tick(self, step: int) -> None:
+        self.block += step
+        self.d.chain.block = self.block
+        self.d.app.tick(self.block, b"seed-%d" % self.block)
+        battle = self.d.app.standings()["battle"]
+        if battle is not None:
+            assert self.block < battle["deadline_block"], "a battle outlived its deadline"
+
+    @rule(reason=st.sampled_from(["deploy_failed", "unhealthy"]))
+    def infra_failure(self, reason: str) -> None:
+        if self.d.app.standings()["battle"] is not None:
+            self.d.app.release_challenger(self.block, reason)
+
+    @rule(hk=st.sampled_from(HOTKEYS))
+    def outside_invalidation(self, hk: str) -> None:
+        if self.d.app.miner(hk) is not None:
+            self.d.app.invalidate(hk, "hf_revision_not_found", self.block)
+
+    def teardown(self) -> None:
+        # Shown by --hypothesis-show-statistics: how often each transition was reached.
+        kinds = {type(e).__name__ for e in self.d.app.events.get(self.d.app.contest_id)}
+        for kind in sorted(kinds):
+            event(f"reached {kind}")
+
+    # ---- invariants -----------------------------------------------------------------------
+
+    @invariant()
+    def at_most_one_champion(self) -> None:
+        champs = [m for m in self.d.app.miners() if m["status"] == "champion"]
+        std = self.d.app.standings()
+        assert len(champs) <= 1
+        assert (std["champion"] is None) == (not champs)
+
+    @invariant()
+    def terminated_hotkeys_never_battle_again(self) -> None:
+        statuses = {m["hotkey"]: m["status"] for m in self.d.app.miners()}
+        for hk in self.terminated:
+            assert statuses[hk] == "terminated"
+        self.terminated |= {hk for hk, s in statuses.items() if s == "terminated"}
+
+    @invariant()
+    def weights_sum_to_one_on_the_champion_and_uid_zero(self) -> None:
+        _, weights = self.d.app.weights()
+        assert abs(sum(weights.values()) - 1.0) < 1e-12
+        champ = self.d.app.standings()["champion"]
+        allowed = {0} | ({champ["uid"]} if champ and champ["uid"] is not None else set())
+        assert set(weights) <= allowed
+        if champ is None or champ["uid"] is None or champ["invalid_reason"]:
+            assert weights == {0: 1.0}
+
+    @invariant()
+    def the_log_explains_every_verdict_and_every_crown(self) -> None:
+        check_log(self.d.app)
+
+    @invariant()
+    def reloading_every_aggregate_from_the_log_equals_the_live_state(self) -> None:
+        app = self.d.app
+        ids = {n.originator_id for n in app.recorder.select_notifications(start=1, limit=10**6)}
+        for aggregate_id in ids:
+            folded = None
+            for e in app.events.get(aggregate_id):
+                folded = e.mutate(folded)
+            assert app.repository.get(aggregate_id) == folded
+
+
+def check_log(app: ThroneApplication) -> None:
+    """Walk the contest's events from the start and recheck every decision."""
+    champion: str | None = None
+    battle: dict[str, Any] | None = None
+    pool: dict[str, Any] | None = None
+    config = None
+    for e in app.events.get(app.contest_id):
+        kind = type(e).__name__
+        if kind == "Created" or kind == "Reconfigured":
+            config = ContestConfig.from_dict(e.config)
+        elif kind == "PoolRefreshed":
+            assert battle is None, "pool refreshed during a battle"
+            pool = {"pool": e.pool, "task_ids": e.task_ids}
+        elif kind == "ChampionCrowned":
+            assert champion is None, "cold start with a champion on the throne"
+            champion = e.hotkey
+        elif kind == "BattleStarted":
+            assert battle is None and champion is not None
+            battle = {"hotkey": e.hotkey, "revision": e.revision, "deadline": e.deadline_block}
+        elif kind == "ChallengerReleased":
+            assert battle is not None and e.block < battle["deadline"]
+            battle = None
+        elif kind == "Dethroned":
+            assert battle is not None and e.new_champion["hotkey"] == battle["hotkey"]
+            assert e.old_champion["hotkey"] == champion
+            assert config is not None and pool is not None
+            recheck(app, config, pool, e.old_champion, e.new_champion, e.verdict, e.inputs)
+            assert e.verdict["winner"] == "challenger"
+            champion, battle = e.new_champion["hotkey"], None
+        elif kind == "Terminated":
+            if battle is not None and e.hotkey == battle["hotkey"]:
+                assert e.block < battle["deadline"] or e.reason == "deadline"
+                if e.verdict is not None:
+                    assert config is not None and pool is not None and champion is not None
+                    old = {"hotkey": champion, "revision": _revision(app, champion)}
+                    new = {"hotkey": e.hotkey, "revision": e.revision}
+                    recheck(app, config, pool, old, new, e.verdict, e.inputs)
+                    assert (
+                        e.verdict["winner"] == "champion" or e.inputs["rule"] == "early_regression"
+                    )
+                battle = None
+            elif e.hotkey == champion:
+                champion = None  # dethroned (already moved on) or abdicated
+    live = app.standings()
+    assert (live["champion"] or {}).get("hotkey") == champion
+
+
+def _revision(app: ThroneApplication, hotkey: str) -> str:
+    m = app.miner(hotkey)
+    assert m is not None
+    return str(m["revision"])
+
+
+def recheck(
+    app: ThroneApplication,
+    config: ContestConfig,
+    pool: dict[str, Any],
+    champion: dict[str, Any],
+    challenger: dict[str, Any],
+    recorded: dict[str, Any],
+    inputs: dict[str, Any],
+) -> None:
+    sides = []
+    for who, key in ((champion, "champion"), (challenger, "challenger")):
+        sid = Scorecard.create_id(
+            netuid=config.netuid, pool=pool["pool"], hotkey=who["hotkey"], revision=who["revision"]
+        )
+        version = inputs[f"{key}_scorecard_version"]
+        scores: dict[str, dict[int, float]] = {e.name: {} for e in config.scoring_envs}
+        if version:
+            for ev in app.events.get(sid, lte=version):
+                if (
+                    type(ev).__name__ == "SampleScored"
+                    and ev.outcome != "infra_error"
+                    and ev.env in scores
+                    and ev.task_id in pool["task_ids"][ev.env]
+                ):
+                    scores[ev.env][ev.task_id] = ev.score
+        sides.append(scores)
+    assert judge(sides[0], sides[1], config.rules()).to_dict() == recorded
+
+
+ContestMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("THRONE_MACHINE_EXAMPLES", "150")),
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestContestMachine = ContestMachine.TestCase
