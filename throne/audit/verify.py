@@ -7,14 +7,14 @@ a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
-from json.scanner import make_scanner
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from throne.audit.format import (
     FORMAT_NAME,
@@ -27,19 +27,9 @@ from throne.audit.format import (
 from throne.audit.signing import signature_is_valid
 
 GZIP_MAGIC = b"\x1f\x8b"
-# The C scanner of one decoder, reused: a million lines would pay for json.loads' per-call
-# set-up and whitespace handling otherwise (canonical lines have no surrounding whitespace).
-_scan: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-
-
-def _decode(text: str) -> Any:
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration as exc:
-        raise ValueError(f"expecting a JSON value at column {exc.value + 1}") from None
-    if end != len(text):
-        raise ValueError(f"extra data at column {end + 1}")
-    return value
+# orjson parses a line about four times faster than the standard library: it is most of the cost
+# of a verification. It reads the same JSON (and refuses NaN, which canonical lines never hold).
+_decode = orjson.loads
 
 
 def read_export_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -151,8 +141,8 @@ class ChainVerifier:
         if self._ended:
             raise AuditError("corrupt", "data after the end record", line=number)
         try:
-            record = _decode(line.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            record = _decode(line)
+        except ValueError as exc:
             raise AuditError("corrupt", f"not a JSON record ({exc})", line=number) from exc
         if not isinstance(record, dict):
             raise AuditError("corrupt", "not a JSON object", line=number)
