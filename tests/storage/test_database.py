@@ -139,3 +139,18 @@ def test_both_backends_open_for_the_log_and_the_read_models(db_url: str) -> None
         assert app.recorder.max_notification_id() in (None, 0)
     finally:
         app.close()
+
+
+def test_postgres_tests_fail_rather_than_skip_in_ci_without_a_cluster(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "THRONE_TEST_POSTGRES_URL"}
+    test = "tests/storage/test_database.py::test_a_missing_postgres_database_is_named"
+    root = Path(__file__).parents[2]
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+    in_ci = subprocess.run(args, cwd=root, env={**env, "CI": "true"}, capture_output=True)
+    assert in_ci.returncode != 0 and b"CI never skips" in in_ci.stdout
+    at_home = subprocess.run(args, cwd=root, env={**env, "CI": ""}, capture_output=True)
+    assert at_home.returncode == 0 and b"1 skipped" in at_home.stdout

@@ -7,12 +7,8 @@ after each decision, and a second pool retires the first (revealing its seed).
 from __future__ import annotations
 
 from tests.support.contest import Driver, fixed, fraction, small_config
+from throne.adapters.chain.u16 import to_u16
 from throne.application import ThroneApplication
-
-
-def u16_of(weights: dict[int, float]) -> list[tuple[int, int]]:
-    top = max(weights.values())
-    return [(uid, round(w / top * 65535)) for uid, w in sorted(weights.items())]
 
 
 def set_weights(app: ThroneApplication, block: int) -> None:
@@ -20,7 +16,7 @@ def set_weights(app: ThroneApplication, block: int) -> None:
     app.record_weights(
         block=block,
         weights=weights,
-        u16=u16_of(weights),
+        u16=list(to_u16(weights)),
         ok=True,
         extrinsic=f"0x{block:04x}",
         error=None,

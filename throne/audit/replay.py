@@ -6,8 +6,8 @@ rebuilds each aggregate with the domain's own event classes and checks:
 - every verdict (``Dethroned``, and ``Terminated`` with a verdict) equals ``judge`` re-run on the
   ``SampleScored`` events of both scorecards up to the versions the decision recorded, restricted
   to the pool's task ids, under the rules in force;
-- every ``WeightsSet`` carries the weights of the contest version it names, and a ``u16`` vector
-  proportional to them;
+- every ``WeightsSet`` carries the weights of the contest version it names, and exactly the
+  ``u16`` vector the chain adapters derive from them (``throne.adapters.chain.u16.to_u16``);
 - every retired pool's seed hashes to its published commitment and derives its task ids.
 
 Samples take a fast path (their payload is read as JSON, not decoded into event objects): they
@@ -24,6 +24,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from throne.adapters.chain.u16 import to_u16
 from throne.audit.format import AuditError, ExportedEvent, canonical_json
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
@@ -36,7 +37,6 @@ WEIGHTS_TOPIC = WeightLedger.WeightsSet.TOPIC
 POOL_TOPIC = Contest.PoolRefreshed.TOPIC
 DETHRONED_TOPIC = Contest.Dethroned.TOPIC
 TERMINATED_TOPIC = Contest.Terminated.TOPIC
-U16_MAX = 65535
 
 
 def is_weight_submission(topic: str, _payload: Mapping[str, Any]) -> bool:
@@ -281,20 +281,14 @@ def _verdict_summary(v: Mapping[str, Any]) -> str:
 
 
 def _u16_problem(weights: Mapping[str, float], u16: Any) -> str | None:
-    """The u16 vector must name the same uids and be proportional to the weights."""
+    """The u16 vector must be exactly what the chain adapters send for these weights."""
+    expected = [[uid, value] for uid, value in to_u16({int(k): v for k, v in weights.items()})]
     try:
-        sent = {int(uid): int(value) for uid, value in u16}
+        sent = [[int(uid), int(value)] for uid, value in u16]
     except (TypeError, ValueError):
         return f"u16 vector is malformed: {u16!r}"
-    positive = {int(k): v for k, v in weights.items() if v > 0}
-    if {u for u, v in sent.items() if v > 0} != set(positive):
-        return f"u16 vector {sorted(sent.items())} names other uids than weights {weights}"
-    if any(v < 0 or v > U16_MAX for v in sent.values()):
-        return "u16 value out of range"
-    total_sent, total_w = sum(sent.values()), sum(positive.values())
-    for uid, w in positive.items():
-        if abs(sent[uid] / total_sent - w / total_w) > 2 / U16_MAX:
-            return f"u16 vector {sorted(sent.items())} is not proportional to weights {weights}"
+    if sent != expected:
+        return f"u16 vector {sent} is not the one weights {dict(weights)} give: {expected}"
     return None
 
 

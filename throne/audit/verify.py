@@ -7,12 +7,14 @@ a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from throne.audit.format import (
     FORMAT_NAME,
@@ -21,11 +23,13 @@ from throne.audit.format import (
     AuditError,
     ExportedEvent,
     checkpoint_message,
-    next_head,
 )
 from throne.audit.signing import signature_is_valid
 
 GZIP_MAGIC = b"\x1f\x8b"
+# orjson parses a line about four times faster than the standard library: it is most of the cost
+# of a verification. It reads the same JSON (and refuses NaN, which canonical lines never hold).
+_decode = orjson.loads
 
 
 def read_export_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -72,6 +76,15 @@ class EventOrder:
         self._versions: dict[str, int] = {}
 
     def check(self, event: ExportedEvent, *, line: int | None = None) -> None:
+        versions = self._versions
+        previous = versions.get(event.originator, 0)
+        if event.version == previous + 1 and (self.last_id is None or event.id > self.last_id):
+            versions[event.originator] = event.version
+            self.last_id = event.id
+            return
+        self._explain(event, previous, line)
+
+    def _explain(self, event: ExportedEvent, previous: int, line: int | None) -> None:
         if self.last_id is not None and event.id <= self.last_id:
             what = "repeats" if event.id == self.last_id else "comes after"
             raise AuditError(
@@ -79,7 +92,6 @@ class EventOrder:
                 f"events out of order: notification id {event.id} {what} {self.last_id}",
                 line=line,
             )
-        previous = self._versions.get(event.originator, 0)
         if event.version > previous + 1:
             missing = (
                 f"version {previous + 1}"
@@ -98,8 +110,7 @@ class EventOrder:
                 f"at id {event.id}",
                 line=line,
             )
-        self._versions[event.originator] = event.version
-        self.last_id = event.id
+        raise AssertionError("unreachable: the fast path accepts every other event")
 
 
 class ChainVerifier:
@@ -130,8 +141,8 @@ class ChainVerifier:
         if self._ended:
             raise AuditError("corrupt", "data after the end record", line=number)
         try:
-            record = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+            record = _decode(line)
+        except ValueError as exc:
             raise AuditError("corrupt", f"not a JSON record ({exc})", line=number) from exc
         if not isinstance(record, dict):
             raise AuditError("corrupt", "not a JSON object", line=number)
@@ -183,27 +194,29 @@ class ChainVerifier:
         self._header_seen = True
 
     def _event(self, number: int, line: bytes, record: dict[str, Any]) -> None:
+        # The hot path of a verification: kept flat on purpose.
         try:
             event = ExportedEvent(
-                id=record["id"],
-                originator=record["originator"],
-                version=record["version"],
-                topic=record["topic"],
-                payload=record["payload"],
+                record["id"],
+                record["originator"],
+                record["version"],
+                record["topic"],
+                record["payload"],
             )
         except KeyError as exc:
             raise AuditError("corrupt", f"event record lacks {exc}", line=number) from None
-        if not (isinstance(event.id, int) and isinstance(event.version, int)):
+        if type(event.id) is not int or type(event.version) is not int:
             raise AuditError("corrupt", "event id and version must be integers", line=number)
         self._order.check(event, line=number)
-        s = self.summary
-        self._head = next_head(self._head, line)
+        self._head = sha256(self._head + line).digest()
         self._since_checkpoint += 1
+        s = self.summary
         if s.first_id is None:
             s.first_id = event.id
         s.last_id = event.id
         s.events += 1
-        s.topics[event.topic] = s.topics.get(event.topic, 0) + 1
+        topics = s.topics
+        topics[event.topic] = topics.get(event.topic, 0) + 1
         if self._on_event is not None:
             self._on_event(event)
 
