@@ -24,12 +24,14 @@ from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon
 from throne.daemon.model_hub import ModelHub, NoModelHub
 from throne.daemon.pool_seed import load_or_create_secret
+from throne.daemon.projections import ProjectionKeeper
 from throne.daemon.sampler import Sampler
 from throne.daemon.settings import Settings, ValidatorSettings
 from throne.daemon.weight_setter import WeightSetter
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment
 from throne.envs.registry import environments as installed_environments
+from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
 
@@ -56,6 +58,19 @@ def open_chain(v: ValidatorSettings) -> Chain:
             write_deadline_s=max(v.chain_timeout_seconds, 120.0),
         )
     )
+
+
+def _private_paths(v: ValidatorSettings, db: Database) -> list[str]:
+    """What miners' programs must never see: homes, the working directory, and wherever the
+    validator keeps its log, chain file, wallets, pool secret and caches."""
+    paths = set(default_hidden_paths())
+    for p in (v.data_dir, v.chain_db, v.wallet_path, v.pool_secret_file):
+        if p:
+            path = Path(p).expanduser().resolve()
+            paths.add(str(path if path.is_dir() else path.parent))
+    if db.path is not None:
+        paths.add(str(db.path.expanduser().resolve().parent))
+    return sorted(paths)
 
 
 def _secret(v: ValidatorSettings) -> bytes:
@@ -106,7 +121,12 @@ def build(
     chain = chain or open_chain(v)
     engine = db.create_engine()
     responses = SqlResponseStore(engine)
-    envs = dict(environments or installed_environments())
+    if environments is None:
+        sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
+        environments = installed_environments(sandbox)
+    else:
+        sandbox = None
+    envs = dict(environments)
     client = HttpxChatCompletions(
         deadlines=Deadlines(
             read=settings.sampler.request_timeout_seconds,
@@ -162,8 +182,12 @@ def build(
         poll_seconds=v.poll_seconds,
         secret=pool_secret if pool_secret is not None else _secret(v),
         metrics=metrics,
+        projections=ProjectionKeeper(app, db, engine, metrics).run,
     )
-    services = Services(settings, db, app, chain, client, sampler, daemon, [engine.dispose])
+    closers: list[Any] = [engine.dispose]
+    if sandbox is not None:
+        closers.append(sandbox.close)
+    services = Services(settings, db, app, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:
         server = StatusServer(

@@ -80,3 +80,19 @@ def test_demo_refuses_a_used_directory_with_a_one_line_error(
     err = capsys.readouterr().err.strip()
     assert err.startswith("throne: error:") and "already holds a demo" in err
     assert "\n" not in err
+
+
+def test_the_daemon_kept_the_read_models_up_to_date(summary: dict) -> None:  # type: ignore[type-arg]
+    from throne.adapters.storage.database import parse_database_url
+    from throne.projections import StandingsProjection, WeightsProjection
+
+    engine = parse_database_url(str(Path(summary["directory"]) / "throne.db")).create_engine()
+    with engine.connect() as conn:
+        weights = WeightsProjection().current_weights(conn)
+        standings = StandingsProjection().read(conn)
+    engine.dispose()
+    assert {str(k): v for k, v in weights.items()} == summary["weights"]
+    assert [r["hotkey"] for r in standings["reigns"]] == [r["hotkey"] for r in summary["reigns"]]
+    assert {m["hotkey"] for m in standings["terminated"]} == {
+        m["hotkey"] for m in summary["terminated"]
+    }

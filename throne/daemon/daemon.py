@@ -60,6 +60,7 @@ class Daemon:
         on_step: Callable[[int, str], None] | None = None,
         metrics: ThroneMetrics | None = None,
         heartbeat: Heartbeat | None = None,
+        projections: Loop | None = None,
     ) -> None:
         self.app = app
         self.chain = chain
@@ -72,6 +73,7 @@ class Daemon:
         self.on_step = on_step
         self.metrics = metrics
         self.heartbeat = heartbeat or Heartbeat()
+        self.projections = projections
         self.state = DaemonState()
         self.log = structlog.get_logger("throne.daemon")
 
@@ -83,6 +85,8 @@ class Daemon:
         }
         if self.weight_setter is not None:
             loops["weights"] = self._weights_loop
+        if self.projections is not None:
+            loops["projections"] = self.projections
         await asyncio.gather(*(self._supervise(n, loop, stop) for n, loop in loops.items()))
 
     async def _supervise(self, name: str, loop: Loop, stop: asyncio.Event) -> None:

@@ -21,7 +21,8 @@ from throne.adapters.storage.responses import ResponseStore
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
 from throne.domain.contest.samples import Sample
-from throne.envs.base import Environment
+from throne.envs.base import Environment, InvalidTask
+from throne.envs.sandbox.client import SandboxUnavailable
 
 WorkKey = tuple[int, str, int, str, str, int]
 
@@ -216,7 +217,11 @@ class Sampler:
         result = await self._client.complete(endpoint, request)
         if not isinstance(result, Completion):
             return sample(result.kind, 0.0, result.latency)
-        evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
+        try:
+            evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
+        except (SandboxUnavailable, InvalidTask):
+            # Our side failed to score the answer: not the model's fault, not a score.
+            return sample("infra_error", 0.0, result.latency)
         digest = await asyncio.to_thread(self._responses.put, result.text.encode("utf-8"))
         usage = result.usage
         return sample(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from throne.envs.abd import AbdEnvironment
 from throne.envs.base import Environment
 from throne.envs.ded import DedEnvironment
+from throne.envs.sandbox import Sandbox
 from throne.envs.sat import SatEnvironment
 
 
@@ -15,10 +16,14 @@ class UnknownEnvironment(KeyError):
         return str(self.args[0])
 
 
-def environments() -> dict[str, Environment]:
-    """SAT, ABD and DED with their default settings (ABD and DED share one sandbox, started on
-    first evaluation)."""
-    envs: list[Environment] = [SatEnvironment(), AbdEnvironment(), DedEnvironment()]
+def environments(sandbox: Sandbox | None = None) -> dict[str, Environment]:
+    """SAT, ABD and DED with their default settings. ABD and DED run programs in ``sandbox``,
+    or else share one process-wide sandbox, started on first evaluation."""
+    envs: list[Environment] = [
+        SatEnvironment(),
+        AbdEnvironment(sandbox=sandbox),
+        DedEnvironment(sandbox=sandbox),
+    ]
     return {env.name: env for env in envs}
 
 
