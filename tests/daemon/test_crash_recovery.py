@@ -44,6 +44,13 @@ def test_sigterm_stops_the_daemon_cleanly_within_seconds(tmp_path: Path, miners:
     assert time.monotonic() - started < 8
 
 
+def test_a_stop_during_start_up_still_exits_cleanly(tmp_path: Path, miners: str) -> None:
+    world = make_world(tmp_path / "w", miners, SECRET)
+    proc = start_daemon(world, tmp_path / "log")
+    time.sleep(0.5)  # while the command is still importing and building its services
+    assert stop(proc, signal.SIGTERM) == 0, (tmp_path / "log").read_text()[-2000:]
+
+
 def _has_pool(world) -> bool:  # type: ignore[no-untyped-def]
     try:
         with world.app() as app:
@@ -73,6 +80,7 @@ def test_killed_daemons_reach_the_verdicts_of_an_uninterrupted_run(
             break
     proc = start_daemon(rough, tmp_path / "rough.log")
     assert wait_until(lambda: settled(rough), 120), (tmp_path / "rough.log").read_text()[-3000:]
+    time.sleep(1.0)  # a stop during start-up is honoured too; let it also run a little
     assert stop(proc) == 0
     assert kills >= 1
 

@@ -65,8 +65,13 @@ def _expand_shorthands(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] in (["run"], ["worker"]):
+        from throne.cli import early_stop
+
+        early_stop.arm()
     parser = build_parser()
-    args = parser.parse_args(_expand_shorthands(list(sys.argv[1:] if argv is None else argv)))
+    args = parser.parse_args(_expand_shorthands(words))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -7,9 +7,11 @@ import asyncio
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
+from throne.cli import early_stop
 from throne.cli.main import CommandError
 
 DEFAULT_CONFIG = Path(os.environ.get("THRONE_CONFIG", "throne.toml"))
@@ -133,6 +135,7 @@ def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     from throne.app import build
     from throne.observability.logging import configure_logging
 
+    early_stop.arm()  # already armed by main(); again for callers that skip it
     settings = load(args)
     configure_logging(args.log_level.upper())
     try:
@@ -144,13 +147,13 @@ def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     except (StorageError, ChainError) as exc:
         raise CommandError(str(exc)) from exc
     try:
-        asyncio.run(_until_signalled(services, worker_only))
+        asyncio.run(_until_signalled(services, worker_only, early_stop.requested))
     finally:
         services.close_sync()
     return 0
 
 
-async def _until_signalled(services: Any, worker_only: bool) -> None:
+async def _until_signalled(services: Any, worker_only: bool, early_stop: threading.Event) -> None:
     import structlog
 
     log = structlog.get_logger("throne")
@@ -158,6 +161,8 @@ async def _until_signalled(services: Any, worker_only: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if early_stop.is_set():
+        stop.set()
     role = "worker" if worker_only else "daemon"
     log.info(f"{role}_started", db=services.db.display, chain=services.settings.validator.chain)
     try:
