@@ -17,6 +17,9 @@ from throne.envs.registry import environments
 from throne.miners import MinerServer
 
 
+SAMPLED = 'throne_samples_scored_total{env="SAT",outcome="ok"}'
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +46,8 @@ def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> Non
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
                 while time.monotonic() < deadline:
                     rank = (await client.get("/rank")).json()
-                    if rank.get("champion") and "ok" in (await client.get("/metrics")).text:
+                    text = (await client.get("/metrics")).text
+                    if rank.get("champion") and SAMPLED in text:
                         break
                     await asyncio.sleep(0.3)
                 seen["healthz"] = await client.get("/healthz")
@@ -62,7 +66,7 @@ def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> Non
     health = seen["healthz"]
     assert isinstance(health, httpx.Response) and health.status_code == 200
     metrics = str(seen["metrics"])
-    assert 'throne_samples_scored_total{env="SAT",outcome="ok"}' in metrics
+    assert SAMPLED in metrics
     assert "throne_last_tick_block" in metrics
     assert seen["rank"]["champion"]["hotkey"] == "5TestAnt"  # type: ignore[index]
     assert seen["weights"] == 200
