@@ -16,7 +16,6 @@ from throne.daemon.settings import settings_from_dict
 from throne.envs.registry import environments
 from throne.miners import MinerServer
 
-
 SAMPLED = 'throne_samples_scored_total{env="SAT",outcome="ok"}'
 
 
