@@ -10,7 +10,6 @@ Commands check a rule and then trigger events; ``apply`` methods never fail and 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid5
@@ -23,9 +22,8 @@ from throne.domain.contest.rules import Verdict, judge, judge_env
 from throne.domain.contest.samples import SideScores
 from throne.domain.contest.weights import contest_weights
 from throne.domain.ids import NAMESPACE
-from throne.domain.queue.commitment import Rejection, parse_commitment, validity_problem
-from throne.domain.queue.miners import MinerView, queue_order, view
-from throne.domain.queue.snapshot import ChainSnapshot
+from throne.domain.queue.miners import MinerView, new_record, queue_order, view
+from throne.domain.queue.roster import RosterCommands
 
 
 class WrongScores(ValueError):
@@ -40,11 +38,7 @@ class NoBattle(ValueError):
     """The command needs a battle in progress."""
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class Contest(Aggregate):
+class Contest(RosterCommands, Aggregate):
     TOPIC = "throne:Contest"
 
     # ---- events -------------------------------------------------------------------------
@@ -75,18 +69,9 @@ class Contest(Aggregate):
         text_digest: str
 
         def apply(self, c: Any) -> None:
-            c.miners[self.hotkey] = {
-                "uid": self.uid,
-                "model": self.model,
-                "revision": self.revision,
-                "first_block": self.first_block,
-                "status": "queued",
-                "invalid_reason": None,
-                "terminated_reason": None,
-                "releases": 0,
-                "model_hash": None,
-                "text_digest": self.text_digest,
-            }
+            c.miners[self.hotkey] = new_record(
+                self.uid, self.model, self.revision, self.first_block, self.text_digest
+            )
 
     class Invalidated(Aggregate.Event):
         """A hotkey broke a validity rule (for good): it never battles, and a champion burns."""
@@ -101,18 +86,9 @@ class Contest(Aggregate):
         def apply(self, c: Any) -> None:
             rec = c.miners.get(self.hotkey)
             if rec is None:
-                rec = c.miners[self.hotkey] = {
-                    "uid": self.uid,
-                    "model": None,
-                    "revision": None,
-                    "first_block": self.block,
-                    "status": "queued",
-                    "invalid_reason": None,
-                    "terminated_reason": None,
-                    "releases": 0,
-                    "model_hash": None,
-                    "text_digest": self.text_digest,
-                }
+                rec = c.miners[self.hotkey] = new_record(
+                    self.uid, None, None, self.block, self.text_digest
+                )
             if rec["invalid_reason"] is None:
                 rec["invalid_reason"] = self.reason
 
@@ -331,97 +307,6 @@ class Contest(Aggregate):
             if len(scores.get(env.name, {})) < need:
                 return False
         return True
-
-    # ---- commands: the chain --------------------------------------------------------------
-
-    def observe(self, snapshot: ChainSnapshot) -> None:
-        """Turn a chain snapshot into commitments, invalidations and uid changes."""
-        cfg = self.settings
-        uids = {n.hotkey: n.uid for n in snapshot.neurons}
-        readable = [c for c in snapshot.commitments if c.status in ("plain", "revealed")]
-        for com in sorted(readable, key=lambda c: (c.block, c.hotkey)):
-            uid = uids.get(com.hotkey)
-            if uid is None:
-                continue  # only registered hotkeys are miners
-            digest = _digest(com.text)
-            rec = self.miners.get(com.hotkey)
-            if rec is None:
-                self._first_commitment(com.hotkey, uid, com.text, com.block, digest, cfg)
-            elif rec["text_digest"] != digest:
-                self._invalidate(com.hotkey, "multiple_commits", snapshot.block, digest)
-        for hk, rec in list(self.miners.items()):
-            now = uids.get(hk)
-            if now == rec["uid"]:
-                continue
-            if now is None:
-                self.trigger_event(self.Deregistered, hotkey=hk, block=snapshot.block)
-            else:
-                self.trigger_event(self.Registered, hotkey=hk, uid=now, block=snapshot.block)
-        self._record_model_hashes(snapshot)
-
-    def _first_commitment(
-        self, hotkey: str, uid: int, text: str, block: int, digest: str, cfg: ContestConfig
-    ) -> None:
-        parsed = parse_commitment(text)
-        if isinstance(parsed, Rejection):
-            self.trigger_event(
-                self.Invalidated,
-                hotkey=hotkey,
-                uid=uid,
-                reason=parsed.reason,
-                block=block,
-                text_digest=digest,
-            )
-            return
-        self.trigger_event(
-            self.Committed,
-            hotkey=hotkey,
-            uid=uid,
-            model=parsed.model,
-            revision=parsed.revision,
-            first_block=block,
-            extra=parsed.extra,
-            text_digest=digest,
-        )
-        problem = validity_problem(parsed, hotkey, cfg.model_marker)
-        if problem is not None:
-            self._invalidate(hotkey, problem, block, digest)
-
-    def _record_model_hashes(self, snapshot: ChainSnapshot) -> None:
-        known = {(m, r): h for m, r, h in snapshot.model_hashes}
-        for hk, rec in self.miners.items():
-            h = known.get((rec["model"], rec["revision"]))
-            if h is not None and rec["model_hash"] is None:
-                self.trigger_event(self.ModelHashRecorded, hotkey=hk, model_hash=h)
-        # The earliest committer of a hash keeps it; later ones are copies.
-        first_of: dict[str, str] = {}
-        ordered = sorted(
-            (m for m in self.all_miners() if m.model_hash is not None),
-            key=lambda m: (m.first_block, m.uid if m.uid is not None else -1, m.hotkey),
-        )
-        for m in ordered:
-            assert m.model_hash is not None
-            original = first_of.setdefault(m.model_hash, m.hotkey)
-            if original != m.hotkey and m.valid:
-                self._invalidate(m.hotkey, f"copy_of:{original}", snapshot.block, None)
-
-    def invalidate(self, hotkey: str, reason: str, block: int) -> None:
-        """An outside check (e.g. the model hub) found the hotkey's model invalid."""
-        if hotkey not in self.miners:
-            raise KeyError(f"unknown hotkey {hotkey}")
-        if self.miners[hotkey]["invalid_reason"] is None:
-            self._invalidate(hotkey, reason, block, None)
-
-    def _invalidate(self, hotkey: str, reason: str, block: int, digest: str | None) -> None:
-        rec = self.miners.get(hotkey)
-        if rec is not None and rec["invalid_reason"] is not None:
-            return
-        uid = rec["uid"] if rec is not None else None
-        self.trigger_event(
-            self.Invalidated, hotkey=hotkey, uid=uid, reason=reason, block=block, text_digest=digest
-        )
-        if self.battle is not None and self.battle["hotkey"] == hotkey:
-            self._terminate(hotkey, "invalidated_mid_battle", block)
 
     # ---- commands: the contest ------------------------------------------------------------
 

@@ -56,6 +56,28 @@ class MinerView:
         }
 
 
+def new_record(
+    uid: int | None,
+    model: str | None,
+    revision: str | None,
+    first_block: int,
+    text_digest: str | None,
+) -> dict[str, Any]:
+    """A miner as the contest first records it: queued, valid, never released."""
+    return {
+        "uid": uid,
+        "model": model,
+        "revision": revision,
+        "first_block": first_block,
+        "status": "queued",
+        "invalid_reason": None,
+        "terminated_reason": None,
+        "releases": 0,
+        "model_hash": None,
+        "text_digest": text_digest,
+    }
+
+
 def view(hotkey: str, record: Mapping[str, Any]) -> MinerView:
     return MinerView(
         hotkey=hotkey,
