@@ -156,8 +156,8 @@ def test_verify_on_an_unreachable_postgres_fails_in_one_line(
     assert code == 1 and "cannot reach PostgreSQL" in err and err.count("\n") == 1
 
 
-def test_rescore_says_what_it_still_needs(
-    db_file: Path, capsys: pytest.CaptureFixture[str]
+def test_rescore_of_an_export_asks_for_the_database_holding_the_responses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "audit", "verify", "--db", str(db_file), "--rescore")
-    assert code == 1 and "environments" in err
+    code, _, err = run(capsys, "audit", "verify", str(tmp_path / "x.jsonl"), "--rescore")
+    assert code == 1 and "use --db URL" in err and err.count("\n") == 1

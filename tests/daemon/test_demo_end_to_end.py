@@ -2,6 +2,7 @@
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,68 @@ def test_the_daemon_kept_the_read_models_up_to_date(summary: dict) -> None:  # t
     assert {m["hotkey"] for m in standings["terminated"]} == {
         m["hotkey"] for m in summary["terminated"]
     }
+
+
+def _copy_log(summary: dict, tmp_path: Path) -> Path:  # type: ignore[type-arg]
+    import sqlite3
+
+    src = sqlite3.connect(Path(summary["directory"]) / "throne.db")
+    dest = tmp_path / "copy.db"
+    with sqlite3.connect(dest) as out:
+        src.backup(out)
+    src.close()
+    return dest
+
+
+def test_every_stored_response_rescores_to_its_recorded_score(
+    summary: dict,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    db = Path(summary["directory"]) / "throne.db"
+    assert main(["audit", "verify", "--db", str(db), "--rescore", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rescored"] > 50
+
+
+def test_rescoring_names_a_missing_or_altered_response(
+    summary: dict,  # type: ignore[type-arg]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sqlite3
+
+    db = _copy_log(summary, tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE throne_responses SET body = X'789c030000000001' WHERE rowid = 1")
+    assert main(["audit", "verify", "--db", str(db), "--rescore"]) == 1
+    err = capsys.readouterr().err
+    assert "rescore-mismatch" in err and "no longer hashes" in err
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM throne_responses WHERE rowid = 1")
+    assert main(["audit", "verify", "--db", str(db), "--rescore"]) == 1
+    assert "is missing" in capsys.readouterr().err
+
+
+def test_rescoring_catches_a_score_the_environment_does_not_give(summary: dict) -> None:  # type: ignore[type-arg]
+    from throne.adapters.storage.database import parse_database_url
+    from throne.audit.format import AuditError
+    from throne.audit.rescore import rescore_database
+    from throne.envs.base import Evaluation
+    from throne.envs.registry import environments
+
+    class Contrary:
+        def __init__(self, env: Any) -> None:
+            self._env = env
+
+        def task(self, task_id: int) -> Any:
+            return self._env.task(task_id)
+
+        def evaluate(self, task: Any, response: str) -> Evaluation:
+            real = self._env.evaluate(task, response)
+            return Evaluation(1.0 - real.score, "contrary")
+
+    envs = {name: Contrary(env) for name, env in environments().items()}
+    db = parse_database_url(str(Path(summary["directory"]) / "throne.db"))
+    with pytest.raises(AuditError, match="recorded score"):
+        rescore_database(db, envs)  # type: ignore[arg-type]

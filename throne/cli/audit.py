@@ -79,7 +79,8 @@ def register(sub: Any) -> None:
     verify.add_argument(
         "--rescore",
         action="store_true",
-        help="also re-run each stored response through its environment",
+        help="also re-run each stored response through its environment and compare the "
+        "score (needs --db: responses are kept in the log's database)",
     )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=run_verify)
@@ -132,9 +133,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from throne.audit.replay import ContestReplay, replay_mapper
     from throne.audit.verify import verify_export
 
-    if args.rescore:
+    if args.rescore and args.file is not None:
         raise CommandError(
-            "--rescore needs the evaluation environments, which this build does not have yet"
+            "--rescore re-reads the stored responses, which live in the log's database: "
+            "use --db URL"
         )
     if args.file is not None and args.db is not None:
         raise CommandError("give either an export FILE or --db URL, not both")
@@ -158,6 +160,12 @@ def run_verify(args: argparse.Namespace) -> int:
             _, summary = verify_database(db)
             report["source"] = db.display
             report["chain"] = None
+            if args.rescore:
+                from throne.audit.rescore import rescore_database
+                from throne.envs.registry import environments
+
+                rescored = rescore_database(db, environments())
+                report["rescored"] = rescored.rescored
     except AuditError as exc:
         return _fail(args, exc)
     except StorageError as exc:
@@ -218,6 +226,8 @@ def _print_table(report: dict[str, Any]) -> None:
         ),
         ("time", f"{report['seconds']} s ({report['events_per_second']} events/s)"),
     ]
+    if "rescored" in report:
+        rows.insert(-1, ("responses re-scored", f"{report['rescored']}, all match"))
     width = max(len(k) for k, _ in rows)
     print("audit verify: OK")
     for key, value in rows:
