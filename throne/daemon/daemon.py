@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import structlog
 
@@ -27,6 +26,7 @@ from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.sampler import Sampler
 from throne.daemon.weight_setter import WeightSetter
+from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 
@@ -170,8 +170,6 @@ class Daemon:
 
 
 def _model_of(text: str) -> tuple[str, str] | None:
-    from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
-
     parsed = parse_commitment(text)
     if isinstance(parsed, ParsedCommitment):
         return parsed.model, parsed.revision
@@ -181,13 +179,3 @@ def _model_of(text: str) -> tuple[str, str] | None:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-def status(daemon: Daemon) -> dict[str, Any]:
-    s = daemon.state
-    return {
-        "synced_block": s.synced_block,
-        "ticked_block": s.ticked_block,
-        "last_tick_age_seconds": None if not s.last_tick_time else time.time() - s.last_tick_time,
-        "restarts": dict(s.restarts),
-    }
