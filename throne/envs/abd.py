@@ -11,40 +11,24 @@ from __future__ import annotations
 
 import re
 
-from throne.envs.base import MAX_RESPONSE_CHARS, Environment, Evaluation, Task
+from throne.envs.base import MAX_RESPONSE_CHARS, Evaluation, Task
 from throne.envs.compare import equivalent
 from throne.envs.corpus.catalog import draw_program
 from throne.envs.corpus.program import Program, run_trusted
 from throne.envs.extract import extract_input
 from throne.envs.prng import Stream, task_stream
-from throne.envs.sandbox.port import Sandbox
+from throne.envs.program_env import ProgramEnvironment
 from throne.envs.tag import tag_line
 
 MAX_OUTPUT_CHARS = 2_000
 _LOOP_HEADER = "for _ in range(int(input()))"
 
 
-class AbdEnvironment(Environment):
+class AbdEnvironment(ProgramEnvironment):
     """Program abduction over the generated corpus (see the module docstring)."""
 
     name = "ABD"
     version = "1"
-
-    def __init__(self, sandbox: Sandbox | None = None, id_count: int = 200_000) -> None:
-        self._sandbox = sandbox
-        self._id_count = id_count
-
-    @property
-    def sandbox(self) -> Sandbox:
-        if self._sandbox is None:
-            from throne.envs.sandbox.client import shared_sandbox
-
-            self._sandbox = shared_sandbox()
-        return self._sandbox
-
-    @property
-    def id_range(self) -> tuple[int, int]:
-        return (0, self._id_count)
 
     def _draw(self, task_id: int) -> tuple[Program, str, str]:
         """Program, hidden input and output. Uninformative outputs (like a lone ``0``, which

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from throne.envs.base import MAX_RESPONSE_CHARS, Environment, Evaluation, InvalidTask, Task
+from throne.envs.base import MAX_RESPONSE_CHARS, Evaluation, InvalidTask, Task
 from throne.envs.compare import normalise
 from throne.envs.corpus.catalog import draw_program
 from throne.envs.corpus.program import Program, call_trusted, run_trusted
 from throne.envs.extract import extract_code
 from throne.envs.prng import Stream, task_stream
-from throne.envs.sandbox.port import Sandbox
+from throne.envs.program_env import ProgramEnvironment
 from throne.envs.solution import call_harness, call_result_matches, run_program
 from throne.envs.tag import tag_line
 
@@ -41,27 +41,11 @@ _CALL_INSTRUCTIONS = (
 )
 
 
-class DedEnvironment(Environment):
+class DedEnvironment(ProgramEnvironment):
     """Program deduction over the generated corpus (see the module docstring)."""
 
     name = "DED"
     version = "1"
-
-    def __init__(self, sandbox: Sandbox | None = None, id_count: int = 200_000) -> None:
-        self._sandbox = sandbox
-        self._id_count = id_count
-
-    @property
-    def sandbox(self) -> Sandbox:
-        if self._sandbox is None:
-            from throne.envs.sandbox.client import shared_sandbox
-
-            self._sandbox = shared_sandbox()
-        return self._sandbox
-
-    @property
-    def id_range(self) -> tuple[int, int]:
-        return (0, self._id_count)
 
     def task(self, task_id: int) -> Task:
         self.check_id(task_id)
