@@ -25,11 +25,11 @@ from pathlib import Path
 import httpx
 
 from throne.adapters.inference import (
+    AiohttpChatCompletions,
     ChatRequest,
     Completion,
     Deadlines,
     Endpoint,
-    HttpxChatCompletions,
     Limits,
     RetryPolicy,
 )
@@ -120,7 +120,7 @@ async def throne_run(base_url: str, concurrency: int, requests: int) -> Run:
     limits = Limits(per_endpoint=concurrency, overall=concurrency)
     endpoint = Endpoint(base_url, MODEL)
     request = ChatRequest.single(MODEL, "ping", temperature=0.0)
-    async with HttpxChatCompletions(
+    async with AiohttpChatCompletions(
         limits=limits, retry=RetryPolicy(attempts=1), deadlines=Deadlines(read=30, total=60)
     ) as client:
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from throne.adapters.chain.port import Chain
-from throne.adapters.inference.client import HttpxChatCompletions
+from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
 from throne.adapters.storage.claims import SqlWorkClaims
@@ -84,7 +84,7 @@ class Services:
     db: Database
     app: ThroneApplication
     chain: Chain
-    client: HttpxChatCompletions
+    client: AiohttpChatCompletions
     sampler: Sampler
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
@@ -127,7 +127,7 @@ def build(
     else:
         sandbox = None
     envs = dict(environments)
-    client = HttpxChatCompletions(
+    client = AiohttpChatCompletions(
         deadlines=Deadlines(
             read=settings.sampler.request_timeout_seconds,
             total=settings.sampler.request_timeout_seconds,

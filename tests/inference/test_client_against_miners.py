@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from throne.adapters.inference import (
+    AiohttpChatCompletions,
     BreakerPolicy,
     ChatRequest,
     Completion,
     Deadlines,
     Endpoint,
     Failure,
-    HttpxChatCompletions,
     Limits,
     Result,
     RetryPolicy,
@@ -44,11 +44,11 @@ def ask(
     server: MinerServer,
     model: str,
     task_id: int = 1,
-    client: HttpxChatCompletions | None = None,
+    client: AiohttpChatCompletions | None = None,
     **options: object,
 ) -> Result:
     async def go() -> Result:
-        own = client or HttpxChatCompletions(**options)  # type: ignore[arg-type]
+        own = client or AiohttpChatCompletions(**options)  # type: ignore[arg-type]
         try:
             request = ChatRequest.single(model, ENV.task(task_id).prompt, temperature=0.0)
             return await own.complete(Endpoint(server.base_url, model), request)
@@ -139,7 +139,7 @@ def test_a_hanging_endpoint_hits_the_read_deadline_on_every_attempt(
     )
     assert isinstance(result, Failure)
     assert (result.kind, result.attempts) == ("infra_error", 2)
-    assert "ReadTimeout" in result.reason
+    assert "read timeout" in result.reason
 
 
 def test_the_total_deadline_bounds_a_slow_answer(servers: list[MinerServer]) -> None:
@@ -155,14 +155,14 @@ def test_a_refused_connection_is_retried_then_an_infra_error() -> None:
     server.stop()  # the port is now closed
 
     async def go() -> Result:
-        async with HttpxChatCompletions(retry=FAST_RETRY) as client:
+        async with AiohttpChatCompletions(retry=FAST_RETRY) as client:
             endpoint = Endpoint(f"http://127.0.0.1:{_closed_port()}/v1", "gone")
             return await client.complete(endpoint, ChatRequest.single("gone", "hi"))
 
     result = asyncio.run(go())
     assert isinstance(result, Failure)
     assert (result.kind, result.attempts) == ("infra_error", 3)
-    assert "ConnectError" in result.reason
+    assert "connect error" in result.reason
 
 
 def _closed_port() -> int:
@@ -185,8 +185,7 @@ def test_the_per_endpoint_bound_caps_requests_in_flight(servers: list[MinerServe
     servers.append(server := serve(MinerProfile("m", faults=Faults(latency_ms=60))))
 
     async def go() -> list[Result]:
-        # 11 slots span several connection pools of the client.
-        async with HttpxChatCompletions(limits=Limits(per_endpoint=11, overall=50)) as client:
+        async with AiohttpChatCompletions(limits=Limits(per_endpoint=11, overall=50)) as client:
             endpoint = Endpoint(server.base_url, "m")
             calls = [
                 client.complete(endpoint, ChatRequest.single("m", ENV.task(i).prompt))
@@ -206,7 +205,7 @@ def test_the_overall_bound_caps_requests_across_endpoints(servers: list[MinerSer
     )
 
     async def go() -> list[Result]:
-        async with HttpxChatCompletions(limits=Limits(per_endpoint=4, overall=2)) as client:
+        async with AiohttpChatCompletions(limits=Limits(per_endpoint=4, overall=2)) as client:
             calls = [
                 client.complete(Endpoint(server.base_url, m), ChatRequest.single(m, "hi"))
                 for m in ("a", "b") * 5
@@ -238,7 +237,7 @@ def test_the_circuit_opens_on_repeated_failures_and_a_probe_closes_it(
     async def go() -> tuple[list[Result], list[bool]]:
         results: list[Result] = []
         health: list[bool] = []
-        async with HttpxChatCompletions(
+        async with AiohttpChatCompletions(
             retry=RetryPolicy(attempts=1),
             breaker=BreakerPolicy(threshold=2, cooldown=30),
             clock=clock,
@@ -265,7 +264,7 @@ def test_cancelled_calls_leave_no_connection_open_after_close(
     servers.append(server := serve(MinerProfile("stuck", faults=Faults(hang_rate=1.0))))
 
     async def go() -> int:
-        client = HttpxChatCompletions()
+        client = AiohttpChatCompletions()
         endpoint = Endpoint(server.base_url, "stuck")
         tasks = [
             asyncio.create_task(client.complete(endpoint, ChatRequest.single("stuck", "hi")))
@@ -290,7 +289,7 @@ def test_cancelled_calls_leave_no_connection_open_after_close(
 
 def test_a_closed_client_refuses_new_calls() -> None:
     async def go() -> None:
-        client = HttpxChatCompletions()
+        client = AiohttpChatCompletions()
         await client.aclose()
         await client.complete(Endpoint("http://127.0.0.1:9/v1", "m"), ChatRequest.single("m", "x"))
 

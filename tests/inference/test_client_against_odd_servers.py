@@ -13,11 +13,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from throne.adapters.inference import (
+    AiohttpChatCompletions,
     ChatRequest,
     Completion,
     Endpoint,
     Failure,
-    HttpxChatCompletions,
     Limits,
     Result,
     RetryPolicy,
@@ -100,7 +100,7 @@ def server() -> Iterator[BackgroundServer]:
 def call(server: BackgroundServer, route: str, request: ChatRequest | None = None) -> Result:
     async def go() -> Result:
         limits = Limits(max_body_bytes=4096)
-        async with HttpxChatCompletions(limits=limits, retry=RetryPolicy(base=0.01)) as client:
+        async with AiohttpChatCompletions(limits=limits, retry=RetryPolicy(base=0.01)) as client:
             endpoint = Endpoint(f"{server.url}/{route}", "m", api_key="sekrit")
             return await client.complete(endpoint, request or ChatRequest.single("m", "hi"))
 
@@ -160,7 +160,7 @@ def test_refusals_of_our_own_request_are_infra_errors_without_retry(
 
 def test_an_unsupported_url_scheme_is_an_infra_error_not_an_exception() -> None:
     async def go() -> Result:
-        async with HttpxChatCompletions(retry=RetryPolicy(base=0.01)) as client:
+        async with AiohttpChatCompletions(retry=RetryPolicy(base=0.01)) as client:
             return await client.complete(Endpoint("ftp://x/v1", "m"), ChatRequest.single("m", "hi"))
 
     result = asyncio.run(go())

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from throne.adapters.inference.client import HttpxChatCompletions
+from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import Endpoint
 from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
@@ -91,7 +91,7 @@ async def _evaluate(
     env: Environment, endpoint: Endpoint, task_ids: list[int], args: argparse.Namespace
 ) -> list[TaskScore]:
     console = Console(stderr=True)
-    client = HttpxChatCompletions(
+    client = AiohttpChatCompletions(
         deadlines=Deadlines(connect=min(10.0, args.timeout), read=args.timeout, total=args.timeout),
         retry=RetryPolicy(attempts=args.retries + 1),
         limits=Limits(per_endpoint=args.concurrency, overall=args.concurrency),

@@ -1,7 +1,7 @@
 """Inference over OpenAI-compatible HTTP: the client, its records and where models are served."""
 
 from throne.adapters.inference.breaker import BreakerPolicy, CircuitBreaker
-from throne.adapters.inference.client import ChatCompletions, EndpointHealth, HttpxChatCompletions
+from throne.adapters.inference.client import AiohttpChatCompletions, ChatCompletions, EndpointHealth
 from throne.adapters.inference.endpoints import (
     Endpoint,
     ModelEndpoints,
@@ -20,6 +20,7 @@ from throne.adapters.inference.records import (
 )
 
 __all__ = [
+    "AiohttpChatCompletions",
     "BreakerPolicy",
     "ChatCompletions",
     "ChatRequest",
@@ -30,7 +31,6 @@ __all__ = [
     "EndpointHealth",
     "Failure",
     "FailureKind",
-    "HttpxChatCompletions",
     "Limits",
     "Message",
     "ModelEndpoints",

@@ -1,4 +1,4 @@
-"""`HttpxChatCompletions`: chat completions over HTTP with httpx, bounded and fault-tolerant.
+"""`AiohttpChatCompletions`: chat completions over HTTP with aiohttp, bounded and fault-tolerant.
 
 Every call returns a `Completion` or a classified `Failure`; nothing the far side does raises.
 Cancellation does propagate, so a shutting-down caller can cancel its tasks and close the
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-import httpx
+import aiohttp
+import orjson
+from yarl import URL
 
 from throne.adapters.inference.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from throne.adapters.inference.completion_body import UnusableBody, parse_completion_body
@@ -36,6 +37,7 @@ from throne.adapters.inference.records import (
     FailureKind,
     Result,
 )
+from throne.adapters.inference.transport_errors import TRANSPORT_ERRORS, classify
 
 _ERROR_SNIPPET_BYTES = 2048
 
@@ -71,28 +73,31 @@ class _Attempt:
     retry_after: float | None = None
 
 
-# Connections per pool. httpcore scans a pool's connections on every request, so several
-# small pools cost far less CPU at high concurrency than one large pool.
-SHARD_SIZE = 4
-
-
 class _Slots:
-    """Per-endpoint bookkeeping: numbered slots bounding its concurrency, its breaker, and its
-    connection pools. Slot ``i`` always uses pool ``i // SHARD_SIZE``, so a pool never has more
-    requests than connections."""
+    """Per-endpoint bookkeeping: the bound on its requests in flight, its circuit breaker, and
+    the URL and headers every request to it sends, built once."""
 
-    def __init__(self, limit: int, breaker: CircuitBreaker) -> None:
-        # Last in, first out: low-numbered slots, and so warm connections, are reused first.
-        self.free: asyncio.LifoQueue[int] = asyncio.LifoQueue()
-        for slot in reversed(range(limit)):
-            self.free.put_nowait(slot)
+    def __init__(self, endpoint: Endpoint, limit: int, breaker: CircuitBreaker) -> None:
+        self.free = asyncio.Semaphore(limit)
         self.breaker = breaker
         self.in_flight = 0
-        self.shards: dict[int, httpx.AsyncClient] = {}
+        url = f"{endpoint.base_url}/chat/completions"
+        try:
+            self.url: URL | str = URL(url)
+        except ValueError:
+            # Left as text, the request itself fails as an invalid URL, classified like any.
+            self.url = url
+        self.headers = {"Content-Type": "application/json"}
+        if endpoint.api_key:
+            self.headers["Authorization"] = f"Bearer {endpoint.api_key}"
 
 
-class HttpxChatCompletions:
-    """Async client for OpenAI-compatible ``POST {base_url}/chat/completions``."""
+class AiohttpChatCompletions:
+    """Async client for OpenAI-compatible ``POST {base_url}/chat/completions``.
+
+    One aiohttp session serves every endpoint; it is opened inside the running loop on the
+    first call, so the client can be built before the loop starts.
+    """
 
     def __init__(
         self,
@@ -113,9 +118,9 @@ class HttpxChatCompletions:
         self._overall = asyncio.Semaphore(self._limits.overall)
         self._endpoints: dict[str, _Slots] = {}
         self._closed = False
-        self._tls: ssl.SSLContext | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> HttpxChatCompletions:
+    async def __aenter__(self) -> AiohttpChatCompletions:
         return self
 
     async def __aexit__(
@@ -129,9 +134,9 @@ class HttpxChatCompletions:
     async def aclose(self) -> None:
         """Close every pooled connection. Cancel in-flight calls first."""
         self._closed = True
-        for slots in self._endpoints.values():
-            for shard in slots.shards.values():
-                await shard.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def health(self) -> dict[str, EndpointHealth]:
         """Per endpoint key: breaker state, consecutive failures, requests in flight."""
@@ -150,52 +155,41 @@ class HttpxChatCompletions:
         slots = self._slots(endpoint)
         # Endpoint slot first, then the overall one: a busy endpoint never holds overall slots
         # that other endpoints could use.
-        slot = await slots.free.get()
-        try:
-            async with self._overall:
-                slots.in_flight += 1
-                try:
-                    http = self._shard(slots, slot)
-                    return await self._call(http, endpoint, request, slots.breaker)
-                finally:
-                    slots.in_flight -= 1
-        finally:
-            slots.free.put_nowait(slot)
+        async with slots.free, self._overall:
+            slots.in_flight += 1
+            try:
+                return await self._call(self._http(), slots, request)
+            finally:
+                slots.in_flight -= 1
 
-    def _shard(self, slots: _Slots, slot: int) -> httpx.AsyncClient:
-        shard = slots.shards.get(slot // SHARD_SIZE)
-        if shard is None:
-            # One TLS context for every pool: loading the CA bundle takes ~0.1 s each time.
-            self._tls = self._tls or httpx.create_ssl_context()
-            shard = slots.shards[slot // SHARD_SIZE] = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=self._deadlines.connect,
-                    read=self._deadlines.read,
-                    write=self._deadlines.read,
-                    pool=None,
-                ),
-                limits=httpx.Limits(
-                    max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE
-                ),
-                follow_redirects=False,
-                verify=self._tls,
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # No connection limit here: the slots above bound requests, and so connections.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self._deadlines.connect, sock_read=self._deadlines.read
             )
-        return shard
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                # Endpoints have no business setting state between calls.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
 
     def _slots(self, endpoint: Endpoint) -> _Slots:
         slots = self._endpoints.get(endpoint.key)
         if slots is None:
             breaker = CircuitBreaker(self._breaker_policy, self._clock)
-            slots = self._endpoints[endpoint.key] = _Slots(self._limits.per_endpoint, breaker)
+            limit = self._limits.per_endpoint
+            slots = self._endpoints[endpoint.key] = _Slots(endpoint, limit, breaker)
         return slots
 
     async def _call(
-        self,
-        http: httpx.AsyncClient,
-        endpoint: Endpoint,
-        request: ChatRequest,
-        breaker: CircuitBreaker,
+        self, http: aiohttp.ClientSession, slots: _Slots, request: ChatRequest
     ) -> Result:
+        breaker = slots.breaker
+        body = orjson.dumps(request.body())
         started = self._clock()
         deadline = started + self._deadlines.total
         attempts = 0
@@ -210,7 +204,7 @@ class HttpxChatCompletions:
                     attempts += 1
                     last = None
                     try:
-                        last = await self._attempt(http, endpoint, request)
+                        last = await self._attempt(http, slots, body)
                     finally:
                         if last is None and probe:
                             breaker.release_probe()
@@ -247,26 +241,18 @@ class HttpxChatCompletions:
         status = last.status if last is not None else None
         return Failure(kind, reason, self._clock() - started, attempts, status)
 
-    async def _attempt(
-        self, http: httpx.AsyncClient, endpoint: Endpoint, request: ChatRequest
-    ) -> _Attempt:
-        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-        url = f"{endpoint.base_url}/chat/completions"
+    async def _attempt(self, http: aiohttp.ClientSession, slots: _Slots, body: bytes) -> _Attempt:
         try:
-            async with http.stream("POST", url, json=request.body(), headers=headers) as response:
+            async with http.post(
+                slots.url, data=body, headers=slots.headers, allow_redirects=False
+            ) as response:
                 return await self._read(response)
-        except httpx.TimeoutException as exc:
-            return _Attempt(reason=f"{type(exc).__name__}: {exc}".rstrip(": "), retryable=True)
-        except httpx.TransportError as exc:
-            # UnsupportedProtocol means a bad URL in our own config: trying again cannot help.
-            retryable = not isinstance(exc, httpx.UnsupportedProtocol)
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            return _Attempt(reason=reason, retryable=retryable)
-        except httpx.HTTPError as exc:
-            return _Attempt(reason=f"{type(exc).__name__}: {exc}".rstrip(": "))
+        except TRANSPORT_ERRORS as exc:
+            failure = classify(exc)
+            return _Attempt(reason=failure.reason, retryable=failure.retryable)
 
-    async def _read(self, response: httpx.Response) -> _Attempt:
-        status = response.status_code
+    async def _read(self, response: aiohttp.ClientResponse) -> _Attempt:
+        status = response.status
         if 200 <= status < 300:
             raw = await _read_capped(response, self._limits.max_body_bytes)
             if raw is None:
@@ -288,17 +274,25 @@ class HttpxChatCompletions:
         return _Attempt(kind="model_error", reason=reason, status=status)
 
 
-async def _read_capped(response: httpx.Response, cap: int, truncate: bool = False) -> bytes | None:
+async def _read_capped(
+    response: aiohttp.ClientResponse, cap: int, truncate: bool = False
+) -> bytes | None:
     """At most ``cap`` bytes of the body; None when it is longer (or the prefix if
-    ``truncate``). Stops reading as soon as the cap is passed."""
-    declared = response.headers.get("content-length")
-    if not truncate and declared is not None and declared.isdigit() and int(declared) > cap:
+    ``truncate``). Stops reading as soon as the cap is passed; a declared length over the cap
+    is refused before reading anything."""
+    declared = response.content_length
+    if not truncate and declared is not None and declared > cap:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    while size <= cap:
+        # Never ask for more than one byte past the cap: that byte alone says "too long".
+        chunk = await response.content.read(cap + 1 - size)
+        if not chunk:
+            break
         chunks.append(chunk)
         size += len(chunk)
-        if size > cap:
-            return b"".join(chunks)[:cap] if truncate else None
-    return b"".join(chunks)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if size > cap:
+        return raw[:cap] if truncate else None
+    return raw
