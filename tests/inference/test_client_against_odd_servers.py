@@ -16,6 +16,7 @@ from throne.adapters.inference import (
     AiohttpChatCompletions,
     ChatRequest,
     Completion,
+    Deadlines,
     Endpoint,
     Failure,
     Limits,
@@ -166,3 +167,72 @@ def test_an_unsupported_url_scheme_is_an_infra_error_not_an_exception() -> None:
     result = asyncio.run(go())
     assert isinstance(result, Failure)
     assert (result.kind, result.attempts) == ("infra_error", 1)
+
+
+# Raw TCP servers on loopback, for failures below HTTP that no ASGI app can produce.
+RAW_REPLIES = {
+    "cut": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    "not_http": b"this is not HTTP\r\n\r\n",
+    "closes": b"",
+}
+
+
+def call_raw(reply: bytes, hold_open: bool = False, **options: object) -> tuple[Result, int]:
+    """One call against a server that sends ``reply`` to every connection (then closes it,
+    unless ``hold_open``); the result and how many connections the server saw."""
+
+    async def go() -> tuple[Result, int]:
+        seen = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal seen
+            seen += 1
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(reply)
+            await writer.drain()
+            if hold_open:
+                await asyncio.sleep(30)
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            client = AiohttpChatCompletions(retry=RetryPolicy(base=0.01), **options)  # type: ignore[arg-type]
+            async with client:
+                endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m")
+                result = await client.complete(endpoint, ChatRequest.single("m", "hi"))
+        return result, seen
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [("cut", "body cut short"), ("not_http", "bad response"), ("closes", "connection lost")],
+)
+def test_broken_exchanges_are_retried_infra_errors(route: str, reason: str) -> None:
+    result, connections = call_raw(RAW_REPLIES[route])
+    assert isinstance(result, Failure)
+    assert (result.kind, result.attempts, connections) == ("infra_error", 3, 3)
+    assert reason in result.reason
+
+
+def test_a_declared_length_over_the_cap_is_refused_without_reading_the_body() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n"
+    # The body never comes: only refusing on the declared length can end the call early.
+    result, _ = call_raw(head + b"{", hold_open=True, deadlines=Deadlines(read=20, total=30))
+    assert isinstance(result, Failure)
+    assert (result.kind, result.attempts) == ("model_error", 1)
+    assert "body over" in result.reason and result.latency < 10
+
+
+def test_an_unparseable_url_is_an_infra_error_not_an_exception() -> None:
+    async def go() -> Result:
+        async with AiohttpChatCompletions(retry=RetryPolicy(base=0.01)) as client:
+            endpoint = Endpoint("http://[::1/v1", "m")
+            return await client.complete(endpoint, ChatRequest.single("m", "hi"))
+
+    result = asyncio.run(go())
+    assert isinstance(result, Failure)
+    assert (result.kind, result.attempts) == ("infra_error", 1)
+    assert "invalid URL" in result.reason

@@ -44,7 +44,8 @@ def classify(exc: BaseException) -> TransportFailure:
     """The reason and retryability of one of `TRANSPORT_ERRORS`."""
     for kind, label, retryable in _KINDS:
         if isinstance(exc, kind):
-            detail = str(exc).strip()
+            # One line, and short: reasons end up in logs and stored failure details.
+            detail = " ".join(str(exc).split())[:300]
             reason = f"{label}: {detail}" if detail else label
             return TransportFailure(reason, retryable)
     raise TypeError(f"not a transport error: {exc!r}")
