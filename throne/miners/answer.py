@@ -10,15 +10,27 @@ from throne.miners.profile import MinerProfile
 UNRECOGNISED = "I cannot tell which task this is."
 
 
-def answer(profile: MinerProfile, environments: Sequence[Environment], prompt: str) -> str:
-    """The environment's reference answer if the miner solves the task, a plausible wrong one
-    otherwise; a fixed refusal for prompts no environment recognises."""
+def locate(environments: Sequence[Environment], prompt: str) -> tuple[Environment, int] | None:
+    """The environment and task id a prompt comes from, or None. Cheap (microseconds): it
+    reads the prompt's closing task reference line and builds no task."""
     for env in environments:
         task_id = env.locate(prompt)
-        if task_id is None:
-            continue
-        task = env.task(task_id)
-        if profile.solves(env.name, task_id):
-            return env.reference_answer(task)
-        return env.wrong_answer(task, profile.wrong_salt(env.name, task_id))
-    return UNRECOGNISED
+        if task_id is not None:
+            return env, task_id
+    return None
+
+
+def answer_task(profile: MinerProfile, env: Environment, task_id: int) -> str:
+    """The environment's reference answer if the miner solves the task, a plausible wrong one
+    otherwise. Costly: building a task takes up to milliseconds of CPU."""
+    task = env.task(task_id)
+    if profile.solves(env.name, task_id):
+        return env.reference_answer(task)
+    return env.wrong_answer(task, profile.wrong_salt(env.name, task_id))
+
+
+def answer(profile: MinerProfile, environments: Sequence[Environment], prompt: str) -> str:
+    """`answer_task` for the prompt's task; a fixed refusal for prompts no environment
+    recognises."""
+    located = locate(environments, prompt)
+    return UNRECOGNISED if located is None else answer_task(profile, *located)

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from throne.envs.base import Environment
-from throne.miners.answer import answer
+from throne.miners.answer import UNRECOGNISED, answer_task, locate
 from throne.miners.profile import MinerProfile
 
 HANG_SECONDS = 3600.0
@@ -97,10 +97,13 @@ def miner_app(
             if draw < rate:
                 return await _fault(fault, profile, request)
             draw -= rate
+        # Recognising a prompt takes microseconds, building its task milliseconds: only the
+        # latter goes to a thread, whose hand-off alone costs more than answering a stray prompt.
+        located = locate(envs, prompt)
         text = (
-            await run_in_threadpool(answer, profile, envs, prompt)
-            if envs
-            else answer(profile, envs, prompt)
+            UNRECOGNISED
+            if located is None
+            else await run_in_threadpool(answer_task, profile, *located)
         )
         return JSONResponse(_completion_body(model, prompt, text))
 
