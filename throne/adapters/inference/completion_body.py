@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
+
 from throne.adapters.inference.records import Usage
 
 
@@ -21,17 +23,26 @@ class UnusableBody(ValueError):
 def parse_completion_body(raw: bytes) -> ParsedBody:
     """``choices[0].message.content`` and the token usage; raises `UnusableBody`."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnusableBody(f"body is not UTF-8 (byte {exc.start})") from None
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise UnusableBody(f"malformed JSON body ({len(raw)} bytes)") from None
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson is strict where the standard library is not (NaN, lone surrogates): a body
+        # it refuses gets a second, lenient reading before it is called unusable.
+        payload = _lenient_loads(raw)
     content = _content(payload)
     if content is None:
         raise UnusableBody("no choices[0].message.content in body")
     return ParsedBody(content, _usage(payload))
+
+
+def _lenient_loads(raw: bytes) -> object:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnusableBody(f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise UnusableBody(f"malformed JSON body ({len(raw)} bytes)") from None
 
 
 def _content(payload: object) -> str | None:
