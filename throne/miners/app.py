@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from throne.envs.base import Environment
@@ -54,11 +54,11 @@ def miner_app(
     envs = tuple(environments)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "models": sorted(by_name)})
+        return _json({"status": "ok", "models": sorted(by_name)})
 
     async def models(request: Request) -> Response:
         data = [{"id": name, "object": "model", "owned_by": "throne"} for name in sorted(by_name)]
-        return JSONResponse({"object": "list", "data": data})
+        return _json({"object": "list", "data": data})
 
     async def completions(request: Request) -> Response:
         seen.requests += 1
@@ -71,7 +71,7 @@ def miner_app(
 
     async def _complete(request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
+            body = orjson.loads(await request.body())
             model = body["model"]
             prompt = _last_user_message(body["messages"])
         except (ValueError, KeyError, TypeError):
@@ -105,13 +105,14 @@ def miner_app(
             if located is None
             else await run_in_threadpool(answer_task, profile, *located)
         )
-        return JSONResponse(_completion_body(model, prompt, text))
+        return _json(_completion_body(model, prompt, text))
 
+    # Routes are tried in order: the one that takes the load goes first.
     routes = [
+        Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/", health),
         Route("/health", health),
         Route("/v1/models", models),
-        Route("/v1/chat/completions", completions, methods=["POST"]),
     ]
     return Starlette(routes=routes)
 
@@ -176,4 +177,9 @@ def _completion_body(model: str, prompt: str, text: str) -> dict[str, object]:
 
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"message": message, "type": kind, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _json(body, status, headers)
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # orjson rather than starlette's JSONResponse: a tenth of the encoding time.
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
