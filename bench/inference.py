@@ -18,10 +18,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -157,92 +158,140 @@ async def bare_httpx_run(base_url: str, concurrency: int, requests: int) -> Run:
         return await drive(call, concurrency, requests)
 
 
+Driver = Callable[[str, int, int], Coroutine[Any, Any, Run]]
+
+
+@dataclass(frozen=True)
+class Measured:
+    median: Run
+    runs: list[Run]
+
+    @property
+    def spread(self) -> str:
+        rates = sorted(run.rate for run in self.runs)
+        return f"{rates[0]:.0f}-{rates[-1]:.0f}"
+
+
+def median_runs(
+    base_url: str, repeats: int, plan: dict[str, tuple[Driver, int, int]]
+) -> dict[str, Measured]:
+    """Each named run ``repeats`` times, interleaved so that drift in the machine's load falls
+    on all of them alike; per name, the run of median rate and the lowest and highest rates."""
+    runs: dict[str, list[Run]] = {name: [] for name in plan}
+    for _ in range(repeats):
+        for name, (driver, concurrency, requests) in plan.items():
+            runs[name].append(asyncio.run(driver(base_url, concurrency, requests)))
+    return {
+        name: Measured(sorted(r, key=lambda run: run.rate)[len(r) // 2], r)
+        for name, r in runs.items()
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=40, help="requests per slot at latency L")
     parser.add_argument("--overhead-requests", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per scenario; medians shown")
     parser.add_argument(
         "--httpx-share", type=int, default=8, help="bare httpx runs 1/N as many requests"
     )
     args = parser.parse_args()
-    c, latency = args.concurrency, args.latency_ms / 1000
-
+    c, latency, n = args.concurrency, args.latency_ms / 1000, args.overhead_requests
     # httpx needs several milliseconds of CPU per request at C=64: fewer requests suffice there.
     httpx_share = max(1, args.httpx_share)
+    repeats = max(1, args.repeats)
     with miner(args.latency_ms) as base_url:
-        loaded = asyncio.run(throne_run(base_url, c, c * args.rounds))
-        bare_loaded = asyncio.run(bare_aiohttp_run(base_url, c, c * args.rounds))
-        httpx_loaded = asyncio.run(bare_httpx_run(base_url, c, c * args.rounds // httpx_share))
+        loaded = median_runs(
+            base_url,
+            repeats,
+            {
+                "ours": (throne_run, c, c * args.rounds),
+                "aiohttp": (bare_aiohttp_run, c, c * args.rounds),
+                "httpx": (bare_httpx_run, c, c * args.rounds // httpx_share),
+            },
+        )
     with miner(0) as base_url:
-        n = args.overhead_requests
-        ours_1 = asyncio.run(throne_run(base_url, 1, n))
-        bare_1 = asyncio.run(bare_aiohttp_run(base_url, 1, n))
-        httpx_1 = asyncio.run(bare_httpx_run(base_url, 1, n))
-        ours_c = asyncio.run(throne_run(base_url, c, n))
-        bare_c = asyncio.run(bare_aiohttp_run(base_url, c, n))
+        idle = median_runs(
+            base_url,
+            repeats,
+            {
+                "ours 1": (throne_run, 1, n),
+                "aiohttp 1": (bare_aiohttp_run, 1, n),
+                "httpx 1": (bare_httpx_run, 1, n),
+                "ours C": (throne_run, c, n),
+                "aiohttp C": (bare_aiohttp_run, c, n),
+            },
+        )
 
     bound = c / latency
     at_load = f"C={c}, L={args.latency_ms:g} ms"
+    ours, bare = loaded["ours"], loaded["aiohttp"]
+    ours_1, bare_1 = idle["ours 1"].median, idle["aiohttp 1"].median
+    ours_c, bare_c = idle["ours C"].median, idle["aiohttp C"].median
+    httpx_1 = idle["httpx 1"].median
     rows = [
-        (f"throne client, {at_load}", loaded, f"{bound:.0f} req/s (C/L)", loaded.rate / bound),
+        (f"throne client, {at_load}", ours, f"{bound:.0f} req/s (C/L)", ours.median.rate / bound),
         (
             f"bare aiohttp, {at_load}",
-            bare_loaded,
+            bare,
             f"{bound:.0f} req/s (C/L)",
-            bare_loaded.rate / bound,
+            bare.median.rate / bound,
         ),
         (
             f"bare httpx, {at_load} (reference)",
-            httpx_loaded,
+            loaded["httpx"],
             f"{bound:.0f} req/s (C/L)",
-            httpx_loaded.rate / bound,
+            loaded["httpx"].median.rate / bound,
         ),
         (
             "throne client, C=1, L=0: wall per request",
-            ours_1,
+            idle["ours 1"],
             f"{bare_1.seconds / n * 1e6:.0f} us (bare aiohttp)",
             ours_1.seconds / bare_1.seconds,
         ),
         (
             "throne client, C=1, L=0: client CPU per request",
-            ours_1,
+            idle["ours 1"],
             f"{bare_1.cpu_per_request_us:.0f} us (bare aiohttp)",
             ours_1.cpu_per_request_us / bare_1.cpu_per_request_us,
         ),
         (
             f"throne client, C={c}, L=0: client CPU per request",
-            ours_c,
+            idle["ours C"],
             f"{bare_c.cpu_per_request_us:.0f} us (bare aiohttp)",
             ours_c.cpu_per_request_us / bare_c.cpu_per_request_us,
         ),
         (
             "bare httpx, C=1, L=0: client CPU per request",
-            httpx_1,
+            idle["httpx 1"],
             f"{bare_1.cpu_per_request_us:.0f} us (bare aiohttp)",
             httpx_1.cpu_per_request_us / bare_1.cpu_per_request_us,
         ),
     ]
     print(
-        f"{'scenario':<56} {'requests':>8} {'seconds':>8} {'req/s':>8} "
+        f"{'scenario':<52} {'requests':>8} {'seconds':>7} {'req/s':>6} {'req/s range':>11} "
         f"{'client CPU us/req':>17} {'server CPU us/req':>17}  {'baseline':<28} {'ratio':>6}"
     )
-    for name, run, baseline, ratio in rows:
+    for name, measured, baseline, ratio in rows:
+        run = measured.median
         print(
-            f"{name:<56} {run.requests:>8} {run.seconds:>8.2f} {run.rate:>8.0f} "
-            f"{run.cpu_per_request_us:>17.0f} {run.server_cpu_per_request_us:>17.0f}  "
-            f"{baseline:<28} {ratio:>6.2f}"
+            f"{name:<52} {run.requests:>8} {run.seconds:>7.2f} {run.rate:>6.0f} "
+            f"{measured.spread:>11} {run.cpu_per_request_us:>17.0f} "
+            f"{run.server_cpu_per_request_us:>17.0f}  {baseline:<28} {ratio:>6.2f}"
         )
-    target = loaded.rate / bound >= 0.9
+    share = ours.median.rate / bound
+    target = share >= 0.9
     print(
-        f"\nthroughput at C={c}, L={args.latency_ms:g} ms: {loaded.rate / bound:.0%} of C/L "
-        f"({'meets' if target else 'misses'} the 90 % target)"
+        f"\nthroughput at {at_load}: {share:.0%} of C/L, median of {repeats} "
+        f"({'meets' if target else 'misses'} the 90 % target; bare aiohttp "
+        f"{bare.median.rate / bound:.0%})"
     )
     print(
         f"client overhead at L=0: {ours_1.cpu_per_request_us:.0f} us CPU per request "
         f"(bare aiohttp {bare_1.cpu_per_request_us:.0f} us, "
-        f"+{ours_1.cpu_per_request_us - bare_1.cpu_per_request_us:.0f} us for limits, retries, "
+        f"{ours_1.cpu_per_request_us - bare_1.cpu_per_request_us:+.0f} us for limits, retries, "
         f"breaker and classification)"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
