@@ -1,6 +1,6 @@
 """Storage throughput: SampleScored appends on SQLite and PostgreSQL, and audit verification.
 
-    .venv/bin/python bench/storage.py [--events N] [--verify-events N] [--keep-going]
+    .venv/bin/python bench/storage.py [--events N] [--single N] [--verify-events N]
 
 Prints one table. Appends go through the real ``ThroneApplication`` (Scorecard aggregates, the
 application's mapper, snapshots on) one event per save and batched, beside raw ``sqlite3`` and

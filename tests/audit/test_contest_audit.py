@@ -170,3 +170,19 @@ def test_a_seed_that_does_not_match_its_commitment_is_caught(sqlite_export: Path
     with pytest.raises(AuditError) as exc:
         verify_file(resigned(sqlite_export, other_seed))
     assert exc.value.kind == "pool-mismatch" and "commitment" in str(exc.value)
+
+
+def test_a_score_changed_in_place_is_named_by_the_first_check_it_fails(sqlite_export: Path) -> None:
+    # Not re-signed: the recomputed verdict comes before the next checkpoint, and verification
+    # stops at the first fault in the order of the file.
+    lines = sqlite_export.read_bytes().splitlines(keepends=True)
+    i = next(
+        i
+        for i, line in enumerate(lines)
+        if b"SampleScored" in line and b'"hotkey":"strong"' in line and b'"score":1.0' in line
+    )
+    lines[i] = lines[i].replace(b'"score":1.0', b'"score":0.0')
+    sqlite_export.write_bytes(b"".join(lines))
+    with pytest.raises(AuditError) as exc:
+        verify_file(sqlite_export)
+    assert exc.value.kind == "verdict-mismatch" and "Dethroned" in str(exc.value)

@@ -55,22 +55,9 @@ class ReplaySummary:
     decisions: dict[str, int] = field(default_factory=dict)
 
 
-class _Card:
-    """One scorecard's results: env -> task -> (version, score), first result wins."""
-
-    __slots__ = ("results",)
-
-    def __init__(self) -> None:
-        self.results: dict[str, dict[int, tuple[int, float]]] = {}
-
-    def scores_at(
-        self, version: int, allowed: Mapping[str, set[int]]
-    ) -> dict[str, dict[int, float]]:
-        out: dict[str, dict[int, float]] = {}
-        for env, ids in allowed.items():
-            got = self.results.get(env, {})
-            out[env] = {t: s for t, (v, s) in got.items() if v <= version and t in ids}
-        return out
+# One scorecard's results in one env: task id -> (scorecard version, score); first result wins.
+_Results = dict[int, tuple[int, float]]
+_NUMBERS = (int, float)
 
 
 class ContestReplay:
@@ -80,7 +67,8 @@ class ContestReplay:
         self._mapper = mapper
         self.summary = ReplaySummary()
         self._aggregates: dict[str, Any] = {}
-        self._cards: dict[tuple[int, str, str], _Card] = {}
+        # (pool, hotkey, revision, env) -> results: one flat map, one lookup per sample.
+        self._results: dict[tuple[Any, Any, Any, Any], _Results] = {}
         self._weights_by_version: dict[tuple[str, int], dict[str, float]] = {}
         self._contest_of_netuid: dict[int, str] = {}
         self._open_pools: dict[str, dict[str, Any]] = {}
@@ -88,9 +76,28 @@ class ContestReplay:
     # ---- feeding ----------------------------------------------------------------------------
 
     def __call__(self, event: ExportedEvent) -> None:
-        self.summary.events += 1
+        summary = self.summary
+        summary.events += 1
         if event.topic == SAMPLE_TOPIC:
-            self._sample(event)
+            # Most of the log: handled inline, the payload read as it was parsed.
+            p = event.payload
+            try:
+                key = (p["pool"], p["hotkey"], p["revision"], p["env"])
+                task, score, outcome = p["task_id"], p["score"], p["outcome"]
+                if type(task) is not int or type(score) not in _NUMBERS:
+                    raise TypeError("task_id must be an integer and score a number")
+                results = self._results.get(key)
+            except (KeyError, TypeError) as exc:
+                raise AuditError(
+                    "replay-failed", f"malformed SampleScored at id {event.id}: {exc!r}"
+                ) from None
+            summary.samples += 1
+            if outcome == "infra_error":
+                return
+            if results is None:
+                results = self._results[key] = {}
+            if task not in results:
+                results[task] = (event.version, score)
             return
         domain_event = self._decode(event)
         aggregate = self._aggregates.get(event.originator)
@@ -136,26 +143,6 @@ class ContestReplay:
                 "unknown-topic" if "topic" in str(exc).lower() else "replay-failed",
                 f"cannot decode {event.topic} at id {event.id}: {exc}",
             ) from exc
-
-    def _sample(self, event: ExportedEvent) -> None:
-        p = event.payload
-        try:
-            key = (int(p["pool"]), str(p["hotkey"]), str(p["revision"]))
-            env, task, outcome = str(p["env"]), int(p["task_id"]), p["outcome"]
-            score = float(p["score"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise AuditError(
-                "replay-failed", f"malformed SampleScored at id {event.id}: {exc}"
-            ) from None
-        self.summary.samples += 1
-        if outcome == "infra_error":
-            return
-        card = self._cards.get(key)
-        if card is None:
-            card = self._cards[key] = _Card()
-        results = card.results.setdefault(env, {})
-        if task not in results:
-            results[task] = (event.version, score)
 
     # ---- checks -------------------------------------------------------------------------------
 
@@ -213,11 +200,12 @@ class ContestReplay:
         version: Any,
         allowed: Mapping[str, set[int]],
     ) -> dict[str, dict[int, float]]:
-        card = self._cards.get(key)
-        if card is None:
-            return {env: {} for env in allowed}
         limit = int(version) if isinstance(version, int) else 1 << 62
-        return card.scores_at(limit, allowed)
+        scores: dict[str, dict[int, float]] = {}
+        for env, ids in allowed.items():
+            results = self._results.get((*key, env), {})
+            scores[env] = {t: s for t, (v, s) in results.items() if v <= limit and t in ids}
+        return scores
 
     def _check_weights(self, event: ExportedEvent) -> None:
         p = event.payload
