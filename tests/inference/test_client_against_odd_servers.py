@@ -45,8 +45,10 @@ async def huge(request: Request) -> Response:
 async def huge_streamed(request: Request) -> Response:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"choices": [{"message": {"content": "'
-        for _ in range(100):
-            yield b"y" * 100
+        # Few, large chunks: the client hangs up after the cap, and every chunk written after
+        # that makes the server's event loop complain.
+        for _ in range(5):
+            yield b"y" * 2000
         yield b'"}}]}'
 
     return StreamingResponse(chunks(), media_type="application/json")
@@ -183,6 +185,7 @@ def call_raw(reply: bytes, hold_open: bool = False, **options: object) -> tuple[
 
     async def go() -> tuple[Result, int]:
         seen = 0
+        handlers: list[asyncio.Task[None]] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal seen
@@ -191,16 +194,23 @@ def call_raw(reply: bytes, hold_open: bool = False, **options: object) -> tuple[
             writer.write(reply)
             await writer.drain()
             if hold_open:
-                await asyncio.sleep(30)
+                await reader.read()  # until the client hangs up
             writer.close()
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        def track(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            handlers.append(asyncio.create_task(handle(reader, writer)))
+
+        server = await asyncio.start_server(track, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         async with server:
             client = AiohttpChatCompletions(retry=RetryPolicy(base=0.01), **options)  # type: ignore[arg-type]
             async with client:
                 endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m")
                 result = await client.complete(endpoint, ChatRequest.single("m", "hi"))
+            # Every connection ends once the client is closed: a handler left waiting would
+            # mean a connection the client leaked.
+            async with asyncio.timeout(5):
+                await asyncio.gather(*handlers)
         return result, seen
 
     return asyncio.run(go())
