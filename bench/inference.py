@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from throne import event_loop
 from throne.adapters.inference import (
     AiohttpChatCompletions,
     ChatRequest,
@@ -180,7 +181,7 @@ def median_runs(
     runs: dict[str, list[Run]] = {name: [] for name in plan}
     for _ in range(repeats):
         for name, (driver, concurrency, requests) in plan.items():
-            runs[name].append(asyncio.run(driver(base_url, concurrency, requests)))
+            runs[name].append(event_loop.run(driver(base_url, concurrency, requests)))
     return {
         name: Measured(sorted(r, key=lambda run: run.rate)[len(r) // 2], r)
         for name, r in runs.items()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from throne import event_loop
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import Endpoint
 from throne.adapters.inference.env_run import TaskScore, run_tasks
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.timeout <= 0 or args.retries < 0:
         raise CommandError("--concurrency and --timeout must be positive, --retries not negative")
     endpoint = Endpoint(args.base_url, args.model, os.environ.get(API_KEY_VARIABLE))
-    scores = asyncio.run(_evaluate(env, endpoint, task_ids, args))
+    scores = event_loop.run(_evaluate(env, endpoint, task_ids, args))
     summary = summarise(env, endpoint, scores)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
+from throne import event_loop
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
@@ -106,6 +106,6 @@ def run_serve(args: argparse.Namespace) -> int:
     envs = ", ".join(sorted(environments)) or "none installed: every prompt gets a refusal"
     print(f"serving {names} at http://{host}:{port}/v1 (environments: {envs})", flush=True)
     app = miner_app(miners, list(environments.values()), seed=args.seed)
-    asyncio.run(uvicorn_server(app).serve(sockets=[sock]))
+    event_loop.run(uvicorn_server(app).serve(sockets=[sock]))
     print("stopped", file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from throne import event_loop
 from throne.cli import early_stop
 from throne.cli.main import CommandError
 
@@ -147,7 +148,7 @@ def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
     except (StorageError, ChainError) as exc:
         raise CommandError(str(exc)) from exc
     try:
-        asyncio.run(_until_signalled(services, worker_only, early_stop.requested))
+        event_loop.run(_until_signalled(services, worker_only, early_stop.requested))
     finally:
         services.close_sync()
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from throne import event_loop
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.inference.endpoints import Endpoint, StaticModelEndpoints
 from throne.adapters.inference.policy import RetryPolicy
@@ -120,7 +121,7 @@ def run_demo(
         )
         started = time.monotonic()
         try:
-            asyncio.run(_drive(services, opts, view, started))
+            event_loop.run(_drive(services, opts, view, started))
             summary = summarise(services)
         finally:
             services.close_sync()

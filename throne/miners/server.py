@@ -6,7 +6,6 @@ also host several miners, routed by model name.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -16,6 +15,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
+from throne import event_loop
 from throne.envs.base import Environment
 from throne.miners.app import MinerStats, miner_app
 from throne.miners.profile import MinerProfile
@@ -92,7 +92,7 @@ class BackgroundServer:
     def _run(self) -> None:
         assert self._server is not None and self._sock is not None
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            event_loop.run(self._server.serve(sockets=[self._sock]))
         except BaseException as exc:
             self._failed = exc
 
