@@ -133,6 +133,7 @@ def build(
             total=settings.sampler.request_timeout_seconds,
         ),
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
+        trust_env=bool(settings.inference.get("proxy_from_environment", False)),
     )
     default_name = (
         f"{socket.gethostname()}:daemon"

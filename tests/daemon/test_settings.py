@@ -41,6 +41,8 @@ def test_file_values_override_defaults(tmp_path: Path) -> None:
         ({"envs": {"SAT": {"id_range": [0, 5000]}}}, "id_range outside"),
         ({"envs": {"SAT": {"sampling_count": 2000}}}, "exceeds id range"),
         ({"extra": {}}, "unknown section"),
+        ({"inference": {"gatway": "http://x/v1"}}, "[inference] unknown key(s) ['gatway']"),
+        ({"inference": {"proxy_from_environment": "yes"}}, "must be true or false"),
     ],
 )
 def test_bad_settings_are_named_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]

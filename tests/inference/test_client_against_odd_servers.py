@@ -246,3 +246,33 @@ def test_an_unparseable_url_is_an_infra_error_not_an_exception() -> None:
     assert isinstance(result, Failure)
     assert (result.kind, result.attempts) == ("infra_error", 1)
     assert "invalid URL" in result.reason
+
+
+async def proxied(request: Request) -> Response:
+    # An HTTP proxy receives the target's absolute URL; uvicorn hands on its path and Host.
+    return JSONResponse(_ok(f"via proxy for {request.headers.get('host')}"))
+
+
+@pytest.mark.parametrize("trust_env", [True, False], ids=["follows-proxy", "ignores-proxy"])
+def test_the_environments_proxy_is_followed_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, trust_env: bool
+) -> None:
+    app = Starlette(routes=[Route("/v1/chat/completions", proxied, methods=["POST"])])
+    with BackgroundServer(app) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        # Nothing listens on the target: only the proxy can answer.
+        target = Endpoint("http://127.0.0.1:9/v1", "m")
+
+        async def go() -> Result:
+            async with AiohttpChatCompletions(
+                retry=RetryPolicy(attempts=1), deadlines=Deadlines(connect=2), trust_env=trust_env
+            ) as client:
+                return await client.complete(target, ChatRequest.single("m", "hi"))
+
+        result = asyncio.run(go())
+    if trust_env:
+        assert isinstance(result, Completion) and result.text == "via proxy for 127.0.0.1:9"
+    else:
+        assert isinstance(result, Failure) and result.kind == "infra_error"

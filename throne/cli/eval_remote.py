@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     remote.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     remote.add_argument("--max-tokens", type=int, help="completion token cap")
     remote.add_argument("--per-task", action="store_true", help="also print one row per task")
+    remote.add_argument(
+        "--proxy-from-env",
+        action="store_true",
+        help="reach the endpoint through HTTP(S)_PROXY, honouring NO_PROXY",
+    )
     if "--json" not in p._option_string_actions:
         remote.add_argument("--json", action="store_true", help="print one JSON object instead")
 
@@ -95,6 +100,7 @@ async def _evaluate(
         deadlines=Deadlines(connect=min(10.0, args.timeout), read=args.timeout, total=args.timeout),
         retry=RetryPolicy(attempts=args.retries + 1),
         limits=Limits(per_endpoint=args.concurrency, overall=args.concurrency),
+        trust_env=args.proxy_from_env,
     )
     columns = (
         TextColumn("{task.description}"),

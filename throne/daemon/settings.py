@@ -160,7 +160,16 @@ def settings_from_dict(
     inference = raw.get("inference", {})
     if not isinstance(inference, Mapping):
         raise SettingsError(f"{source}: [inference] must be a table")
+    bad = set(inference) - INFERENCE_KEYS
+    if bad:
+        raise SettingsError(f"{source}: [inference] unknown key(s) {sorted(bad)}")
+    if not isinstance(inference.get("proxy_from_environment", False), bool):
+        raise SettingsError(f"{source}: [inference] proxy_from_environment must be true or false")
     return Settings(validator, contest, sampler, dict(inference))
+
+
+# Read by StaticModelEndpoints.from_config (the first three) and by the composition root.
+INFERENCE_KEYS = frozenset({"gateway", "api_key", "routes", "proxy_from_environment"})
 
 
 def _section(cls: Any, table: Any, where: str) -> Any:

@@ -96,7 +96,9 @@ class AiohttpChatCompletions:
     """Async client for OpenAI-compatible ``POST {base_url}/chat/completions``.
 
     One aiohttp session serves every endpoint; it is opened inside the running loop on the
-    first call, so the client can be built before the loop starts.
+    first call, so the client can be built before the loop starts. With ``trust_env`` the
+    session follows ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (and ``~/.netrc``) from the
+    environment; off by default, since aiohttp then looks the proxy up on every request.
     """
 
     def __init__(
@@ -108,8 +110,10 @@ class AiohttpChatCompletions:
         breaker: BreakerPolicy | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        trust_env: bool = False,
     ) -> None:
         self._deadlines = deadlines or Deadlines()
+        self._trust_env = trust_env
         self._retry = retry or RetryPolicy()
         self._limits = limits or Limits()
         self._breaker_policy = breaker or BreakerPolicy()
@@ -174,6 +178,7 @@ class AiohttpChatCompletions:
                 timeout=timeout,
                 # Endpoints have no business setting state between calls.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=self._trust_env,
             )
         return self._session
 
