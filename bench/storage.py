@@ -7,14 +7,14 @@ application's mapper, snapshots on) one event per save and batched, beside raw `
 psycopg ``executemany`` of the very same payloads into a table of the same shape: the ratio says
 what the event store costs over the driver. Verification reads a synthetic export of at least a
 million events (a played contest, then SampleScored events over many scorecards) and checks its
-hash chain, signatures and replay.
+hash chain, signatures and replay: in one process, and as ``throne audit verify`` does by
+default, in one process per core, each verifying a span between checkpoints.
 
 Batched appends and verification run ``--repeats`` times (3), each time followed by its
 baseline, and the table shows the medians and the range: on a shared machine one run can land
 in a slow minute. Targets (on the medians): batched append >= 30,000 events/s on SQLite;
-verify >= 100,000 events/s. The script
-starts its own throwaway PostgreSQL cluster with ``scripts/pg-cluster`` unless
-``THRONE_BENCH_POSTGRES_URL`` is set.
+verify (as run by default) >= 100,000 events/s. The script starts its own throwaway
+PostgreSQL cluster with ``scripts/pg-cluster`` unless ``THRONE_BENCH_POSTGRES_URL`` is set.
 """
 
 from __future__ import annotations
@@ -302,9 +302,9 @@ def synthetic_log(tmp: Path, samples: int) -> Iterator[Any]:
 
 def bench_verify(tmp: Path, samples: int, repeats: int) -> list[Row]:
     from throne.audit.export import export_notifications, open_for_writing
-    from throne.audit.replay import ContestReplay, is_weight_submission, replay_mapper
+    from throne.audit.parallel import audit_export, default_jobs
+    from throne.audit.replay import is_weight_submission
     from throne.audit.signing import keypair_from_text
-    from throne.audit.verify import verify_export
 
     signer = keypair_from_text("//Alice")
     path = tmp / "synthetic.jsonl"
@@ -321,12 +321,14 @@ def bench_verify(tmp: Path, samples: int, repeats: int) -> list[Row]:
 
     n_export, s_export = timed(export)
 
-    def verify() -> int:
-        replay = ContestReplay(replay_mapper())
-        summary = verify_export(path, expected_signer=signer.ss58_address, on_event=replay)
-        result = replay.finish()
-        assert result.verdicts_checked == 2 and result.weights_checked == 3
-        return summary.events
+    def verify(jobs: int) -> Callable[[], int]:
+        def run() -> int:
+            chain, result = audit_export(path, expected_signer=signer.ss58_address, jobs=jobs)
+            assert result.verdicts_checked == 2 and result.weights_checked == 3
+            assert chain.events == result.events
+            return chain.events
+
+        return run
 
     def parse_only() -> int:
         # Baseline: reading and JSON-parsing every line (with the parser verify uses), no more.
@@ -340,21 +342,33 @@ def bench_verify(tmp: Path, samples: int, repeats: int) -> list[Row]:
                 count += 1
         return count
 
-    verified: list[float] = []
+    jobs = default_jobs()
+    one_pass: list[float] = []
+    spread: list[float] = []
     parsed: list[float] = []
     for _ in range(repeats):
-        n_verify, s_verify = timed(verify)
-        verified.append(n_verify / s_verify)
+        n_verify, s_verify = timed(verify(1))
+        one_pass.append(n_verify / s_verify)
+        n_verify, s_verify = timed(verify(jobs))
+        spread.append(n_verify / s_verify)
         pn, ps = timed(parse_only)
         parsed.append(pn / ps)
     size = path.stat().st_size / 1e6
     return [
         Row(f"synthesize + audit export ({size:.0f} MB)", "file", n_export, [n_export / s_export]),
         Row(
-            "audit verify: chain + replay",
+            "audit verify: chain + replay, 1 process",
             "file",
             n_verify,
-            verified,
+            one_pass,
+            "orjson.loads of each line",
+            parsed,
+        ),
+        Row(
+            f"audit verify: chain + replay, {jobs} processes (default)",
+            "file",
+            n_verify,
+            spread,
             "orjson.loads of each line",
             parsed,
         ),
@@ -413,7 +427,7 @@ def main() -> int:
     batched_sqlite = next(
         r for r in rows if r.backend == "SQLite" and "per save" in r.scenario and r.baseline
     )
-    verify = next(r for r in rows if r.scenario.startswith("audit verify"))
+    verify = next(r for r in rows if r.scenario.endswith("(default)"))
     checks = [
         ("batched append on SQLite", batched_sqlite.rate, SQLITE_BATCHED_TARGET),
         ("audit verify", verify.rate, VERIFY_TARGET),

@@ -161,3 +161,45 @@ def test_rescore_of_an_export_asks_for_the_database_holding_the_responses(
 ) -> None:
     code, _, err = run(capsys, "audit", "verify", str(tmp_path / "x.jsonl"), "--rescore")
     assert code == 1 and "use --db URL" in err and err.count("\n") == 1
+
+
+def test_verify_in_several_processes_reports_what_one_pass_reports(
+    db_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from throne.audit import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    out = tmp_path / "audit.jsonl"
+    run(
+        capsys,
+        "audit",
+        "export",
+        "--db",
+        str(db_file),
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "4",
+    )
+    reports = []
+    for jobs in ("1", "3"):
+        code, text, err = run(capsys, "audit", "verify", str(out), "--jobs", jobs, "--json")
+        assert code == 0, err
+        report = json.loads(text)
+        del report["seconds"], report["events_per_second"]
+        reports.append(report)
+    assert reports[0] == reports[1] and reports[0]["verdicts_checked"] == 2
+    assert reports[0]["chain"]["checkpoints"] > 3
+
+
+def test_jobs_must_be_a_positive_number_and_only_split_a_file(
+    db_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "verify", "x.jsonl", "--jobs", "0"])
+    assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
+    code, _, err = run(capsys, "audit", "verify", "--db", str(db_file), "--jobs", "2")
+    assert code == 1 and "one pass" in err and err.count("\n") == 1

@@ -57,7 +57,55 @@ class ReplaySummary:
 
 # One scorecard's results in one env: task id -> (scorecard version, score); first result wins.
 _Results = dict[int, tuple[int, float]]
+# (pool, hotkey, revision, env) -> results: one flat map, one lookup per sample.
+ResultsByKey = dict[tuple[Any, Any, Any, Any], _Results]
 _NUMBERS = (int, float)
+
+
+class SampleResults:
+    """The results ``SampleScored`` events record, reduced as they arrive in log order.
+
+    Samples are most of the log, so their payloads are read as parsed, not decoded into event
+    objects; an infrastructure failure is counted but is no result."""
+
+    __slots__ = ("by_key", "count")
+
+    def __init__(self) -> None:
+        self.by_key: ResultsByKey = {}
+        self.count = 0
+
+    def add(self, event: ExportedEvent) -> None:
+        p = event.payload
+        try:
+            key = (p["pool"], p["hotkey"], p["revision"], p["env"])
+            task, score, outcome = p["task_id"], p["score"], p["outcome"]
+            if type(task) is not int or type(score) not in _NUMBERS:
+                raise TypeError("task_id must be an integer and score a number")
+            results = self.by_key.get(key)
+        except (KeyError, TypeError) as exc:
+            raise AuditError(
+                "replay-failed", f"malformed SampleScored at id {event.id}: {exc!r}"
+            ) from None
+        self.count += 1
+        if outcome == "infra_error":
+            return
+        if results is None:
+            results = self.by_key[key] = {}
+        if task not in results:
+            results[task] = (event.version, score)
+
+    def extend(self, later: ResultsByKey, count: int) -> None:
+        """Add the reduced results of ``count`` samples that come after all those seen."""
+        self.count += count
+        by_key = self.by_key
+        for key, results in later.items():
+            mine = by_key.get(key)
+            if mine is None:
+                by_key[key] = results
+            else:
+                for task, result in results.items():
+                    if task not in mine:
+                        mine[task] = result
 
 
 class ContestReplay:
@@ -67,8 +115,8 @@ class ContestReplay:
         self._mapper = mapper
         self.summary = ReplaySummary()
         self._aggregates: dict[str, Any] = {}
-        # (pool, hotkey, revision, env) -> results: one flat map, one lookup per sample.
-        self._results: dict[tuple[Any, Any, Any, Any], _Results] = {}
+        self._samples = SampleResults()
+        self._add_sample = self._samples.add
         self._weights_by_version: dict[tuple[str, int], dict[str, float]] = {}
         self._contest_of_netuid: dict[int, str] = {}
         self._open_pools: dict[str, dict[str, Any]] = {}
@@ -76,28 +124,9 @@ class ContestReplay:
     # ---- feeding ----------------------------------------------------------------------------
 
     def __call__(self, event: ExportedEvent) -> None:
-        summary = self.summary
-        summary.events += 1
+        self.summary.events += 1
         if event.topic == SAMPLE_TOPIC:
-            # Most of the log: handled inline, the payload read as it was parsed.
-            p = event.payload
-            try:
-                key = (p["pool"], p["hotkey"], p["revision"], p["env"])
-                task, score, outcome = p["task_id"], p["score"], p["outcome"]
-                if type(task) is not int or type(score) not in _NUMBERS:
-                    raise TypeError("task_id must be an integer and score a number")
-                results = self._results.get(key)
-            except (KeyError, TypeError) as exc:
-                raise AuditError(
-                    "replay-failed", f"malformed SampleScored at id {event.id}: {exc!r}"
-                ) from None
-            summary.samples += 1
-            if outcome == "infra_error":
-                return
-            if results is None:
-                results = self._results[key] = {}
-            if task not in results:
-                results[task] = (event.version, score)
+            self._add_sample(event)
             return
         domain_event = self._decode(event)
         aggregate = self._aggregates.get(event.originator)
@@ -119,7 +148,14 @@ class ContestReplay:
                 str(uid): float(w) for uid, w in sorted(after.weights().items())
             }
 
+    def add_samples(self, later: ResultsByKey, count: int) -> None:
+        """Take ``count`` samples already reduced elsewhere (see :class:`SampleResults`) that
+        come next in the log, as if each had been fed in order."""
+        self._samples.extend(later, count)
+        self.summary.events += count
+
     def finish(self) -> ReplaySummary:
+        self.summary.samples = self._samples.count
         for pool in self._open_pools.values():
             if pool.get("seed"):
                 self._check_pool(pool)
@@ -203,7 +239,7 @@ class ContestReplay:
         limit = int(version) if isinstance(version, int) else 1 << 62
         scores: dict[str, dict[int, float]] = {}
         for env, ids in allowed.items():
-            results = self._results.get((*key, env), {})
+            results = self._samples.by_key.get((*key, env), {})
             scores[env] = {t: s for t, (v, s) in results.items() if v <= limit and t in ids}
         return scores
 

@@ -141,6 +141,7 @@ class ChainVerifier:
         *,
         expected_signer: str | None = None,
         on_event: Callable[[ExportedEvent], None] | None = None,
+        order: EventOrder | None = None,
     ) -> None:
         self.summary = ChainSummary()
         self.lines_read = 0
@@ -152,10 +153,45 @@ class ChainVerifier:
         self._since_checkpoint = 0
         self._last_checkpoint_line = 0
         self._last_checkpoint_id = 0
-        self._order = EventOrder()
+        self._order = EventOrder() if order is None else order
+
+    @classmethod
+    def resume(
+        cls,
+        *,
+        signer: str,
+        events: int,
+        head: bytes,
+        last_id: int,
+        on_event: Callable[[ExportedEvent], None] | None = None,
+        order: EventOrder | None = None,
+    ) -> ChainVerifier:
+        """A verifier that starts right after a checkpoint, in the state the checkpoint signed
+        (``events`` so far, the running ``head``, the ``last_id``), for an export by ``signer``.
+
+        It trusts that state: whoever verified the lines before it must have found the same."""
+        verifier = cls(on_event=on_event, order=order)
+        verifier.summary.signer = signer
+        verifier.summary.events = events
+        verifier._head = head
+        verifier._header_seen = True
+        verifier._order.last_id = last_id
+        verifier.summary.last_id = last_id
+        verifier._last_checkpoint_id = last_id
+        return verifier
+
+    @property
+    def at_checkpoint(self) -> bool:
+        """Whether every event read so far is covered by a checkpoint already read."""
+        return self._header_seen and self._since_checkpoint == 0
 
     def run(self, raw_lines: Iterable[bytes]) -> ChainSummary:
-        """Verify raw lines, each ending in a newline, in order; then :meth:`finish`.
+        """Verify raw lines, each ending in a newline, in order; then :meth:`finish`."""
+        self.check(raw_lines)
+        return self.finish()
+
+    def check(self, raw_lines: Iterable[bytes]) -> None:
+        """Verify raw lines, each ending in a newline, in order, but not that the export ends.
 
         The hot loop of a verification: events (all but a few lines) are checked here with
         their state in locals; the rare records and every fault go through :meth:`feed`."""
@@ -228,7 +264,6 @@ class ChainVerifier:
             self._head, self._since_checkpoint = head, since
             summary.events = counted
             summary.last_id = order.last_id
-        return self.finish()
 
     def feed(self, number: int, line: bytes) -> None:
         """Check one line (without its newline): the slow path, for any record."""

@@ -82,8 +82,26 @@ def register(sub: Any) -> None:
         help="also re-run each stored response through its environment and compare the "
         "score (needs --db: responses are kept in the log's database)",
     )
+    verify.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="processes for an uncompressed export FILE, each verifying a span between "
+        "checkpoints (default: the cores available, at most 8; 1 for one pass). A fault "
+        "found in any span is explained by a pass over the whole file",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=run_verify)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
@@ -130,23 +148,22 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     from throne.audit.database import verify_database
-    from throne.audit.replay import ContestReplay, replay_mapper
-    from throne.audit.verify import verify_export
+    from throne.audit.parallel import audit_export
 
     if args.rescore and args.file is not None:
         raise CommandError(
             "--rescore re-reads the stored responses, which live in the log's database: "
             "use --db URL"
         )
+    if args.jobs is not None and args.file is None:
+        raise CommandError("--jobs splits an export FILE; a database is verified in one pass")
     if args.file is not None and args.db is not None:
         raise CommandError("give either an export FILE or --db URL, not both")
     started = time.perf_counter()
     report: dict[str, Any] = {}
     try:
         if args.file is not None:
-            replay = ContestReplay(replay_mapper())
-            chain = verify_export(args.file, expected_signer=args.signer, on_event=replay)
-            summary = replay.finish()
+            chain, summary = audit_export(args.file, expected_signer=args.signer, jobs=args.jobs)
             report["source"] = str(args.file)
             report["chain"] = {
                 "events": chain.events,

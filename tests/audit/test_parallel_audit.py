@@ -1,0 +1,261 @@
+"""A verification spread over processes, span by span, must find exactly what one pass finds."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.contest import small_config
+from tests.support.played import play
+from throne.adapters.storage.database import parse_database_url
+from throne.application import ThroneApplication
+from throne.audit import parallel
+from throne.audit.database import export_database
+from throne.audit.export import ChainWriter
+from throne.audit.format import AuditError
+from throne.audit.parallel import Span, audit_export, plan_spans
+from throne.audit.signing import keypair_from_text
+from throne.audit.verify import read_export_lines
+
+VALIDATOR = keypair_from_text("//Alice")
+EVERY = 3  # a checkpoint every three events: many places to cut a small log
+
+
+@pytest.fixture(autouse=True)
+def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("played")
+    db = parse_database_url(str(tmp / "log.db"))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    play(app)
+    app.close()
+    out = tmp / "audit.jsonl"
+    export_database(db, out, VALIDATOR, checkpoint_every=EVERY)
+    return out
+
+
+@pytest.fixture
+def export(played: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "audit.jsonl"
+    copy.write_bytes(played.read_bytes())
+    return copy
+
+
+def outcome(path: Path, jobs: int) -> tuple[str, Any]:
+    """What a verification concludes: both summaries, or the error's kind and message."""
+    try:
+        chain, replay = audit_export(path, expected_signer=VALIDATOR.ss58_address, jobs=jobs)
+    except AuditError as exc:
+        return "failed", (exc.kind, str(exc))
+    return "ok", (dataclasses.asdict(chain), dataclasses.asdict(replay))
+
+
+def spans_alone_fail(path: Path, jobs: int) -> bool:
+    """Whether the spans, verified apart and stitched, find a fault without the one pass."""
+    try:
+        parallel._audit_spans(path, plan_spans(path, jobs), VALIDATOR.ss58_address)
+    except AuditError:
+        return True
+    return False
+
+
+def test_spans_cover_the_file_and_each_opens_where_a_checkpoint_closed(export: Path) -> None:
+    spans = plan_spans(export, 4)
+    assert len(spans) == 4
+    assert spans[0].start == 0 and spans[0].opening is None
+    assert spans[-1].end == export.stat().st_size
+    data = export.read_bytes()
+    for before, after in itertools.pairwise(spans):
+        assert before.end == after.start
+        closing = json.loads(data[before.start : before.end].splitlines()[-1])["checkpoint"]
+        assert after.opening is not None
+        assert (closing["events"], closing["head"], closing["id"]) == (
+            after.opening.events,
+            after.opening.head.hex(),
+            after.opening.last_id,
+        )
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5, 40])
+def test_an_untouched_export_gives_the_same_summaries_in_spans(export: Path, jobs: int) -> None:
+    assert len(plan_spans(export, jobs)) > 1
+    assert not spans_alone_fail(export, jobs)
+    one_pass = outcome(export, jobs=1)
+    assert one_pass[0] == "ok"
+    assert outcome(export, jobs=jobs) == one_pass
+    chain, replay = one_pass[1]
+    assert replay["verdicts_checked"] == 2 and replay["weights_checked"] == 3
+    assert chain["events"] == replay["events"] == 49
+
+
+def test_a_compressed_or_small_export_is_verified_in_one_pass(
+    export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_spans(*_: Any) -> list[Span]:
+        raise AssertionError("planned spans")
+
+    monkeypatch.setattr(parallel, "plan_spans", no_spans)
+    gz = export.with_suffix(".jsonl.gz")
+    import gzip
+
+    gz.write_bytes(gzip.compress(export.read_bytes()))
+    assert outcome(gz, jobs=4)[0] == "ok"
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", export.stat().st_size + 1)
+    assert outcome(export, jobs=4)[0] == "ok"
+
+
+def edit_lines(path: Path, edit: Callable[[list[bytes]], None]) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    edit(lines)
+    path.write_bytes(b"".join(lines))
+
+
+def event_lines(lines: list[bytes]) -> list[int]:
+    return [i for i, line in enumerate(lines) if line.startswith(b'{"id":')]
+
+
+def flip_score(lines: list[bytes]) -> None:
+    i = next(
+        i for i, line in enumerate(lines) if b'"hotkey":"strong"' in line and b'"score":1.0' in line
+    )
+    lines[i] = lines[i].replace(b'"score":1.0', b'"score":0.0')
+
+
+def delete_event(k: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        del lines[event_lines(lines)[k]]
+
+    return edit
+
+
+def swap_events(k: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        i, j = event_lines(lines)[k : k + 2]
+        lines[i], lines[j] = lines[j], lines[i]
+
+    return edit
+
+
+def repeat_event(k: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        i = event_lines(lines)[k]
+        lines.insert(i + 1, lines[i])
+
+    return edit
+
+
+def drop_end(lines: list[bytes]) -> None:
+    del lines[-1]
+
+
+def truncate(lines: list[bytes]) -> None:
+    lines[-2] = lines[-2][:20]
+    del lines[-1]
+
+
+TAMPERS = {
+    "score flipped": flip_score,
+    **{f"event {k} deleted": delete_event(k) for k in (0, 17, 30, 48)},
+    **{f"events {k}, {k + 1} swapped": swap_events(k) for k in (5, 24, 44)},
+    **{f"event {k} repeated": repeat_event(k) for k in (12, 36)},
+    "end record dropped": drop_end,
+    "cut mid-line": truncate,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERS))
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_a_tampered_export_fails_in_spans_as_in_one_pass(
+    export: Path, name: str, jobs: int
+) -> None:
+    edit_lines(export, TAMPERS[name])
+    one_pass = outcome(export, jobs=1)
+    assert one_pass[0] == "failed"
+    assert outcome(export, jobs=jobs) == one_pass
+    assert spans_alone_fail(export, jobs)
+
+
+def resigned(path: Path, drop: int) -> Path:
+    """The export re-signed by the validator after leaving event ``drop`` out: a history
+    rewritten by the key holder, which only the order of versions and the replay can betray."""
+    out = path.with_name(f"forged-{drop}.jsonl")
+    with out.open("wb") as f:
+        writer = ChainWriter(f, VALIDATOR, application="throne", checkpoint_every=EVERY)
+        events = 0
+        for _, line in read_export_lines(path):
+            record = json.loads(line)
+            if "id" not in record:
+                continue
+            if events != drop:
+                writer.event(
+                    record["id"],
+                    record["originator"],
+                    record["version"],
+                    record["topic"],
+                    record["payload"],
+                )
+            events += 1
+        writer.close()
+    return out
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 7])
+def test_every_event_left_out_and_resigned_is_judged_as_one_pass_judges_it(
+    played: Path, jobs: int
+) -> None:
+    for drop in range(49):
+        forged = resigned(played, drop)
+        one_pass = outcome(forged, jobs=1)
+        assert outcome(forged, jobs=jobs) == one_pass, f"event {drop}"
+        assert spans_alone_fail(forged, jobs) == (one_pass[0] == "failed"), f"event {drop}"
+    # Most such forgeries leave a gap in some stream's versions, whichever span it falls in.
+    assert outcome(resigned(played, 30), jobs=1)[0] == "failed"
+
+
+def test_a_version_gap_between_spans_is_found_by_stitching() -> None:
+    from throne.audit.parallel import SpanResult, _stitch_versions
+    from throne.audit.verify import ChainSummary
+
+    versions = {"a": 3, "b": 1}
+    _stitch_versions(versions, SpanResult(ChainSummary(), {"a": 6, "c": 2}, {"a": 4}))
+    assert versions == {"a": 6, "b": 1, "c": 2}
+    for later in ({"a": 8}, {"a": 6}):
+        with pytest.raises(AuditError):
+            _stitch_versions(dict(versions), SpanResult(ChainSummary(), later, later))
+    with pytest.raises(AuditError):  # "b" starting again at 1 is an inserted stream
+        _stitch_versions(dict(versions), SpanResult(ChainSummary(), {"b": 1}, {}))
+
+
+def test_a_verdict_moved_before_samples_it_names_is_caught_in_spans(
+    played: Path, tmp_path: Path
+) -> None:
+    # The validator re-signs a log in which its Dethroned comes before the last sample it
+    # claims to have read: each span must hand the replay its samples in their place.
+    records = [json.loads(line) for _, line in read_export_lines(played)]
+    events = [r for r in records if "id" in r]
+    d = next(i for i, r in enumerate(events) if r["topic"] == "throne:Contest.Dethroned")
+    assert events[d - 1]["topic"] == "throne:Scorecard.SampleScored"
+    events[d - 1], events[d] = events[d], events[d - 1]
+    forged = tmp_path / "moved.jsonl"
+    with forged.open("wb") as f:
+        writer = ChainWriter(f, VALIDATOR, application="throne", checkpoint_every=EVERY)
+        for new_id, r in enumerate(events, start=1):
+            writer.event(new_id, r["originator"], r["version"], r["topic"], r["payload"])
+        writer.close()
+    one_pass = outcome(forged, jobs=1)
+    assert one_pass[0] == "failed" and one_pass[1][0] == "verdict-mismatch"
+    spans = plan_spans(forged, 7)
+    at = forged.read_bytes().index(b'"topic":"throne:Contest.Dethroned"')
+    assert at > spans[0].end  # in a span verified by another process
+    assert outcome(forged, jobs=7) == one_pass
+    assert spans_alone_fail(forged, 7)

@@ -1,0 +1,374 @@
+"""Verify a large export on several cores: one process per span of checkpoints.
+
+A checkpoint signs the running head of the hash chain, the number of events so far and the last
+notification id, so a verification can pick up right after any checkpoint. The export is cut at
+checkpoints into spans of about equal size; this process verifies the first span with the replay
+while other processes verify the rest, each from the state its opening checkpoint names.
+
+Each span is verified in full (parsing, hash chain, checkpoint signatures, id order, version
+order within the span, sample payloads), and its samples are reduced to per-scorecard results
+split at every other event, so the replay here sees every sample before the events that follow
+it and none after. Then the spans are stitched: each span's closing checkpoint is the next one's
+opening, each originator's versions continue from one span into the next, and the other events
+are replayed in log order.
+
+A valid export gives the same summaries as a verification in one pass. At the first fault of any
+kind the export is verified again in one pass, so a failure is explained exactly as that pass
+explains it (the first mismatch in log order, with its line).
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from throne.audit.format import AuditError, ExportedEvent
+from throne.audit.replay import (
+    SAMPLE_TOPIC,
+    ContestReplay,
+    ReplaySummary,
+    ResultsByKey,
+    SampleResults,
+    replay_mapper,
+)
+from throne.audit.verify import (
+    GZIP_MAGIC,
+    ChainSummary,
+    ChainVerifier,
+    EventOrder,
+    damage_reported,
+    open_export,
+    verify_export,
+)
+
+# Below this size a second process costs more than it saves.
+MIN_PARALLEL_BYTES = 32 << 20
+# At most this many processes, whatever the machine has: the merge is serial.
+MAX_JOBS = 8
+_READ_CHUNK = 4 << 20
+_CHECKPOINT_START = b'\n{"checkpoint":'
+
+
+def default_jobs() -> int:
+    """Processes a verification uses by default: the cores this process may run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_JOBS))
+
+
+def audit_export(
+    path: Path,
+    *,
+    expected_signer: str | None = None,
+    jobs: int | None = None,
+) -> tuple[ChainSummary, ReplaySummary]:
+    """Verify the export at ``path`` and replay the contest it holds; raise :class:`AuditError`
+    at the first fault. Uses up to ``jobs`` processes (default :func:`default_jobs`) when the
+    export is a plain file large enough to gain from them."""
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs > 1 and _splittable(path):
+        spans = plan_spans(path, jobs)
+        if len(spans) > 1:
+            try:
+                return _audit_spans(path, spans, expected_signer)
+            except AuditError:
+                pass  # verified again below, in one pass, to name the first fault exactly
+    return _audit_in_one_pass(path, expected_signer)
+
+
+def _audit_in_one_pass(
+    path: Path, expected_signer: str | None
+) -> tuple[ChainSummary, ReplaySummary]:
+    replay = ContestReplay(replay_mapper())
+    chain = verify_export(path, expected_signer=expected_signer, on_event=replay)
+    return chain, replay.finish()
+
+
+def _splittable(path: Path) -> bool:
+    try:
+        with path.open("rb") as probe:
+            compressed = probe.read(2) == GZIP_MAGIC
+        return not compressed and path.stat().st_size >= MIN_PARALLEL_BYTES
+    except OSError:
+        return False  # the one pass reports it
+
+
+# ---- planning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``start``..``end`` of an export: whole lines, ending with a checkpoint (or at the
+    end of the file), and starting at the header or right after the checkpoint ``opening``."""
+
+    start: int
+    end: int
+    opening: Opening | None = None
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The state the checkpoint before a span signed."""
+
+    events: int
+    head: bytes
+    last_id: int
+
+
+def plan_spans(path: Path, jobs: int) -> list[Span]:
+    """Cut the export at the first checkpoint after each ``jobs``-th of its size."""
+    size = path.stat().st_size
+    spans: list[Span] = []
+    start, opening = 0, None
+    with path.open("rb") as f:
+        for k in range(1, jobs):
+            target = size * k // jobs
+            if target <= start:
+                continue
+            found = _next_checkpoint(f, target)
+            if found is None:
+                break
+            end, next_opening = found
+            spans.append(Span(start, end, opening))
+            start, opening = end, next_opening
+    spans.append(Span(start, size, opening))
+    return spans
+
+
+def _next_checkpoint(f: BinaryIO, offset: int) -> tuple[int, Opening] | None:
+    """(end of the line, its state) of the first checkpoint line starting after ``offset``."""
+    f.seek(offset)
+    buffer = b""
+    base = offset
+    while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return None
+        buffer += chunk
+        at = buffer.find(_CHECKPOINT_START)
+        if at >= 0:
+            line_end = buffer.find(b"\n", at + 1)
+            while line_end < 0:
+                more = f.read(1 << 20)
+                if not more:
+                    return None
+                buffer += more
+                line_end = buffer.find(b"\n", at + 1)
+            opening = _opening(buffer[at + 1 : line_end])
+            return None if opening is None else (base + line_end + 1, opening)
+        keep = len(_CHECKPOINT_START) - 1
+        base += len(buffer) - keep
+        buffer = buffer[-keep:]
+
+
+def _opening(line: bytes) -> Opening | None:
+    try:
+        cp = orjson.loads(line)["checkpoint"]
+        events, head, last_id = cp["events"], bytes.fromhex(cp["head"]), cp["id"]
+    except (ValueError, TypeError, KeyError):
+        return None  # a malformed checkpoint: the span before it reports it
+    if type(events) is not int or type(last_id) is not int or len(head) != 32:
+        return None
+    return Opening(events, head, last_id)
+
+
+def span_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
+    """The raw lines (each with its newline, but maybe the last) in bytes ``start``..``end``."""
+
+    def batches() -> Iterator[list[bytes]]:
+        with path.open("rb") as f:
+            f.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                # readlines(hint) stops at the first line that ends past hint bytes: one less
+                # than what remains stops at the span's end, which is the end of a line.
+                hint = min(_READ_CHUNK, remaining - 1)
+                lines = f.readlines(hint) if hint > 0 else [f.readline()]
+                if not lines:
+                    return
+                remaining -= sum(map(len, lines))
+                yield lines
+
+    return itertools.chain.from_iterable(batches())
+
+
+# ---- one span -----------------------------------------------------------------------------------
+
+
+class SpanOrder(EventOrder):
+    """Event order within a span: an originator first seen here may start past version 1 (its
+    earlier versions are in earlier spans); which version it started at is kept for stitching."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_versions: dict[str, int] = {}
+
+    def check(self, event: ExportedEvent, *, line: int | None = None) -> None:
+        originator = event.originator
+        if (
+            originator not in self.versions
+            and event.version > 1
+            and (self.last_id is None or event.id > self.last_id)
+        ):
+            self.first_versions[originator] = event.version
+            self.versions[originator] = event.version
+            self.last_id = event.id
+            return
+        super().check(event, line=line)
+
+
+class SpanCollector:
+    """Collects a span's events for the replay: samples reduced between the other events."""
+
+    def __init__(self) -> None:
+        self.events: list[ExportedEvent] = []
+        # batches[i] holds the samples before events[i]; the last one those after them all
+        self.batches: list[ResultsByKey] = []
+        self.counts: list[int] = []
+        self._current = SampleResults()
+        self._add = self._current.add
+
+    def __call__(self, event: ExportedEvent) -> None:
+        if event.topic == SAMPLE_TOPIC:
+            self._add(event)
+            return
+        self._close_batch()
+        self.events.append(event)
+
+    def _close_batch(self) -> None:
+        self.batches.append(self._current.by_key)
+        self.counts.append(self._current.count)
+        self._current = SampleResults()
+        self._add = self._current.add
+
+    def finish(self) -> None:
+        self._close_batch()
+
+
+@dataclass
+class SpanResult:
+    chain: ChainSummary
+    versions: dict[str, int]
+    first_versions: dict[str, int]
+    events: list[ExportedEvent] = field(default_factory=list)
+    batches: list[ResultsByKey] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+
+
+def verify_span(path: Path, span: Span, signer: str, last: bool) -> SpanResult | None:
+    """Verify one span after the first (in a worker process); ``None`` at any fault."""
+    assert span.opening is not None
+    order = SpanOrder()
+    collector = SpanCollector()
+    verifier = ChainVerifier.resume(
+        signer=signer,
+        events=span.opening.events,
+        head=span.opening.head,
+        last_id=span.opening.last_id,
+        on_event=collector,
+        order=order,
+    )
+    try:
+        with damage_reported(lambda: verifier.lines_read):
+            verifier.check(span_lines(path, span.start, span.end))
+        if last:
+            verifier.finish()
+        elif not verifier.at_checkpoint:
+            return None
+    except AuditError:
+        return None
+    collector.finish()
+    return SpanResult(
+        verifier.summary,
+        order.versions,
+        order.first_versions,
+        collector.events,
+        collector.batches,
+        collector.counts,
+    )
+
+
+# ---- all spans ----------------------------------------------------------------------------------
+
+
+def _header_signer(path: Path) -> str:
+    with open_export(path) as f:
+        first = f.readline()
+    try:
+        signer = orjson.loads(first)["signer"]
+    except (ValueError, TypeError, KeyError):
+        raise AuditError("not-an-export", "no readable header") from None
+    if not isinstance(signer, str):
+        raise AuditError("corrupt", "header names no signer")
+    return signer
+
+
+def _audit_spans(
+    path: Path, spans: list[Span], expected_signer: str | None
+) -> tuple[ChainSummary, ReplaySummary]:
+    signer = _header_signer(path)
+    context = (
+        multiprocessing.get_context("fork")
+        if "fork" in multiprocessing.get_all_start_methods()
+        else None
+    )
+    with ProcessPoolExecutor(max_workers=len(spans) - 1, mp_context=context) as pool:
+        futures = [
+            pool.submit(verify_span, path, span, signer, i == len(spans) - 1)
+            for i, span in enumerate(spans)
+            if i > 0
+        ]
+        replay = ContestReplay(replay_mapper())
+        first = spans[0]
+        verifier = ChainVerifier(expected_signer=expected_signer, on_event=replay)
+        try:
+            with damage_reported(lambda: verifier.lines_read):
+                verifier.check(span_lines(path, first.start, first.end))
+            if not verifier.at_checkpoint:
+                raise AuditError("corrupt", "the first span does not end at a checkpoint")
+            if verifier.summary.signer != signer:
+                raise AuditError("corrupt", "the header changed while it was read")
+            results = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    chain = verifier.summary
+    versions = dict(verifier._order.versions)
+    for result in results:
+        if result is None:
+            raise AuditError("corrupt", "a span failed its verification")
+        _stitch_versions(versions, result)
+        for i, event in enumerate(result.events):
+            replay.add_samples(result.batches[i], result.counts[i])
+            replay(event)
+        replay.add_samples(result.batches[-1], result.counts[-1])
+        part = result.chain
+        chain.events = part.events
+        chain.checkpoints += part.checkpoints
+        chain.last_id = part.last_id
+        chain.head = part.head
+        if chain.first_id is None:
+            chain.first_id = part.first_id
+        for topic, count in part.topics.items():
+            chain.topics[topic] = chain.topics.get(topic, 0) + count
+    return chain, replay.finish()
+
+
+def _stitch_versions(versions: dict[str, int], span: SpanResult) -> None:
+    """Each originator's versions must go on from where the spans before left them."""
+    for originator, last in span.versions.items():
+        first = span.first_versions.get(originator, 1)
+        if first != versions.get(originator, 0) + 1:
+            raise AuditError("corrupt", f"versions of {originator} do not continue across spans")
+        versions[originator] = last
