@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from throne.adapters.chain.absent import NoChain
 from throne.adapters.chain.port import Chain
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
@@ -115,10 +116,15 @@ def build(
     pool_secret: bytes | None = None,
     role: str = "daemon",
 ) -> Services:
+    """Everything ``throne run`` (``role="daemon"``) or ``throne worker`` (``"worker"``) runs.
+
+    A worker only samples the work in the shared log: it opens no chain (it holds a
+    :class:`NoChain`) and sets no weights."""
     v = settings.validator
     db = db or resolve_database(v.db or None)
     app = open_application(settings, db)
-    chain = chain or open_chain(v)
+    if chain is None:
+        chain = open_chain(v) if role == "daemon" else NoChain()
     engine = db.create_engine()
     responses = SqlResponseStore(engine)
     if environments is None:

@@ -59,7 +59,9 @@ def register(sub: Any) -> None:
             "Run only the sampler: take pending evaluations from the shared log, ask the "
             "miners' models, score and record them. Several workers, on this machine or others "
             "(with a PostgreSQL log), share the work through claims in the database; the "
-            "daemon (`throne run`) keeps reading the chain, deciding battles and setting weights."
+            "daemon (`throne run`) keeps reading the chain, deciding battles and setting weights. "
+            "A worker never opens the chain: it needs the log's database and the miners' "
+            "endpoints, no chain file, node or wallet."
         ),
     )
     _add_config_options(w)
