@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,11 @@ def export_database(
     signer: Signer,
     *,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Write the whole log of ``db`` to ``out`` (``.gz`` compresses); return the event count.
+
+    ``progress``, if given, is told now and then (notification id written, last id in the log).
 
     The seed of each contest's current pool is left out (``null``) until the pool is retired.
     """
@@ -65,9 +68,12 @@ def export_database(
         with storage_errors(ro):
             redact = seed_redactor(_current_pool_ids(recorder))
             tmp = out.with_name(out.name + ".partial")
+            notifications = iter_notifications(recorder)
+            if progress is not None:
+                notifications = _reporting(notifications, progress, recorder.max_notification_id())
             with open_for_writing(tmp, compress=out.name.endswith(".gz")) as f:
                 count = export_notifications(
-                    iter_notifications(recorder),
+                    notifications,
                     f,
                     signer,
                     application=APPLICATION_NAME,
@@ -81,11 +87,27 @@ def export_database(
         factory.close()
 
 
-def verify_database(db: Database) -> tuple[int, ReplaySummary]:
+#: Events between two progress reports of an export or a verification from a database.
+PROGRESS_EVERY = 5000
+
+
+def _reporting(
+    notifications: Iterator[Any], progress: Callable[[int, int], None], last: int | None
+) -> Iterator[Any]:
+    for i, n in enumerate(notifications, start=1):
+        if i % PROGRESS_EVERY == 0:
+            progress(n.id, last or n.id)
+        yield n
+
+
+def verify_database(
+    db: Database, progress: Callable[[int, int], None] | None = None
+) -> tuple[int, ReplaySummary]:
     """Replay the log of ``db`` from scratch and recompute every verdict, weight and pool.
 
     Opens the database read-only. A database holds no signed checkpoints: export it to check a
     hash chain. Returns (events read, replay summary); raises ``AuditError`` at a mismatch.
+    ``progress`` is told now and then (notification id read, last id in the log).
     """
     ro = db.readonly()
     recorder, factory = open_notification_log(ro)
@@ -94,7 +116,10 @@ def verify_database(db: Database) -> tuple[int, ReplaySummary]:
     count = 0
     try:
         with storage_errors(ro):
-            for n in iter_notifications(recorder):
+            notifications = iter_notifications(recorder)
+            if progress is not None:
+                notifications = _reporting(notifications, progress, recorder.max_notification_id())
+            for n in notifications:
                 event = ExportedEvent(
                     id=n.id,
                     originator=str(n.originator_id),

@@ -19,11 +19,11 @@ explains it (the first mismatch in log order, with its line).
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -44,8 +44,9 @@ from throne.audit.verify import (
     ChainSummary,
     ChainVerifier,
     EventOrder,
-    damage_reported,
+    Progress,
     open_export,
+    read_lines,
     verify_export,
 )
 
@@ -53,7 +54,6 @@ from throne.audit.verify import (
 MIN_PARALLEL_BYTES = 32 << 20
 # At most this many processes, whatever the machine has: the merge is serial.
 MAX_JOBS = 8
-_READ_CHUNK = 4 << 20
 _CHECKPOINT_START = b'\n{"checkpoint":'
 
 
@@ -71,6 +71,7 @@ def audit_export(
     *,
     expected_signer: str | None = None,
     jobs: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[ChainSummary, ReplaySummary]:
     """Verify the export at ``path`` and replay the contest it holds; raise :class:`AuditError`
     at the first fault. Uses up to ``jobs`` processes (default :func:`default_jobs`) when the
@@ -80,17 +81,17 @@ def audit_export(
         spans = plan_spans(path, jobs)
         if len(spans) > 1:
             try:
-                return _audit_spans(path, spans, expected_signer)
+                return _audit_spans(path, spans, expected_signer, progress)
             except AuditError:
                 pass  # verified again below, in one pass, to name the first fault exactly
-    return _audit_in_one_pass(path, expected_signer)
+    return _audit_in_one_pass(path, expected_signer, progress)
 
 
 def _audit_in_one_pass(
-    path: Path, expected_signer: str | None
+    path: Path, expected_signer: str | None, progress: Progress | None = None
 ) -> tuple[ChainSummary, ReplaySummary]:
     replay = ContestReplay(replay_mapper())
-    chain = verify_export(path, expected_signer=expected_signer, on_event=replay)
+    chain = verify_export(path, expected_signer=expected_signer, on_event=replay, progress=progress)
     return chain, replay.finish()
 
 
@@ -182,24 +183,15 @@ def _opening(line: bytes) -> Opening | None:
     return Opening(events, head, last_id)
 
 
-def span_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
-    """The raw lines (each with its newline, but maybe the last) in bytes ``start``..``end``."""
-
-    def batches() -> Iterator[list[bytes]]:
-        with path.open("rb") as f:
-            f.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                # readlines(hint) stops at the first line that ends past hint bytes: one less
-                # than what remains stops at the span's end, which is the end of a line.
-                hint = min(_READ_CHUNK, remaining - 1)
-                lines = f.readlines(hint) if hint > 0 else [f.readline()]
-                if not lines:
-                    return
-                remaining -= sum(map(len, lines))
-                yield lines
-
-    return itertools.chain.from_iterable(batches())
+@contextmanager
+def span_lines(
+    path: Path, span: Span, after_batch: Callable[[int], None] | None = None
+) -> Iterator[Iterator[bytes]]:
+    """The raw lines of ``span``; ``after_batch`` gets the bytes of it read so far."""
+    with path.open("rb") as f:
+        f.seek(span.start)
+        report = None if after_batch is None else (lambda: after_batch(f.tell() - span.start))
+        yield read_lines(f, span.end - span.start, report)
 
 
 # ---- one span -----------------------------------------------------------------------------------
@@ -279,14 +271,14 @@ def verify_span(path: Path, span: Span, signer: str, last: bool) -> SpanResult |
         order=order,
     )
     try:
-        with damage_reported(lambda: verifier.lines_read):
-            verifier.check(span_lines(path, span.start, span.end))
+        with span_lines(path, span) as lines:
+            verifier.check(lines)
         if last:
             verifier.finish()
         elif not verifier.at_checkpoint:
             return None
-    except AuditError:
-        return None
+    except (AuditError, OSError):
+        return None  # the one pass names it
     collector.finish()
     return SpanResult(
         verifier.summary,
@@ -314,8 +306,11 @@ def _header_signer(path: Path) -> str:
 
 
 def _audit_spans(
-    path: Path, spans: list[Span], expected_signer: str | None
+    path: Path, spans: list[Span], expected_signer: str | None, progress: Progress | None = None
 ) -> tuple[ChainSummary, ReplaySummary]:
+    """Verify ``spans[0]`` here and the others in worker processes, then stitch them.
+
+    Progress is that of the first span, scaled to the whole: the spans are about equal."""
     signer = _header_signer(path)
     context = (
         multiprocessing.get_context("fork")
@@ -331,9 +326,11 @@ def _audit_spans(
         replay = ContestReplay(replay_mapper())
         first = spans[0]
         verifier = ChainVerifier(expected_signer=expected_signer, on_event=replay)
+        total, share = spans[-1].end, first.end - first.start
+        report = None if progress is None else (lambda done: progress(done * total // share, total))
         try:
-            with damage_reported(lambda: verifier.lines_read):
-                verifier.check(span_lines(path, first.start, first.end))
+            with span_lines(path, first, report) as lines:
+                verifier.check(lines)
             if not verifier.at_checkpoint:
                 raise AuditError("corrupt", "the first span does not end at a checkpoint")
             if verifier.summary.signer != signer:

@@ -7,6 +7,7 @@ a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from io import BufferedReader
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,14 +41,56 @@ NEWLINE = ord("\n")
 new_event: Callable[[type[ExportedEvent], tuple[Any, ...]], ExportedEvent] = tuple.__new__
 
 
+#: (bytes of the file read so far, bytes in the file): how a long verification reports progress.
+Progress = Callable[[int, int], None]
+_READ_BATCH = 4 << 20
+
+
 def open_export(path: Path) -> gzip.GzipFile | BufferedReader:
     """The export at ``path`` for reading bytes, decompressed if it is gzip."""
+    return _open_measured(path)[1]
+
+
+def _open_measured(path: Path) -> tuple[BufferedReader, gzip.GzipFile | BufferedReader]:
+    """(the file as stored, the export's bytes): the first tells how far reading has got."""
     try:
-        with path.open("rb") as probe:
-            compressed = probe.read(2) == GZIP_MAGIC
-        return gzip.open(path, "rb") if compressed else path.open("rb")
+        stored = path.open("rb")
     except OSError as exc:
         raise AuditError("not-an-export", f"cannot read {path}: {exc.strerror}") from exc
+    if stored.peek(2)[:2] == GZIP_MAGIC:
+        return stored, gzip.GzipFile(fileobj=stored, mode="rb")
+    return stored, stored
+
+
+class _LineSource(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+    def readlines(self, hint: int = -1, /) -> list[bytes]: ...
+
+
+def read_lines(
+    f: _LineSource, size: int | None = None, after_batch: Callable[[], None] | None = None
+) -> Iterator[bytes]:
+    """The lines of ``f`` from where it stands (each with its newline, but maybe the last),
+    read a few megabytes at a time; only the next ``size`` bytes when given, which must end at
+    the end of a line. ``after_batch`` is called once each batch has been consumed."""
+
+    def batches() -> Iterator[list[bytes]]:
+        remaining = size
+        while remaining is None or remaining > 0:
+            # readlines(hint) stops at the first line that ends past ``hint`` bytes: one less
+            # than what remains stops at the end of the last line wanted.
+            hint = _READ_BATCH if remaining is None else min(_READ_BATCH, remaining - 1)
+            lines = f.readlines(hint) if hint > 0 else [f.readline()]
+            if not lines or not lines[0]:
+                return
+            if remaining is not None:
+                remaining -= sum(map(len, lines))
+            yield lines
+            if after_batch is not None:
+                after_batch()
+
+    return itertools.chain.from_iterable(batches())
 
 
 @contextmanager
@@ -419,8 +462,12 @@ def verify_export(
     *,
     expected_signer: str | None = None,
     on_event: Callable[[ExportedEvent], None] | None = None,
+    progress: Progress | None = None,
 ) -> ChainSummary:
     """Verify the export at ``path``; raise :class:`AuditError` at the first fault."""
     verifier = ChainVerifier(expected_signer=expected_signer, on_event=on_event)
-    with open_export(path) as lines, damage_reported(lambda: verifier.lines_read):
-        return verifier.run(lines)
+    stored, export = _open_measured(path)
+    total = path.stat().st_size
+    report = None if progress is None else (lambda: progress(stored.tell(), total))
+    with stored, export, damage_reported(lambda: verifier.lines_read):
+        return verifier.run(read_lines(export, after_batch=report))

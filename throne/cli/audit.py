@@ -19,6 +19,7 @@ from throne.audit.signing import (
     load_or_create_local_keypair,
 )
 from throne.cli.main import CommandError
+from throne.cli.progress import ProgressLine
 
 
 def register(sub: Any) -> None:
@@ -128,7 +129,10 @@ def run_export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         db = resolve_database(args.db)
-        count = export_database(db, args.out, signer, checkpoint_every=args.checkpoint_every)
+        with ProgressLine("exporting", unit="", scale=1, enabled=_progress_shown(args)) as line:
+            count = export_database(
+                db, args.out, signer, checkpoint_every=args.checkpoint_every, progress=line.update
+            )
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
@@ -163,7 +167,10 @@ def run_verify(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {}
     try:
         if args.file is not None:
-            chain, summary = audit_export(args.file, expected_signer=args.signer, jobs=args.jobs)
+            with ProgressLine("verifying", enabled=_progress_shown(args)) as line:
+                chain, summary = audit_export(
+                    args.file, expected_signer=args.signer, jobs=args.jobs, progress=line.update
+                )
             report["source"] = str(args.file)
             report["chain"] = {
                 "events": chain.events,
@@ -174,7 +181,8 @@ def run_verify(args: argparse.Namespace) -> int:
             }
         else:
             db = resolve_database(args.db)
-            _, summary = verify_database(db)
+            with ProgressLine("verifying", unit="", scale=1, enabled=_progress_shown(args)) as line:
+                _, summary = verify_database(db, progress=line.update)
             report["source"] = db.display
             report["chain"] = None
             if args.rescore:
@@ -205,6 +213,11 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         _print_table(report)
     return 0
+
+
+def _progress_shown(args: argparse.Namespace) -> bool:
+    """A progress line on stderr when it is a terminal, and not under ``--json``."""
+    return not args.json and sys.stderr.isatty()
 
 
 def _fail(args: argparse.Namespace, exc: AuditError) -> int:
