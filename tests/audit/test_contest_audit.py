@@ -186,3 +186,17 @@ def test_a_score_changed_in_place_is_named_by_the_first_check_it_fails(sqlite_ex
     with pytest.raises(AuditError) as exc:
         verify_file(sqlite_export)
     assert exc.value.kind == "verdict-mismatch" and "Dethroned" in str(exc.value)
+
+
+def test_the_replay_lets_go_of_a_retired_pools_samples(sqlite_export: Path) -> None:
+    replay = ContestReplay(replay_mapper())
+    held: list[set[Any]] = []
+
+    def feed(event: Any) -> None:
+        replay(event)
+        held.append(replay.pools_held)
+
+    verify_export(sqlite_export, on_event=feed)
+    assert replay.finish().verdicts_checked == 2
+    assert {1} in held  # pool 1's samples, kept while it was the pool
+    assert replay.pools_held <= {2}  # and dropped once pool 2 replaced it

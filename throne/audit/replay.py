@@ -94,6 +94,14 @@ class SampleResults:
         if task not in results:
             results[task] = (event.version, score)
 
+    def forget_pools_before(self, pool: int) -> None:
+        """Drop the results of retired pools: no decision reads them again."""
+        self.by_key = {
+            key: results
+            for key, results in self.by_key.items()
+            if not (isinstance(key[0], int) and key[0] < pool)
+        }
+
     def extend(self, later: ResultsByKey, count: int) -> None:
         """Add the reduced results of ``count`` samples that come after all those seen."""
         self.count += count
@@ -148,6 +156,11 @@ class ContestReplay:
                 str(uid): float(w) for uid, w in sorted(after.weights().items())
             }
 
+    @property
+    def pools_held(self) -> set[Any]:
+        """The pools whose sample results the replay still holds."""
+        return {key[0] for key in self._samples.by_key}
+
     def add_samples(self, later: ResultsByKey, count: int) -> None:
         """Take ``count`` samples already reduced elsewhere (see :class:`SampleResults`) that
         come next in the log, as if each had been fed in order."""
@@ -187,6 +200,11 @@ class ContestReplay:
             previous = self._open_pools.get(event.originator)
             if previous is not None:
                 self._check_pool(previous)
+            # A battle never spans two pools, so once a pool is retired no verdict reads its
+            # samples: forgetting them keeps memory to one pool's samples however long the log.
+            # (Keys carry no netuid: with several contests in one log, everything is kept.)
+            if len(self._contest_of_netuid) <= 1 and isinstance(event.payload.get("pool"), int):
+                self._samples.forget_pools_before(event.payload["pool"])
             settings = contest.settings if contest is not None else None
             self._open_pools[event.originator] = {
                 **event.payload,
