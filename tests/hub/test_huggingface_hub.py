@@ -295,3 +295,25 @@ def test_a_token_goes_out_as_a_bearer_header(fake: FakeHub, clock: FakeClock) ->
     HuggingFaceHub(fake.url, token="hf_secret", clock=clock).model_hashes([("org/affine-a", sha)])
     HuggingFaceHub(fake.url, clock=clock).model_hashes([("org/affine-a", sha)])
     assert [s.authorization for s in fake.seen] == ["Bearer hf_secret", None]
+
+
+def test_a_renamed_repo_is_followed_and_the_token_stays_on_its_host(
+    fake: FakeHub, clock: FakeClock
+) -> None:
+    sha = fake.publish("org/affine-new", weights())
+    fake.faults["org/affine-old"] = Fault(
+        307, headers={"Location": f"/api/models/org/affine-new/revision/{sha}?blobs=true"}
+    )
+    with FakeHub() as elsewhere:
+        away = elsewhere.publish("org/affine-away", weights())
+        fake.faults["org/affine-moved"] = Fault(
+            307,
+            headers={
+                "Location": f"{elsewhere.url}/api/models/org/affine-away/revision/{away}?blobs=true"
+            },
+        )
+        hub = HuggingFaceHub(fake.url, token="hf_secret", clock=clock)
+        found = hub.model_hashes([("org/affine-old", sha), ("org/affine-moved", away)])
+        assert [m for m, _, _ in found] == ["org/affine-old", "org/affine-moved"]
+        assert [s.authorization for s in elsewhere.seen] == [None]
+    assert [s.authorization for s in fake.seen] == ["Bearer hf_secret"] * 3
