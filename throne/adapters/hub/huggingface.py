@@ -186,8 +186,7 @@ class HuggingFaceHub(ModelHub):
             with exc:
                 return self._status(exc.code, exc.headers.get("Retry-After"))
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            return self._unreachable(f"{type(reason).__name__}: {reason}".strip())
+            return self._unreachable(_transport_reason(exc))
         if body is None:
             return self._failed(f"response larger than {self._max_body} bytes")
         try:
@@ -230,6 +229,13 @@ class HuggingFaceHub(ModelHub):
 
     def _host(self) -> str:
         return urllib.parse.urlsplit(self.endpoint).netloc
+
+
+def _transport_reason(exc: BaseException) -> str:
+    cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(cause, BaseException):
+        return " ".join(f"{type(cause).__name__}: {cause}".split())[:300]
+    return " ".join(f"unreachable: {cause}".split())[:300]
 
 
 def _read_capped(response: IO[bytes], limit: int) -> bytes | None:
