@@ -15,6 +15,7 @@ from typing import Any
 
 from throne.adapters.chain.absent import NoChain
 from throne.adapters.chain.port import Chain
+from throne.adapters.hub import HuggingFaceHub
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
@@ -58,6 +59,21 @@ def open_chain(v: ValidatorSettings) -> Chain:
             read_deadline_s=v.chain_timeout_seconds,
             write_deadline_s=max(v.chain_timeout_seconds, 120.0),
         )
+    )
+
+
+def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None) -> ModelHub:
+    """The configured model hub; ``auto`` asks Hugging Face only on a bittensor network."""
+    hub = settings.model_hub
+    if hub.resolved_kind(settings.validator.chain) == "none":
+        return NoModelHub()
+    env = os.environ if environ is None else environ
+    return HuggingFaceHub(
+        hub.endpoint,
+        token=env.get(hub.token_env) or None,
+        timeout=hub.timeout_seconds,
+        budget=hub.budget_seconds,
+        retry_after_failure=hub.retry_after_failure_seconds,
     )
 
 
@@ -184,7 +200,7 @@ def build(
         chain,
         sampler,
         weight_setter,
-        model_hub or NoModelHub(),
+        model_hub or open_model_hub(settings),
         netuid=v.netuid,
         poll_seconds=v.poll_seconds,
         secret=pool_secret if pool_secret is not None else _secret(v),

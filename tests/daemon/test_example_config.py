@@ -12,5 +12,6 @@ def test_the_documented_example_parses_and_equals_the_defaults() -> None:
     defaults = load_settings(None, ranges)
     assert documented.validator == defaults.validator
     assert documented.sampler == defaults.sampler
+    assert documented.model_hub == defaults.model_hub
     assert documented.contest.env("SAT") == defaults.contest.env("SAT")
     assert documented.contest.to_dict() | {"envs": []} == defaults.contest.to_dict() | {"envs": []}

@@ -43,6 +43,12 @@ def test_file_values_override_defaults(tmp_path: Path) -> None:
         ({"extra": {}}, "unknown section"),
         ({"inference": {"gatway": "http://x/v1"}}, "[inference] unknown key(s) ['gatway']"),
         ({"inference": {"proxy_from_environment": "yes"}}, "must be true or false"),
+        ({"model_hub": {"token": "hf_x"}}, "[model_hub]: unknown key(s) ['token']"),
+        ({"model_hub": {"kind": "hf"}}, "kind must be one of auto, huggingface, none"),
+        ({"model_hub": {"endpoint": "huggingface.co"}}, "endpoint must be an http(s):// URL"),
+        ({"model_hub": {"budget_seconds": 0}}, "must be positive"),
+        ({"model_hub": {"timeout_seconds": "10"}}, "timeout_seconds must be float"),
+        ({"model_hub": []}, "[model_hub] must be a table"),
     ],
 )
 def test_bad_settings_are_named_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -62,3 +68,26 @@ def test_config_show_redacts_api_keys() -> None:
     s = settings_from_dict({"inference": {"api_key": "secret", "gateway": "http://x"}}, RANGES)
     shown = s.to_dict()
     assert shown["inference"] == {"api_key": "***", "gateway": "http://x"}
+
+
+def test_the_model_hub_defaults_to_hugging_face_on_bittensor_networks_only() -> None:
+    hub = load_settings(None, RANGES).model_hub
+    assert (hub.kind, hub.endpoint, hub.token_env) == ("auto", "https://huggingface.co", "HF_TOKEN")
+    assert (hub.timeout_seconds, hub.budget_seconds, hub.retry_after_failure_seconds) == (
+        10.0,
+        20.0,
+        600.0,
+    )
+    assert hub.resolved_kind("local") == "none"
+    assert hub.resolved_kind("finney") == "huggingface"
+    assert hub.resolved_kind("wss://entrypoint-finney.opentensor.ai:443") == "huggingface"
+    forced = settings_from_dict({"model_hub": {"kind": "huggingface"}}, RANGES).model_hub
+    assert forced.resolved_kind("local") == "huggingface"
+    off = settings_from_dict({"model_hub": {"kind": "none"}}, RANGES).model_hub
+    assert off.resolved_kind("finney") == "none"
+
+
+def test_config_show_includes_the_model_hub_but_never_a_token() -> None:
+    shown = settings_from_dict({"model_hub": {"timeout_seconds": 3}}, RANGES).to_dict()
+    assert shown["model_hub"]["timeout_seconds"] == 3.0
+    assert shown["model_hub"]["token_env"] == "HF_TOKEN"

@@ -2,8 +2,8 @@
 
 Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[contest]`` (the
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
-``[inference]`` (how miners' models are reached). `throne config show` prints the effective
-values.
+``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
+for the copy rule). `throne config show` prints the effective values.
 """
 
 from __future__ import annotations
@@ -69,6 +69,30 @@ class SamplerSettings:
     worker_name: str = ""
 
 
+MODEL_HUB_KINDS = ("auto", "huggingface", "none")
+
+
+@dataclass(frozen=True)
+class ModelHubSettings:
+    #: auto (Hugging Face on a bittensor network, none on the local chain), huggingface, none
+    kind: str = "auto"
+    endpoint: str = "https://huggingface.co"
+    #: the environment variable holding a hub access token; unset or empty = no token
+    token_env: str = "HF_TOKEN"
+    #: seconds for one request to the hub
+    timeout_seconds: float = 10.0
+    #: seconds one chain sync may spend on the hub; the rest is looked up on later syncs
+    budget_seconds: float = 20.0
+    #: a failed lookup is tried again after this long (a missing repo or revision: 6x longer)
+    retry_after_failure_seconds: float = 600.0
+
+    def resolved_kind(self, chain: str) -> str:
+        """``huggingface`` or ``none``: what ``auto`` means on ``chain``."""
+        if self.kind != "auto":
+            return self.kind
+        return "none" if chain == "local" else "huggingface"
+
+
 @dataclass(frozen=True)
 class Settings:
     validator: ValidatorSettings = field(default_factory=ValidatorSettings)
@@ -76,6 +100,7 @@ class Settings:
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     #: `StaticModelEndpoints.from_config` table: gateway, api_key, routes
     inference: Mapping[str, Any] = field(default_factory=dict)
+    model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
 
     def to_dict(self) -> dict[str, Any]:
         contest = self.contest.to_dict()
@@ -87,6 +112,7 @@ class Settings:
             "envs": envs,
             "sampler": asdict(self.sampler),
             "inference": _redact(dict(self.inference)),
+            "model_hub": asdict(self.model_hub),
         }
 
 
@@ -117,7 +143,7 @@ def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -
 def settings_from_dict(
     raw: Mapping[str, Any], id_ranges: Mapping[str, tuple[int, int]], source: str = "settings"
 ) -> Settings:
-    unknown = set(raw) - {"validator", "contest", "envs", "sampler", "inference"}
+    unknown = set(raw) - {"validator", "contest", "envs", "sampler", "inference", "model_hub"}
     if unknown:
         raise SettingsError(f"{source}: unknown section(s) {sorted(unknown)}")
     validator = _section(ValidatorSettings, raw.get("validator", {}), f"{source} [validator]")
@@ -165,11 +191,25 @@ def settings_from_dict(
         raise SettingsError(f"{source}: [inference] unknown key(s) {sorted(bad)}")
     if not isinstance(inference.get("proxy_from_environment", False), bool):
         raise SettingsError(f"{source}: [inference] proxy_from_environment must be true or false")
-    return Settings(validator, contest, sampler, dict(inference))
+    model_hub = _model_hub(raw.get("model_hub", {}), f"{source} [model_hub]")
+    return Settings(validator, contest, sampler, dict(inference), model_hub)
 
 
 # Read by StaticModelEndpoints.from_config (the first three) and by the composition root.
 INFERENCE_KEYS = frozenset({"gateway", "api_key", "routes", "proxy_from_environment"})
+
+
+def _model_hub(table: Any, where: str) -> ModelHubSettings:
+    hub: ModelHubSettings = _section(ModelHubSettings, table, where)
+    if hub.kind not in MODEL_HUB_KINDS:
+        raise SettingsError(f"{where}: kind must be one of {', '.join(MODEL_HUB_KINDS)}")
+    if not hub.endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"{where}: endpoint must be an http(s):// URL")
+    if hub.timeout_seconds <= 0 or hub.budget_seconds <= 0:
+        raise SettingsError(f"{where}: timeout_seconds and budget_seconds must be positive")
+    if hub.retry_after_failure_seconds < 0:
+        raise SettingsError(f"{where}: retry_after_failure_seconds must not be negative")
+    return hub
 
 
 def _section(cls: Any, table: Any, where: str) -> Any:
