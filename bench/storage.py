@@ -1,11 +1,14 @@
 """Storage throughput: SampleScored appends on SQLite and PostgreSQL, and audit verification.
 
-    .venv/bin/python bench/storage.py [--events N] [--single N] [--verify-events N] [--repeats R]
+    .venv/bin/python bench/storage.py [--events N] [--single N] [--verify-events N]
+                                      [--load-events N] [--repeats R]
 
 Prints one table. Appends go through the real ``ThroneApplication`` (Scorecard aggregates, the
 application's mapper, snapshots on) one event per save and batched, beside raw ``sqlite3`` and
 psycopg ``executemany`` of the very same payloads into a table of the same shape: the ratio says
-what the event store costs over the driver. Verification reads a synthetic export of at least a
+what the event store costs over the driver. A Contest stream of a few thousand events (200
+miners, then uid moves) is loaded from its latest snapshot, beside a full replay of it: the
+ratio is what snapshots save. Verification reads a synthetic export of at least a
 million events (a played contest, then SampleScored events over many scorecards) and checks its
 hash chain, signatures and replay: in one process, and as ``throne audit verify`` does by
 default, in one process per core, each verifying a span between checkpoints.
@@ -239,6 +242,47 @@ def bench_appends(pg_url: str, events: int, single: int, repeats: int, tmp: Path
     return out
 
 
+# ---- aggregate loads ----------------------------------------------------------------------------
+
+
+def bench_loads(tmp: Path, miners: int, churn: int, loads: int) -> list[Row]:
+    """Load a long Contest stream (``miners`` joined, then ``churn`` uid moves, one event each)
+    from its latest snapshot and the events after it, beside a full replay of the stream."""
+    from tests.support.contest import Driver, small_config
+    from throne.adapters.storage.database import parse_database_url
+    from throne.application import ThroneApplication
+
+    db = parse_database_url(str(tmp / "loads.db"))
+    config = small_config(burn=0.25)
+    app = ThroneApplication(config, env=db.eventsourcing_env())
+    driver = Driver(config, app=app)
+    for m in range(miners):
+        driver.join(f"5Load{m:04d}", uid=m + 1)
+    driver.sync()
+    for i in range(churn):
+        driver.chain.neurons["5Load0000"] = 1 + (i % 2) * miners
+        driver.sync()
+    contest_id, version = app.contest_id, app.contest_version()
+    app.close()
+
+    def rate(extra: dict[str, str]) -> float:
+        reader = ThroneApplication(config, env={**db.eventsourcing_env(), **extra})
+        try:
+            times = []
+            for _ in range(loads):
+                started = time.perf_counter()
+                reader.repository.get(contest_id)
+                times.append(time.perf_counter() - started)
+            return 1 / statistics.median(times)
+        finally:
+            reader.close()
+
+    snapshot = [rate({}) for _ in range(3)]
+    full = [rate({"IS_SNAPSHOTTING_ENABLED": "n"}) for _ in range(3)]
+    name = f"Contest load, {version:,} events, {miners} miners"
+    return [Row(name + " (loads/s)", "SQLite", loads, snapshot, "full replay of the stream", full)]
+
+
 # ---- verification -------------------------------------------------------------------------------
 
 
@@ -415,6 +459,9 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=2_000, help="one-per-save appends")
     parser.add_argument("--verify-events", type=int, default=1_000_000)
     parser.add_argument(
+        "--load-events", type=int, default=3_000, help="events in the Contest stream loaded"
+    )
+    parser.add_argument(
         "--repeats", type=int, default=3, help="runs of each batched/verify scenario (median)"
     )
     args = parser.parse_args()
@@ -422,6 +469,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="throne-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         rows = bench_appends(pg_url, args.events, args.single, args.repeats, tmp)
+        rows += bench_loads(tmp, miners=200, churn=args.load_events, loads=20)
         rows += bench_verify(tmp, args.verify_events, args.repeats)
     print_table(rows)
     batched_sqlite = next(
