@@ -92,3 +92,21 @@ def test_loggers_a_server_reconfigured_come_back_to_our_handler() -> None:
     configure_logging("INFO", json=True, stream=out)
     logging.getLogger("uvicorn.error").warning("port %d busy", 8081)
     assert json.loads(_lines(out)[0])["event"] == "port 8081 busy"
+
+
+def test_by_default_records_go_to_the_stderr_of_the_moment_not_to_a_closed_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = io.StringIO()
+    monkeypatch.setattr("sys.stderr", before)
+    configure_logging("INFO", json=True)
+    before.close()  # e.g. a capture that ended while a server thread lives on
+    after = io.StringIO()
+    monkeypatch.setattr("sys.stderr", after)
+    get_logger("throne.test").info("still_heard")
+    logging.getLogger("uvicorn.error").warning("from the library")
+    assert [json.loads(line)["event"] for line in _lines(after)] == [
+        "still_heard",
+        "from the library",
+    ]
+    assert "Logging error" not in capsys.readouterr().err

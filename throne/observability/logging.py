@@ -15,6 +15,23 @@ import structlog
 _HANDLER_MARK = "_throne_handler"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when it was set up:
+    a stderr replaced later (a test's capture, a wrapper's redirection) is followed, and one
+    since closed is never written to by a thread that outlived it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(
     level: int | str = "INFO", json: bool | None = None, stream: TextIO | None = None
 ) -> None:
@@ -38,7 +55,7 @@ def configure_logging(
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=_is_terminal(out))
         finish = []
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(out) if stream is not None else _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
