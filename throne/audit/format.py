@@ -76,7 +76,8 @@ class AuditError(Exception):
 
     ``kind`` names what was found: ``corrupt``, ``truncated``, ``newer-format``,
     ``not-an-export``, ``reordered``, ``deleted``, ``inserted``, ``altered``, ``unsigned``,
-    ``bad-signature``, ``wrong-signer``, or a recomputation mismatch from the replay.
+    ``bad-signature``, ``wrong-signer``, a recomputation mismatch from the replay, or
+    ``chain-mismatch`` (weights on chain that the log does not explain).
     """
 
     def __init__(self, kind: str, message: str, *, line: int | None = None) -> None:

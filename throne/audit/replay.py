@@ -53,6 +53,11 @@ class ReplaySummary:
     pools_checked: int = 0
     pools_unrevealed: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
+    #: the subnet of the (first) contest in the log
+    netuid: int | None = None
+    #: the last weight submission the log records as landed on chain:
+    #: ``{"netuid", "block", "id", "u16": [[uid, value], ...]}``
+    last_landed: dict[str, Any] | None = None
 
 
 # One scorecard's results in one env: task id -> (scorecard version, score); first result wins.
@@ -169,6 +174,7 @@ class ContestReplay:
 
     def finish(self) -> ReplaySummary:
         self.summary.samples = self._samples.count
+        self.summary.netuid = next(iter(self._contest_of_netuid), None)
         for pool in self._open_pools.values():
             if pool.get("seed"):
                 self._check_pool(pool)
@@ -286,6 +292,13 @@ class ContestReplay:
         if problem:
             raise AuditError("weights-mismatch", f"{where}: {problem}")
         self.summary.weights_checked += 1
+        if p.get("ok", True) and p["u16"]:
+            self.summary.last_landed = {
+                "netuid": int(self._netuid_of_ledger(event)),
+                "block": p.get("block"),
+                "id": event.id,
+                "u16": sorted([int(uid), int(value)] for uid, value in p["u16"]),
+            }
 
     def _netuid_of_ledger(self, event: ExportedEvent) -> int:
         ledger = self._aggregates.get(event.originator)

@@ -18,6 +18,7 @@ from throne.audit.signing import (
     load_keypair,
     load_or_create_local_keypair,
 )
+from throne.cli.chain_args import CHAIN_HELP, add_chain_db_option
 from throne.cli.main import CommandError
 from throne.cli.progress import ProgressLine
 
@@ -92,7 +93,42 @@ def register(sub: Any) -> None:
         "found in any span is explained by a pass over the whole file",
     )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
-    verify.set_defaults(handler=run_verify)
+    onchain = verify.add_argument_group(
+        "weights on chain",
+        "with --onchain, also read the validator's weight row from the chain: it must be the "
+        "u16 vector of the last submission the log records as landed",
+    )
+    onchain.add_argument(
+        "--onchain", action="store_true", help="check the validator's weights on chain too"
+    )
+    onchain.add_argument(
+        "--chain", default="local", metavar="local|finney|test|URL", help=CHAIN_HELP
+    )
+    add_chain_db_option(onchain)
+    onchain.add_argument("--netuid", type=int, help="the subnet (default: the log's contest's)")
+    onchain.add_argument("--validator-uid", type=int, metavar="UID", help="the validator's uid")
+    onchain.add_argument(
+        "--validator-hotkey",
+        metavar="HK",
+        help="the validator's hotkey, to find its uid (default: the export's signer, which is "
+        "the validator's hotkey on a Bittensor network)",
+    )
+    onchain.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="deadline of each chain call on a Bittensor network (default: 30)",
+    )
+    # Reading needs no wallet: the chain adapter is opened without a signer.
+    verify.set_defaults(
+        handler=run_verify,
+        hotkey=None,
+        wallet_name="default",
+        wallet_hotkey="default",
+        wallet_path=Path("~/.bittensor/wallets"),
+        data_dir=Path(".throne"),
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -163,6 +199,8 @@ def run_verify(args: argparse.Namespace) -> int:
         raise CommandError("--jobs splits an export FILE; a database is verified in one pass")
     if args.file is not None and args.db is not None:
         raise CommandError("give either an export FILE or --db URL, not both")
+    if not args.onchain and (args.validator_uid is not None or args.validator_hotkey):
+        raise CommandError("--validator-uid and --validator-hotkey go with --onchain")
     started = time.perf_counter()
     report: dict[str, Any] = {}
     try:
@@ -191,6 +229,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
                 rescored = rescore_database(db, environments())
                 report["rescored"] = rescored.rescored
+        if args.onchain:
+            signer = report["chain"]["signer"] if report["chain"] else None
+            report["onchain"] = _check_chain(args, summary, signer).to_dict()
     except AuditError as exc:
         return _fail(args, exc)
     except StorageError as exc:
@@ -213,6 +254,40 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         _print_table(report)
     return 0
+
+
+def _check_chain(args: argparse.Namespace, summary: Any, signer: str | None) -> Any:
+    """The validator's weight row on chain, checked against the log's last landed submission."""
+    from throne.audit.onchain import check_onchain
+    from throne.cli.chain_args import chain_errors, open_chain
+
+    netuid = args.netuid if args.netuid is not None else summary.netuid
+    if netuid is None:
+        raise CommandError("the log holds no contest: name the subnet with --netuid")
+    chain = open_chain(args, need_signer=False)
+    try:
+        with chain_errors():
+            uid = args.validator_uid
+            if uid is None:
+                hotkey = args.validator_hotkey or signer
+                if hotkey is None:
+                    raise CommandError(
+                        "a database names no signer: say whose weights with --validator-uid "
+                        "UID or --validator-hotkey HK"
+                    )
+                uid = chain.snapshot(netuid).uid_of(hotkey)
+                if uid is None:
+                    hint = (
+                        ""
+                        if args.validator_hotkey
+                        else " (it signed the export; name the validator with --validator-uid "
+                        "or --validator-hotkey)"
+                    )
+                    raise CommandError(f"{hotkey} is not registered on subnet {netuid}{hint}")
+            row = chain.onchain_weights(netuid, uid)
+    finally:
+        chain.close()
+    return check_onchain(summary, row)
 
 
 def _progress_shown(args: argparse.Namespace) -> bool:
@@ -258,6 +333,16 @@ def _print_table(report: dict[str, Any]) -> None:
     ]
     if "rescored" in report:
         rows.insert(-1, ("responses re-scored", f"{report['rescored']}, all match"))
+    if "onchain" in report:
+        c = report["onchain"]
+        held = (
+            f"match the last landed submission (block {c['submission_block']})"
+            if c["submission_block"] is not None
+            else "none, and none landed in the log"
+        )
+        rows.insert(
+            -1, ("weights on chain", f"uid {c['validator_uid']}, block {c['chain_block']}: {held}")
+        )
     width = max(len(k) for k, _ in rows)
     print("audit verify: OK")
     for key, value in rows:
