@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from throne.application import ThroneApplication
-from throne.views.contest_log import contest_events
+from throne.views.contest_log import timeline_events
 from throne.views.timeline import fold_battles, fold_reigns, fold_terminations
 
 
 def history(app: ThroneApplication) -> dict[str, Any]:
-    events = list(contest_events(app))
+    events = timeline_events(app)
     battles = fold_battles(events)
     return {
         "netuid": app.config.netuid,

@@ -15,7 +15,7 @@ from typing import Any
 from throne.application import ThroneApplication
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.pool import completeness_threshold
-from throne.views.contest_log import contest_events, last_block, recorded_config
+from throne.views.contest_log import last_block, recorded_config, timeline_events
 from throne.views.timeline import fold_terminations
 
 Cell = dict[str, Any]
@@ -26,7 +26,7 @@ def rank(app: ThroneApplication, recent: int = 10) -> dict[str, Any]:
     standings = app.standings()
     cfg = recorded_config(app)
     pool = app.pool()
-    terminations = fold_terminations(contest_events(app))
+    terminations = fold_terminations(timeline_events(app))
     champion = _champion(app, standings["champion"], pool, cfg)
     battle = standings["battle"]
     if battle is not None:
