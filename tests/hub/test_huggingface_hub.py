@@ -323,3 +323,22 @@ def test_a_renamed_repo_is_followed_and_the_token_stays_on_its_host(
         assert [m for m, _, _ in found] == ["org/affine-old", "org/affine-moved"]
         assert [s.authorization for s in elsewhere.seen] == [None]
     assert [s.authorization for s in fake.seen] == ["Bearer hf_secret"] * 3
+
+
+def test_a_request_left_hanging_does_not_hold_up_the_process_exit() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from throne.adapters.hub import HuggingFaceHub\n"
+        "hub = HuggingFaceHub(sys.argv[1], timeout=30.0, budget=0.2)\n"
+        "assert hub.model_hashes([('org/affine-x', 'a' * 40)]) == []\n"
+    )
+    with SilentServer() as silent:
+        began = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", script, silent.url], timeout=20)
+        took = time.monotonic() - began
+        assert done.returncode == 0 and silent.connections == 1
+    # the 30 s request is abandoned at exit, not waited for
+    assert took < 10

@@ -14,7 +14,7 @@ did not reach is looked up on a later call.
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import email.utils
 import http.client
 import json
@@ -111,16 +111,28 @@ class HuggingFaceHub(ModelHub):
             return [(m, r, self._hashes[(m, r)]) for m, r in pairs if (m, r) in self._hashes]
 
     def _look_up(self, pairs: list[Pair], deadline: float) -> None:
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(self._concurrency, len(pairs)), thread_name_prefix="hub"
-        )
-        try:
-            futures = [pool.submit(self._look_up_one, p, deadline) for p in pairs]
-            # Requests still running when the budget is spent finish on their own (each has
-            # its timeout) and their answers are there for the next call.
-            concurrent.futures.wait(futures, timeout=self._budget)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        todo = collections.deque(pairs)
+
+        def work() -> None:
+            while True:
+                try:
+                    pair = todo.popleft()
+                except IndexError:
+                    return
+                self._look_up_one(pair, deadline)
+
+        # Daemon threads: a request still running when the budget is spent finishes on its own
+        # (it has its timeout) and its answer is there for the next call, but it never holds
+        # up the process's exit.
+        workers = [
+            threading.Thread(target=work, name="hub", daemon=True)
+            for _ in range(min(self._concurrency, len(pairs)))
+        ]
+        for worker in workers:
+            worker.start()
+        end = time.monotonic() + self._budget
+        for worker in workers:
+            worker.join(timeout=max(0.0, end - time.monotonic()))
 
     def _look_up_one(self, pair: Pair, deadline: float) -> None:
         with self._lock:
