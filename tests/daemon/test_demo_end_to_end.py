@@ -160,5 +160,29 @@ def test_rescoring_catches_a_score_the_environment_does_not_give(summary: dict) 
 
     envs = {name: Contrary(env) for name, env in environments().items()}
     db = parse_database_url(str(Path(summary["directory"]) / "throne.db"))
-    with pytest.raises(AuditError, match="recorded score"):
-        rescore_database(db, envs)  # type: ignore[arg-type]
+    with pytest.raises(AuditError, match="recorded score") as one_thread:
+        rescore_database(db, envs, jobs=1)  # type: ignore[arg-type]
+    # Evaluated on several threads, the mismatch named is still the first in the log.
+    with pytest.raises(AuditError) as four_threads:
+        rescore_database(db, envs, jobs=4)  # type: ignore[arg-type]
+    assert str(four_threads.value) == str(one_thread.value)
+
+
+def test_rescoring_on_threads_reports_progress_and_counts_every_response(
+    summary: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from throne.adapters.storage.database import parse_database_url
+    from throne.audit import rescore
+    from throne.audit.rescore import rescore_database
+
+    monkeypatch.setattr(rescore, "PROGRESS_EVERY", 50)
+    from throne.envs.registry import environments
+
+    db = parse_database_url(str(Path(summary["directory"]) / "throne.db"))
+    seen: list[tuple[int, int]] = []
+    threaded = rescore_database(db, environments(), jobs=4, progress=lambda *p: seen.append(p))
+    alone = rescore_database(db, environments(), jobs=1)
+    assert threaded.rescored == alone.rescored > 50
+    assert seen and [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert all(done <= total for done, total in seen)

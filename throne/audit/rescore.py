@@ -7,8 +7,11 @@ database, not an export. A response whose bytes are missing is a mismatch: the l
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 from throne.adapters.storage.database import Database
 from throne.adapters.storage.log import open_notification_log
@@ -31,15 +34,33 @@ class RescoreSummary:
     skipped_without_response: int = 0
 
 
-def rescore_database(db: Database, environments: Mapping[str, Environment]) -> RescoreSummary:
-    """Raises `AuditError` ("rescore-mismatch") at the first sample whose score differs."""
+#: Events read between two progress reports.
+PROGRESS_EVERY = 500
+#: Samples handed to the evaluation threads at a time (results are checked in log order).
+_WINDOW = 256
+
+
+def rescore_database(
+    db: Database,
+    environments: Mapping[str, Environment],
+    *,
+    jobs: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> RescoreSummary:
+    """Raises `AuditError` ("rescore-mismatch") at the first sample, in log order, whose score
+    differs. Evaluations run on ``jobs`` threads (the environments' sandbox serves several
+    programs at once); ``progress`` is told (notification id reached, last id in the log)."""
     ro = db.readonly()
     recorder, factory = open_notification_log(ro)
     engine = ro.create_engine()
     store = SqlResponseStore(engine, create_table=False)
     summary = RescoreSummary()
-    try:
-        for n in iter_notifications(recorder):
+
+    def samples() -> Iterator[tuple[int, dict[str, Any]]]:
+        last = recorder.max_notification_id() or 0
+        for i, n in enumerate(iter_notifications(recorder), start=1):
+            if progress is not None and i % PROGRESS_EVERY == 0:
+                progress(n.id, last)
             if n.topic != Scorecard.SampleScored.TOPIC:
                 continue
             p = json.loads(n.state)
@@ -48,29 +69,42 @@ def rescore_database(db: Database, environments: Mapping[str, Environment]) -> R
             if not p["response_digest"]:
                 summary.skipped_without_response += 1
                 continue
-            where = f"SampleScored at id {n.id} ({p['env']}#{p['task_id']} of {p['hotkey']})"
-            env = environments.get(p["env"])
-            if env is None:
-                raise AuditError("rescore-mismatch", f"{where}: environment {p['env']} unknown")
-            try:
-                body = store.get(p["response_digest"])
-            except ResponseNotFound:
-                raise AuditError(
-                    "rescore-mismatch", f"{where}: response {p['response_digest']} is missing"
-                ) from None
-            except ResponseCorrupted:
-                raise AuditError(
-                    "rescore-mismatch",
-                    f"{where}: stored response no longer hashes to {p['response_digest']}",
-                ) from None
-            got = env.evaluate(env.task(int(p["task_id"])), body.decode("utf-8", "replace"))
-            if abs(got.score - float(p["score"])) > SLACK:
-                raise AuditError(
-                    "rescore-mismatch",
-                    f"{where}: recorded score {p['score']}, re-evaluation gives {got.score} "
-                    f"({got.detail})",
-                )
-            summary.rescored += 1
+            yield n.id, p
+
+    def check(sample: tuple[int, dict[str, Any]]) -> AuditError | None:
+        id, p = sample
+        where = f"SampleScored at id {id} ({p['env']}#{p['task_id']} of {p['hotkey']})"
+        env = environments.get(p["env"])
+        if env is None:
+            return AuditError("rescore-mismatch", f"{where}: environment {p['env']} unknown")
+        try:
+            body = store.get(p["response_digest"])
+        except ResponseNotFound:
+            return AuditError(
+                "rescore-mismatch", f"{where}: response {p['response_digest']} is missing"
+            )
+        except ResponseCorrupted:
+            return AuditError(
+                "rescore-mismatch",
+                f"{where}: stored response no longer hashes to {p['response_digest']}",
+            )
+        got = env.evaluate(env.task(int(p["task_id"])), body.decode("utf-8", "replace"))
+        if abs(got.score - float(p["score"])) > SLACK:
+            return AuditError(
+                "rescore-mismatch",
+                f"{where}: recorded score {p['score']}, re-evaluation gives {got.score} "
+                f"({got.detail})",
+            )
+        return None
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rescore") as pool:
+            pending = samples()
+            while window := list(islice(pending, _WINDOW)):
+                for problem in pool.map(check, window):
+                    if problem is not None:
+                        raise problem
+                    summary.rescored += 1
     finally:
         factory.close()
         engine.dispose()

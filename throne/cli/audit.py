@@ -90,7 +90,8 @@ def register(sub: Any) -> None:
         metavar="N",
         help="processes for an uncompressed export FILE, each verifying a span between "
         "checkpoints (default: the cores available, at most 8; 1 for one pass). A fault "
-        "found in any span is explained by a pass over the whole file",
+        "found in any span is explained by a pass over the whole file. With --rescore: the "
+        "threads re-evaluating responses (default 4)",
     )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     onchain = verify.add_argument_group(
@@ -195,8 +196,11 @@ def run_verify(args: argparse.Namespace) -> int:
             "--rescore re-reads the stored responses, which live in the log's database: "
             "use --db URL"
         )
-    if args.jobs is not None and args.file is None:
-        raise CommandError("--jobs splits an export FILE; a database is verified in one pass")
+    if args.jobs is not None and args.file is None and not args.rescore:
+        raise CommandError(
+            "--jobs splits an export FILE, or sets the threads of --rescore; a database is "
+            "verified in one pass"
+        )
     if args.file is not None and args.db is not None:
         raise CommandError("give either an export FILE or --db URL, not both")
     if not args.onchain and (args.validator_uid is not None or args.validator_hotkey):
@@ -227,7 +231,12 @@ def run_verify(args: argparse.Namespace) -> int:
                 from throne.audit.rescore import rescore_database
                 from throne.envs.registry import environments
 
-                rescored = rescore_database(db, environments())
+                with ProgressLine(
+                    "re-scoring", unit="", scale=1, enabled=_progress_shown(args)
+                ) as line:
+                    rescored = rescore_database(
+                        db, environments(), jobs=args.jobs or 4, progress=line.update
+                    )
                 report["rescored"] = rescored.rescored
         if args.onchain:
             signer = report["chain"]["signer"] if report["chain"] else None
