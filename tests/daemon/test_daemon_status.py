@@ -76,3 +76,13 @@ def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> Non
             raise AssertionError("status server still listening")
         except httpx.TransportError:
             pass
+
+
+def test_the_daemon_keeps_only_its_latest_steps_in_memory() -> None:
+    from throne.daemon.daemon import STEPS_KEPT, DaemonState
+
+    state = DaemonState()
+    for block in range(10 * STEPS_KEPT):
+        state.steps.append((block, "battle_started"))
+    assert len(state.steps) == STEPS_KEPT
+    assert state.steps[0][0] == 9 * STEPS_KEPT and state.steps[-1][0] == 10 * STEPS_KEPT - 1

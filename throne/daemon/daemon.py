@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -34,6 +35,9 @@ Loop = Callable[[asyncio.Event], Awaitable[None]]
 MAX_BACKOFF_SECONDS = 30.0
 
 
+STEPS_KEPT = 100
+
+
 @dataclass
 class DaemonState:
     """What the loops have reached, for the status API and the demo's view."""
@@ -41,7 +45,9 @@ class DaemonState:
     synced_block: int = 0
     ticked_block: int = 0
     last_tick_time: float = 0.0
-    steps: list[tuple[int, str]] = field(default_factory=list)
+    #: the latest contest steps (block, step), oldest first; bounded, for a daemon that runs
+    #: for months (the log holds them all)
+    steps: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=STEPS_KEPT))
     restarts: dict[str, int] = field(default_factory=dict)
 
 

@@ -56,7 +56,7 @@ def render(services: Services, elapsed: float) -> Group:
     for m in std["queue"]:
         q.add_row(str(m["position"]), m["hotkey"], str(m["uid"]), str(m["first_block"]))
     parts.append(q)
-    steps = "\n".join(f"block {b}: {s}" for b, s in state.steps[-6:]) or "-"
+    steps = "\n".join(f"block {b}: {s}" for b, s in list(state.steps)[-6:]) or "-"
     stats = services.sampler.stats
     parts.append(
         Panel(
