@@ -222,3 +222,27 @@ def test_a_read_sees_what_a_live_writer_has_committed_since_the_last_read(
     d.tick(3)
     assert _json(capsys, ["rank", "--db", path, "--json"])["champion"]["hotkey"] == "first"
     writer.close()
+
+
+def test_a_log_locked_by_another_process_is_named_as_locked(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import sqlite3
+
+    from throne.adapters.storage import database
+
+    monkeypatch.setattr(database, "DEFAULT_LOCK_TIMEOUT_S", 0)
+    copy = tmp_path / "locked.db"
+    shutil.copy(db, copy)
+    holder = sqlite3.connect(copy, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # readers of a WAL log are shut out too
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE held (x)")
+    try:
+        assert main(["rank", "--db", str(copy)]) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    assert "locked by another process" in err and err.count("\n") == 1

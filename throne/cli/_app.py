@@ -99,11 +99,21 @@ def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplicat
 
 
 def _check_is_event_log(path: Path, uri: str) -> None:
+    from throne.adapters.storage.database import (
+        DEFAULT_LOCK_TIMEOUT_S,
+        describe_failure,
+        parse_database_url,
+    )
+
     try:
-        with closing(sqlite3.connect(uri, uri=True)) as conn:
+        with closing(sqlite3.connect(uri, uri=True, timeout=DEFAULT_LOCK_TIMEOUT_S)) as conn:
             found = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
             ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # another process holds it: say so
+            raise CommandError(describe_failure(parse_database_url(str(path)), exc)) from exc
+        raise CommandError(f"{path} is not a throne event log: {exc}") from exc
     except sqlite3.Error as exc:
         raise CommandError(f"{path} is not a throne event log: {exc}") from exc
     if found is None:
