@@ -200,3 +200,38 @@ def test_the_replay_lets_go_of_a_retired_pools_samples(sqlite_export: Path) -> N
     assert replay.finish().verdicts_checked == 2
     assert {1} in held  # pool 1's samples, kept while it was the pool
     assert replay.pools_held <= {2}  # and dropped once pool 2 replaced it
+
+
+def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from throne.audit import database as audit_database
+
+    db = parse_database_url(str(tmp_path / "log.db"))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    d = play(app)
+    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
+    # Small pages, as a long log has: the export reads on while the daemon writes.
+    paged = audit_database.iter_notifications
+    monkeypatch.setattr(
+        audit_database, "iter_notifications", lambda src, **kw: paged(src, batch=5, **kw)
+    )
+    steps: list[str] = []
+
+    def daemon_goes_on(done: int, total: int) -> None:
+        if not steps:  # while the export is under way, the daemon draws pool 3
+            steps.extend(d.tick(240))
+
+    out = tmp_path / "audit.jsonl"
+    count = export_database(db, out, VALIDATOR, progress=daemon_goes_on)
+    app.close()
+    assert steps == ["pool_refreshed"]
+    pools = [
+        json.loads(line)["payload"]
+        for line in out.read_bytes().splitlines()
+        if b'"topic":"throne:Contest.PoolRefreshed"' in line
+    ]
+    # The export is the log as it stood when it began: pool 2 current, its seed withheld.
+    assert [p["pool"] for p in pools] == [1, 2] and pools[-1]["seed"] is None
+    assert count == 49
+    assert verify_file(out)[1].pools_unrevealed == 1

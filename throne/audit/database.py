@@ -24,13 +24,14 @@ from throne.audit.signing import Signer
 from throne.audit.verify import EventOrder
 
 
-def _current_pool_ids(recorder: ApplicationRecorder) -> set[int]:
-    """Notification ids of each contest's latest ``PoolRefreshed``: seeds still secret."""
+def _current_pool_ids(recorder: ApplicationRecorder, upto: int) -> set[int]:
+    """Notification ids of each contest's latest ``PoolRefreshed`` up to id ``upto``: the
+    seeds still secret in a log that ends there."""
     latest: dict[str, int] = {}
     last = 0
     while True:
         page = recorder.select_notifications(
-            last, 1000, topics=[POOL_TOPIC], inclusive_of_start=False
+            last, 1000, stop=upto, topics=[POOL_TOPIC], inclusive_of_start=False
         )
         for n in page:
             latest[str(n.originator_id)] = n.id
@@ -61,16 +62,20 @@ def export_database(
     ``progress``, if given, is told now and then (notification id written, last id in the log).
 
     The seed of each contest's current pool is left out (``null``) until the pool is retired.
+    The export is the log as it stood when the export began: events appended meanwhile (a
+    daemon keeps writing) are left for the next one, so a pool drawn meanwhile can never be
+    written out with its seed, as the first pool of a log that ends before it.
     """
     ro = db.readonly()
     recorder, factory = open_notification_log(ro)
     try:
         with storage_errors(ro):
-            redact = seed_redactor(_current_pool_ids(recorder))
+            last = recorder.max_notification_id() or 0
+            redact = seed_redactor(_current_pool_ids(recorder, last))
             tmp = out.with_name(out.name + ".partial")
-            notifications = iter_notifications(recorder)
+            notifications = iter_notifications(recorder, stop=last)
             if progress is not None:
-                notifications = _reporting(notifications, progress, recorder.max_notification_id())
+                notifications = _reporting(notifications, progress, last)
             with open_for_writing(tmp, compress=out.name.endswith(".gz")) as f:
                 count = export_notifications(
                     notifications,

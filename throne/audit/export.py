@@ -56,11 +56,14 @@ CheckpointAfter = Callable[[str, dict[str, Any]], bool]
 Redact = Callable[[int, str, dict[str, Any]], dict[str, Any]]
 
 
-def iter_notifications(source: NotificationSource, *, batch: int = 2000) -> Iterator[Any]:
-    """Every notification in order, by pages after the last id seen (ids may have gaps)."""
+def iter_notifications(
+    source: NotificationSource, *, batch: int = 2000, stop: int | None = None
+) -> Iterator[Any]:
+    """Every notification in order (up to id ``stop`` if given), by pages after the last id
+    seen (ids may have gaps)."""
     last = 0
     while True:
-        page = source.select_notifications(last, batch, inclusive_of_start=False)
+        page = source.select_notifications(last, batch, stop=stop, inclusive_of_start=False)
         yield from page
         if len(page) < batch:
             return
