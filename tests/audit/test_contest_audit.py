@@ -235,3 +235,28 @@ def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
     assert [p["pool"] for p in pools] == [1, 2] and pools[-1]["seed"] is None
     assert count == 49
     assert verify_file(out)[1].pools_unrevealed == 1
+
+
+def test_a_verification_in_place_reads_the_log_as_it_stood_when_it_began(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from throne.audit import database as audit_database
+
+    db = parse_database_url(str(tmp_path / "log.db"))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    d = play(app)
+    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
+    paged = audit_database.iter_notifications
+    monkeypatch.setattr(
+        audit_database, "iter_notifications", lambda src, **kw: paged(src, batch=5, **kw)
+    )
+    steps: list[str] = []
+
+    def daemon_goes_on(done: int, total: int) -> None:
+        if not steps:
+            steps.extend(d.tick(240))
+
+    count, replay = verify_database(db, progress=daemon_goes_on)
+    app.close()
+    assert steps == ["pool_refreshed"]
+    assert count == replay.events == 49 and replay.pools_checked == 2

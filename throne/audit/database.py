@@ -121,9 +121,11 @@ def verify_database(
     count = 0
     try:
         with storage_errors(ro):
-            notifications = iter_notifications(recorder)
+            # The log as it stands now: a daemon may keep appending while it is read.
+            last = recorder.max_notification_id() or 0
+            notifications = iter_notifications(recorder, stop=last)
             if progress is not None:
-                notifications = _reporting(notifications, progress, recorder.max_notification_id())
+                notifications = _reporting(notifications, progress, last)
             for n in notifications:
                 event = ExportedEvent(
                     id=n.id,

@@ -57,8 +57,8 @@ def rescore_database(
     summary = RescoreSummary()
 
     def samples() -> Iterator[tuple[int, dict[str, Any]]]:
-        last = recorder.max_notification_id() or 0
-        for i, n in enumerate(iter_notifications(recorder), start=1):
+        last = recorder.max_notification_id() or 0  # the log as it stands now
+        for i, n in enumerate(iter_notifications(recorder, stop=last), start=1):
             if progress is not None and i % PROGRESS_EVERY == 0:
                 progress(n.id, last)
             if n.topic != Scorecard.SampleScored.TOPIC:
