@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from tests.support.contest import small_config
+from tests.support.forgery import Events, forge
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.database import export_database, verify_database
-from throne.audit.export import ChainWriter
 from throne.audit.format import AuditError
 from throne.audit.replay import ContestReplay, replay_mapper
 from throne.audit.signing import keypair_from_text
-from throne.audit.verify import read_export_lines, verify_export
+from throne.audit.verify import verify_export
 
 VALIDATOR = keypair_from_text("//Alice")
 
@@ -83,27 +83,14 @@ def test_the_current_pools_seed_is_redacted_and_the_retired_one_revealed(
 
 
 def resigned(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """The export rewritten after ``edit`` changed its events, re-signed with the real key:
-    what a validator rewriting its own history would publish."""
-    out = path.with_name("forged.jsonl")
-    with out.open("wb") as f:
-        writer = None
-        for _, line in read_export_lines(path):
-            record = json.loads(line)
-            if "format" in record:
-                writer = ChainWriter(f, VALIDATOR, application=record["application"])
-            elif "id" in record and writer is not None:
-                edit(record)
-                writer.event(
-                    record["id"],
-                    record["originator"],
-                    record["version"],
-                    record["topic"],
-                    record["payload"],
-                )
-        assert writer is not None
-        writer.close()
-    return out
+    """The export with ``edit`` applied to each event, re-signed with the real key."""
+
+    def edited(events: Events) -> Events:
+        for record in events:
+            edit(record)
+        return events
+
+    return forge(path, path.with_name("forged.jsonl"), VALIDATOR, edited)
 
 
 @pytest.fixture

@@ -12,16 +12,15 @@ from typing import Any
 import pytest
 
 from tests.support.contest import small_config
+from tests.support.forgery import Events, forge
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit import parallel
 from throne.audit.database import export_database
-from throne.audit.export import ChainWriter
 from throne.audit.format import AuditError
 from throne.audit.parallel import Span, audit_export, plan_spans
 from throne.audit.signing import keypair_from_text
-from throne.audit.verify import read_export_lines
 
 VALIDATOR = keypair_from_text("//Alice")
 EVERY = 3  # a checkpoint every three events: many places to cut a small log
@@ -189,24 +188,7 @@ def resigned(path: Path, drop: int) -> Path:
     """The export re-signed by the validator after leaving event ``drop`` out: a history
     rewritten by the key holder, which only the order of versions and the replay can betray."""
     out = path.with_name(f"forged-{drop}.jsonl")
-    with out.open("wb") as f:
-        writer = ChainWriter(f, VALIDATOR, application="throne", checkpoint_every=EVERY)
-        events = 0
-        for _, line in read_export_lines(path):
-            record = json.loads(line)
-            if "id" not in record:
-                continue
-            if events != drop:
-                writer.event(
-                    record["id"],
-                    record["originator"],
-                    record["version"],
-                    record["topic"],
-                    record["payload"],
-                )
-            events += 1
-        writer.close()
-    return out
+    return forge(path, out, VALIDATOR, lambda e: e[:drop] + e[drop + 1 :], checkpoint_every=EVERY)
 
 
 @pytest.mark.parametrize("jobs", [2, 3, 7])
@@ -241,17 +223,13 @@ def test_a_verdict_moved_before_samples_it_names_is_caught_in_spans(
 ) -> None:
     # The validator re-signs a log in which its Dethroned comes before the last sample it
     # claims to have read: each span must hand the replay its samples in their place.
-    records = [json.loads(line) for _, line in read_export_lines(played)]
-    events = [r for r in records if "id" in r]
-    d = next(i for i, r in enumerate(events) if r["topic"] == "throne:Contest.Dethroned")
-    assert events[d - 1]["topic"] == "throne:Scorecard.SampleScored"
-    events[d - 1], events[d] = events[d], events[d - 1]
-    forged = tmp_path / "moved.jsonl"
-    with forged.open("wb") as f:
-        writer = ChainWriter(f, VALIDATOR, application="throne", checkpoint_every=EVERY)
-        for new_id, r in enumerate(events, start=1):
-            writer.event(new_id, r["originator"], r["version"], r["topic"], r["payload"])
-        writer.close()
+    def move_it(events: Events) -> Events:
+        d = next(i for i, r in enumerate(events) if r["topic"] == "throne:Contest.Dethroned")
+        assert events[d - 1]["topic"] == "throne:Scorecard.SampleScored"
+        events[d - 1], events[d] = events[d], events[d - 1]
+        return [{**r, "id": new_id} for new_id, r in enumerate(events, start=1)]
+
+    forged = forge(played, tmp_path / "moved.jsonl", VALIDATOR, move_it, checkpoint_every=EVERY)
     one_pass = outcome(forged, jobs=1)
     assert one_pass[0] == "failed" and one_pass[1][0] == "verdict-mismatch"
     spans = plan_spans(forged, 7)
