@@ -341,7 +341,7 @@ def _audit_spans(
                 future.cancel()
             raise
     chain = verifier.summary
-    versions = dict(verifier._order.versions)
+    versions = dict(verifier.versions)
     for result in results:
         if result is None:
             raise AuditError("corrupt", "a span failed its verification")

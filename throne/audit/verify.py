@@ -224,6 +224,11 @@ class ChainVerifier:
         return verifier
 
     @property
+    def versions(self) -> dict[str, int]:
+        """The last version read of each originator."""
+        return self._order.versions
+
+    @property
     def at_checkpoint(self) -> bool:
         """Whether every event read so far is covered by a checkpoint already read."""
         return self._header_seen and self._since_checkpoint == 0
