@@ -203,3 +203,27 @@ def test_jobs_must_be_a_positive_number_and_only_split_a_file(
     assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
     code, _, err = run(capsys, "audit", "verify", "--db", str(db_file), "--jobs", "2")
     assert code == 1 and "one pass" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_an_export_piped_to_standard_input_verifies(
+    db_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    compressed: bool,
+) -> None:
+    import io
+
+    out = tmp_path / ("audit.jsonl.gz" if compressed else "audit.jsonl")
+    run(capsys, "audit", "export", "--db", str(db_file), "--out", str(out))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(out.read_bytes())))
+    code, text, err = run(capsys, "audit", "verify", "-", "--json")
+    assert code == 0, err
+    report = json.loads(text)
+    assert report["source"] == "standard input" and report["verdicts_checked"] == 2
+    # cut short in the pipe: one line, no traceback
+    cut = out.read_bytes()[: out.stat().st_size // 2]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(cut)))
+    code, _, err = run(capsys, "audit", "verify", "-")
+    assert code == 1 and "truncated" in err and err.count("\n") == 1

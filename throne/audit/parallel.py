@@ -41,6 +41,7 @@ from throne.audit.replay import (
 )
 from throne.audit.verify import (
     GZIP_MAGIC,
+    STDIN,
     ChainSummary,
     ChainVerifier,
     EventOrder,
@@ -96,6 +97,8 @@ def _audit_in_one_pass(
 
 
 def _splittable(path: Path) -> bool:
+    if path == STDIN:
+        return False  # a pipe cannot be cut
     try:
         with path.open("rb") as probe:
             compressed = probe.read(2) == GZIP_MAGIC

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ NEWLINE = ord("\n")
 new_event: Callable[[type[ExportedEvent], tuple[Any, ...]], ExportedEvent] = tuple.__new__
 
 
+#: The path that names standard input.
+STDIN = Path("-")
 #: (bytes of the file read so far, bytes in the file): how a long verification reports progress.
 Progress = Callable[[int, int], None]
 _READ_BATCH = 4 << 20
@@ -52,14 +55,21 @@ def open_export(path: Path) -> gzip.GzipFile | BufferedReader:
 
 
 def _open_measured(path: Path) -> tuple[BufferedReader, gzip.GzipFile | BufferedReader]:
-    """(the file as stored, the export's bytes): the first tells how far reading has got."""
+    """(the file as stored, the export's bytes): the first tells how far reading has got.
+    ``-`` is standard input (e.g. an export piped straight from a download)."""
     try:
-        stored = path.open("rb")
+        stored = _stdin() if path == STDIN else path.open("rb")
     except OSError as exc:
         raise AuditError("not-an-export", f"cannot read {path}: {exc.strerror}") from exc
     if stored.peek(2)[:2] == GZIP_MAGIC:
         return stored, gzip.GzipFile(fileobj=stored, mode="rb")
     return stored, stored
+
+
+def _stdin() -> BufferedReader:
+    stream = sys.stdin.buffer
+    # A buffered reader, which can peek at the first bytes (whatever stdin was replaced with).
+    return stream if isinstance(stream, BufferedReader) else BufferedReader(stream)  # type: ignore[arg-type]
 
 
 class _LineSource(Protocol):
@@ -472,7 +482,8 @@ def verify_export(
     """Verify the export at ``path``; raise :class:`AuditError` at the first fault."""
     verifier = ChainVerifier(expected_signer=expected_signer, on_event=on_event)
     stored, export = _open_measured(path)
-    total = path.stat().st_size
-    report = None if progress is None else (lambda: progress(stored.tell(), total))
+    # A pipe has neither a size nor a position to report.
+    total = 0 if path == STDIN else path.stat().st_size
+    report = None if progress is None or not total else (lambda: progress(stored.tell(), total))
     with stored, export, damage_reported(lambda: verifier.lines_read):
         return verifier.run(read_lines(export, after_batch=report))

@@ -73,7 +73,12 @@ def register(sub: Any) -> None:
             "Never writes to the database."
         ),
     )
-    verify.add_argument("file", nargs="?", type=Path, help="an export (.jsonl or .jsonl.gz)")
+    verify.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="an export (.jsonl or .jsonl.gz), or - to read one from standard input",
+    )
     _db_option(verify)
     verify.add_argument(
         "--signer", metavar="SS58", help="the address whose signatures count (the validator's)"
@@ -213,7 +218,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 chain, summary = audit_export(
                     args.file, expected_signer=args.signer, jobs=args.jobs, progress=line.update
                 )
-            report["source"] = str(args.file)
+            report["source"] = "standard input" if str(args.file) == "-" else str(args.file)
             report["chain"] = {
                 "events": chain.events,
                 "checkpoints": chain.checkpoints,
