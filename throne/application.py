@@ -252,6 +252,23 @@ class ThroneApplication(Application[UUID]):
             return None
         return int(last[0].block)
 
+    def last_landed_weights(self) -> dict[str, Any] | None:
+        """The last submission recorded as landed on chain: its ``block``, ``u16`` pairs
+        (sorted by uid) and ``contest_version``; None if none landed."""
+        for e in self.events.get(self.ledger_id, desc=True):
+            if isinstance(e, WeightLedger.WeightsSet) and e.ok and e.u16:
+                return {
+                    "block": int(e.block),
+                    "u16": sorted([int(uid), int(value)] for uid, value in e.u16),
+                    "contest_version": int(e.contest_version),
+                }
+        return None
+
+    def weights_at(self, version: int) -> dict[int, float]:
+        """The weight vector the contest gave at ``version`` (of its own stream)."""
+        contest: Contest = self.repository.get(self.contest_id, version=version)
+        return contest.weights()
+
     def contest_version(self) -> int:
         return self._contest().version
 
