@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, NamedTuple
+
+import orjson
 
 FORMAT_NAME = "throne-audit"
 FORMAT_VERSION = 1
@@ -44,10 +47,38 @@ GENESIS_HEAD = hashlib.sha256(b"throne-audit/1").digest()
 
 
 def canonical_json(value: Any) -> bytes:
-    """The one byte string a JSON value is written as in an export."""
+    """The one byte string a JSON value is written as in an export: the standard library's
+    ``json.dumps`` with sorted keys, compact separators, UTF-8 and no NaN.
+
+    orjson writes the same bytes about five times faster, except for floats below 1e-4 (which
+    Python writes with an exponent), NaN and infinities (which orjson writes as ``null``) and
+    what it refuses (integers beyond 64 bits, lone surrogates, objects JSON has no type for).
+    Whenever its output might hold one of these, the standard library writes the value."""
+    try:
+        fast = orjson.dumps(value, option=_ORJSON_CANONICAL)
+    except (orjson.JSONEncodeError, TypeError):
+        return _stdlib_canonical(value)
+    if b"null" in fast or _SMALL_FLOAT.search(fast):
+        return _stdlib_canonical(value)
+    return fast
+
+
+def _stdlib_canonical(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+_ORJSON_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# A number (at the start, or after ":", "," or "[") that orjson writes as 0.0000... or with a
+# negative exponent: a float below 1e-4, which Python writes as 1e-05. Strings that look alike
+# only send the value to the standard library.
+_SMALL_FLOAT = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9]+(?:\.[0-9]+)?e-)")
 
 
 def next_head(head: bytes, line: bytes) -> bytes:
