@@ -11,7 +11,12 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from throne.adapters.storage.database import Database, StorageError, storage_errors
 from throne.adapters.storage.log import APPLICATION_NAME, open_notification_log
-from throne.audit.export import export_notifications, iter_notifications, open_for_writing
+from throne.audit.export import (
+    export_notifications,
+    iter_notifications,
+    open_for_writing,
+    parse_state,
+)
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, ExportedEvent
 from throne.audit.replay import (
     POOL_TOPIC,
@@ -132,7 +137,7 @@ def verify_database(
                     originator=str(n.originator_id),
                     version=n.originator_version,
                     topic=n.topic,
-                    payload=json.loads(n.state),
+                    payload=parse_state(n.state),
                 )
                 order.check(event)
                 replay(event)

@@ -164,7 +164,7 @@ def export_notifications(
     """Write ``notifications`` as an export to ``out``; return the number of events written."""
     writer = ChainWriter(out, signer, application=application, checkpoint_every=checkpoint_every)
     for n in notifications:
-        payload = _parse(n.state)
+        payload = parse_state(n.state)
         if redact is not None:
             payload = redact(n.id, n.topic, payload)
         writer.event(n.id, str(n.originator_id), n.originator_version, n.topic, payload)
@@ -173,7 +173,7 @@ def export_notifications(
     return writer.close()
 
 
-def _parse(state: bytes) -> Any:
+def parse_state(state: bytes) -> Any:
     """A stored state as JSON: orjson where it reads it (all but NaN, integers beyond 64 bits
     and lone surrogates, which the standard library reads as it always did)."""
     try:

@@ -6,7 +6,6 @@ database, not an export. A response whose bytes are missing is a mismatch: the l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from throne.adapters.storage.responses import (
     ResponseNotFound,
     SqlResponseStore,
 )
-from throne.audit.export import iter_notifications
+from throne.audit.export import iter_notifications, parse_state
 from throne.audit.format import AuditError
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.base import Environment
@@ -63,7 +62,7 @@ def rescore_database(
                 progress(n.id, last)
             if n.topic != Scorecard.SampleScored.TOPIC:
                 continue
-            p = json.loads(n.state)
+            p = parse_state(n.state)
             if p["outcome"] != "ok":
                 continue
             if not p["response_digest"]:
