@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.miner",
     "throne.cli.audit",
     "throne.cli.run",
+    "throne.cli.check",
     "throne.cli.db",
     "throne.cli.rank",
     "throne.cli.history",

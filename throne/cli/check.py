@@ -1,0 +1,236 @@
+"""`throne check`: what a validator needs before `throne run`, each part tried for real.
+
+Each check says ``ok``, ``warn`` (the daemon runs, but something is missing: say, the validator
+is not registered yet, so it sets no weights) or ``fail`` (the daemon would not run). Nothing is
+created or written: a missing log or pool secret is reported where `throne run` would create it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def register(sub: Any) -> None:
+    from throne.cli.run import _add_config_options
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "check",
+        help="check what the daemon needs: log, chain, registration, sandbox, hub, miners",
+        description=(
+            "Try each part `throne run` depends on, as configured, without writing anything: "
+            "the event log, the chain and the validator's registration, the pool secret, the "
+            "program sandbox's isolation, the model hub, and the way to the miners' models. "
+            "Exit 0 unless a part would stop the daemon (warnings allowed), else 1."
+        ),
+    )
+    _add_config_options(p)
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="skip the checks that reach other machines (the model hub, the inference gateway)",
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from throne.cli.run import load
+
+    settings = load(args)
+    online = not args.offline
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("event log", lambda: _event_log(settings)),
+        ("chain", lambda: _chain(settings)),
+        ("pool secret", lambda: _pool_secret(settings)),
+        ("sandbox", lambda: _sandbox(settings)),
+    ]
+    if online:
+        checks.append(("model hub", lambda: _model_hub(settings)))
+    checks.append(("inference", lambda: _inference(settings, connect=online)))
+    results = []
+    for name, check in checks:
+        try:
+            results.append(check())
+        except Exception as exc:  # a check must report, never crash the command
+            results.append(Check(name, "fail", f"{type(exc).__name__}: {exc}"))
+    failed = any(c.status == "fail" for c in results)
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": [asdict(c) for c in results]}))
+    else:
+        width = max(len(c.name) for c in results)
+        for c in results:
+            print(f"{c.status:<4}  {c.name:<{width}}  {c.detail}")
+    return 1 if failed else 0
+
+
+def _event_log(settings: Any) -> Check:
+    from throne.adapters.storage.database import (
+        StorageError,
+        check_database,
+        resolve_database,
+    )
+
+    name = "event log"
+    try:
+        db = resolve_database(settings.validator.db or None)
+        if db.backend == "sqlite" and db.path is not None and not db.path.exists():
+            parent = _nearest_existing(db.path.parent)
+            if not os.access(parent, os.W_OK):
+                return Check(name, "fail", f"{db.path} does not exist and {parent} is not writable")
+            return Check(name, "warn", f"{db.path} does not exist yet: `throne run` creates it")
+        check_database(db, must_exist=True)
+    except StorageError as exc:
+        return Check(name, "fail", str(exc))
+    return Check(name, "ok", db.display)
+
+
+def _chain(settings: Any) -> Check:
+    from throne.adapters.chain.port import ChainError
+    from throne.app import open_chain
+
+    v = settings.validator
+    try:
+        chain = open_chain(v)
+    except ChainError as exc:
+        return Check("chain", "fail", str(exc))
+    try:
+        block = chain.current_block()
+        snapshot = chain.snapshot(v.netuid)
+        hotkey = chain.signer_hotkey
+    except ChainError as exc:
+        return Check("chain", "fail", f"{v.chain}: {exc}")
+    finally:
+        chain.close()
+    uid = snapshot.uid_of(hotkey)
+    where = f"{v.chain} at block {block}, subnet {v.netuid}"
+    if uid is None:
+        return Check(
+            "chain",
+            "warn",
+            f"{where}: the validator {hotkey} is not registered (no weights until it is)",
+        )
+    return Check("chain", "ok", f"{where}: the validator {hotkey} is uid {uid}")
+
+
+def _pool_secret(settings: Any) -> Check:
+    v = settings.validator
+    path = Path(v.pool_secret_file) if v.pool_secret_file else Path(v.data_dir) / "pool-secret"
+    name = "pool secret"
+    if not path.exists():
+        parent = _nearest_existing(path.parent)
+        if not os.access(parent, os.W_OK):
+            return Check(name, "fail", f"{path} does not exist and {parent} is not writable")
+        return Check(name, "ok", f"{path} is created on the first run")
+    try:
+        size, mode = path.stat().st_size, path.stat().st_mode & 0o777
+        path.read_bytes()
+    except OSError as exc:
+        return Check(name, "fail", f"cannot read {path}: {exc.strerror}")
+    if size != 32:
+        return Check(name, "fail", f"{path} holds {size} bytes, not a 32-byte secret")
+    if mode & 0o077:
+        return Check(name, "warn", f"{path} is readable by others (mode {mode:o}; chmod 600)")
+    return Check(name, "ok", str(path))
+
+
+def _sandbox(_settings: Any) -> Check:
+    from throne.envs.sandbox import ForkServerSandbox, SandboxUnavailable
+
+    box = ForkServerSandbox()
+    try:
+        iso = box.isolation
+        result = box.run("print(6 * 7)")
+    except SandboxUnavailable as exc:
+        return Check("sandbox", "fail", str(exc))
+    finally:
+        box.close()
+    if result.stdout != "42\n":
+        return Check("sandbox", "fail", f"a trivial program failed: {result.stderr.strip()[:200]}")
+    held = [k for k in ("user_ns", "net_ns", "mount_ns", "pid_ns") if iso.get(k)]
+    who = "as root, programs under their own uids" if iso.get("root") else "without root"
+    if not (iso.get("net_ns") and iso.get("mount_ns")):
+        return Check(
+            "sandbox",
+            "warn",
+            f"{who}; no network or mount namespace here, so miners' programs could reach the "
+            "network or the validator's files",
+        )
+    return Check("sandbox", "ok", f"{who}; namespaces: {', '.join(held)}")
+
+
+def _model_hub(settings: Any) -> Check:
+    hub = settings.model_hub
+    kind = hub.resolved_kind(settings.validator.chain)
+    if kind == "none":
+        if settings.validator.chain == "local":
+            return Check("model hub", "ok", "none on the local chain")
+        return Check("model hub", "warn", "none: copies of other miners' weights go undetected")
+    url = f"{hub.endpoint.rstrip('/')}/api/models?limit=1"
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    token = os.environ.get(hub.token_env) or None
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=hub.timeout_seconds) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("model hub", "warn", f"{hub.endpoint} unreachable ({reason}): copies go "
+                     "undetected until it is")  # fmt: skip
+    if status >= 400:
+        return Check("model hub", "warn", f"{hub.endpoint} answered {status}")
+    with_token = " with a token" if token else ""
+    return Check("model hub", "ok", f"{hub.endpoint} reachable{with_token}")
+
+
+def _inference(settings: Any, *, connect: bool) -> Check:
+    config = settings.inference
+    gateway = config.get("gateway")
+    routes = config.get("routes") or {}
+    if not gateway and not routes:
+        return Check(
+            "inference",
+            "fail",
+            "[inference] has no gateway and no routes: no miner's model can be reached, so "
+            "every challenger would end unservable",
+        )
+    if not gateway:
+        return Check("inference", "ok", f"{len(routes)} route(s), no gateway")
+    if not connect:
+        return Check("inference", "ok", f"gateway {gateway} (not tried: --offline)")
+    parts = urllib.parse.urlsplit(str(gateway))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=5):
+            pass
+    except OSError as exc:
+        return Check("inference", "fail", f"gateway {gateway} unreachable: {exc.strerror or exc}")
+    return Check("inference", "ok", f"gateway {gateway} accepts connections")
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
