@@ -139,3 +139,15 @@ def test_the_server_stops_and_frees_its_port() -> None:
         httpx.get(f"{url}/healthz", timeout=2)
     with pytest.raises(RuntimeError):
         _ = server.port
+
+
+def test_history_serves_the_reigns_and_battles(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics],
+) -> None:
+    client, _, _ = served
+    history = client.get("/history")
+    assert history.status_code == 200
+    body = history.json()
+    assert [r["hotkey"] for r in body["reigns"]] == ["champ", "chal"]
+    assert body["battles_decided"] == 2 and body["terminated"][0]["hotkey"] == "champ"
+    assert "task_ids" not in history.text and '"seed"' not in history.text

@@ -1,8 +1,9 @@
 """The read-only HTTP status API the daemon serves, and a server that runs it in a thread.
 
 Routes (GET only): ``/healthz`` (200, or 503 once the last tick is older than the staleness
-bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights`` and ``/miners/{uid|hotkey}``,
-which are the read views as JSON — the task pool's seed and task ids are never among them.
+bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights``, ``/history`` and
+``/miners/{uid|hotkey}``, which are the read views as JSON — the task pool's seed and task
+ids are never among them.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def status_app(
     def weights(request: Request) -> Response:
         return _read(lambda: views.weights(provide()))
 
+    def history(request: Request) -> Response:
+        return _read(lambda: views.history(provide()))
+
     def miner(request: Request) -> Response:
         who = str(request.path_params["who"])
         return _read(lambda: views.miner(provide(), who), missing=f"no miner {who!r}")
@@ -66,6 +70,7 @@ def status_app(
             Route("/metrics", metrics_text),
             Route("/rank", rank),
             Route("/weights", weights),
+            Route("/history", history),
             Route("/miners/{who}", miner),
         ]
     )
