@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from throne.audit.export import ChainWriter, export_notifications
-from throne.audit.format import AuditError, ExportedEvent, canonical_json
+from throne.audit.format import FORMAT_VERSION, AuditError, ExportedEvent, canonical_json
 from throne.audit.signing import Signer, keypair_from_text
 from throne.audit.verify import verify_export
 
@@ -240,7 +240,7 @@ def test_events_after_the_last_checkpoint_are_unsigned(tmp_path: Path) -> None:
 def test_an_export_from_a_newer_version_is_refused(export: Path) -> None:
     def bump(lines: list[bytes]) -> list[bytes]:
         header = json.loads(lines[0])
-        header["version"] = 2
+        header["version"] = FORMAT_VERSION + 1
         return [canonical_json(header), *lines[1:]]
 
     rewrite(export, bump)
