@@ -59,11 +59,11 @@ Redact = Callable[[int, str, dict[str, Any]], dict[str, Any]]
 
 
 def iter_notifications(
-    source: NotificationSource, *, batch: int = 2000, stop: int | None = None
+    source: NotificationSource, *, batch: int = 2000, stop: int | None = None, after: int = 0
 ) -> Iterator[Any]:
-    """Every notification in order (up to id ``stop`` if given), by pages after the last id
-    seen (ids may have gaps)."""
-    last = 0
+    """Every notification in order after id ``after`` (up to id ``stop`` if given), by pages
+    after the last id seen (ids may have gaps)."""
+    last = after
     while True:
         page = source.select_notifications(last, batch, stop=stop, inclusive_of_start=False)
         yield from page
@@ -129,15 +129,7 @@ class ChainWriter:
         return ChainState(self._events, self._head, self._last_id)
 
     def event(self, id: int, originator: str, version: int, topic: str, payload: Any) -> None:
-        line = canonical_json(
-            {
-                "id": id,
-                "originator": originator,
-                "payload": payload,
-                "topic": topic,
-                "version": version,
-            }
-        )
+        line = _event_line(id, originator, version, topic, payload)
         self._out.write(line + b"\n")
         self._head = next_head(self._head, line)
         self._events += 1
@@ -186,6 +178,18 @@ def export_notifications(
 ) -> int:
     """Write ``notifications`` as an export to ``out``; return the number of events written."""
     writer = ChainWriter(out, signer, application=application, checkpoint_every=checkpoint_every)
+    write_notifications(writer, notifications, checkpoint_after=checkpoint_after, redact=redact)
+    return writer.close()
+
+
+def write_notifications(
+    writer: ChainWriter,
+    notifications: Iterable[StoredNotification],
+    *,
+    checkpoint_after: CheckpointAfter | None = None,
+    redact: Redact | None = None,
+) -> None:
+    """Write ``notifications`` as event lines (and the checkpoints they call for)."""
     for n in notifications:
         payload = parse_state(n.state)
         if redact is not None:
@@ -193,7 +197,20 @@ def export_notifications(
         writer.event(n.id, str(n.originator_id), n.originator_version, n.topic, payload)
         if checkpoint_after is not None and checkpoint_after(n.topic, payload):
             writer.checkpoint()
-    return writer.close()
+
+
+def event_line(n: StoredNotification, redact: Redact | None = None) -> bytes:
+    """The line (without its newline) an export writes for ``n``."""
+    payload = parse_state(n.state)
+    if redact is not None:
+        payload = redact(n.id, n.topic, payload)
+    return _event_line(n.id, str(n.originator_id), n.originator_version, n.topic, payload)
+
+
+def _event_line(id: int, originator: str, version: int, topic: str, payload: Any) -> bytes:
+    return canonical_json(
+        {"id": id, "originator": originator, "payload": payload, "topic": topic, "version": version}
+    )
 
 
 def parse_state(state: bytes) -> Any:
