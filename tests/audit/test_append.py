@@ -269,3 +269,17 @@ def test_an_append_that_fails_half_way_leaves_the_file_as_it_was(log: Log, allow
     assert log.out.read_bytes() == log.published
     appended = append_database(log.db, log.out, VALIDATOR)
     assert appended.events == 3 and verify(log.out)[1].pools_checked == 1
+
+
+def test_an_appended_export_loads_with_the_revealed_seeds_in_place(
+    log: Log, tmp_path: Path
+) -> None:
+    from throne.audit.database import load_export, verify_database
+
+    retire_first_pool(log.driver)
+    append_database(log.db, log.out, VALIDATOR)
+    loaded = parse_database_url(str(tmp_path / "loaded.db"))
+    assert load_export(log.out, loaded, expected_signer=VALIDATOR.ss58_address) == 49
+    count, replay = verify_database(loaded)
+    # pool 1 has its seed again (checked when pool 2 retired it); pool 2's is still secret
+    assert count == 49 and (replay.pools_checked, replay.pools_unrevealed) == (1, 1)

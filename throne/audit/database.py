@@ -266,7 +266,8 @@ def load_export(path: Path, db: Database, *, expected_signer: str | None = None)
     """Verify the export at ``path`` and write its events into the empty log of ``db``.
 
     An auditor gets a database to query or to run the application on; notification ids are
-    assigned afresh. Returns the number of events written.
+    assigned afresh. A seed the export reveals after its pool's line goes back into that
+    event, as the validator's log holds it. Returns the number of events written.
     """
     from uuid import UUID
 
@@ -275,7 +276,16 @@ def load_export(path: Path, db: Database, *, expected_signer: str | None = None)
     from throne.audit.verify import verify_export
 
     events: list[ExportedEvent] = []
-    verify_export(path, expected_signer=expected_signer, on_event=events.append)
+    revealed: dict[int, str] = {}
+    verify_export(
+        path,
+        expected_signer=expected_signer,
+        on_event=events.append,
+        on_reveal=revealed.__setitem__,
+    )
+    for i, e in enumerate(events):
+        if e.id in revealed and e.topic == POOL_TOPIC:
+            events[i] = e._replace(payload={**e.payload, "seed": revealed[e.id]})
     recorder, factory = open_notification_log(db)
     try:
         with storage_errors(db):
