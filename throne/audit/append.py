@@ -1,4 +1,4 @@
-"""Extend a published export in place: its old bytes stay as they are, save two.
+"""Extend a published export in place: its old bytes stay as they are but its end record.
 
 An append writes in place of the end record: new event lines and checkpoints that carry the
 hash chain on from the last checkpoint, then a new end record. Readers who hold the old part
