@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.contest import small_config
-from tests.support.played import play
+from tests.support.contest import Driver, small_config
+from tests.support.played import play, play_first_pool, retire_first_pool
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.signing import keypair_from_text
@@ -227,3 +228,87 @@ def test_an_export_piped_to_standard_input_verifies(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(cut)))
     code, _, err = run(capsys, "audit", "verify", "-")
     assert code == 1 and "truncated" in err and err.count("\n") == 1
+
+
+@pytest.fixture
+def growing_db(tmp_path: Path) -> Iterator[tuple[Path, Driver]]:
+    """A log still being written: pool 1 current, then retired when the test says."""
+    path = tmp_path / "growing.db"
+    app = ThroneApplication(
+        small_config(burn=0.25), env=parse_database_url(str(path)).eventsourcing_env()
+    )
+    yield path, play_first_pool(app)
+    app.close()
+
+
+def test_append_extends_an_export_and_reveals_the_retired_pool(
+    growing_db: tuple[Path, Driver], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, driver = growing_db
+    out = tmp_path / "audit.jsonl"
+    key = tmp_path / "key"
+    key.write_text("//Alice\n")
+    export = ("audit", "export", "--db", str(db), "--out", str(out), "--key", str(key))
+    assert run(capsys, *export)[0] == 0
+    code, text, _ = run(capsys, *export, "--append")
+    assert code == 0 and "up to date" in text and "left unchanged" in text
+    retire_first_pool(driver)
+    code, text, _ = run(capsys, *export, "--append")
+    assert code == 0 and "appended 2 events" in text and "revealed 1 pool seed," in text
+    code, text, err = run(capsys, "audit", "verify", str(out), "--json")
+    report = json.loads(text)
+    assert code == 0, err
+    assert report["chain"]["format_version"] == 2 and report["pools_checked"] == 1
+    code, text, _ = run(capsys, *export, "--append", "--json")
+    assert code == 0 and json.loads(text)["changed"] is False
+
+
+@pytest.mark.parametrize("setup", ["other_key", "truncated", "compressed", "missing", "every"])
+def test_append_refuses_in_one_line_and_leaves_the_file_as_it_was(
+    growing_db: tuple[Path, Driver],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+) -> None:
+    db, driver = growing_db
+    out = tmp_path / ("audit.jsonl.gz" if setup == "compressed" else "audit.jsonl")
+    key = tmp_path / "key"
+    key.write_text("//Alice\n")
+    assert (
+        run(capsys, "audit", "export", "--db", str(db), "--out", str(out), "--key", str(key))[0]
+        == 0
+    )
+    retire_first_pool(driver)
+    extra: tuple[str, ...] = ()
+    if setup == "other_key":
+        key.write_text("//Mallory\n")
+    elif setup == "truncated":
+        out.write_bytes(out.read_bytes()[:-30])
+    elif setup == "missing":
+        out = tmp_path / "none.jsonl"
+    elif setup == "every":
+        extra = ("--checkpoint-every", "5")
+    before = out.read_bytes() if out.exists() else None
+    code, text, err = run(
+        capsys,
+        "audit",
+        "export",
+        "--db",
+        str(db),
+        "--out",
+        str(out),
+        "--key",
+        str(key),
+        "--append",
+        *extra,
+    )
+    assert code == 1 and text == "" and err.count("\n") == 1 and "Traceback" not in err
+    fragment = {
+        "other_key": "not by this key",
+        "truncated": "truncated",
+        "compressed": "compressed",
+        "missing": "cannot open",
+        "every": "checkpoint interval",
+    }[setup]
+    assert fragment in err
+    assert (out.read_bytes() if out.exists() else None) == before

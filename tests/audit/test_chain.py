@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from throne.audit.export import ChainWriter, export_notifications
-from throne.audit.format import AuditError, ExportedEvent, canonical_json
+from throne.audit.format import FORMAT_VERSION, AuditError, ExportedEvent, canonical_json
 from throne.audit.signing import Signer, keypair_from_text
 from throne.audit.verify import verify_export
 
@@ -240,7 +240,7 @@ def test_events_after_the_last_checkpoint_are_unsigned(tmp_path: Path) -> None:
 def test_an_export_from_a_newer_version_is_refused(export: Path) -> None:
     def bump(lines: list[bytes]) -> list[bytes]:
         header = json.loads(lines[0])
-        header["version"] = 2
+        header["version"] = FORMAT_VERSION + 1
         return [canonical_json(header), *lines[1:]]
 
     rewrite(export, bump)
@@ -253,3 +253,41 @@ def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path, content: bytes)
     path = tmp_path / "other.jsonl"
     path.write_bytes(content)
     assert failure(path).kind in ("not-an-export", "corrupt", "truncated")
+
+
+def export_with_reveals(path: Path, reveals: dict[int, str], version: int) -> Path:
+    """A small export whose final checkpoint carries ``reveals``, its header ``version``."""
+    buffer = io.BytesIO()
+    writer = ChainWriter(buffer, VALIDATOR, application="test", checkpoint_every=100)
+    for i, originator in enumerate(ORIGINATORS, start=1):
+        writer.event(i, originator, 1, "t", {})
+    writer.close(reveals)
+    lines = buffer.getvalue().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["version"] = version
+    path.write_bytes(canonical_json(header) + b"\n" + b"".join(lines[1:]))
+    return path
+
+
+def test_reveals_reach_the_consumer_in_the_order_of_the_log(tmp_path: Path) -> None:
+    path = export_with_reveals(tmp_path / "r.jsonl", {10: "0a", 9: "09", 100: "64"}, version=2)
+    assert b'"reveals":{"10":"0a","100":"64","9":"09"}' in path.read_bytes()
+    seen: list[tuple[int, str]] = []
+    summary = verify_export(path, on_reveal=lambda id, seed: seen.append((id, seed)))
+    assert seen == [(9, "09"), (10, "0a"), (100, "64")]
+    assert summary.format_version == 2 and summary.checkpoints == 1
+
+
+def test_reveals_in_a_version_1_export_are_corrupt(tmp_path: Path) -> None:
+    error = failure(export_with_reveals(tmp_path / "r.jsonl", {3: "ab"}, version=1))
+    assert error.kind == "corrupt" and "version-1" in str(error)
+
+
+@pytest.mark.parametrize("reveals", [[1], {"x1": "ab"}, {"01": "ab"}, {"1": "xyz"}, {"1": 7}])
+def test_a_malformed_reveal_is_corrupt(tmp_path: Path, reveals: Any) -> None:
+    path = export_with_reveals(tmp_path / "r.jsonl", {1: "ab"}, version=2)
+    lines = lines_of(path)
+    record = json.loads(lines[-2])
+    record["checkpoint"]["reveals"] = reveals
+    rewrite(path, lambda ls: [*ls[:-2], canonical_json(record), ls[-1]])
+    assert failure(path).kind == "corrupt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,11 @@ import pytest
 
 from tests.support.contest import small_config
 from tests.support.forgery import Events, forge
-from tests.support.played import play
+from tests.support.played import play, play_first_pool, retire_first_pool, set_weights
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit import parallel
-from throne.audit.database import export_database
+from throne.audit.database import append_database, export_database
 from throne.audit.format import AuditError
 from throne.audit.parallel import Span, audit_export, plan_spans
 from throne.audit.signing import keypair_from_text
@@ -237,3 +238,43 @@ def test_a_verdict_moved_before_samples_it_names_is_caught_in_spans(
     assert at > spans[0].end  # in a span verified by another process
     assert outcome(forged, jobs=7) == one_pass
     assert spans_alone_fail(forged, 7)
+
+
+@pytest.fixture(scope="module")
+def appended(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export written while pool 1 was current, then appended to twice: each append's final
+    checkpoint reveals a pool retired since, the first one with events after it."""
+    tmp = tmp_path_factory.mktemp("appended")
+    db = parse_database_url(str(tmp / "log.db"))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    driver = play_first_pool(app)
+    out = tmp / "audit.jsonl"
+    export_database(db, out, VALIDATOR, checkpoint_every=EVERY)
+    retire_first_pool(driver)
+    assert len(append_database(db, out, VALIDATOR).revealed) == 1
+    assert driver.tick(240) == ["pool_refreshed"]
+    set_weights(app, 240)
+    assert len(append_database(db, out, VALIDATOR).revealed) == 1
+    app.close()
+    return out
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5, 40])
+def test_an_appended_export_gives_the_same_summaries_in_spans(
+    appended: Path, tmp_path: Path, jobs: int
+) -> None:
+    assert len(plan_spans(appended, jobs)) > 1
+    assert not spans_alone_fail(appended, jobs)
+    one_pass = outcome(appended, jobs=1)
+    assert one_pass[0] == "ok"
+    assert outcome(appended, jobs=jobs) == one_pass
+    chain, replay = one_pass[1]
+    assert (replay["pools_checked"], replay["pools_unrevealed"]) == (2, 1)
+    assert chain["format_version"] == 2 and replay["events"] == 51
+    # a reveal tampered with fails in spans as in one pass
+    copy = tmp_path / "tampered.jsonl"
+    copy.write_bytes(re.sub(rb'("reveals":\{"\d+":")[0-9a-f]+', rb"\g<1>00", appended.read_bytes()))
+    one_pass = outcome(copy, jobs=1)
+    assert one_pass[0] == "failed" and one_pass[1][0] == "pool-mismatch"
+    assert outcome(copy, jobs=jobs) == one_pass
+    assert spans_alone_fail(copy, jobs)

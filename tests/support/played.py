@@ -25,6 +25,13 @@ def set_weights(app: ThroneApplication, block: int) -> None:
 
 
 def play(app: ThroneApplication) -> Driver:
+    d = play_first_pool(app)
+    retire_first_pool(d)
+    return d
+
+
+def play_first_pool(app: ThroneApplication) -> Driver:
+    """Every decision of the contest, all in pool 1, which is still current at the end."""
     d = Driver(small_config(burn=0.25), app=app)
     d.join("champ", block=1)
     d.join("strong", block=2)
@@ -40,6 +47,10 @@ def play(app: ThroneApplication) -> Driver:
     set_weights(app, 8)
     d.score({"weak": fixed(0.0)})
     assert d.tick(10) == ["terminated"]
-    assert d.tick(120) == ["pool_refreshed"]
-    set_weights(app, 120)
     return d
+
+
+def retire_first_pool(d: Driver) -> None:
+    """Pool 2 is drawn, retiring pool 1; weights are set again."""
+    assert d.tick(120) == ["pool_refreshed"]
+    set_weights(d.app, 120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,17 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from throne.adapters.storage.database import Database, StorageError, storage_errors
 from throne.adapters.storage.log import APPLICATION_NAME, open_notification_log
+from throne.audit.append import AppendError, open_export_for_append
 from throne.audit.export import (
+    ChainWriter,
+    event_line,
     export_notifications,
     iter_notifications,
     open_for_writing,
     parse_state,
+    write_notifications,
 )
-from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, ExportedEvent
+from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, REVEALS_FORMAT_VERSION, ExportedEvent
 from throne.audit.replay import (
     POOL_TOPIC,
     ContestReplay,
@@ -97,6 +102,116 @@ def export_database(
         factory.close()
 
 
+@dataclass(frozen=True)
+class Appended:
+    """What an append added: ``events`` new lines, and the seeds it revealed (by the id of
+    their PoolRefreshed); the format version the file now declares."""
+
+    events: int
+    revealed: tuple[int, ...]
+    version: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.events or self.revealed)
+
+
+def append_database(
+    db: Database,
+    out: Path,
+    signer: Signer,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Appended:
+    """Append to the export at ``out`` (plain JSON Lines) what the log of ``db`` holds after
+    it, continuing its hash chain; raise :class:`AppendError` if it cannot be.
+
+    The export must end with its end record and be signed by ``signer``; its last event must be
+    the database's event of that id, as an export would write it. New events are those up to
+    the log's last id when the append began (as :func:`export_database` bounds an export), with
+    the current pools' seeds withheld. The final checkpoint reveals the seed of each pool the
+    export withheld that is current no more. With nothing new and nothing to reveal, the file
+    is left as it was.
+    """
+    ro = db.readonly()
+    recorder, factory = open_notification_log(ro)
+    try:
+        with open_export_for_append(out) as target, storage_errors(ro):
+            tail = target.tail
+            if tail.signer != signer.ss58_address:
+                raise AppendError(
+                    f"{out} is signed by {tail.signer}, not by this key "
+                    f"({signer.ss58_address}): append with the key that wrote it"
+                )
+            if tail.application != APPLICATION_NAME:
+                raise AppendError(f"{out} is an export of {tail.application!r}, not of throne")
+            old_last = tail.state.last_id
+            last = recorder.max_notification_id() or 0
+            withheld = _current_pool_ids(recorder, old_last)
+            _check_continues(recorder, out, tail.last_event, old_last, last, withheld)
+            still_secret = _current_pool_ids(recorder, last)
+            reveals = {
+                id: _seed_of(recorder, id) for id in sorted(withheld) if id not in still_secret
+            }
+            version = max(tail.version, REVEALS_FORMAT_VERSION) if reveals else tail.version
+            if last == old_last and not reveals:
+                return Appended(0, (), tail.version)
+            notifications = iter_notifications(recorder, after=old_last, stop=last)
+            if progress is not None:
+                notifications = _reporting(notifications, progress, last)
+            with target.writing(version) as f:
+                writer = ChainWriter(
+                    f,
+                    signer,
+                    application=APPLICATION_NAME,
+                    checkpoint_every=tail.checkpoint_every,
+                    resume=tail.state,
+                )
+                write_notifications(
+                    writer,
+                    notifications,
+                    checkpoint_after=is_weight_submission,
+                    redact=seed_redactor(still_secret),
+                )
+                total = writer.close(reveals)
+            return Appended(total - tail.state.events, tuple(reveals), version)
+    finally:
+        factory.close()
+
+
+def _check_continues(
+    recorder: ApplicationRecorder,
+    out: Path,
+    last_event: bytes | None,
+    old_last: int,
+    last: int,
+    withheld: set[int],
+) -> None:
+    """The export's last event must be the database's, byte for byte as an export writes it:
+    else the export came from another log, and appending to it would make nonsense."""
+    if last < old_last:
+        raise AppendError(
+            f"{out} goes up to id {old_last}, past the end of this log (id {last}): "
+            "is it this database's export?"
+        )
+    if last_event is None:
+        return
+    found = recorder.select_notifications(old_last, 1, stop=old_last)
+    if not found or event_line(found[0], seed_redactor(withheld)) != last_event:
+        raise AppendError(
+            f"{out}: its last event (id {old_last}) is not this log's: "
+            "is it this database's export?"
+        )
+
+
+def _seed_of(recorder: ApplicationRecorder, pool_id: int) -> str:
+    found = recorder.select_notifications(pool_id, 1, stop=pool_id, topics=[POOL_TOPIC])
+    seed = parse_state(found[0].state).get("seed") if found else None
+    if not isinstance(seed, str) or not seed:
+        raise AppendError(f"the log holds no seed for the pool drawn at id {pool_id}")
+    return seed
+
+
 #: Events between two progress reports of an export or a verification from a database.
 PROGRESS_EVERY = 5000
 
@@ -151,7 +266,8 @@ def load_export(path: Path, db: Database, *, expected_signer: str | None = None)
     """Verify the export at ``path`` and write its events into the empty log of ``db``.
 
     An auditor gets a database to query or to run the application on; notification ids are
-    assigned afresh. Returns the number of events written.
+    assigned afresh. A seed the export reveals after its pool's line goes back into that
+    event, as the validator's log holds it. Returns the number of events written.
     """
     from uuid import UUID
 
@@ -160,7 +276,16 @@ def load_export(path: Path, db: Database, *, expected_signer: str | None = None)
     from throne.audit.verify import verify_export
 
     events: list[ExportedEvent] = []
-    verify_export(path, expected_signer=expected_signer, on_event=events.append)
+    revealed: dict[int, str] = {}
+    verify_export(
+        path,
+        expected_signer=expected_signer,
+        on_event=events.append,
+        on_reveal=revealed.__setitem__,
+    )
+    for i, e in enumerate(events):
+        if e.id in revealed and e.topic == POOL_TOPIC:
+            events[i] = e._replace(payload={**e.payload, "seed": revealed[e.id]})
     recorder, factory = open_notification_log(db)
     try:
         with storage_errors(db):

@@ -1,4 +1,4 @@
-"""The audit export format, version 1 (JSON Lines, optionally gzip-compressed).
+"""The audit export format, versions 1 and 2 (JSON Lines, optionally gzip-compressed).
 
 Every line is one JSON object in canonical form: keys sorted, no insignificant whitespace,
 UTF-8, no NaN. In order:
@@ -29,6 +29,21 @@ The hash chain: ``head_0 = sha256("throne-audit/1")`` and ``head_i = sha256(head
 line_i)`` over the raw bytes of the i-th event line (without its newline). A checkpoint signs
 ``"throne-audit/1 checkpoint {events}:{id}:{head}"`` with the signer's sr25519 key, so a line
 altered, removed, added or moved changes every later head and breaks the next signature.
+
+Seeds and reveals (version 2). The seed of each contest's current pool is withheld: its
+``PoolRefreshed`` line carries ``"seed":null`` (the ``seed_commitment`` is there). An export
+that is appended to later (``throne audit export --append``) cannot change that line once the
+pool is retired, so it reveals the seed in a later checkpoint instead::
+
+       {"checkpoint":{...,"reveals":{"NOTIFICATION_ID":SEED_HEX,...},...}}
+
+Each key is the notification id (in decimal) of a ``PoolRefreshed`` line earlier in the file
+written with ``"seed":null``; the value is its seed. Reveals are not signed and are no part of
+the hash chain: the seed proves itself, since it must hash to the commitment in the signed
+line and derive the pool's task ids. A file holding reveals declares ``"version":2`` in its
+header (the header is no part of the chain, so an append rewrites the one digit in place); one
+that needs none keeps declaring version 1, which older readers read. Reveals in a version-1
+file make it ``corrupt``.
 """
 
 from __future__ import annotations
@@ -41,7 +56,12 @@ from typing import Any, NamedTuple
 import orjson
 
 FORMAT_NAME = "throne-audit"
-FORMAT_VERSION = 1
+#: The newest format version this throne reads and writes.
+FORMAT_VERSION = 2
+#: What an export without reveals declares, so that readers from before reveals read it.
+PLAIN_FORMAT_VERSION = 1
+#: The first version whose checkpoints may carry reveals.
+REVEALS_FORMAT_VERSION = 2
 DEFAULT_CHECKPOINT_EVERY = 1000
 GENESIS_HEAD = hashlib.sha256(b"throne-audit/1").digest()
 

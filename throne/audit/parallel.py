@@ -8,8 +8,9 @@ while other processes verify the rest, each from the state its opening checkpoin
 Each span is verified in full (parsing, hash chain, checkpoint signatures, id order, version
 order within the span, sample payloads), and its samples are reduced to per-scorecard results
 split at every other event, so the replay here sees every sample before the events that follow
-it and none after. Then the spans are stitched: each span's closing checkpoint is the next one's
-opening, each originator's versions continue from one span into the next, and the other events
+it and none after. Seeds its checkpoints reveal come back with their place among those events.
+Then the spans are stitched: each span's closing checkpoint is the next one's opening, each
+originator's versions continue from one span into the next, and the other events and the reveals
 are replayed in log order.
 
 A valid export gives the same summaries as a verification in one pass. At the first fault of any
@@ -92,7 +93,13 @@ def _audit_in_one_pass(
     path: Path, expected_signer: str | None, progress: Progress | None = None
 ) -> tuple[ChainSummary, ReplaySummary]:
     replay = ContestReplay(replay_mapper())
-    chain = verify_export(path, expected_signer=expected_signer, on_event=replay, progress=progress)
+    chain = verify_export(
+        path,
+        expected_signer=expected_signer,
+        on_event=replay,
+        on_reveal=replay.reveal,
+        progress=progress,
+    )
     return chain, replay.finish()
 
 
@@ -223,13 +230,16 @@ class SpanOrder(EventOrder):
 
 
 class SpanCollector:
-    """Collects a span's events for the replay: samples reduced between the other events."""
+    """Collects a span's events for the replay: samples reduced between the other events, and
+    revealed seeds with their place among those events."""
 
     def __init__(self) -> None:
         self.events: list[ExportedEvent] = []
         # batches[i] holds the samples before events[i]; the last one those after them all
         self.batches: list[ResultsByKey] = []
         self.counts: list[int] = []
+        # (i, pool id, seed): revealed after events[:i], before events[i]
+        self.reveals: list[tuple[int, int, str]] = []
         self._current = SampleResults()
         self._add = self._current.add
 
@@ -239,6 +249,9 @@ class SpanCollector:
             return
         self._close_batch()
         self.events.append(event)
+
+    def reveal(self, pool_id: int, seed_hex: str) -> None:
+        self.reveals.append((len(self.events), pool_id, seed_hex))
 
     def _close_batch(self) -> None:
         self.batches.append(self._current.by_key)
@@ -258,19 +271,22 @@ class SpanResult:
     events: list[ExportedEvent] = field(default_factory=list)
     batches: list[ResultsByKey] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    reveals: list[tuple[int, int, str]] = field(default_factory=list)
 
 
-def verify_span(path: Path, span: Span, signer: str, last: bool) -> SpanResult | None:
+def verify_span(path: Path, span: Span, header: Header, last: bool) -> SpanResult | None:
     """Verify one span after the first (in a worker process); ``None`` at any fault."""
     assert span.opening is not None
     order = SpanOrder()
     collector = SpanCollector()
     verifier = ChainVerifier.resume(
-        signer=signer,
+        signer=header.signer,
+        format_version=header.version,
         events=span.opening.events,
         head=span.opening.head,
         last_id=span.opening.last_id,
         on_event=collector,
+        on_reveal=collector.reveal,
         order=order,
     )
     try:
@@ -290,22 +306,34 @@ def verify_span(path: Path, span: Span, signer: str, last: bool) -> SpanResult |
         collector.events,
         collector.batches,
         collector.counts,
+        collector.reveals,
     )
 
 
 # ---- all spans ----------------------------------------------------------------------------------
 
 
-def _header_signer(path: Path) -> str:
+@dataclass(frozen=True)
+class Header:
+    """What the spans after the first need of the header: they do not read it."""
+
+    signer: str
+    version: int
+
+
+def _read_header(path: Path) -> Header:
     with open_export(path) as f:
         first = f.readline()
     try:
-        signer = orjson.loads(first)["signer"]
+        record = orjson.loads(first)
+        signer, version = record["signer"], record["version"]
     except (ValueError, TypeError, KeyError):
         raise AuditError("not-an-export", "no readable header") from None
     if not isinstance(signer, str):
         raise AuditError("corrupt", "header names no signer")
-    return signer
+    if type(version) is not int:
+        raise AuditError("corrupt", f"bad format version {version!r}")
+    return Header(signer, version)
 
 
 def _audit_spans(
@@ -314,7 +342,7 @@ def _audit_spans(
     """Verify ``spans[0]`` here and the others in worker processes, then stitch them.
 
     Progress is that of the first span, scaled to the whole: the spans are about equal."""
-    signer = _header_signer(path)
+    header = _read_header(path)
     context = (
         multiprocessing.get_context("fork")
         if "fork" in multiprocessing.get_all_start_methods()
@@ -322,13 +350,15 @@ def _audit_spans(
     )
     with ProcessPoolExecutor(max_workers=len(spans) - 1, mp_context=context) as pool:
         futures = [
-            pool.submit(verify_span, path, span, signer, i == len(spans) - 1)
+            pool.submit(verify_span, path, span, header, i == len(spans) - 1)
             for i, span in enumerate(spans)
             if i > 0
         ]
         replay = ContestReplay(replay_mapper())
         first = spans[0]
-        verifier = ChainVerifier(expected_signer=expected_signer, on_event=replay)
+        verifier = ChainVerifier(
+            expected_signer=expected_signer, on_event=replay, on_reveal=replay.reveal
+        )
         total, share = spans[-1].end, first.end - first.start
         report = None if progress is None else (lambda done: progress(done * total // share, total))
         try:
@@ -336,7 +366,8 @@ def _audit_spans(
                 verifier.check(lines)
             if not verifier.at_checkpoint:
                 raise AuditError("corrupt", "the first span does not end at a checkpoint")
-            if verifier.summary.signer != signer:
+            read = verifier.summary
+            if (read.signer, read.format_version) != (header.signer, header.version):
                 raise AuditError("corrupt", "the header changed while it was read")
             results = [future.result() for future in futures]
         except BaseException:
@@ -349,10 +380,17 @@ def _audit_spans(
         if result is None:
             raise AuditError("corrupt", "a span failed its verification")
         _stitch_versions(versions, result)
+        reveals_at: dict[int, list[tuple[int, str]]] = {}
+        for place, pool_id, seed in result.reveals:
+            reveals_at.setdefault(place, []).append((pool_id, seed))
         for i, event in enumerate(result.events):
+            for pool_id, seed in reveals_at.get(i, ()):
+                replay.reveal(pool_id, seed)
             replay.add_samples(result.batches[i], result.counts[i])
             replay(event)
         replay.add_samples(result.batches[-1], result.counts[-1])
+        for pool_id, seed in reveals_at.get(len(result.events), ()):
+            replay.reveal(pool_id, seed)
         part = result.chain
         chain.events = part.events
         chain.checkpoints += part.checkpoints

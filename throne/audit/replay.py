@@ -8,7 +8,10 @@ rebuilds each aggregate with the domain's own event classes and checks:
   to the pool's task ids, under the rules in force;
 - every ``WeightsSet`` carries the weights of the contest version it names, and exactly the
   ``u16`` vector the chain adapters derive from them (``throne.adapters.chain.u16.to_u16``);
-- every retired pool's seed hashes to its published commitment and derives its task ids.
+- every retired pool's seed hashes to its published commitment and derives its task ids. A
+  pool exported without its seed may be retired before its seed is revealed (an export appended
+  to later reveals it in a checkpoint: see :meth:`ContestReplay.reveal`); by the end of the log
+  every retired pool's seed must have been checked.
 
 Samples take a fast path (their payload is read as JSON, not decoded into event objects): they
 are most of the log.
@@ -133,6 +136,10 @@ class ContestReplay:
         self._weights_by_version: dict[tuple[str, int], dict[str, float]] = {}
         self._contest_of_netuid: dict[int, str] = {}
         self._open_pools: dict[str, dict[str, Any]] = {}
+        # Pools written without their seed and not revealed yet, by PoolRefreshed id; each
+        # marked "_retired" once a later pool of its contest replaces it.
+        self._withheld: dict[int, dict[str, Any]] = {}
+        self._revealed: set[int] = set()
 
     # ---- feeding ----------------------------------------------------------------------------
 
@@ -172,10 +179,31 @@ class ContestReplay:
         self._samples.extend(later, count)
         self.summary.events += count
 
+    def reveal(self, pool_id: int, seed_hex: str) -> None:
+        """Take the seed that a later record reveals for the pool drawn at ``pool_id``, which
+        was written without it, and check it now."""
+        pool = self._withheld.pop(pool_id, None)
+        if pool is None:
+            what = (
+                "was revealed already"
+                if pool_id in self._revealed
+                else "is not a PoolRefreshed written without its seed"
+            )
+            raise AuditError("pool-mismatch", f"a seed is revealed for id {pool_id}, which {what}")
+        self._revealed.add(pool_id)
+        pool["seed"] = seed_hex
+        self._check_pool(pool)
+        pool["_checked"] = True
+
     def finish(self) -> ReplaySummary:
         self.summary.samples = self._samples.count
         self.summary.netuid = next(iter(self._contest_of_netuid), None)
+        for pool_id in sorted(self._withheld):
+            if self._withheld[pool_id].get("_retired"):
+                self._check_pool(self._withheld[pool_id])  # raises: never revealed
         for pool in self._open_pools.values():
+            if pool.get("_checked"):
+                continue
             if pool.get("seed"):
                 self._check_pool(pool)
             else:
@@ -205,18 +233,20 @@ class ContestReplay:
         if event.topic == POOL_TOPIC:
             previous = self._open_pools.get(event.originator)
             if previous is not None:
-                self._check_pool(previous)
+                self._retire(previous)
             # A battle never spans two pools, so once a pool is retired no verdict reads its
             # samples: forgetting them keeps memory to one pool's samples however long the log.
             # (Keys carry no netuid: with several contests in one log, everything is kept.)
             if len(self._contest_of_netuid) <= 1 and isinstance(event.payload.get("pool"), int):
                 self._samples.forget_pools_before(event.payload["pool"])
             settings = contest.settings if contest is not None else None
-            self._open_pools[event.originator] = {
+            pool = self._open_pools[event.originator] = {
                 **event.payload,
                 "_id": event.id,
                 "_envs": [] if settings is None else list(settings.envs),
             }
+            if not pool.get("seed"):
+                self._withheld[event.id] = pool
         elif event.topic in (DETHRONED_TOPIC, TERMINATED_TOPIC) and contest is not None:
             if event.payload.get("verdict") is not None:
                 self._check_verdict(event, contest)
@@ -306,12 +336,24 @@ class ContestReplay:
             raise AuditError("replay-failed", f"WeightsSet at id {event.id} before its ledger")
         return int(ledger.netuid)
 
+    def _retire(self, pool: dict[str, Any]) -> None:
+        """Check a pool its successor retires, or leave it to a reveal if it has no seed."""
+        if pool.get("_checked"):
+            return
+        if pool.get("seed"):
+            self._check_pool(pool)
+        else:
+            pool["_retired"] = True
+
     def _check_pool(self, pool: Mapping[str, Any]) -> None:
         where = f"pool {pool['pool']} (PoolRefreshed at id {pool['_id']})"
         seed_hex = pool.get("seed")
         if not seed_hex:
             raise AuditError("pool-mismatch", f"{where}: retired but its seed was never revealed")
-        seed = bytes.fromhex(seed_hex)
+        try:
+            seed = bytes.fromhex(seed_hex)
+        except (TypeError, ValueError):
+            raise AuditError("pool-mismatch", f"{where}: its seed is not hex") from None
         if seed_commitment(seed) != pool["seed_commitment"]:
             raise AuditError(
                 "pool-mismatch", f"{where}: the revealed seed does not hash to its commitment"

@@ -1,7 +1,8 @@
 """Check an audit export: its structure, its hash chain and its checkpoint signatures.
 
 The chain check is generic over the log; what the events mean (verdicts, weights) is checked by
-a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``).
+a consumer that receives every :class:`ExportedEvent` in order (see ``on_event``), and the seeds
+that checkpoints reveal (see ``on_reveal``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from throne.audit.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     GENESIS_HEAD,
+    REVEALS_FORMAT_VERSION,
     AuditError,
     ExportedEvent,
     checkpoint_message,
@@ -46,6 +48,8 @@ new_event: Callable[[type[ExportedEvent], tuple[Any, ...]], ExportedEvent] = tup
 STDIN = Path("-")
 #: (bytes of the file read so far, bytes in the file): how a long verification reports progress.
 Progress = Callable[[int, int], None]
+#: Takes (notification id of a ``PoolRefreshed`` written without its seed, the seed in hex).
+OnReveal = Callable[[int, str], None]
 _READ_BATCH = 4 << 20
 
 
@@ -129,6 +133,7 @@ def read_export_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 class ChainSummary:
     application: str = ""
     signer: str = ""
+    format_version: int = 0
     events: int = 0
     checkpoints: int = 0
     first_id: int | None = None
@@ -186,7 +191,9 @@ class ChainVerifier:
     """Feed it the lines of an export in order; it raises :class:`AuditError` at the first fault.
 
     ``expected_signer`` (an ss58 address) pins whose signatures count; without it the header's
-    signer is taken at its word and reported.
+    signer is taken at its word and reported. ``on_reveal`` is handed each seed a checkpoint
+    reveals, once the checkpoint itself has checked out; whether the seed is the right one is
+    for the consumer to say (see :class:`throne.audit.replay.ContestReplay`).
     """
 
     def __init__(
@@ -194,12 +201,14 @@ class ChainVerifier:
         *,
         expected_signer: str | None = None,
         on_event: Callable[[ExportedEvent], None] | None = None,
+        on_reveal: OnReveal | None = None,
         order: EventOrder | None = None,
     ) -> None:
         self.summary = ChainSummary()
         self.lines_read = 0
         self._expected_signer = expected_signer
         self._on_event = on_event
+        self._on_reveal = on_reveal
         self._head = GENESIS_HEAD
         self._header_seen = False
         self._ended = False
@@ -213,18 +222,22 @@ class ChainVerifier:
         cls,
         *,
         signer: str,
+        format_version: int,
         events: int,
         head: bytes,
         last_id: int,
         on_event: Callable[[ExportedEvent], None] | None = None,
+        on_reveal: OnReveal | None = None,
         order: EventOrder | None = None,
     ) -> ChainVerifier:
         """A verifier that starts right after a checkpoint, in the state the checkpoint signed
-        (``events`` so far, the running ``head``, the ``last_id``), for an export by ``signer``.
+        (``events`` so far, the running ``head``, the ``last_id``), for an export by ``signer``
+        whose header declares ``format_version``.
 
         It trusts that state: whoever verified the lines before it must have found the same."""
-        verifier = cls(on_event=on_event, order=order)
+        verifier = cls(on_event=on_event, on_reveal=on_reveal, order=order)
         verifier.summary.signer = signer
+        verifier.summary.format_version = format_version
         verifier.summary.events = events
         verifier._head = head
         verifier._header_seen = True
@@ -379,6 +392,7 @@ class ChainVerifier:
             )
         self.summary.application = str(record.get("application", ""))
         self.summary.signer = signer
+        self.summary.format_version = version
         self._header_seen = True
 
     def _event(self, number: int, line: bytes, record: dict[str, Any]) -> None:
@@ -456,6 +470,34 @@ class ChainVerifier:
         self._last_checkpoint_line = number
         self._last_checkpoint_id = last_id
         s.checkpoints += 1
+        if "reveals" in cp:
+            self._reveals(number, cp["reveals"])
+
+    def _reveals(self, number: int, reveals: Any) -> None:
+        if self.summary.format_version < REVEALS_FORMAT_VERSION:
+            raise AuditError(
+                "corrupt",
+                f"a checkpoint reveals seeds, which a version-{self.summary.format_version} "
+                f"export cannot hold (reveals came with version {REVEALS_FORMAT_VERSION})",
+                line=number,
+            )
+        if not isinstance(reveals, dict):
+            raise AuditError("corrupt", "malformed reveals: not a JSON object", line=number)
+        seeds: list[tuple[int, str]] = []
+        for key, seed in reveals.items():
+            if not (key.isascii() and key.isdecimal() and str(int(key)) == key):
+                raise AuditError(
+                    "corrupt", f"malformed reveal: {key!r} is not a notification id", line=number
+                )
+            if not isinstance(seed, str) or not _is_hex(seed):
+                raise AuditError(
+                    "corrupt", f"malformed reveal of id {key}: the seed is not hex", line=number
+                )
+            seeds.append((int(key), seed))
+        if self._on_reveal is not None:
+            # In the order of the log, whatever order the keys sort in as strings.
+            for pool_id, seed in sorted(seeds):
+                self._on_reveal(pool_id, seed)
 
     def _end(self, number: int, end: Any) -> None:
         if not isinstance(end, dict) or end.get("events") != self.summary.events:
@@ -472,15 +514,26 @@ class ChainVerifier:
         self._ended = True
 
 
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return len(text) > 0 and text.isascii() and not any(c.isspace() for c in text)
+
+
 def verify_export(
     path: Path,
     *,
     expected_signer: str | None = None,
     on_event: Callable[[ExportedEvent], None] | None = None,
+    on_reveal: OnReveal | None = None,
     progress: Progress | None = None,
 ) -> ChainSummary:
     """Verify the export at ``path``; raise :class:`AuditError` at the first fault."""
-    verifier = ChainVerifier(expected_signer=expected_signer, on_event=on_event)
+    verifier = ChainVerifier(
+        expected_signer=expected_signer, on_event=on_event, on_reveal=on_reveal
+    )
     stored, export = _open_measured(path)
     # A pipe has neither a size nor a position to report.
     total = 0 if path == STDIN else path.stat().st_size

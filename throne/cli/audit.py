@@ -41,17 +41,26 @@ def register(sub: Any) -> None:
         description=(
             "Write every event of the log, one canonical JSON object per line, with a signed "
             "checkpoint of the running sha256 head every N events and after each weight "
-            "submission. The current pool's seed is left out until the pool is retired."
+            "submission. The current pool's seed is left out until the pool is retired. "
+            "With --append, add to an export already written only what the log holds after "
+            "it, continuing its hash chain, and reveal the seeds of the pools it withheld that "
+            "have been retired since."
         ),
     )
     _db_option(export)
     export.add_argument("--out", required=True, type=Path, help="FILE.jsonl or FILE.jsonl.gz")
     export.add_argument(
+        "--append",
+        action="store_true",
+        help="extend the export FILE.jsonl (plain, signed by the same --key) in place: its "
+        "old lines stay as they are, but its end record",
+    )
+    export.add_argument(
         "--checkpoint-every",
         type=int,
-        default=DEFAULT_CHECKPOINT_EVERY,
         metavar="N",
-        help=f"sign the head every N events (default {DEFAULT_CHECKPOINT_EVERY})",
+        help=f"sign the head every N events (default {DEFAULT_CHECKPOINT_EVERY}; an append "
+        "keeps the export's own)",
     )
     export.add_argument(
         "--key",
@@ -165,7 +174,10 @@ def _signer(path: Path | None) -> Signer:
 def run_export(args: argparse.Namespace) -> int:
     from throne.audit.database import export_database
 
-    if args.checkpoint_every < 1:
+    if args.append:
+        return _run_append(args)
+    every = DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    if every < 1:
         raise CommandError("--checkpoint-every must be at least 1")
     signer = _signer(args.key)
     started = time.perf_counter()
@@ -173,7 +185,7 @@ def run_export(args: argparse.Namespace) -> int:
         db = resolve_database(args.db)
         with ProgressLine("exporting", unit="", scale=1, enabled=_progress_shown(args)) as line:
             count = export_database(
-                db, args.out, signer, checkpoint_every=args.checkpoint_every, progress=line.update
+                db, args.out, signer, checkpoint_every=every, progress=line.update
             )
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
@@ -189,6 +201,47 @@ def run_export(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(f"exported {count} events to {args.out}, signed by {signer.ss58_address}")
+    return 0
+
+
+def _run_append(args: argparse.Namespace) -> int:
+    from throne.audit.append import AppendError
+    from throne.audit.database import append_database
+
+    if args.checkpoint_every is not None:
+        raise CommandError("--append keeps the checkpoint interval the export's header names")
+    signer = _signer(args.key)
+    started = time.perf_counter()
+    try:
+        db = resolve_database(args.db)
+        with ProgressLine("appending", unit="", scale=1, enabled=_progress_shown(args)) as line:
+            appended = append_database(db, args.out, signer, progress=line.update)
+    except AppendError as exc:
+        raise CommandError(f"cannot append: {exc}") from exc
+    except StorageError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
+    result = {
+        "events": appended.events,
+        "revealed": list(appended.revealed),
+        "version": appended.version,
+        "changed": appended.changed,
+        "out": str(args.out),
+        "signer": signer.ss58_address,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+    elif not appended.changed:
+        print(f"{args.out} is up to date: nothing new to append, left unchanged")
+    else:
+        seeds = len(appended.revealed)
+        revealed = f", revealed {seeds} pool seed{'s' if seeds != 1 else ''}" if seeds else ""
+        print(
+            f"appended {appended.events} events to {args.out}{revealed}, "
+            f"signed by {signer.ss58_address}"
+        )
     return 0
 
 
@@ -224,6 +277,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 "checkpoints": chain.checkpoints,
                 "signer": chain.signer,
                 "signer_pinned": args.signer is not None,
+                "format_version": chain.format_version,
                 "head": chain.head,
             }
         else:

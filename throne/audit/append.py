@@ -1,0 +1,232 @@
+"""Extend a published export in place: its old bytes stay as they are but its end record.
+
+An append writes in place of the end record: new event lines and checkpoints that carry the
+hash chain on from the last checkpoint, then a new end record. Readers who hold the old part
+find it unchanged but for the end record, and for the header's version digit when the new part
+reveals seeds (``1`` becomes ``2``: the header is no part of the hash chain).
+
+The file is never left half-written by a failure: whatever goes wrong while the new part is
+written, the file is cut back to its old size and gets its end record and header back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import orjson
+
+from throne.audit.export import ChainState
+from throne.audit.format import FORMAT_NAME, FORMAT_VERSION, canonical_json, checkpoint_message
+from throne.audit.signing import signature_is_valid
+from throne.audit.verify import GZIP_MAGIC
+
+# The tail is read backwards this many bytes at a time.
+_BLOCK = 64 << 10
+
+
+class AppendError(Exception):
+    """An export that cannot be appended to, or a database that does not continue it. The
+    message is one line."""
+
+
+@dataclass(frozen=True)
+class ExportTail:
+    """What an append needs of the export it extends: its header and its last lines."""
+
+    header: dict[str, Any]
+    header_line: bytes
+    #: what the last checkpoint signed, which the end record repeats
+    state: ChainState
+    #: the last event line (without its newline), or None when the export holds no event
+    last_event: bytes | None
+    #: where the end record starts, and the record with its newline
+    end_offset: int
+    end_line: bytes
+    size: int
+
+    @property
+    def signer(self) -> str:
+        return str(self.header["signer"])
+
+    @property
+    def version(self) -> int:
+        return int(self.header["version"])
+
+    @property
+    def checkpoint_every(self) -> int:
+        return int(self.header["checkpoint_every"])
+
+    @property
+    def application(self) -> str:
+        return str(self.header.get("application", ""))
+
+
+class AppendTarget:
+    """An export opened (and locked) to append to; see :func:`open_export_for_append`."""
+
+    def __init__(self, path: Path, f: BinaryIO, tail: ExportTail) -> None:
+        self.path = path
+        self.tail = tail
+        self._f = f
+
+    @contextmanager
+    def writing(self, version: int) -> Iterator[IO[bytes]]:
+        """The file positioned at its end record, to write the new part over it, ending with
+        a new end record; the header declares ``version`` (the same length as the old one).
+
+        On any exception the file gets its old size, end record and header back, and the
+        exception goes on. On success the new part is flushed to disk before it returns."""
+        f, tail = self._f, self.tail
+        header = canonical_json({**tail.header, "version": version})
+        if len(header) != len(tail.header_line):
+            raise AppendError(f"{self.path}: cannot declare format version {version} in place")
+        if os.fstat(f.fileno()).st_size != tail.size:
+            raise AppendError(f"{self.path} changed while it was read: try again")
+        try:
+            if header != tail.header_line:
+                # Before the new part: a version-2 header on a file without reveals still reads.
+                f.seek(0)
+                f.write(header)
+                _sync(f)
+            f.seek(tail.end_offset)
+            yield f
+            f.truncate()
+            _sync(f)
+        except BaseException:
+            f.seek(tail.end_offset)
+            f.truncate()
+            f.write(tail.end_line)
+            f.seek(0)
+            f.write(tail.header_line)
+            _sync(f)
+            raise
+
+
+def _sync(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+@contextmanager
+def open_export_for_append(path: Path) -> Iterator[AppendTarget]:
+    """The plain export at ``path``, locked against a second append, with its tail checked:
+    a header this throne reads, an end record, and before it a checkpoint of the same state
+    whose signature verifies. Raises :class:`AppendError` otherwise."""
+    if path.name.endswith(".gz"):
+        raise AppendError(f"{path} is compressed: only a plain .jsonl export can be appended to")
+    try:
+        f = path.open("r+b")
+    except OSError as exc:
+        raise AppendError(f"cannot open {path}: {exc.strerror}") from exc
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AppendError(f"{path}: another append to it is under way") from None
+        yield AppendTarget(path, f, read_tail(path, f))
+
+
+def read_tail(path: Path, f: BinaryIO) -> ExportTail:
+    """The header and last lines of the export open as ``f``, checked (see above)."""
+    f.seek(0)
+    if f.read(2) == GZIP_MAGIC:
+        raise AppendError(f"{path} is compressed: only a plain .jsonl export can be appended to")
+    f.seek(0)
+    header_line = f.readline()
+    header = _header(path, header_line)
+    size = os.fstat(f.fileno()).st_size
+    f.seek(max(0, size - 1))
+    if size <= len(header_line) or f.read(1) != b"\n":
+        raise AppendError(f"{path} is truncated: it ends without an end record")
+    lines = _lines_backwards(f, size, stop=len(header_line))
+    end_offset, end_line = next(lines)
+    end = _record(end_line, "end")
+    if end is None:
+        raise AppendError(f"{path} is truncated: it ends without an end record")
+    checkpoint_line = next(lines, (0, b""))[1]
+    cp = _record(checkpoint_line, "checkpoint")
+    try:
+        state = ChainState(int(cp["events"]), bytes.fromhex(cp["head"]), int(cp["id"]))
+        signature, signer = bytes.fromhex(cp["signature"]), cp["signer"]
+        signed = checkpoint_message(state.events, state.last_id, cp["head"])
+    except (KeyError, TypeError, ValueError):
+        raise AppendError(f"{path}: no valid checkpoint before its end record") from None
+    if signer != header["signer"] or not signature_is_valid(signed, signature, signer):
+        raise AppendError(f"{path}: its last checkpoint is not signed by {header['signer']}")
+    if end.get("events") != state.events or end.get("head") != state.head.hex():
+        raise AppendError(f"{path}: its end record does not match its last checkpoint")
+    last_event = None
+    if state.events:
+        last_event = next((line for _, line in lines if line.startswith(b'{"id":')), None)
+        if last_event is None or _record(last_event, "id") != state.last_id:
+            raise AppendError(
+                f"{path}: its last event is not the one its last checkpoint names "
+                f"(id {state.last_id})"
+            )
+    return ExportTail(
+        header=header,
+        header_line=header_line[:-1],
+        state=state,
+        last_event=last_event,
+        end_offset=end_offset,
+        end_line=end_line + b"\n",
+        size=size,
+    )
+
+
+def _header(path: Path, line: bytes) -> dict[str, Any]:
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise AppendError(f"{path} is not a throne audit export (no header)")
+    version = header.get("version")
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise AppendError(f"{path}: format version {version!r} cannot be appended to")
+    every = header.get("checkpoint_every")
+    if (
+        not isinstance(header.get("signer"), str)
+        or type(every) is not int
+        or every < 1
+        or not line.endswith(b"\n")
+        or canonical_json(header) != line[:-1]
+    ):
+        raise AppendError(f"{path}: its header is malformed")
+    return header
+
+
+def _record(line: bytes, key: str) -> Any:
+    """``record[key]`` of a JSON object line, or None."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record.get(key) if isinstance(record, dict) else None
+
+
+def _lines_backwards(f: BinaryIO, size: int, *, stop: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line without its newline) of each line of ``f`` between offset ``stop`` (the
+    start of a line) and ``size`` (the end of one), the last first."""
+    position = size
+    pending = b""  # bytes from ``position`` to the end of the last line not yet yielded
+    while True:
+        cut = pending.rfind(b"\n", 0, len(pending) - 1)
+        while cut >= 0:
+            yield position + cut + 1, pending[cut + 1 : -1]
+            pending = pending[: cut + 1]
+            cut = pending.rfind(b"\n", 0, len(pending) - 1)
+        if position <= stop:
+            if pending:
+                yield position, pending[:-1]
+            return
+        step = min(_BLOCK, position - stop)
+        position -= step
+        f.seek(position)
+        pending = f.read(step) + pending
