@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,30 +190,43 @@ def test_the_replay_lets_go_of_a_retired_pools_samples(sqlite_export: Path) -> N
     assert replay.pools_held <= {2}  # and dropped once pool 2 replaced it
 
 
-def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class Racing:
+    """A played log whose daemon draws pool 3 while an audit reads it, in small pages as a
+    long log is read: ``progress`` is the hook that lets the daemon go on."""
+
+    db: Any
+    app: ThroneApplication
+    steps: list[str]
+    driver: Any
+
+    def progress(self, done: int, total: int) -> None:
+        if not self.steps:
+            self.steps.extend(self.driver.tick(240))
+
+
+@pytest.fixture
+def racing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Racing]:
     from throne.audit import database as audit_database
 
     db = parse_database_url(str(tmp_path / "log.db"))
     app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    d = play(app)
+    race = Racing(db, app, [], play(app))
     monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
-    # Small pages, as a long log has: the export reads on while the daemon writes.
     paged = audit_database.iter_notifications
     monkeypatch.setattr(
         audit_database, "iter_notifications", lambda src, **kw: paged(src, batch=5, **kw)
     )
-    steps: list[str] = []
-
-    def daemon_goes_on(done: int, total: int) -> None:
-        if not steps:  # while the export is under way, the daemon draws pool 3
-            steps.extend(d.tick(240))
-
-    out = tmp_path / "audit.jsonl"
-    count = export_database(db, out, VALIDATOR, progress=daemon_goes_on)
+    yield race
     app.close()
-    assert steps == ["pool_refreshed"]
+
+
+def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
+    racing: Racing, tmp_path: Path
+) -> None:
+    out = tmp_path / "audit.jsonl"
+    count = export_database(racing.db, out, VALIDATOR, progress=racing.progress)
+    assert racing.steps == ["pool_refreshed"]
     pools = [
         json.loads(line)["payload"]
         for line in out.read_bytes().splitlines()
@@ -224,26 +238,7 @@ def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
     assert verify_file(out)[1].pools_unrevealed == 1
 
 
-def test_a_verification_in_place_reads_the_log_as_it_stood_when_it_began(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from throne.audit import database as audit_database
-
-    db = parse_database_url(str(tmp_path / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    d = play(app)
-    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
-    paged = audit_database.iter_notifications
-    monkeypatch.setattr(
-        audit_database, "iter_notifications", lambda src, **kw: paged(src, batch=5, **kw)
-    )
-    steps: list[str] = []
-
-    def daemon_goes_on(done: int, total: int) -> None:
-        if not steps:
-            steps.extend(d.tick(240))
-
-    count, replay = verify_database(db, progress=daemon_goes_on)
-    app.close()
-    assert steps == ["pool_refreshed"]
+def test_a_verification_in_place_reads_the_log_as_it_stood_when_it_began(racing: Racing) -> None:
+    count, replay = verify_database(racing.db, progress=racing.progress)
+    assert racing.steps == ["pool_refreshed"]
     assert count == replay.events == 49 and replay.pools_checked == 2
