@@ -283,3 +283,70 @@ def test_an_appended_export_loads_with_the_revealed_seeds_in_place(
     count, replay = verify_database(loaded)
     # pool 1 has its seed again (checked when pool 2 retired it); pool 2's is still secret
     assert count == 49 and (replay.pools_checked, replay.pools_unrevealed) == (1, 1)
+
+
+SLOW_APPEND = """
+import sys, time
+from pathlib import Path
+from throne.adapters.storage.database import parse_database_url
+from throne.audit.database import append_database
+from throne.audit.signing import keypair_from_text
+
+key = keypair_from_text("//Alice")
+
+class Stalling:
+    ss58_address = key.ss58_address
+    signed = 0
+
+    def sign(self, data):
+        Stalling.signed += 1
+        if Stalling.signed == 2:  # the final checkpoint, after lines have reached the disk
+            time.sleep(120)  # killed here, in the middle of the append
+        return key.sign(data)
+
+append_database(parse_database_url(sys.argv[1]), Path(sys.argv[2]), Stalling())
+"""
+
+
+def test_an_append_killed_midway_is_undone_by_the_next_one(log: Log) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from throne.audit.append import journal_path
+
+    retire_first_pool(log.driver)
+    for i in range(30):  # enough new lines after the first checkpoint to leave the buffer
+        log.driver.join(f"late-{i:02d}", block=130 + i)
+    log.driver.sync()
+    journal = journal_path(log.out)
+    child = subprocess.Popen([sys.executable, "-c", SLOW_APPEND, str(log.db.path), str(log.out)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (journal.exists() and header(log.out)["version"] == 2):
+            assert time.monotonic() < deadline and child.poll() is None, "the append never began"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    # Killed: no handler ran. Part of the new lines are on disk, the file has no end record,
+    # and the journal is left.
+    killed = log.out.read_bytes()
+    assert journal.exists() and len(killed) > len(log.published)
+    assert b'{"end":' not in killed[-300:]
+    appended = append_database(log.db, log.out, VALIDATOR)
+    assert appended.restored and appended.events == 32 and not journal.exists()
+    _, replay = verify(log.out)
+    assert replay.pools_checked == 1
+    old_part = log.published[: log.published.rindex(b'{"end":')]
+    assert log.out.read_bytes().startswith(old_part.replace(b'"version":1', b'"version":2', 1))
+
+
+def test_a_journal_that_does_not_describe_the_export_is_refused(log: Log) -> None:
+    from throne.audit.append import journal_path
+
+    journal_path(log.out).write_bytes(b'{"end_line":"00","end_offset":1,"header_line":"7b7d"}')
+    with pytest.raises(AppendError, match="does not describe"):
+        append_database(log.db, log.out, VALIDATOR)
+    assert log.out.read_bytes() == log.published

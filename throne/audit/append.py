@@ -6,7 +6,9 @@ find it unchanged but for the end record, and for the header's version digit whe
 reveals seeds (``1`` becomes ``2``: the header is no part of the hash chain).
 
 The file is never left half-written by a failure: whatever goes wrong while the new part is
-written, the file is cut back to its old size and gets its end record and header back.
+written, the file is cut back to its old size and gets its end record and header back. A
+journal written (and synced) beside the export before it is touched lets the next append do
+the same for an append that was killed outright.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class AppendTarget:
         self.path = path
         self.tail = tail
         self._f = f
+        #: whether an interrupted append was undone first (see :func:`journal_path`)
+        self.restored = False
 
     @contextmanager
     def writing(self, version: int) -> Iterator[IO[bytes]]:
@@ -88,6 +92,8 @@ class AppendTarget:
             raise AppendError(f"{self.path}: cannot declare format version {version} in place")
         if os.fstat(f.fileno()).st_size != tail.size:
             raise AppendError(f"{self.path} changed while it was read: try again")
+        journal = journal_path(self.path)
+        _write_journal(journal, tail)
         try:
             if header != tail.header_line:
                 # Before the new part: a version-2 header on a file without reveals still reads.
@@ -99,18 +105,78 @@ class AppendTarget:
             f.truncate()
             _sync(f)
         except BaseException:
-            f.seek(tail.end_offset)
-            f.truncate()
-            f.write(tail.end_line)
-            f.seek(0)
-            f.write(tail.header_line)
-            _sync(f)
+            _restore(f, tail.end_offset, tail.end_line, tail.header_line)
             raise
+        finally:
+            journal.unlink(missing_ok=True)
 
 
 def _sync(f: BinaryIO) -> None:
     f.flush()
     os.fsync(f.fileno())
+
+
+def journal_path(path: Path) -> Path:
+    """Where an append keeps what it needs to undo itself until it has finished."""
+    return path.with_name(path.name + ".append-journal")
+
+
+def _write_journal(journal: Path, tail: ExportTail) -> None:
+    """Note, durably and before the export is touched, how to put it back: a process killed
+    in the middle of an append (which no exception handler sees) leaves this behind, and the
+    next append restores the export from it before going on."""
+    record = {
+        "end_offset": tail.end_offset,
+        "end_line": tail.end_line.hex(),
+        "header_line": tail.header_line.hex(),
+    }
+    with journal.open("wb") as out:
+        out.write(canonical_json(record))
+        _sync(out)
+    directory = os.open(journal.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _restore(f: BinaryIO, end_offset: int, end_line: bytes, header_line: bytes) -> None:
+    f.seek(end_offset)
+    f.truncate()
+    f.write(end_line)
+    f.seek(0)
+    f.write(header_line)
+    _sync(f)
+
+
+def _undo_interrupted_append(path: Path, f: BinaryIO) -> bool:
+    """Put the export back as it was before an append that was killed; True if one was."""
+    journal = journal_path(path)
+    if not journal.exists():
+        return False
+    try:
+        record = orjson.loads(journal.read_bytes())
+        end_offset = int(record["end_offset"])
+        end_line = bytes.fromhex(record["end_line"])
+        header_line = bytes.fromhex(record["header_line"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AppendError(
+            f"an interrupted append left {journal}, which cannot be read: export afresh"
+        ) from None
+    size = os.fstat(f.fileno()).st_size
+    f.seek(0)
+    first = f.read(len(header_line))
+    # The header may have had its version digit raised, nothing else.
+    same_header = len(first) == len(header_line) and (
+        first == header_line or first.replace(b'"version":2', b'"version":1') == header_line
+    )
+    if not same_header or end_offset > size or not end_line.endswith(b"\n"):
+        raise AppendError(
+            f"{journal} does not describe {path} (left by another file?): export afresh"
+        )
+    _restore(f, end_offset, end_line, header_line)
+    journal.unlink()
+    return True
 
 
 @contextmanager
@@ -129,7 +195,10 @@ def open_export_for_append(path: Path) -> Iterator[AppendTarget]:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise AppendError(f"{path}: another append to it is under way") from None
-        yield AppendTarget(path, f, read_tail(path, f))
+        restored = _undo_interrupted_append(path, f)
+        target = AppendTarget(path, f, read_tail(path, f))
+        target.restored = restored
+        yield target
 
 
 def read_tail(path: Path, f: BinaryIO) -> ExportTail:

@@ -110,6 +110,8 @@ class Appended:
     events: int
     revealed: tuple[int, ...]
     version: int
+    #: an append that was killed midway was undone first
+    restored: bool = False
 
     @property
     def changed(self) -> bool:
@@ -155,7 +157,7 @@ def append_database(
             }
             version = max(tail.version, REVEALS_FORMAT_VERSION) if reveals else tail.version
             if last == old_last and not reveals:
-                return Appended(0, (), tail.version)
+                return Appended(0, (), tail.version, target.restored)
             notifications = iter_notifications(recorder, after=old_last, stop=last)
             if progress is not None:
                 notifications = _reporting(notifications, progress, last)
@@ -174,7 +176,7 @@ def append_database(
                     redact=seed_redactor(still_secret),
                 )
                 total = writer.close(reveals)
-            return Appended(total - tail.state.events, tuple(reveals), version)
+            return Appended(total - tail.state.events, tuple(reveals), version, target.restored)
     finally:
         factory.close()
 

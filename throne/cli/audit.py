@@ -227,13 +227,17 @@ def _run_append(args: argparse.Namespace) -> int:
         "revealed": list(appended.revealed),
         "version": appended.version,
         "changed": appended.changed,
+        "restored": appended.restored,
         "out": str(args.out),
         "signer": signer.ss58_address,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if args.json:
         print(json.dumps(result))
-    elif not appended.changed:
+        return 0
+    if appended.restored:
+        print(f"{args.out}: an earlier append was interrupted; its partial part was removed")
+    if not appended.changed:
         print(f"{args.out} is up to date: nothing new to append, left unchanged")
     else:
         seeds = len(appended.revealed)
