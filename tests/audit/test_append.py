@@ -350,3 +350,16 @@ def test_a_journal_that_does_not_describe_the_export_is_refused(log: Log) -> Non
     with pytest.raises(AppendError, match="does not describe"):
         append_database(log.db, log.out, VALIDATOR)
     assert log.out.read_bytes() == log.published
+
+
+def test_verifying_an_export_whose_append_was_interrupted_says_what_to_do(
+    log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from throne.audit.append import journal_path
+    from throne.cli.main import main
+
+    journal_path(log.out).write_bytes(b"{}")
+    log.out.write_bytes(log.published[: log.published.rindex(b'{"end":')])
+    assert main(["audit", "verify", str(log.out)]) == 1
+    err = capsys.readouterr().err
+    assert "truncated" in err and "--append" in err and err.count("\n") == 1

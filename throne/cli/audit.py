@@ -368,9 +368,18 @@ def _progress_shown(args: argparse.Namespace) -> bool:
 
 
 def _fail(args: argparse.Namespace, exc: AuditError) -> int:
+    message = str(exc)
+    file = getattr(args, "file", None)
+    if exc.kind == "truncated" and file is not None and str(file) != "-":
+        from throne.audit.append import journal_path
+
+        if journal_path(file).exists():
+            message += (
+                "; an append to it was interrupted: `throne audit export --append` puts it back"
+            )
     if args.json:
-        print(json.dumps({"ok": False, "kind": exc.kind, "error": str(exc)}))
-    print(f"throne: audit failed ({exc.kind}): {exc}", file=sys.stderr)
+        print(json.dumps({"ok": False, "kind": exc.kind, "error": message}))
+    print(f"throne: audit failed ({exc.kind}): {message}", file=sys.stderr)
     return 1
 
 
