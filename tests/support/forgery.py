@@ -11,8 +11,8 @@ from typing import Any
 
 from throne.audit.export import ChainWriter
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
+from throne.audit.reading import read_export_lines
 from throne.audit.signing import Signer
-from throne.audit.verify import read_export_lines
 
 Events = list[dict[str, Any]]
 

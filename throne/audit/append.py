@@ -25,8 +25,8 @@ import orjson
 
 from throne.audit.export import ChainState
 from throne.audit.format import FORMAT_NAME, FORMAT_VERSION, canonical_json, checkpoint_message
+from throne.audit.reading import GZIP_MAGIC
 from throne.audit.signing import signature_is_valid
-from throne.audit.verify import GZIP_MAGIC
 
 # The tail is read backwards this many bytes at a time.
 _BLOCK = 64 << 10

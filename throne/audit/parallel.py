@@ -32,6 +32,7 @@ from typing import BinaryIO
 import orjson
 
 from throne.audit.format import AuditError, ExportedEvent
+from throne.audit.reading import GZIP_MAGIC, STDIN, Progress, open_export, read_lines
 from throne.audit.replay import (
     SAMPLE_TOPIC,
     ContestReplay,
@@ -40,17 +41,7 @@ from throne.audit.replay import (
     SampleResults,
     replay_mapper,
 )
-from throne.audit.verify import (
-    GZIP_MAGIC,
-    STDIN,
-    ChainSummary,
-    ChainVerifier,
-    EventOrder,
-    Progress,
-    open_export,
-    read_lines,
-    verify_export,
-)
+from throne.audit.verify import ChainSummary, ChainVerifier, EventOrder, verify_export
 
 # Below this size a second process costs more than it saves.
 MIN_PARALLEL_BYTES = 32 << 20

@@ -7,17 +7,11 @@ that checkpoints reveal (see ``on_reveal``).
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import sys
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
-from io import BufferedReader
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -30,9 +24,15 @@ from throne.audit.format import (
     ExportedEvent,
     checkpoint_message,
 )
+from throne.audit.reading import (
+    STDIN,
+    Progress,
+    damage_reported,
+    open_measured,
+    read_lines,
+)
 from throne.audit.signing import signature_is_valid
 
-GZIP_MAGIC = b"\x1f\x8b"
 # orjson parses a line about four times faster than the standard library: it is most of the cost
 # of a verification. It reads the same JSON (and refuses NaN, which canonical lines never hold).
 _decode = orjson.loads
@@ -44,89 +44,8 @@ NEWLINE = ord("\n")
 new_event: Callable[[type[ExportedEvent], tuple[Any, ...]], ExportedEvent] = tuple.__new__
 
 
-#: The path that names standard input.
-STDIN = Path("-")
-#: (bytes of the file read so far, bytes in the file): how a long verification reports progress.
-Progress = Callable[[int, int], None]
 #: Takes (notification id of a ``PoolRefreshed`` written without its seed, the seed in hex).
 OnReveal = Callable[[int, str], None]
-_READ_BATCH = 4 << 20
-
-
-def open_export(path: Path) -> gzip.GzipFile | BufferedReader:
-    """The export at ``path`` for reading bytes, decompressed if it is gzip."""
-    return _open_measured(path)[1]
-
-
-def _open_measured(path: Path) -> tuple[BufferedReader, gzip.GzipFile | BufferedReader]:
-    """(the file as stored, the export's bytes): the first tells how far reading has got.
-    ``-`` is standard input (e.g. an export piped straight from a download)."""
-    try:
-        stored = _stdin() if path == STDIN else path.open("rb")
-    except OSError as exc:
-        raise AuditError("not-an-export", f"cannot read {path}: {exc.strerror}") from exc
-    if stored.peek(2)[:2] == GZIP_MAGIC:
-        return stored, gzip.GzipFile(fileobj=stored, mode="rb")
-    return stored, stored
-
-
-def _stdin() -> BufferedReader:
-    stream = sys.stdin.buffer
-    # A buffered reader, which can peek at the first bytes (whatever stdin was replaced with).
-    return stream if isinstance(stream, BufferedReader) else BufferedReader(stream)  # type: ignore[arg-type]
-
-
-class _LineSource(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-    def readlines(self, hint: int = -1, /) -> list[bytes]: ...
-
-
-def read_lines(
-    f: _LineSource, size: int | None = None, after_batch: Callable[[], None] | None = None
-) -> Iterator[bytes]:
-    """The lines of ``f`` from where it stands (each with its newline, but maybe the last),
-    read a few megabytes at a time; only the next ``size`` bytes when given, which must end at
-    the end of a line. ``after_batch`` is called once each batch has been consumed."""
-
-    def batches() -> Iterator[list[bytes]]:
-        remaining = size
-        while remaining is None or remaining > 0:
-            # readlines(hint) stops at the first line that ends past ``hint`` bytes: one less
-            # than what remains stops at the end of the last line wanted.
-            hint = _READ_BATCH if remaining is None else min(_READ_BATCH, remaining - 1)
-            lines = f.readlines(hint) if hint > 0 else [f.readline()]
-            if not lines or not lines[0]:
-                return
-            if remaining is not None:
-                remaining -= sum(map(len, lines))
-            yield lines
-            if after_batch is not None:
-                after_batch()
-
-    return itertools.chain.from_iterable(batches())
-
-
-@contextmanager
-def damage_reported(lines_read: Callable[[], int]) -> Iterator[None]:
-    """Turn a damaged compressed stream into an :class:`AuditError` naming where it broke."""
-    try:
-        yield
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise AuditError(
-            "truncated" if isinstance(exc, EOFError) else "corrupt",
-            f"compressed export is damaged after line {lines_read()}: {exc}",
-        ) from exc
-
-
-def read_export_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw line without newline) of a plain or gzip-compressed export."""
-    number = 0
-    with open_export(path) as f, damage_reported(lambda: number):
-        for number, raw in enumerate(f, start=1):
-            if not raw.endswith(b"\n"):
-                raise AuditError("truncated", "export ends in the middle of a line", line=number)
-            yield number, raw[:-1]
 
 
 @dataclass
@@ -534,7 +453,7 @@ def verify_export(
     verifier = ChainVerifier(
         expected_signer=expected_signer, on_event=on_event, on_reveal=on_reveal
     )
-    stored, export = _open_measured(path)
+    stored, export = open_measured(path)
     # A pipe has neither a size nor a position to report.
     total = 0 if path == STDIN else path.stat().st_size
     report = None if progress is None or not total else (lambda: progress(stored.tell(), total))
