@@ -75,6 +75,19 @@ def world(tmp_path: Path) -> World:
     return World(db, tmp_path / "chain.db", chain, sub.block, d)
 
 
+def validators_row(world: World) -> list[str]:
+    """Verify the world's log with the validator's (uid 2) weights on its chain."""
+    return [
+        "--db",
+        str(world.db),
+        "--onchain",
+        "--chain-db",
+        str(world.chain_db),
+        "--validator-uid",
+        "2",
+    ]
+
+
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
     code = main(["audit", "verify", *argv, "--json"])
     out, err = capsys.readouterr()
@@ -105,12 +118,10 @@ def test_a_log_and_its_chain_agree(
 def test_weights_set_outside_the_log_are_caught(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, chain_db, chain, _, _ = world
+    _, _, chain, _, _ = world
     chain.advance(10)
     assert chain.as_signer("val").set_weights(120, {1: 1.0}, 0).ok
-    code, report, err = verify(
-        capsys, "--db", str(db), "--onchain", "--chain-db", str(chain_db), "--validator-uid", "2"
-    )
+    code, report, err = verify(capsys, *validators_row(world))
     assert code == 1 and report["kind"] == "chain-mismatch"
     assert "does not explain" in err and err.count("\n") == 1
 
@@ -131,8 +142,8 @@ def test_the_validator_must_be_named_or_found(
 def test_the_summary_table_says_what_the_chain_holds(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, chain_db, _, block, _ = world
-    argv = ["--db", str(db), "--onchain", "--chain-db", str(chain_db), "--validator-uid", "2"]
+    _, _, _, block, _ = world
+    argv = validators_row(world)
     assert main(["audit", "verify", *argv]) == 0
     out = capsys.readouterr().out
     assert f"uid 2, block {block}: match the last landed submission (block {block})" in out
@@ -158,8 +169,8 @@ def setter_on(db: Path, chain: LocalChain) -> tuple[ThroneApplication, WeightSet
 def test_a_submission_the_log_lost_is_recovered_from_the_chain(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, chain_db, chain, _, d = world
-    on_chain = ["--db", str(db), "--onchain", "--chain-db", str(chain_db), "--validator-uid", "2"]
+    db, _, chain, _, d = world
+    on_chain = validators_row(world)
     # The champion leaves the subnet: the contest now gives everything to uid 0.
     app, setter = setter_on(db, chain)
     d.app = app
@@ -190,7 +201,7 @@ def test_a_submission_the_log_lost_is_recovered_from_the_chain(
 def test_weights_on_chain_that_no_recent_contest_version_gives_are_never_recorded(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, chain_db, chain, _, _ = world
+    db, _, chain, _, _ = world
     chain.advance(10)
     # uid 0 alone is what the contest gave before its first champion: older than the last
     # recorded submission, so not a lost one.
@@ -203,9 +214,7 @@ def test_weights_on_chain_that_no_recent_contest_version_gives_are_never_recorde
         app.close()
     capsys.readouterr()  # the setter's log lines
     assert len(ledger_events(db)) == before
-    code, report, _ = verify(
-        capsys, "--db", str(db), "--onchain", "--chain-db", str(chain_db), "--validator-uid", "2"
-    )
+    code, report, _ = verify(capsys, *validators_row(world))
     assert code == 1 and report["kind"] == "chain-mismatch"
 
 
