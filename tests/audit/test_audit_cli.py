@@ -258,7 +258,8 @@ def test_append_extends_an_export_and_reveals_the_retired_pool(
     code, text, err = run(capsys, "audit", "verify", str(out), "--json")
     report = json.loads(text)
     assert code == 0, err
-    assert report["chain"]["format_version"] == 2 and report["pools_checked"] == 1
+    assert report["chain"]["format_version"] == 3 and report["pools_checked"] == 1
+    assert report["chain"]["end_signed"] and report["chain"]["complete_to_block"] == 120
     code, text, _ = run(capsys, *export, "--append", "--json")
     assert code == 0 and json.loads(text)["changed"] is False
 

@@ -283,6 +283,8 @@ def run_verify(args: argparse.Namespace) -> int:
                 "signer_pinned": args.signer is not None,
                 "format_version": chain.format_version,
                 "head": chain.head,
+                "end_signed": chain.end_signed,
+                "complete_to_block": chain.block,
             }
         else:
             db = resolve_database(args.db)
@@ -383,6 +385,19 @@ def _fail(args: argparse.Namespace, exc: AuditError) -> int:
     return 1
 
 
+def _end_note(chain: dict[str, Any]) -> str:
+    """How far the export is known to go: what its signed end record says, or why not."""
+    if not chain["end_signed"]:
+        return (
+            f"unsigned (format version {chain['format_version']}): the export may have been "
+            "cut after any checkpoint; export afresh for a signed end"
+        )
+    block = chain["complete_to_block"]
+    if block is None:
+        return "signed: complete (its events name no block)"
+    return f"signed: complete to block {block}"
+
+
 def _print_table(report: dict[str, Any]) -> None:
     rows: list[tuple[str, str]] = [("source", report["source"])]
     chain = report["chain"]
@@ -393,6 +408,7 @@ def _print_table(report: dict[str, Any]) -> None:
         rows += [
             ("hash chain", f"ok, {chain['checkpoints']} signed checkpoints"),
             ("signer", chain["signer"] + pinned),
+            ("end", _end_note(chain)),
         ]
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())) or "none"
     rows += [
