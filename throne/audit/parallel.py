@@ -1,7 +1,8 @@
 """Verify a large export on several cores: one process per span of checkpoints.
 
-A checkpoint signs the running head of the hash chain, the number of events so far and the last
-notification id, so a verification can pick up right after any checkpoint. The export is cut at
+A checkpoint signs the running head of the hash chain, the number of events so far, the last
+notification id and (from format version 3) its own number, so a verification can pick up right
+after any checkpoint. The export is cut at
 checkpoints into spans of about equal size; this process verifies the first span with the replay
 while other processes verify the rest, each from the state its opening checkpoint names.
 

@@ -52,8 +52,8 @@ def register(sub: Any) -> None:
     export.add_argument(
         "--append",
         action="store_true",
-        help="extend the export FILE.jsonl (plain, signed by the same --key) in place: its "
-        "old lines stay as they are, but its end record",
+        help="extend the export FILE.jsonl (plain, format version 3, signed by the same --key) "
+        "in place: its old lines stay as they are, but its end record, which is signed anew",
     )
     export.add_argument(
         "--checkpoint-every",
@@ -75,8 +75,9 @@ def register(sub: Any) -> None:
         "verify",
         help="verify an export FILE, or a database in place (--db, default the local one)",
         description=(
-            "Replay from scratch. For an export: check the structure, the hash chain and every "
-            "checkpoint signature. For both: recompute every verdict with judge from the "
+            "Replay from scratch. For an export: check the structure, the hash chain, every "
+            "checkpoint signature and number, and the signed end record, which says the block "
+            "the export is complete to. For both: recompute every verdict with judge from the "
             "SampleScored events, every weight vector, and every retired pool against its "
             "seed and commitment. Exit 0 when everything checks, 1 at the first mismatch. "
             "Never writes to the database."
