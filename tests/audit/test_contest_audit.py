@@ -160,11 +160,11 @@ def test_a_seed_that_does_not_match_its_commitment_is_caught(sqlite_export: Path
     assert exc.value.kind == "pool-mismatch" and "commitment" in str(exc.value)
 
 
-def test_a_score_changed_in_place_is_named_as_altered_before_the_replay_reads_it(
+def test_a_score_changed_in_place_is_named_as_altered_not_as_the_verdict_it_breaks(
     sqlite_export: Path,
 ) -> None:
-    # Not re-signed: the hash chain breaks at the next checkpoint, and events reach the replay
-    # only once their checkpoint checks out, so the edit is not mistaken for a wrong verdict.
+    # Not re-signed: the recomputed verdict fails before the next checkpoint, but the broken
+    # hash chain there is the cause, and is named.
     lines = sqlite_export.read_bytes().splitlines(keepends=True)
     i = next(
         i

@@ -1,16 +1,18 @@
 """Name what broke a stretch of the hash chain: events reordered, deleted, inserted or altered.
 
 A line out of place (an id that goes back, a version that skips, a checkpoint that does not
-come when due) says something is wrong, but not what: a flipped byte in an originator looks
-like a gap in its versions, a line moved past a checkpoint like one missing before it and one
-added after. The signed checkpoint that closes the stretch settles it. It names how many events
-the stretch holds, its last id and its head, so:
+come when due), or a verdict that does not recompute, says something is wrong, but not what: a
+flipped byte in an originator looks like a gap in its versions, a line moved past a checkpoint
+like one missing before it and one added after, an edited score like a wrong verdict. The
+signed checkpoint that closes the stretch settles it. It names how many events the stretch
+holds, its last id and its head, so:
 
 - if the event lines around it, taken in the order of their ids, chain to that head, the events
   are the ones signed, only moved: ``reordered`` (certain, as far as sha256 is);
 - else if fewer or more lines precede it than it counts, events were ``deleted`` or
   ``inserted``;
-- else the count is right and the head is not: a line was ``altered``.
+- else the count is right and the head is not: a line was ``altered``;
+- and if it checks out, the stretch is the one signed: what was found out of place stands.
 
 What the verifier collects for this is bounded (see ``MAX_STRETCH``), and it is only read once
 something is already wrong.
@@ -97,7 +99,8 @@ class Damage:
                 line=self.checkpoint_line,
             )
         what = "the header or an event" if self.sealed and not anchor.line else "an event"
-        first = f"; line {self.fault.line} is the first out of place" if self.fault else ""
+        fault = self.fault
+        first = f"; line {fault.line} is the first out of place" if fault and fault.line else ""
         return AuditError(
             "altered",
             f"hash chain broken: {what} {since} (ids {anchor.last_id + 1}..{self._last_id()}) "
