@@ -174,15 +174,17 @@ class Damage:
 
 def _longest_increasing(items: list[tuple[int, int]]) -> list[int]:
     """The line numbers of a longest run of ``(line, id)`` whose ids increase."""
-    tails: list[int] = []  # tails[k]: index of the smallest last id of a run of length k + 1
+    tails: list[int] = []  # tails[k]: the item ending the run of length k + 1 with the least id
+    tail_ids: list[int] = []  # and that id
     previous: list[int] = [-1] * len(items)
     for i, (_, event_id) in enumerate(items):
-        k = bisect_left([items[t][1] for t in tails], event_id)
+        k = bisect_left(tail_ids, event_id)
         previous[i] = tails[k - 1] if k else -1
         if k == len(tails):
             tails.append(i)
+            tail_ids.append(event_id)
         else:
-            tails[k] = i
+            tails[k], tail_ids[k] = i, event_id
     run: list[int] = []
     i = tails[-1] if tails else -1
     while i >= 0:
