@@ -15,7 +15,7 @@ from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.append import AppendError
 from throne.audit.database import append_database, export_database
-from throne.audit.format import AuditError
+from throne.audit.format import FORMAT_VERSION, AuditError, canonical_json
 from throne.audit.parallel import audit_export
 from throne.audit.signing import keypair_from_text
 from throne.domain.contest.pool import seed_commitment
@@ -59,7 +59,7 @@ def pool_ids(path: Path) -> dict[int, str | None]:
 
 def test_the_export_withholds_the_current_pools_seed(log: Log) -> None:
     assert list(pool_ids(log.out).values()) == [None]
-    assert header(log.out)["version"] == 1
+    assert header(log.out)["version"] == FORMAT_VERSION
     _, replay = verify(log.out)
     assert (replay.pools_checked, replay.pools_unrevealed) == (0, 1)
 
@@ -68,9 +68,9 @@ def test_an_append_reveals_the_pool_retired_since_and_verifies(log: Log) -> None
     (pool_1,) = pool_ids(log.out)
     retire_first_pool(log.driver)
     appended = append_database(log.db, log.out, VALIDATOR)
-    assert appended.events == 2 and appended.revealed == (pool_1,) and appended.version == 2
+    assert appended.events == 2 and appended.revealed == (pool_1,)
     chain, replay = verify(log.out)
-    assert header(log.out)["version"] == 2 and chain.format_version == 2
+    assert appended.version == header(log.out)["version"] == chain.format_version == FORMAT_VERSION
     # pool 1 checked against the seed revealed; pool 2's seed is withheld in its turn
     assert (replay.pools_checked, replay.pools_unrevealed) == (1, 1)
     assert list(pool_ids(log.out).values()) == [None, None]
@@ -82,21 +82,50 @@ def test_an_append_reveals_the_pool_retired_since_and_verifies(log: Log) -> None
     assert seed_commitment(seed) == json.loads(line)["payload"]["seed_commitment"]
 
 
-def test_the_old_bytes_stay_but_the_version_digit_and_the_end_record(log: Log) -> None:
+def test_the_old_bytes_stay_all_but_the_end_record(log: Log) -> None:
     retire_first_pool(log.driver)
     append_database(log.db, log.out, VALIDATOR)
     old, new = log.published, log.out.read_bytes()
     end = old[old.rindex(b"\n", 0, len(old) - 1) + 1 :]
     assert end.startswith(b'{"end":')
     kept = len(old) - len(end)
-    # Byte for byte, the new file starts with the old one but for exactly one byte: the
-    # header's version digit, 1 become 2. The old end record is gone: the new part (event
-    # lines, checkpoints, a new end record) starts where it started.
-    differ = [i for i in range(kept) if old[i] != new[i]]
-    assert differ == [old.index(b'"version":1}') + len(b'"version":')]
-    assert (old[differ[0] : differ[0] + 1], new[differ[0] : differ[0] + 1]) == (b"1", b"2")
+    # Byte for byte, the new file starts with the old one, header and all. The old end record
+    # is gone: the new part (event lines, checkpoints, a new end record) starts where it started.
+    assert new[:kept] == old[:kept]
     assert new[kept:].startswith(b'{"id":') and not new[kept:].startswith(end)
     assert new.endswith(b"\n") and new.splitlines()[-1].startswith(b'{"end":')
+
+
+def test_the_appended_end_record_is_signed_anew_and_names_the_newest_block(log: Log) -> None:
+    old_end = json.loads(log.published.splitlines()[-1])["end"]
+    retire_first_pool(log.driver)
+    set_weights(log.app, 121)
+    append_database(log.db, log.out, VALIDATOR)
+    end = json.loads(log.out.read_bytes().splitlines()[-1])["end"]
+    assert end["signature"] != old_end["signature"] and end["events"] > old_end["events"]
+    assert old_end["block"] < end["block"] == 121
+    # numbered on from the old part's checkpoints
+    checkpoints = [
+        json.loads(line)["checkpoint"]["seq"]
+        for line in log.out.read_bytes().splitlines()
+        if line.startswith(b'{"checkpoint":')
+    ]
+    assert checkpoints == list(range(1, end["checkpoints"] + 1))
+    assert checkpoints[-1] > old_end["checkpoints"]
+    chain, _ = verify(log.out)
+    assert chain.end_signed and chain.block == 121
+
+
+def test_an_appended_export_cut_back_to_its_old_end_record_is_the_old_edition(log: Log) -> None:
+    # The earlier edition's end record, signed, still describes the old part: a reader of the
+    # cut file sees how far it goes.
+    old_end = log.published.splitlines(keepends=True)[-1]
+    retire_first_pool(log.driver)
+    append_database(log.db, log.out, VALIDATOR)
+    new_block = verify(log.out)[0].block
+    log.out.write_bytes(log.published[: log.published.rindex(b'{"end":')] + old_end)
+    chain, _ = verify(log.out)
+    assert chain.block is not None and new_block is not None and chain.block < new_block
 
 
 def test_a_one_shot_export_of_the_same_log_gives_the_same_contest_summary(
@@ -111,9 +140,10 @@ def test_a_one_shot_export_of_the_same_log_gives_the_same_contest_summary(
     assert asdict(appended) == asdict(one_shot)
     assert appended_chain.events == one_shot_chain.events
     assert appended_chain.topics == one_shot_chain.topics
-    # The one-shot export writes pool 1's seed in its line and declares version 1.
+    # The one-shot export writes pool 1's seed in its line, and ends where the append ended.
     seeds = list(pool_ids(again).values())
-    assert header(again)["version"] == 1 and seeds[0] and seeds[1] is None
+    assert seeds[0] and seeds[1] is None
+    assert appended_chain.block == one_shot_chain.block
 
 
 def test_an_append_with_nothing_new_leaves_the_file_as_it_was(log: Log) -> None:
@@ -126,11 +156,10 @@ def test_an_append_with_nothing_new_leaves_the_file_as_it_was(log: Log) -> None:
     assert log.out.read_bytes() == once
 
 
-def test_an_append_that_reveals_nothing_keeps_version_1(log: Log) -> None:
+def test_an_append_that_reveals_nothing_writes_no_reveals(log: Log) -> None:
     set_weights(log.app, 11)
     appended = append_database(log.db, log.out, VALIDATOR)
-    assert appended.events == 1 and appended.revealed == () and appended.version == 1
-    assert header(log.out)["version"] == 1
+    assert appended.events == 1 and appended.revealed == ()
     assert b"reveals" not in log.out.read_bytes()
     _, replay = verify(log.out)
     assert (replay.weights_checked, replay.pools_unrevealed) == (3, 1)
@@ -223,16 +252,41 @@ def test_a_seed_revealed_twice_is_a_pool_mismatch(log: Log) -> None:
     assert exc.value.kind == "pool-mismatch" and "revealed already" in str(exc.value)
 
 
-def test_reveals_in_a_version_1_file_are_corrupt(log: Log) -> None:
+def test_an_appended_export_declared_version_1_is_named_as_altered(log: Log) -> None:
     _, lines = appended_file(log)
-    lines[0] = lines[0].replace(b'"version":2}', b'"version":1}')
+    lines[0] = lines[0].replace(b'"version":3}', b'"version":1}')
     log.out.write_bytes(b"".join(lines))
     with pytest.raises(AuditError) as exc:
         verify(log.out)
-    assert exc.value.kind == "corrupt" and "version-1" in str(exc.value)
+    assert exc.value.kind == "altered" and "version was altered" in str(exc.value)
 
 
 # ---- refusals and failures ---------------------------------------------------------------------
+
+
+GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden-log-v1.jsonl"
+
+
+def test_an_append_to_an_export_of_an_older_version_is_refused(log: Log, tmp_path: Path) -> None:
+    old = tmp_path / "v1.jsonl"
+    old.write_bytes(GOLDEN.read_bytes())
+    with pytest.raises(AppendError, match="format version 1, whose end record is unsigned"):
+        append_database(log.db, old, VALIDATOR)
+    assert old.read_bytes() == GOLDEN.read_bytes()
+
+
+@pytest.mark.parametrize("end", ["unsigned", "forged"])
+def test_an_append_to_an_export_without_a_valid_end_record_is_refused(log: Log, end: str) -> None:
+    record = json.loads(log.published.splitlines()[-1])
+    if end == "unsigned":
+        del record["end"]["signature"]
+    else:
+        record["end"]["block"] += 1
+    tampered = log.published[: log.published.rindex(b'{"end":')] + canonical_json(record) + b"\n"
+    log.out.write_bytes(tampered)
+    with pytest.raises(AppendError, match="end record"):
+        append_database(log.db, log.out, VALIDATOR)
+    assert log.out.read_bytes() == tampered
 
 
 def test_an_append_to_another_logs_export_is_refused(log: Log, tmp_path: Path) -> None:
@@ -265,7 +319,7 @@ def test_an_append_that_fails_half_way_leaves_the_file_as_it_was(log: Log, allow
     set_weights(log.app, 121)
     with pytest.raises(OSError, match="No space"):
         append_database(log.db, log.out, FailingSigner(allowed))
-    # event lines had been written, and the header's version changed: all undone
+    # event lines had been written: all undone
     assert log.out.read_bytes() == log.published
     appended = append_database(log.db, log.out, VALIDATOR)
     assert appended.events == 3 and verify(log.out)[1].pools_checked == 1
@@ -341,7 +395,7 @@ def test_an_append_killed_midway_is_undone_by_the_next_one(log: Log) -> None:
     _, replay = verify(log.out)
     assert replay.pools_checked == 1
     old_part = log.published[: log.published.rindex(b'{"end":')]
-    assert log.out.read_bytes().startswith(old_part.replace(b'"version":1', b'"version":2', 1))
+    assert log.out.read_bytes().startswith(old_part)
 
 
 def test_a_journal_that_does_not_describe_the_export_is_refused(log: Log) -> None:

@@ -258,7 +258,8 @@ def test_append_extends_an_export_and_reveals_the_retired_pool(
     code, text, err = run(capsys, "audit", "verify", str(out), "--json")
     report = json.loads(text)
     assert code == 0, err
-    assert report["chain"]["format_version"] == 2 and report["pools_checked"] == 1
+    assert report["chain"]["format_version"] == 3 and report["pools_checked"] == 1
+    assert report["chain"]["end_signed"] and report["chain"]["complete_to_block"] == 120
     code, text, _ = run(capsys, *export, "--append", "--json")
     assert code == 0 and json.loads(text)["changed"] is False
 
@@ -312,3 +313,57 @@ def test_append_refuses_in_one_line_and_leaves_the_file_as_it_was(
     }[setup]
     assert fragment in err
     assert (out.read_bytes() if out.exists() else None) == before
+
+
+GOLDEN_V1 = Path(__file__).parents[1] / "fixtures" / "golden-log-v1.jsonl"
+
+
+def test_verify_says_how_far_the_signed_end_record_vouches_for_the_export(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audit.jsonl"
+    assert run(capsys, "audit", "export", "--db", str(db_file), "--out", str(out))[0] == 0
+    code, text, err = run(capsys, "audit", "verify", str(out))
+    assert code == 0, err
+    assert "signed: complete to block 120" in text
+    code, text, _ = run(capsys, "audit", "verify", str(out), "--json")
+    chain = json.loads(text)["chain"]
+    assert chain["end_signed"] and chain["complete_to_block"] == 120
+
+
+def test_verify_of_a_version_1_export_passes_with_a_note_that_its_end_is_unsigned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, text, err = run(capsys, "audit", "verify", str(GOLDEN_V1))
+    assert code == 0, err
+    end = next(line for line in text.splitlines() if line.strip().startswith("end "))
+    assert "unsigned (format version 1)" in end and "cut after any checkpoint" in end
+    code, text, _ = run(capsys, "audit", "verify", str(GOLDEN_V1), "--json")
+    chain = json.loads(text)["chain"]
+    assert not chain["end_signed"] and chain["complete_to_block"] is None
+
+
+@pytest.mark.parametrize("end", ["unsigned", "forged"])
+def test_verify_of_an_export_cut_short_fails_in_one_line(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], end: str
+) -> None:
+    out = tmp_path / "audit.jsonl"
+    assert run(capsys, "audit", "export", "--db", str(db_file), "--out", str(out))[0] == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    i = next(i for i, line in enumerate(lines) if line.startswith(b'{"checkpoint":'))
+    checkpoint = json.loads(lines[i])["checkpoint"]
+    record = json.loads(lines[-1])["end"]
+    if end == "unsigned":
+        record = {"events": checkpoint["events"], "head": checkpoint["head"]}
+    else:
+        record.update(
+            events=checkpoint["events"],
+            head=checkpoint["head"],
+            id=checkpoint["id"],
+            checkpoints=checkpoint["seq"],
+        )
+    new_end = json.dumps({"end": record}, sort_keys=True, separators=(",", ":")).encode()
+    out.write_bytes(b"".join(lines[: i + 1]) + new_end + b"\n")
+    code, text, err = run(capsys, "audit", "verify", str(out))
+    kind = {"unsigned": "unsigned", "forged": "bad-signature"}[end]
+    assert code == 1 and text == "" and err.count("\n") == 1 and f"({kind})" in err

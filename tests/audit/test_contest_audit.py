@@ -160,9 +160,11 @@ def test_a_seed_that_does_not_match_its_commitment_is_caught(sqlite_export: Path
     assert exc.value.kind == "pool-mismatch" and "commitment" in str(exc.value)
 
 
-def test_a_score_changed_in_place_is_named_by_the_first_check_it_fails(sqlite_export: Path) -> None:
-    # Not re-signed: the recomputed verdict comes before the next checkpoint, and verification
-    # stops at the first fault in the order of the file.
+def test_a_score_changed_in_place_is_named_as_altered_not_as_the_verdict_it_breaks(
+    sqlite_export: Path,
+) -> None:
+    # Not re-signed: the recomputed verdict fails before the next checkpoint, but the broken
+    # hash chain there is the cause, and is named.
     lines = sqlite_export.read_bytes().splitlines(keepends=True)
     i = next(
         i
@@ -173,7 +175,7 @@ def test_a_score_changed_in_place_is_named_by_the_first_check_it_fails(sqlite_ex
     sqlite_export.write_bytes(b"".join(lines))
     with pytest.raises(AuditError) as exc:
         verify_file(sqlite_export)
-    assert exc.value.kind == "verdict-mismatch" and "Dethroned" in str(exc.value)
+    assert exc.value.kind == "altered" and "hash chain broken" in str(exc.value)
 
 
 def test_the_replay_lets_go_of_a_retired_pools_samples(sqlite_export: Path) -> None:

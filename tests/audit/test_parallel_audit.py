@@ -19,7 +19,7 @@ from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit import parallel
 from throne.audit.database import append_database, export_database
-from throne.audit.format import AuditError
+from throne.audit.format import AuditError, canonical_json
 from throne.audit.parallel import Span, audit_export, plan_spans
 from throne.audit.signing import keypair_from_text
 
@@ -61,9 +61,14 @@ def outcome(path: Path, jobs: int) -> tuple[str, Any]:
 
 
 def spans_alone_fail(path: Path, jobs: int) -> bool:
-    """Whether the spans, verified apart and stitched, find a fault without the one pass."""
+    """Whether the spans, verified apart and stitched, find a fault without the one pass (a
+    file whose checkpoints cannot be read under its header is not cut: one pass it is)."""
     try:
-        parallel._audit_spans(path, plan_spans(path, jobs), VALIDATOR.ss58_address)
+        spans = plan_spans(path, jobs)
+        if len(spans) == 1:
+            parallel._audit_in_one_pass(path, VALIDATOR.ss58_address)
+        else:
+            parallel._audit_spans(path, spans, VALIDATOR.ss58_address)
     except AuditError:
         return True
     return False
@@ -163,6 +168,87 @@ def truncate(lines: list[bytes]) -> None:
     del lines[-1]
 
 
+def checkpoint_lines(lines: list[bytes]) -> list[int]:
+    return [i for i, line in enumerate(lines) if line.startswith(b'{"checkpoint":')]
+
+
+def record_of(line: bytes) -> Any:
+    return json.loads(line)
+
+
+def line_of(record: Any) -> bytes:
+    return canonical_json(record) + b"\n"
+
+
+def cut_with_new_end(k: int) -> Callable[[list[bytes]], None]:
+    """Cut after checkpoint ``k`` and end there, as version 1 ended (unsigned)."""
+
+    def edit(lines: list[bytes]) -> None:
+        i = checkpoint_lines(lines)[k]
+        cp = record_of(lines[i])["checkpoint"]
+        lines[i + 1 :] = [line_of({"end": {"events": cp["events"], "head": cp["head"]}})]
+
+    return edit
+
+
+def cut_with_forged_end(k: int) -> Callable[[list[bytes]], None]:
+    """Cut after checkpoint ``k`` and end with the genuine end record made to say so."""
+
+    def edit(lines: list[bytes]) -> None:
+        i = checkpoint_lines(lines)[k]
+        cp = record_of(lines[i])["checkpoint"]
+        end = record_of(lines[-1])
+        end["end"].update(events=cp["events"], head=cp["head"], id=cp["id"], checkpoints=cp["seq"])
+        lines[i + 1 :] = [line_of(end)]
+
+    return edit
+
+
+def header_changed(field: str, value: Any) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        header = record_of(lines[0])
+        header[field] = value
+        lines[0] = line_of(header)
+
+    return edit
+
+
+def delete_checkpoint(k: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        del lines[checkpoint_lines(lines)[k]]
+
+    return edit
+
+
+def swap_with_checkpoint(k: int, step: int) -> Callable[[list[bytes]], None]:
+    """Swap checkpoint ``k`` with the event before it (``step`` -1) or after it (+1)."""
+
+    def edit(lines: list[bytes]) -> None:
+        i = checkpoint_lines(lines)[k]
+        lines[i], lines[i + step] = lines[i + step], lines[i]
+
+    return edit
+
+
+def flip_originator(k: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        i = event_lines(lines)[k]
+        originator = record_of(lines[i])["originator"].encode()
+        flipped = originator[:-1] + (b"0" if originator[-1:] != b"0" else b"1")
+        lines[i] = lines[i].replace(originator, flipped)
+
+    return edit
+
+
+def shift_id(k: int, by: int) -> Callable[[list[bytes]], None]:
+    def edit(lines: list[bytes]) -> None:
+        i = event_lines(lines)[k]
+        event_id = record_of(lines[i])["id"]
+        lines[i] = lines[i].replace(b'{"id":%d,' % event_id, b'{"id":%d,' % (event_id + by))
+
+    return edit
+
+
 TAMPERS = {
     "score flipped": flip_score,
     **{f"event {k} deleted": delete_event(k) for k in (0, 17, 30, 48)},
@@ -170,6 +256,42 @@ TAMPERS = {
     **{f"event {k} repeated": repeat_event(k) for k in (12, 36)},
     "end record dropped": drop_end,
     "cut mid-line": truncate,
+    **{f"cut after checkpoint {k}, new end": cut_with_new_end(k) for k in (0, 6, 12)},
+    **{f"cut after checkpoint {k}, forged end": cut_with_forged_end(k) for k in (0, 6, 12)},
+    "header application changed": header_changed("application", "other"),
+    "header interval changed": header_changed("checkpoint_every", 4),
+    "header version lowered": header_changed("version", 2),
+    **{f"checkpoint {k} deleted": delete_checkpoint(k) for k in (0, 5, 9, -1)},
+    **{f"checkpoint {k} swapped back": swap_with_checkpoint(k, -1) for k in (1, 8)},
+    **{f"checkpoint {k} swapped on": swap_with_checkpoint(k, 1) for k in (1, 8)},
+    **{f"event {k} originator flipped": flip_originator(k) for k in (3, 33)},
+    **{f"event {k} id shifted": shift_id(k, 1) for k in (10, 40)},
+}
+
+#: What each tampering must be named, in spans as in one pass.
+NAMED = {
+    "score flipped": "altered",
+    "event 0 deleted": "deleted",
+    "event 17 deleted": "deleted",
+    "event 30 deleted": "deleted",
+    "event 48 deleted": "deleted",
+    "events 5, 6 swapped": "reordered",
+    "events 24, 25 swapped": "reordered",
+    "events 44, 45 swapped": "reordered",
+    "event 12 repeated": "inserted",
+    "event 36 repeated": "inserted",
+    "end record dropped": "truncated",
+    "cut mid-line": "truncated",
+    **{f"cut after checkpoint {k}, new end": "unsigned" for k in (0, 6, 12)},
+    **{f"cut after checkpoint {k}, forged end": "bad-signature" for k in (0, 6, 12)},
+    "header application changed": "altered",
+    "header interval changed": "altered",
+    "header version lowered": "altered",
+    **{f"checkpoint {k} deleted": "deleted" for k in (0, 5, 9, -1)},
+    **{f"checkpoint {k} swapped back": "reordered" for k in (1, 8)},
+    **{f"checkpoint {k} swapped on": "reordered" for k in (1, 8)},
+    **{f"event {k} originator flipped": "altered" for k in (3, 33)},
+    **{f"event {k} id shifted": "altered" for k in (10, 40)},
 }
 
 
@@ -180,7 +302,7 @@ def test_a_tampered_export_fails_in_spans_as_in_one_pass(
 ) -> None:
     edit_lines(export, TAMPERS[name])
     one_pass = outcome(export, jobs=1)
-    assert one_pass[0] == "failed"
+    assert one_pass[0] == "failed" and one_pass[1][0] == NAMED[name], one_pass
     assert outcome(export, jobs=jobs) == one_pass
     assert spans_alone_fail(export, jobs)
 
@@ -270,11 +392,35 @@ def test_an_appended_export_gives_the_same_summaries_in_spans(
     assert outcome(appended, jobs=jobs) == one_pass
     chain, replay = one_pass[1]
     assert (replay["pools_checked"], replay["pools_unrevealed"]) == (2, 1)
-    assert chain["format_version"] == 2 and replay["events"] == 51
+    assert chain["format_version"] == 3 and replay["events"] == 51
+    assert chain["end_signed"] and chain["block"] == 240
     # a reveal tampered with fails in spans as in one pass
     copy = tmp_path / "tampered.jsonl"
     copy.write_bytes(re.sub(rb'("reveals":\{"\d+":")[0-9a-f]+', rb"\g<1>00", appended.read_bytes()))
     one_pass = outcome(copy, jobs=1)
     assert one_pass[0] == "failed" and one_pass[1][0] == "pool-mismatch"
+    assert outcome(copy, jobs=jobs) == one_pass
+    assert spans_alone_fail(copy, jobs)
+
+
+APPENDED_TAMPERS: dict[str, Callable[[list[bytes]], None]] = {
+    "last checkpoint of the new part deleted": delete_checkpoint(-1),
+    "a middle checkpoint of the new part deleted": delete_checkpoint(-3),
+    "cut inside the new part, new end": cut_with_new_end(-3),
+    "cut inside the new part, forged end": cut_with_forged_end(-3),
+    "events swapped across the append": swap_events(47),
+}
+
+
+@pytest.mark.parametrize("name", sorted(APPENDED_TAMPERS))
+@pytest.mark.parametrize("jobs", [2, 5])
+def test_a_tampered_appended_export_fails_in_spans_as_in_one_pass(
+    appended: Path, tmp_path: Path, name: str, jobs: int
+) -> None:
+    copy = tmp_path / "tampered.jsonl"
+    copy.write_bytes(appended.read_bytes())
+    edit_lines(copy, APPENDED_TAMPERS[name])
+    one_pass = outcome(copy, jobs=1)
+    assert one_pass[0] == "failed"
     assert outcome(copy, jobs=jobs) == one_pass
     assert spans_alone_fail(copy, jobs)

@@ -1,14 +1,17 @@
 """Extend a published export in place: its old bytes stay as they are but its end record.
 
 An append writes in place of the end record: new event lines and checkpoints that carry the
-hash chain on from the last checkpoint, then a new end record. Readers who hold the old part
-find it unchanged but for the end record, and for the header's version digit when the new part
-reveals seeds (``1`` becomes ``2``: the header is no part of the hash chain).
+hash chain (and the checkpoints' numbers) on from the state the signed end record names, then a
+new signed end record. Readers who hold the old part find it unchanged but for the end record.
+
+Only an export of format version 3 or later can be appended to: before it, the end record is
+unsigned and the header outside the hash chain, and an append could not make them otherwise
+without rewriting the file (export afresh instead).
 
 The file is never left half-written by a failure: whatever goes wrong while the new part is
-written, the file is cut back to its old size and gets its end record and header back. A
-journal written (and synced) beside the export before it is touched lets the next append do
-the same for an append that was killed outright.
+written, the file is cut back to its old size and gets its end record back. A journal written
+(and synced) beside the export before it is touched lets the next append do the same for an
+append that was killed outright.
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
-from throne.audit.export import ChainState
-from throne.audit.format import FORMAT_NAME, FORMAT_VERSION, canonical_json, checkpoint_message
+from throne.audit.format import AuditError, canonical_json
 from throne.audit.reading import GZIP_MAGIC
-from throne.audit.signing import signature_is_valid
+from throne.audit.records import Checkpoint, EndRecord, Header
 
 # The tail is read backwards this many bytes at a time.
 _BLOCK = 64 << 10
@@ -41,10 +43,10 @@ class AppendError(Exception):
 class ExportTail:
     """What an append needs of the export it extends: its header and its last lines."""
 
-    header: dict[str, Any]
+    header: Header
     header_line: bytes
-    #: what the last checkpoint signed, which the end record repeats
-    state: ChainState
+    #: the signed end record: the state of the last checkpoint, which the append goes on from
+    end: EndRecord
     #: the last event line (without its newline), or None when the export holds no event
     last_event: bytes | None
     #: where the end record starts, and the record with its newline
@@ -53,20 +55,9 @@ class ExportTail:
     size: int
 
     @property
-    def signer(self) -> str:
-        return str(self.header["signer"])
-
-    @property
-    def version(self) -> int:
-        return int(self.header["version"])
-
-    @property
-    def checkpoint_every(self) -> int:
-        return int(self.header["checkpoint_every"])
-
-    @property
-    def application(self) -> str:
-        return str(self.header.get("application", ""))
+    def last_id(self) -> int:
+        assert self.end.last_id is not None
+        return self.end.last_id
 
 
 class AppendTarget:
@@ -80,26 +71,18 @@ class AppendTarget:
         self.restored = False
 
     @contextmanager
-    def writing(self, version: int) -> Iterator[IO[bytes]]:
+    def writing(self) -> Iterator[IO[bytes]]:
         """The file positioned at its end record, to write the new part over it, ending with
-        a new end record; the header declares ``version`` (the same length as the old one).
+        a new end record.
 
-        On any exception the file gets its old size, end record and header back, and the
-        exception goes on. On success the new part is flushed to disk before it returns."""
+        On any exception the file gets its old size and end record back, and the exception
+        goes on. On success the new part is flushed to disk before it returns."""
         f, tail = self._f, self.tail
-        header = canonical_json({**tail.header, "version": version})
-        if len(header) != len(tail.header_line):
-            raise AppendError(f"{self.path}: cannot declare format version {version} in place")
         if os.fstat(f.fileno()).st_size != tail.size:
             raise AppendError(f"{self.path} changed while it was read: try again")
         journal = journal_path(self.path)
         _write_journal(journal, tail)
         try:
-            if header != tail.header_line:
-                # Before the new part: a version-2 header on a file without reveals still reads.
-                f.seek(0)
-                f.write(header)
-                _sync(f)
             f.seek(tail.end_offset)
             yield f
             f.truncate()
@@ -215,33 +198,37 @@ def read_tail(path: Path, f: BinaryIO) -> ExportTail:
         raise AppendError(f"{path} is truncated: it ends without an end record")
     lines = _lines_backwards(f, size, stop=len(header_line))
     end_offset, end_line = next(lines)
-    end = _record(end_line, "end")
-    if end is None:
-        raise AppendError(f"{path} is truncated: it ends without an end record")
-    checkpoint_line = next(lines, (0, b""))[1]
-    cp = _record(checkpoint_line, "checkpoint")
     try:
-        state = ChainState(int(cp["events"]), bytes.fromhex(cp["head"]), int(cp["id"]))
-        signature, signer = bytes.fromhex(cp["signature"]), cp["signer"]
-        signed = checkpoint_message(state.events, state.last_id, cp["head"])
-    except (KeyError, TypeError, ValueError):
+        end = EndRecord.parse(_record(end_line, "end"), header.version)
+    except AuditError:
+        raise AppendError(f"{path} is truncated: it ends without a signed end record") from None
+    if end.signer != header.signer or not end.verifies():
+        raise AppendError(f"{path}: its end record is not signed by {header.signer}")
+    try:
+        cp = Checkpoint.parse(_record(next(lines, (0, b""))[1], "checkpoint"), header.version)
+    except AuditError:
         raise AppendError(f"{path}: no valid checkpoint before its end record") from None
-    if signer != header["signer"] or not signature_is_valid(signed, signature, signer):
-        raise AppendError(f"{path}: its last checkpoint is not signed by {header['signer']}")
-    if end.get("events") != state.events or end.get("head") != state.head.hex():
+    if cp.signer != header.signer or not cp.verifies():
+        raise AppendError(f"{path}: its last checkpoint is not signed by {header.signer}")
+    if (cp.events, cp.head, cp.last_id, cp.seq) != (
+        end.events,
+        end.head,
+        end.last_id,
+        end.checkpoints,
+    ):
         raise AppendError(f"{path}: its end record does not match its last checkpoint")
     last_event = None
-    if state.events:
+    if end.events:
         last_event = next((line for _, line in lines if line.startswith(b'{"id":')), None)
-        if last_event is None or _record(last_event, "id") != state.last_id:
+        if last_event is None or _record(last_event, "id") != end.last_id:
             raise AppendError(
                 f"{path}: its last event is not the one its last checkpoint names "
-                f"(id {state.last_id})"
+                f"(id {end.last_id})"
             )
     return ExportTail(
         header=header,
         header_line=header_line[:-1],
-        state=state,
+        end=end,
         last_event=last_event,
         end_offset=end_offset,
         end_line=end_line + b"\n",
@@ -249,24 +236,19 @@ def read_tail(path: Path, f: BinaryIO) -> ExportTail:
     )
 
 
-def _header(path: Path, line: bytes) -> dict[str, Any]:
+def _header(path: Path, line: bytes) -> Header:
     try:
-        header = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise AppendError(f"{path} is not a throne audit export (no header)")
-    version = header.get("version")
-    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
-        raise AppendError(f"{path}: format version {version!r} cannot be appended to")
-    every = header.get("checkpoint_every")
-    if (
-        not isinstance(header.get("signer"), str)
-        or type(every) is not int
-        or every < 1
-        or not line.endswith(b"\n")
-        or canonical_json(header) != line[:-1]
-    ):
+        header = Header.parse(orjson.loads(line))
+    except (orjson.JSONDecodeError, AuditError) as exc:
+        if isinstance(exc, AuditError) and exc.kind == "newer-format":
+            raise AppendError(f"{path}: {exc}") from None
+        raise AppendError(f"{path} is not a throne audit export (no readable header)") from None
+    if not header.sealed:
+        raise AppendError(
+            f"{path} is format version {header.version}, whose end record is unsigned and "
+            "header outside the hash chain: export afresh (format version 3) and append to that"
+        )
+    if not line.endswith(b"\n"):
         raise AppendError(f"{path}: its header is malformed")
     return header
 

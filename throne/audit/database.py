@@ -22,7 +22,7 @@ from throne.audit.export import (
     parse_state,
     write_notifications,
 )
-from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, REVEALS_FORMAT_VERSION, ExportedEvent
+from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, ExportedEvent
 from throne.audit.replay import (
     POOL_TOPIC,
     ContestReplay,
@@ -140,14 +140,15 @@ def append_database(
     try:
         with open_export_for_append(out) as target, storage_errors(ro):
             tail = target.tail
-            if tail.signer != signer.ss58_address:
+            header = tail.header
+            if header.signer != signer.ss58_address:
                 raise AppendError(
-                    f"{out} is signed by {tail.signer}, not by this key "
+                    f"{out} is signed by {header.signer}, not by this key "
                     f"({signer.ss58_address}): append with the key that wrote it"
                 )
-            if tail.application != APPLICATION_NAME:
-                raise AppendError(f"{out} is an export of {tail.application!r}, not of throne")
-            old_last = tail.state.last_id
+            if header.application != APPLICATION_NAME:
+                raise AppendError(f"{out} is an export of {header.application!r}, not of throne")
+            old_last = tail.last_id
             last = recorder.max_notification_id() or 0
             withheld = _current_pool_ids(recorder, old_last)
             _check_continues(recorder, out, tail.last_event, old_last, last, withheld)
@@ -155,19 +156,19 @@ def append_database(
             reveals = {
                 id: _seed_of(recorder, id) for id in sorted(withheld) if id not in still_secret
             }
-            version = max(tail.version, REVEALS_FORMAT_VERSION) if reveals else tail.version
             if last == old_last and not reveals:
-                return Appended(0, (), tail.version, target.restored)
+                return Appended(0, (), header.version, target.restored)
             notifications = iter_notifications(recorder, after=old_last, stop=last)
             if progress is not None:
                 notifications = _reporting(notifications, progress, last)
-            with target.writing(version) as f:
+            with target.writing() as f:
+                assert header.checkpoint_every is not None  # a sealed header names it
                 writer = ChainWriter(
                     f,
                     signer,
                     application=APPLICATION_NAME,
-                    checkpoint_every=tail.checkpoint_every,
-                    resume=tail.state,
+                    checkpoint_every=header.checkpoint_every,
+                    resume=tail.end,
                 )
                 write_notifications(
                     writer,
@@ -176,7 +177,9 @@ def append_database(
                     redact=seed_redactor(still_secret),
                 )
                 total = writer.close(reveals)
-            return Appended(total - tail.state.events, tuple(reveals), version, target.restored)
+            return Appended(
+                total - tail.end.events, tuple(reveals), header.version, target.restored
+            )
     finally:
         factory.close()
 

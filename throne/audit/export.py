@@ -6,19 +6,17 @@ import gzip
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple, Protocol, cast
+from typing import IO, Any, Protocol, cast
 
 import orjson
 
 from throne.audit.format import (
     DEFAULT_CHECKPOINT_EVERY,
-    FORMAT_NAME,
-    GENESIS_HEAD,
-    PLAIN_FORMAT_VERSION,
+    FORMAT_VERSION,
     canonical_json,
-    checkpoint_message,
     next_head,
 )
+from throne.audit.records import Checkpoint, EndRecord, Header
 from throne.audit.signing import Signer
 
 
@@ -79,19 +77,11 @@ def open_for_writing(path: Path, *, compress: bool | None = None) -> IO[bytes]:
     return path.open("wb")
 
 
-class ChainState(NamedTuple):
-    """Where a hash chain stands after a checkpoint: what the checkpoint signs."""
-
-    events: int
-    head: bytes
-    last_id: int
-
-
 class ChainWriter:
     """Writes event lines and signed checkpoints, keeping the running head.
 
     It starts with the header of a new export, or, given ``resume``, goes on from the state an
-    export's last checkpoint signed (its lines to be written in place of its end record)."""
+    export's end record signed (its lines to be written in place of that end record)."""
 
     def __init__(
         self,
@@ -100,33 +90,29 @@ class ChainWriter:
         *,
         application: str,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-        resume: ChainState | None = None,
+        resume: EndRecord | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         self._out = out
         self._signer = signer
         self._every = checkpoint_every
-        self._head = GENESIS_HEAD
+        self._since_checkpoint = 0
+        #: the newest chain block an event written names: the end record's
+        self._block: int | None = None
+        if resume is not None:
+            if resume.last_id is None or resume.checkpoints is None:
+                raise ValueError("only a signed end record says where to go on from")
+            self._events, self._head, self._last_id = resume.events, resume.head, resume.last_id
+            self._checkpoints, self._block = resume.checkpoints, resume.block
+            return
+        header = Header(application, signer.ss58_address, checkpoint_every, FORMAT_VERSION)
+        line = header.dump()
+        out.write(line + b"\n")
+        self._head = header.first_head(line)
         self._events = 0
         self._last_id = 0
-        self._since_checkpoint = 0
-        if resume is not None:
-            self._events, self._head, self._last_id = resume
-            return
-        header = {
-            "format": FORMAT_NAME,
-            # An export written in one go reveals nothing later: readers of version 1 read it.
-            "version": PLAIN_FORMAT_VERSION,
-            "application": application,
-            "signer": signer.ss58_address,
-            "checkpoint_every": checkpoint_every,
-        }
-        out.write(canonical_json(header) + b"\n")
-
-    @property
-    def state(self) -> ChainState:
-        return ChainState(self._events, self._head, self._last_id)
+        self._checkpoints = 0
 
     def event(self, id: int, originator: str, version: int, topic: str, payload: Any) -> None:
         line = _event_line(id, originator, version, topic, payload)
@@ -135,6 +121,9 @@ class ChainWriter:
         self._events += 1
         self._last_id = id
         self._since_checkpoint += 1
+        block = payload.get("block") if isinstance(payload, dict) else None
+        if type(block) is int and (self._block is None or block > self._block):
+            self._block = block
         if self._events % self._every == 0:
             self.checkpoint()
 
@@ -143,26 +132,31 @@ class ChainWriter:
         (PoolRefreshed id -> seed hex, see :mod:`throne.audit.format`), always, carrying them."""
         if self._since_checkpoint == 0 and self._events > 0 and not reveals:
             return
-        head = self._head.hex()
-        signature = self._signer.sign(checkpoint_message(self._events, self._last_id, head))
-        checkpoint: dict[str, Any] = {
-            "events": self._events,
-            "head": head,
-            "id": self._last_id,
-            "signature": bytes(signature).hex(),
-            "signer": self._signer.ss58_address,
-        }
-        if reveals:
-            checkpoint["reveals"] = {str(id): seed for id, seed in sorted(reveals.items())}
-        self._out.write(canonical_json({"checkpoint": checkpoint}) + b"\n")
+        self._checkpoints += 1
+        checkpoint = Checkpoint.signed(
+            self._signer,
+            events=self._events,
+            head=self._head,
+            last_id=self._last_id,
+            seq=self._checkpoints,
+            reveals=reveals,
+        )
+        self._out.write(checkpoint.dump() + b"\n")
         self._since_checkpoint = 0
 
     def close(self, reveals: Mapping[int, str] | None = None) -> int:
-        """Write the final checkpoint (with ``reveals``, if any) and the end record; return the
-        number of events."""
+        """Write the final checkpoint (with ``reveals``, if any) and the signed end record;
+        return the number of events."""
         self.checkpoint(reveals)
-        end = {"end": {"events": self._events, "head": self._head.hex()}}
-        self._out.write(canonical_json(end) + b"\n")
+        end = EndRecord.sign(
+            self._signer,
+            events=self._events,
+            head=self._head,
+            last_id=self._last_id,
+            checkpoints=self._checkpoints,
+            block=self._block,
+        )
+        self._out.write(end.dump() + b"\n")
         return self._events
 
 

@@ -1,12 +1,13 @@
-"""The audit export format, versions 1 and 2 (JSON Lines, optionally gzip-compressed).
+"""The audit export format, version 3 (JSON Lines, optionally gzip-compressed), and how
+versions 1 and 2 differ.
 
 Every line is one JSON object in canonical form: keys sorted, no insignificant whitespace,
 UTF-8, no NaN. In order:
 
 1. one header::
 
-       {"format":"throne-audit","version":1,"application":NAME,"signer":SS58,
-        "checkpoint_every":N}
+       {"application":NAME,"checkpoint_every":N,"format":"throne-audit","signer":SS58,
+        "version":3}
 
 2. one line per event of the log, in notification order::
 
@@ -16,34 +17,51 @@ UTF-8, no NaN. In order:
    of custom types appear as ``{"_type_": ..., "_data_": ...}``). Notification ids increase but
    need not be contiguous; each originator's versions run 1, 2, 3, ... without gaps.
 
-3. interleaved, after every N events and after each event the validator marks (a weight
-   submission), a signed checkpoint::
+3. interleaved, a signed checkpoint right after every N-th event (N the header's
+   ``checkpoint_every``) and after each event the validator marks (a weight submission),
+   numbered 1, 2, 3, ... in order::
 
-       {"checkpoint":{"events":COUNT,"head":HEX,"id":LAST_ID,"signature":HEX,"signer":SS58}}
+       {"checkpoint":{"events":COUNT,"head":HEX,"id":LAST_ID,"seq":K,"signature":HEX,
+                      "signer":SS58}}
 
-4. last, after a final checkpoint covering every event::
+4. last, after a final checkpoint covering every event, the signed end record::
 
-       {"end":{"events":COUNT,"head":HEX}}
+       {"end":{"block":B,"checkpoints":K,"events":COUNT,"head":HEX,"id":LAST_ID,
+               "signature":HEX,"signer":SS58}}
 
-The hash chain: ``head_0 = sha256("throne-audit/1")`` and ``head_i = sha256(head_{i-1} ||
-line_i)`` over the raw bytes of the i-th event line (without its newline). A checkpoint signs
-``"throne-audit/1 checkpoint {events}:{id}:{head}"`` with the signer's sr25519 key, so a line
-altered, removed, added or moved changes every later head and breaks the next signature.
+   ``block`` is the newest chain block an exported event names (its payload's ``block``), or
+   ``null`` when none does: the export is complete to that block.
 
-Seeds and reveals (version 2). The seed of each contest's current pool is withheld: its
-``PoolRefreshed`` line carries ``"seed":null`` (the ``seed_commitment`` is there). An export
-that is appended to later (``throne audit export --append``) cannot change that line once the
-pool is retired, so it reveals the seed in a later checkpoint instead::
+The hash chain: ``head_0 = sha256(sha256("throne-audit/1") || header)`` over the raw bytes of
+the header line, then ``head_i = sha256(head_{i-1} || line_i)`` over the raw bytes of the i-th
+event line (each without its newline). A checkpoint signs
+``"throne-audit/3 checkpoint {seq}:{events}:{id}:{head}"`` and the end record signs
+``"throne-audit/3 end {checkpoints}:{events}:{id}:{head}:{block}"`` with the signer's sr25519
+key. So a header field or an event line altered, removed, added or moved changes every later
+head and breaks the next signature; a checkpoint removed leaves a gap in the numbers (and the
+one due after the N-th event missing); and a file cut short cannot end with a valid end record
+but one the signer wrote for exactly that state (an earlier edition of an appended export,
+which says how far it goes: ``block``).
+
+Seeds and reveals. The seed of each contest's current pool is withheld: its ``PoolRefreshed``
+line carries ``"seed":null`` (the ``seed_commitment`` is there). An export that is appended to
+later (``throne audit export --append``) cannot change that line once the pool is retired, so it
+reveals the seed in a later checkpoint instead::
 
        {"checkpoint":{...,"reveals":{"NOTIFICATION_ID":SEED_HEX,...},...}}
 
 Each key is the notification id (in decimal) of a ``PoolRefreshed`` line earlier in the file
 written with ``"seed":null``; the value is its seed. Reveals are not signed and are no part of
 the hash chain: the seed proves itself, since it must hash to the commitment in the signed
-line and derive the pool's task ids. A file holding reveals declares ``"version":2`` in its
-header (the header is no part of the chain, so an append rewrites the one digit in place); one
-that needs none keeps declaring version 1, which older readers read. Reveals in a version-1
-file make it ``corrupt``.
+line and derive the pool's task ids.
+
+Versions 1 and 2 (still read, no longer written). The header is no part of the chain
+(``head_0 = sha256("throne-audit/1")``), checkpoints carry no ``seq`` and sign
+``"throne-audit/1 checkpoint {events}:{id}:{head}"``, nothing fixes where they fall, and the
+end record is ``{"end":{"events":COUNT,"head":HEX}}``, unsigned: such a file cut after any
+checkpoint, with a new end record, cannot be told from a whole one, nor a removed checkpoint
+or an edited header from the original. A version-2 file holds reveals (an append raised its
+header's version digit in place); reveals in a version-1 file make it ``corrupt``.
 """
 
 from __future__ import annotations
@@ -57,11 +75,12 @@ import orjson
 
 FORMAT_NAME = "throne-audit"
 #: The newest format version this throne reads and writes.
-FORMAT_VERSION = 2
-#: What an export without reveals declares, so that readers from before reveals read it.
-PLAIN_FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 #: The first version whose checkpoints may carry reveals.
 REVEALS_FORMAT_VERSION = 2
+#: The first version whose header is in the hash chain, whose checkpoints are numbered and
+#: fall where the header says, and whose end record is signed.
+SEALED_FORMAT_VERSION = 3
 DEFAULT_CHECKPOINT_EVERY = 1000
 GENESIS_HEAD = hashlib.sha256(b"throne-audit/1").digest()
 
@@ -105,9 +124,26 @@ def next_head(head: bytes, line: bytes) -> bytes:
     return hashlib.sha256(head + line).digest()
 
 
-def checkpoint_message(events: int, last_id: int, head_hex: str) -> bytes:
-    """The bytes a checkpoint's signature covers."""
-    return f"throne-audit/1 checkpoint {events}:{last_id}:{head_hex}".encode()
+def first_head(version: int, header_line: bytes) -> bytes:
+    """The head before the first event: the header is the chain's first line from version 3."""
+    if version >= SEALED_FORMAT_VERSION:
+        return next_head(GENESIS_HEAD, header_line)
+    return GENESIS_HEAD
+
+
+def checkpoint_message(events: int, last_id: int, head_hex: str, seq: int | None = None) -> bytes:
+    """The bytes a checkpoint's signature covers: numbered (``seq``) from version 3."""
+    if seq is None:
+        return f"throne-audit/1 checkpoint {events}:{last_id}:{head_hex}".encode()
+    return f"throne-audit/3 checkpoint {seq}:{events}:{last_id}:{head_hex}".encode()
+
+
+def end_message(
+    checkpoints: int, events: int, last_id: int, head_hex: str, block: int | None
+) -> bytes:
+    """The bytes the signature of a version-3 end record covers."""
+    named = "null" if block is None else str(block)
+    return f"throne-audit/3 end {checkpoints}:{events}:{last_id}:{head_hex}:{named}".encode()
 
 
 class ExportedEvent(NamedTuple):

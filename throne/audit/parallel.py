@@ -1,7 +1,8 @@
 """Verify a large export on several cores: one process per span of checkpoints.
 
-A checkpoint signs the running head of the hash chain, the number of events so far and the last
-notification id, so a verification can pick up right after any checkpoint. The export is cut at
+A checkpoint signs the running head of the hash chain, the number of events so far, the last
+notification id and (from format version 3) its own number, so a verification can pick up right
+after any checkpoint. The export is cut at
 checkpoints into spans of about equal size; this process verifies the first span with the replay
 while other processes verify the rest, each from the state its opening checkpoint names.
 
@@ -33,6 +34,7 @@ import orjson
 
 from throne.audit.format import AuditError, ExportedEvent
 from throne.audit.reading import GZIP_MAGIC, STDIN, Progress, open_export, read_lines
+from throne.audit.records import Checkpoint, Header
 from throne.audit.replay import (
     SAMPLE_TOPIC,
     ContestReplay,
@@ -71,12 +73,12 @@ def audit_export(
     export is a plain file large enough to gain from them."""
     jobs = default_jobs() if jobs is None else jobs
     if jobs > 1 and _splittable(path):
-        spans = plan_spans(path, jobs)
-        if len(spans) > 1:
-            try:
+        try:
+            spans = plan_spans(path, jobs)
+            if len(spans) > 1:
                 return _audit_spans(path, spans, expected_signer, progress)
-            except AuditError:
-                pass  # verified again below, in one pass, to name the first fault exactly
+        except AuditError:
+            pass  # verified again below, in one pass, to name the first fault exactly
     return _audit_in_one_pass(path, expected_signer, progress)
 
 
@@ -111,24 +113,17 @@ def _splittable(path: Path) -> bool:
 @dataclass(frozen=True)
 class Span:
     """Bytes ``start``..``end`` of an export: whole lines, ending with a checkpoint (or at the
-    end of the file), and starting at the header or right after the checkpoint ``opening``."""
+    end of the file), and starting at the header or right after the checkpoint ``opening``
+    (whose state the span is verified from)."""
 
     start: int
     end: int
-    opening: Opening | None = None
-
-
-@dataclass(frozen=True)
-class Opening:
-    """The state the checkpoint before a span signed."""
-
-    events: int
-    head: bytes
-    last_id: int
+    opening: Checkpoint | None = None
 
 
 def plan_spans(path: Path, jobs: int) -> list[Span]:
     """Cut the export at the first checkpoint after each ``jobs``-th of its size."""
+    version = read_header(path).version
     size = path.stat().st_size
     spans: list[Span] = []
     start, opening = 0, None
@@ -137,7 +132,7 @@ def plan_spans(path: Path, jobs: int) -> list[Span]:
             target = size * k // jobs
             if target <= start:
                 continue
-            found = _next_checkpoint(f, target)
+            found = _next_checkpoint(f, target, version)
             if found is None:
                 break
             end, next_opening = found
@@ -147,7 +142,7 @@ def plan_spans(path: Path, jobs: int) -> list[Span]:
     return spans
 
 
-def _next_checkpoint(f: BinaryIO, offset: int) -> tuple[int, Opening] | None:
+def _next_checkpoint(f: BinaryIO, offset: int, version: int) -> tuple[int, Checkpoint] | None:
     """(end of the line, its state) of the first checkpoint line starting after ``offset``."""
     f.seek(offset)
     buffer = b""
@@ -166,22 +161,19 @@ def _next_checkpoint(f: BinaryIO, offset: int) -> tuple[int, Opening] | None:
                     return None
                 buffer += more
                 line_end = buffer.find(b"\n", at + 1)
-            opening = _opening(buffer[at + 1 : line_end])
+            opening = _opening(buffer[at + 1 : line_end], version)
             return None if opening is None else (base + line_end + 1, opening)
         keep = len(_CHECKPOINT_START) - 1
         base += len(buffer) - keep
         buffer = buffer[-keep:]
 
 
-def _opening(line: bytes) -> Opening | None:
+def _opening(line: bytes, version: int) -> Checkpoint | None:
     try:
-        cp = orjson.loads(line)["checkpoint"]
-        events, head, last_id = cp["events"], bytes.fromhex(cp["head"]), cp["id"]
-    except (ValueError, TypeError, KeyError):
+        checkpoint = Checkpoint.parse(orjson.loads(line)["checkpoint"], version)
+    except (ValueError, TypeError, KeyError, AuditError):
         return None  # a malformed checkpoint: the span before it reports it
-    if type(events) is not int or type(last_id) is not int or len(head) != 32:
-        return None
-    return Opening(events, head, last_id)
+    return checkpoint if len(checkpoint.head) == 32 else None
 
 
 @contextmanager
@@ -271,11 +263,8 @@ def verify_span(path: Path, span: Span, header: Header, last: bool) -> SpanResul
     order = SpanOrder()
     collector = SpanCollector()
     verifier = ChainVerifier.resume(
-        signer=header.signer,
-        format_version=header.version,
-        events=span.opening.events,
-        head=span.opening.head,
-        last_id=span.opening.last_id,
+        header,
+        span.opening,
         on_event=collector,
         on_reveal=collector.reveal,
         order=order,
@@ -304,27 +293,15 @@ def verify_span(path: Path, span: Span, header: Header, last: bool) -> SpanResul
 # ---- all spans ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Header:
-    """What the spans after the first need of the header: they do not read it."""
-
-    signer: str
-    version: int
-
-
-def _read_header(path: Path) -> Header:
+def read_header(path: Path) -> Header:
+    """The header of the export at ``path``: the spans after the first do not read it."""
     with open_export(path) as f:
         first = f.readline()
     try:
         record = orjson.loads(first)
-        signer, version = record["signer"], record["version"]
-    except (ValueError, TypeError, KeyError):
+    except ValueError:
         raise AuditError("not-an-export", "no readable header") from None
-    if not isinstance(signer, str):
-        raise AuditError("corrupt", "header names no signer")
-    if type(version) is not int:
-        raise AuditError("corrupt", f"bad format version {version!r}")
-    return Header(signer, version)
+    return Header.parse(record, line=1)
 
 
 def _audit_spans(
@@ -333,7 +310,7 @@ def _audit_spans(
     """Verify ``spans[0]`` here and the others in worker processes, then stitch them.
 
     Progress is that of the first span, scaled to the whole: the spans are about equal."""
-    header = _read_header(path)
+    header = read_header(path)
     context = (
         multiprocessing.get_context("fork")
         if "fork" in multiprocessing.get_all_start_methods()
@@ -357,8 +334,7 @@ def _audit_spans(
                 verifier.check(lines)
             if not verifier.at_checkpoint:
                 raise AuditError("corrupt", "the first span does not end at a checkpoint")
-            read = verifier.summary
-            if (read.signer, read.format_version) != (header.signer, header.version):
+            if verifier.header != header:
                 raise AuditError("corrupt", "the header changed while it was read")
             results = [future.result() for future in futures]
         except BaseException:
@@ -387,6 +363,7 @@ def _audit_spans(
         chain.checkpoints += part.checkpoints
         chain.last_id = part.last_id
         chain.head = part.head
+        chain.end_signed, chain.block = part.end_signed, part.block
         if chain.first_id is None:
             chain.first_id = part.first_id
         for topic, count in part.topics.items():

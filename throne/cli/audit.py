@@ -52,8 +52,8 @@ def register(sub: Any) -> None:
     export.add_argument(
         "--append",
         action="store_true",
-        help="extend the export FILE.jsonl (plain, signed by the same --key) in place: its "
-        "old lines stay as they are, but its end record",
+        help="extend the export FILE.jsonl (plain, format version 3, signed by the same --key) "
+        "in place: its old lines stay as they are, but its end record, which is signed anew",
     )
     export.add_argument(
         "--checkpoint-every",
@@ -75,8 +75,9 @@ def register(sub: Any) -> None:
         "verify",
         help="verify an export FILE, or a database in place (--db, default the local one)",
         description=(
-            "Replay from scratch. For an export: check the structure, the hash chain and every "
-            "checkpoint signature. For both: recompute every verdict with judge from the "
+            "Replay from scratch. For an export: check the structure, the hash chain, every "
+            "checkpoint signature and number, and the signed end record, which says the block "
+            "the export is complete to. For both: recompute every verdict with judge from the "
             "SampleScored events, every weight vector, and every retired pool against its "
             "seed and commitment. Exit 0 when everything checks, 1 at the first mismatch. "
             "Never writes to the database."
@@ -283,6 +284,8 @@ def run_verify(args: argparse.Namespace) -> int:
                 "signer_pinned": args.signer is not None,
                 "format_version": chain.format_version,
                 "head": chain.head,
+                "end_signed": chain.end_signed,
+                "complete_to_block": chain.block,
             }
         else:
             db = resolve_database(args.db)
@@ -383,6 +386,19 @@ def _fail(args: argparse.Namespace, exc: AuditError) -> int:
     return 1
 
 
+def _end_note(chain: dict[str, Any]) -> str:
+    """How far the export is known to go: what its signed end record says, or why not."""
+    if not chain["end_signed"]:
+        return (
+            f"unsigned (format version {chain['format_version']}): the export may have been "
+            "cut after any checkpoint; export afresh for a signed end"
+        )
+    block = chain["complete_to_block"]
+    if block is None:
+        return "signed: complete (its events name no block)"
+    return f"signed: complete to block {block}"
+
+
 def _print_table(report: dict[str, Any]) -> None:
     rows: list[tuple[str, str]] = [("source", report["source"])]
     chain = report["chain"]
@@ -393,6 +409,7 @@ def _print_table(report: dict[str, Any]) -> None:
         rows += [
             ("hash chain", f"ok, {chain['checkpoints']} signed checkpoints"),
             ("signer", chain["signer"] + pinned),
+            ("end", _end_note(chain)),
         ]
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())) or "none"
     rows += [
