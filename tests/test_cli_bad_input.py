@@ -298,6 +298,14 @@ def test_a_pool_secret_that_is_a_directory_is_one_line(world: World) -> None:
     assert "is a directory" in line and "pool_secret_file" in line
 
 
+def test_a_pool_secret_that_cannot_be_created_is_one_line(world: World) -> None:
+    with read_only_directory(world.root / "ro") as ro:
+        set_value(world, "validator", f'pool_secret_file = "{ro / "secret"}"')
+        line = run_daemon(world)
+    assert f"cannot create the pool secret {ro / 'secret'}" in line
+    assert "choose a writable data_dir or pool_secret_file" in line
+
+
 def test_a_status_port_in_use_is_one_line(world: World) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -376,6 +384,27 @@ def test_config_show_hides_passwords_in_every_url(
     assert "db-pass" not in out and "gw-pass" not in out
     assert "postgresql://throne:***@db.example:5432/throne" in out
     assert "https://bob:***@gw.example/v1" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["miner", "serve", "--port", "99999", "--skill", "0.5"], "--port must be within"),
+        (["localnet", "show", "--chain-db", "junk.db"], "junk.db is not a local chain file"),
+        (["localnet", "init", "--chain-db", "/proc/chain.db"], "cannot create the local chain"),
+        (
+            ["audit", "export", "--db", "log.db", "--out", "x.jsonl", "--key", "junk.db"],
+            "junk.db is not a signing key",
+        ),
+    ],
+    ids=["miner port", "junk chain", "chain nowhere", "binary key"],
+)
+def test_the_other_commands_name_a_bad_file_or_number_in_one_line(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    (tmp_path / "junk.db").write_bytes(b"\xd0\x00junk" * 500)
+    a_real_log(tmp_path / "log.db")
+    assert message in one_line(throne(*argv, cwd=tmp_path))
 
 
 # -- the boundary itself -------------------------------------------------------------------
