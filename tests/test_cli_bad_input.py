@@ -429,3 +429,18 @@ def test_an_os_error_is_one_line_only_for_a_path_the_user_named(tmp_path: Path) 
     assert user_error_line(named, args) == f"{tmp_path / 'mine.db'}: No such file or directory"
     assert user_error_line(inside, args) is not None
     assert user_error_line(elsewhere, args) is None
+
+
+def test_a_reader_that_goes_away_still_ends_the_command_quietly(tmp_path: Path) -> None:
+    # The boundary catches user errors after, not before, the quiet end of `throne ... | head`.
+    show_task = ["eval", "--env", "SAT", "--task-id", "1", "--show-task"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "throne.cli.main", *show_task],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command has even imported what prints the task
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=60), err) == (141, b"")

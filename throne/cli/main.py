@@ -83,14 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"throne: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except Exception as exc:
-        # Only the failures a user can fix become one line; anything else is a bug, and its
-        # traceback is what a report needs.
-        line = user_error_line(exc, args)
-        if line is None:
-            raise
-        print(f"throne: error: {line}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("throne: interrupted", file=sys.stderr)
         return 130
@@ -99,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except Exception as exc:  # last: the clauses above come first
+        # Only the failures a user can fix become one line; anything else is a bug, and its
+        # traceback is what a report needs.
+        line = user_error_line(exc, args)
+        if line is None:
+            raise
+        print(f"throne: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
