@@ -46,6 +46,7 @@ def throne(
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     """The command's only line on stderr, once it is known to have failed without a traceback."""
     assert result.returncode != 0, result.stdout + result.stderr
+    assert result.stdout == "", result.stdout
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
