@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,13 @@ from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
 from throne.adapters.storage.claims import SqlWorkClaims
-from throne.adapters.storage.database import Database, resolve_database
+from throne.adapters.storage.database import (
+    Database,
+    check_database,
+    default_database_path,
+    resolve_database,
+    storage_errors,
+)
 from throne.adapters.storage.responses import SqlResponseStore
 from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon
@@ -38,8 +45,23 @@ from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
 
 
+class StartupError(Exception):
+    """A part the daemon needs cannot be set up; the message is one line that names the fix."""
+
+
+def creates_log_directory(db: Database) -> bool:
+    """Whether `throne run` creates the log's missing directory: only for the default log, in
+    the user's data directory. A named path whose directory is missing is refused instead, as a
+    typo there would otherwise start a new, empty contest."""
+    return db.backend == "sqlite" and db.path == default_database_path()
+
+
 def open_application(settings: Settings, db: Database) -> ThroneApplication:
-    return ThroneApplication(settings.contest, env=db.eventsourcing_env())
+    """The application on ``db``, created if new; a log that cannot be used is a
+    :class:`~throne.adapters.storage.database.StorageError` with one line, before any loop."""
+    check_database(db, must_exist=False, create_parent=creates_log_directory(db))
+    with storage_errors(db):
+        return ThroneApplication(settings.contest, env=db.eventsourcing_env())
 
 
 def open_chain(v: ValidatorSettings) -> Chain:
@@ -49,17 +71,23 @@ def open_chain(v: ValidatorSettings) -> Chain:
         return LocalChain(v.chain_db, hotkey=v.hotkey)
     from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 
-    return BittensorChain(
-        BittensorSettings(
-            network=v.chain,
-            wallet_name=v.wallet_name,
-            wallet_hotkey=v.wallet_hotkey,
-            wallet_path=Path(v.wallet_path),
-            data_dir=Path(v.data_dir),
-            read_deadline_s=v.chain_timeout_seconds,
-            write_deadline_s=max(v.chain_timeout_seconds, 120.0),
+    try:
+        return BittensorChain(
+            BittensorSettings(
+                network=v.chain,
+                wallet_name=v.wallet_name,
+                wallet_hotkey=v.wallet_hotkey,
+                wallet_path=Path(v.wallet_path),
+                data_dir=Path(v.data_dir),
+                read_deadline_s=v.chain_timeout_seconds,
+                write_deadline_s=max(v.chain_timeout_seconds, 120.0),
+            )
         )
-    )
+    except OSError as exc:  # the SDK's caches go under data_dir
+        raise StartupError(
+            f"cannot use the data directory {v.data_dir}: {exc.strerror}; choose a writable "
+            "data_dir"
+        ) from exc
 
 
 def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None) -> ModelHub:
@@ -91,8 +119,7 @@ def _private_paths(v: ValidatorSettings, db: Database) -> list[str]:
 
 
 def _secret(v: ValidatorSettings) -> bytes:
-    path = Path(v.pool_secret_file) if v.pool_secret_file else Path(v.data_dir) / "pool-secret"
-    return load_or_create_secret(path)
+    return load_or_create_secret(v.pool_secret_path)
 
 
 @dataclass
@@ -136,15 +163,55 @@ def build(
 
     A worker only samples the work in the shared log: it opens no chain (it holds a
     :class:`NoChain`) and sets no weights."""
+    with ExitStack() as undo:  # on any failure, close what was opened, in reverse order
+        services = _build(
+            undo,
+            settings,
+            db=db,
+            chain=chain,
+            endpoints=endpoints,
+            model_hub=model_hub,
+            environments=environments,
+            retry=retry,
+            with_weights=with_weights,
+            pool_secret=pool_secret,
+            role=role,
+        )
+        undo.pop_all()
+    return services
+
+
+def _build(
+    undo: ExitStack,
+    settings: Settings,
+    *,
+    db: Database | None,
+    chain: Chain | None,
+    endpoints: ModelEndpoints | None,
+    model_hub: ModelHub | None,
+    environments: Mapping[str, Environment] | None,
+    retry: RetryPolicy | None,
+    with_weights: bool,
+    pool_secret: bytes | None,
+    role: str,
+) -> Services:
+    # What the operator configured is opened first (the chain, then the log, which is created
+    # if new, then the pool secret), so a mistake stops the start with one line before anything
+    # else runs.
     v = settings.validator
-    db = db or resolve_database(v.db or None)
-    app = open_application(settings, db)
     if chain is None:
         chain = open_chain(v) if role == "daemon" else NoChain()
+        undo.callback(chain.close)
+    db = db or resolve_database(v.db or None)
+    app = open_application(settings, db)
+    undo.callback(app.close)
+    secret = pool_secret if pool_secret is not None else _secret(v)
     engine = db.create_engine()
+    undo.callback(engine.dispose)
     responses = SqlResponseStore(engine)
     if environments is None:
         sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
+        undo.callback(sandbox.close)
         environments = installed_environments(sandbox)
     else:
         sandbox = None
@@ -203,7 +270,7 @@ def build(
         model_hub or open_model_hub(settings),
         netuid=v.netuid,
         poll_seconds=v.poll_seconds,
-        secret=pool_secret if pool_secret is not None else _secret(v),
+        secret=secret,
         metrics=metrics,
         projections=ProjectionKeeper(app, db, engine, metrics).run,
     )
@@ -223,7 +290,13 @@ def build(
             v.status_host,
             v.status_port,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve the status API on {v.status_host}:{v.status_port}: "
+                f"{exc.strerror or exc}; choose another status_port (0 = none)"
+            ) from exc
         services.status = server
         services.closers.insert(0, server.stop)
     return services

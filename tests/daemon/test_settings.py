@@ -1,8 +1,11 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from throne.daemon.settings import SettingsError, load_settings, settings_from_dict
+from throne.daemon.settings import SettingsError, load_settings, redact_url, settings_from_dict
+from throne.domain.contest.config import ContestConfig, EnvConfig
+from throne.domain.field_rules import OutOfRange
 
 RANGES = {"SAT": (0, 1000), "ABD": (0, 500)}
 
@@ -38,15 +41,15 @@ def test_file_values_override_defaults(tmp_path: Path) -> None:
         ({"validator": {"nope": 1}}, "unknown key(s) ['nope']"),
         ({"contest": {"burn": 2.0}}, "burn must be within"),
         ({"envs": {"XYZ": {}}}, "env 'XYZ' is not installed"),
-        ({"envs": {"SAT": {"id_range": [0, 5000]}}}, "id_range outside"),
+        ({"envs": {"SAT": {"id_range": [0, 5000]}}}, "id_range must lie within [0, 1000]"),
         ({"envs": {"SAT": {"sampling_count": 2000}}}, "exceeds id range"),
         ({"extra": {}}, "unknown section"),
-        ({"inference": {"gatway": "http://x/v1"}}, "[inference] unknown key(s) ['gatway']"),
+        ({"inference": {"gatway": "http://x/v1"}}, "[inference]: unknown key(s) ['gatway']"),
         ({"inference": {"proxy_from_environment": "yes"}}, "must be true or false"),
         ({"model_hub": {"token": "hf_x"}}, "[model_hub]: unknown key(s) ['token']"),
         ({"model_hub": {"kind": "hf"}}, "kind must be one of auto, huggingface, none"),
         ({"model_hub": {"endpoint": "huggingface.co"}}, "endpoint must be an http(s):// URL"),
-        ({"model_hub": {"budget_seconds": 0}}, "must be positive"),
+        ({"model_hub": {"budget_seconds": 0}}, "budget_seconds must be > 0"),
         ({"model_hub": {"timeout_seconds": "10"}}, "timeout_seconds must be float"),
         ({"model_hub": []}, "[model_hub] must be a table"),
     ],
@@ -91,3 +94,52 @@ def test_config_show_includes_the_model_hub_but_never_a_token() -> None:
     shown = settings_from_dict({"model_hub": {"timeout_seconds": 3}}, RANGES).to_dict()
     assert shown["model_hub"]["timeout_seconds"] == 3.0
     assert shown["model_hub"]["token_env"] == "HF_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:secret@h:5432/db?schema=s", "postgresql://u:***@h:5432/db?schema=s"),
+        ("https://bob:pw@gw.example/v1", "https://bob:***@gw.example/v1"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("https://gw.example/v1", "https://gw.example/v1"),
+        ("/data/logs@home/throne.db", "/data/logs@home/throne.db"),
+    ],
+)
+def test_a_password_in_a_url_is_hidden_and_nothing_else_changes(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_config_show_hides_the_database_password_but_not_the_hotkeys() -> None:
+    raw = {"validator": {"db": "postgresql://throne:pw@db:5432/throne", "hotkey": "hk"}}
+    shown = settings_from_dict(raw, RANGES).to_dict()["validator"]
+    assert shown["db"] == "postgresql://throne:***@db:5432/throne"
+    assert (shown["hotkey"], shown["wallet_hotkey"]) == ("hk", "default")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ContestConfig(completeness=0.0), "completeness must be within (0, 1], got 0.0"),
+        (lambda: ContestConfig(max_champion_missed_pools=0), "max_champion_missed_pools must be"),
+        (lambda: ContestConfig(release_after_infra_errors=0), "release_after_infra_errors must"),
+        (lambda: EnvConfig("SAT", 0, (0, 10)), "sampling_count must be >= 1, got 0"),
+        (lambda: EnvConfig("SAT", 1, (5, 5)), "id_range must be [start, stop]"),
+        (lambda: EnvConfig("SAT", 1, (0, 9), not_worse_tolerance=2.0), "not_worse_tolerance"),
+    ],
+)
+def test_the_contest_rules_refuse_values_out_of_range_however_they_are_built(
+    build: Callable[[], object], message: str
+) -> None:
+    # The same ranges hold for a config read from throne.toml and one rebuilt from the log.
+    with pytest.raises(OutOfRange) as exc:
+        build()
+    assert message in str(exc.value)
+
+
+def test_a_changed_copy_of_a_settings_section_is_checked_too() -> None:
+    from dataclasses import replace
+
+    validator = load_settings(None, RANGES).validator
+    with pytest.raises(ValueError, match="poll_seconds must be > 0"):
+        replace(validator, poll_seconds=-1.0)

@@ -91,7 +91,7 @@ def test_a_locked_sqlite_database_gives_one_line(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StorageError, match="not a throne database"):
+    with pytest.raises(StorageError, match="is not a SQLite database"):
         check_database(parse_database_url(str(path)), must_exist=True)
 
 

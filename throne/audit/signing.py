@@ -58,6 +58,8 @@ def load_keypair(path: Path) -> Signer:
         return keypair_from_text(path.read_text())
     except OSError as exc:
         raise SigningKeyError(f"cannot read signing key {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SigningKeyError(f"{path} is not a signing key: it is not text") from exc
 
 
 def load_or_create_local_keypair(path: Path | None = None) -> Signer:

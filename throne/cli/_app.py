@@ -127,6 +127,8 @@ def read(db_url: str | None, netuid: int, view: Callable[[ThroneApplication], T]
     try:
         return view(app)
     except (EventSourcingError, TopicError, sqlite3.Error) as exc:
-        raise CommandError(f"{url} is not a readable throne event log: {exc}") from exc
+        from throne.daemon.settings import redact_url
+
+        raise CommandError(f"{redact_url(url)} is not a readable throne event log: {exc}") from exc
     finally:
         app.close()

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from throne.adapters.chain.port import Chain, ChainError
+from throne.adapters.chain.port import Chain, ChainError, is_chain_name
 from throne.cli.main import CommandError
 
 DEFAULT_NETUID = 120
 DEFAULT_CHAIN_DB = Path(os.environ.get("THRONE_CHAIN_DB", ".throne/chain.db"))
-NETWORKS = ("local", "finney", "test")
 
 CHAIN_HELP = (
     "which chain: 'local' (default) is the embedded chain in the --chain-db file; 'finney' "
@@ -93,7 +92,7 @@ def open_chain(args: argparse.Namespace, *, need_signer: bool) -> Chain:
             raise CommandError("the local chain needs --hotkey HK to act as")
         with chain_errors():
             return LocalChain(args.chain_db, hotkey=args.hotkey)
-    if args.chain not in NETWORKS and not args.chain.startswith(("ws://", "wss://")):
+    if not is_chain_name(args.chain):
         raise CommandError(f"unknown chain {args.chain!r}: use local, finney, test or a ws(s) URL")
     if args.timeout <= 0:
         raise CommandError("--timeout must be positive")

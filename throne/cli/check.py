@@ -88,15 +88,18 @@ def _event_log(settings: Any) -> Check:
         check_database,
         resolve_database,
     )
+    from throne.adapters.storage.location import sqlite_location_problem
+    from throne.app import creates_log_directory
 
     name = "event log"
     try:
         db = resolve_database(settings.validator.db or None)
-        if db.backend == "sqlite" and db.path is not None and not db.path.exists():
-            parent = _nearest_existing(db.path.parent)
-            if not os.access(parent, os.W_OK):
-                return Check(name, "fail", f"{db.path} does not exist and {parent} is not writable")
-            return Check(name, "warn", f"{db.path} does not exist yet: `throne run` creates it")
+        if db.backend == "sqlite" and db.path is not None:
+            problem = sqlite_location_problem(db.path, create_parent=creates_log_directory(db))
+            if problem is not None:
+                return Check(name, "fail", problem)
+            if not db.path.exists():
+                return Check(name, "warn", f"{db.path} does not exist yet: `throne run` creates it")
         check_database(db, must_exist=True)
     except StorageError as exc:
         return Check(name, "fail", str(exc))
@@ -132,21 +135,20 @@ def _chain(settings: Any) -> Check:
 
 
 def _pool_secret(settings: Any) -> Check:
-    v = settings.validator
-    path = Path(v.pool_secret_file) if v.pool_secret_file else Path(v.data_dir) / "pool-secret"
+    from throne.daemon.pool_seed import PoolSecretError, read_secret
+
+    path = settings.validator.pool_secret_path
     name = "pool secret"
-    if not path.exists():
+    try:
+        secret = read_secret(path)
+    except PoolSecretError as exc:
+        return Check(name, "fail", str(exc))
+    if secret is None:
         parent = _nearest_existing(path.parent)
         if not os.access(parent, os.W_OK):
             return Check(name, "fail", f"{path} does not exist and {parent} is not writable")
         return Check(name, "ok", f"{path} is created on the first run")
-    try:
-        size, mode = path.stat().st_size, path.stat().st_mode & 0o777
-        path.read_bytes()
-    except OSError as exc:
-        return Check(name, "fail", f"cannot read {path}: {exc.strerror}")
-    if size != 32:
-        return Check(name, "fail", f"{path} holds {size} bytes, not a 32-byte secret")
+    mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         return Check(name, "warn", f"{path} is readable by others (mode {mode:o}; chmod 600)")
     return Check(name, "ok", str(path))

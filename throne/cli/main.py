@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from throne import __version__
+from throne.cli.errors import one_line, user_error_line
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one per line, so that adding a command group is a one-line change
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args))
     except CommandError as exc:
-        print(f"throne: error: {exc}", file=sys.stderr)
+        print(f"throne: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("throne: interrupted", file=sys.stderr)
@@ -90,7 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except Exception as exc:  # last: the clauses above come first
+        # Only the failures a user can fix become one line; anything else is a bug, and its
+        # traceback is what a report needs.
+        line = user_error_line(exc, args)
+        if line is None:
+            raise
+        print(f"throne: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m throne.cli.main` runs this file as `__main__`; the commands raise the
+    # CommandError of `throne.cli.main`, so run that module's main, not this copy's.
+    from throne.cli.main import main as _main
+
+    raise SystemExit(_main())

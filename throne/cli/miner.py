@@ -97,6 +97,8 @@ def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
 def run_serve(args: argparse.Namespace) -> int:
     miners = miners_from_args(args)
     environments = installed_environments()
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be within [0, 65535], got {args.port}")
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

@@ -133,22 +133,19 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, *, worker_only: bool) -> int:
-    from throne.adapters.chain.port import ChainError
-    from throne.adapters.storage.database import StorageError
     from throne.app import build
     from throne.observability.logging import configure_logging
 
     early_stop.arm()  # already armed by main(); again for callers that skip it
     settings = load(args)
     configure_logging(args.log_level.upper())
-    try:
-        services = build(
-            settings,
-            with_weights=not (worker_only or args.no_weights),
-            role="worker" if worker_only else "daemon",
-        )
-    except (StorageError, ChainError) as exc:
-        raise CommandError(str(exc)) from exc
+    # A log, chain or secret that cannot be used fails here, before any loop starts, with an
+    # error that `throne.cli.main` prints as one line (see throne.cli.errors).
+    services = build(
+        settings,
+        with_weights=not (worker_only or args.no_weights),
+        role="worker" if worker_only else "daemon",
+    )
     try:
         event_loop.run(_until_signalled(services, worker_only, early_stop.requested))
     finally:

@@ -3,18 +3,37 @@
 Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[contest]`` (the
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
 ``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
-for the copy rule). `throne config show` prints the effective values.
+for the copy rule). `throne config show` prints the effective values, passwords and keys hidden.
+
+Every value is checked when the file is loaded: its type against its default's, and its range
+against the rule annotated on its field (``Annotated[float, above(0)]``, see
+``throne.domain.field_rules``). A bad value stops every command at once, with one line that
+names the key and the range it must lie in.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from throne.domain.contest.config import ContestConfig, EnvConfig
+from throne.adapters.chain.port import is_chain_name
+from throne.adapters.inference.endpoints import StaticModelEndpoints
+from throne.adapters.storage.database import StorageError, parse_database_url
+from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
+from throne.domain.field_rules import (
+    Rule,
+    above,
+    at_least,
+    check_fields,
+    http_url,
+    not_empty,
+    one_of,
+    within,
+)
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
@@ -23,50 +42,77 @@ class SettingsError(ValueError):
     """The configuration file is unreadable or has a bad key or value."""
 
 
+def _database_url(text: str) -> bool:
+    if not text:
+        return True  # "" = $THRONE_DB, else the default file
+    try:
+        parse_database_url(text)
+    except StorageError:
+        return False
+    return True
+
+
+DATABASE_URL = Rule(_database_url, "a SQLite path, sqlite:///PATH or postgresql://... URL")
+CHAIN_NAME = Rule(is_chain_name, "local, finney, test or a ws(s):// URL")
+PORT = within(0, 65535)
+
+
 @dataclass(frozen=True)
 class ValidatorSettings:
     #: the event log: a SQLite path or URL, or postgresql://...; "" = $THRONE_DB or the default
-    db: str = ""
-    netuid: int = 120
+    db: Annotated[str, DATABASE_URL] = ""
+    netuid: Annotated[int, NETUID_RANGE] = 120
     #: local (the embedded chain in chain_db), finney, test, or a ws(s):// URL
-    chain: str = "local"
-    chain_db: str = ".throne/chain.db"
+    chain: Annotated[str, CHAIN_NAME] = "local"
+    chain_db: Annotated[str, not_empty()] = ".throne/chain.db"
     #: the validator's hotkey on the local chain
-    hotkey: str = "validator"
-    wallet_name: str = "default"
-    wallet_hotkey: str = "default"
-    wallet_path: str = "~/.bittensor/wallets"
-    data_dir: str = ".throne"
+    hotkey: Annotated[str, not_empty()] = "validator"
+    wallet_name: Annotated[str, not_empty()] = "default"
+    wallet_hotkey: Annotated[str, not_empty()] = "default"
+    wallet_path: Annotated[str, not_empty()] = "~/.bittensor/wallets"
+    data_dir: Annotated[str, not_empty()] = ".throne"
     #: the secret pool seeds derive from; "" = data_dir/pool-secret (created on first run)
     pool_secret_file: str = ""
-    chain_timeout_seconds: float = 30.0
+    chain_timeout_seconds: Annotated[float, above(0)] = 30.0
     #: submit weights every N blocks, once the rate limit allows
-    weights_interval_blocks: int = 180
-    version_key: int = 0
+    weights_interval_blocks: Annotated[int, at_least(1)] = 180
+    version_key: Annotated[int, at_least(0)] = 0
     #: how often the loops look for a new block
-    poll_seconds: float = 2.0
+    poll_seconds: Annotated[float, above(0)] = 2.0
     #: the read-only status API and /metrics; port 0 = off
-    status_host: str = "127.0.0.1"
-    status_port: int = 0
+    status_host: Annotated[str, not_empty()] = "127.0.0.1"
+    status_port: Annotated[int, PORT] = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    @property
+    def pool_secret_path(self) -> Path:
+        """``pool_secret_file``, else ``pool-secret`` in the data directory."""
+        return Path(self.pool_secret_file or Path(self.data_dir) / "pool-secret").expanduser()
 
 
 @dataclass(frozen=True)
 class SamplerSettings:
     #: evaluations in flight at once
-    concurrency: int = 16
+    concurrency: Annotated[int, at_least(1)] = 16
     #: samples recorded per transaction
-    batch_size: int = 32
-    temperature: float = 0.0
-    max_tokens: int = 0
+    batch_size: Annotated[int, at_least(1)] = 32
+    temperature: Annotated[float, within(0, 2)] = 0.0
+    #: 0 = no cap
+    max_tokens: Annotated[int, at_least(0)] = 0
     #: seconds for one chat completion, retries included
-    request_timeout_seconds: float = 600.0
-    retries: int = 2
+    request_timeout_seconds: Annotated[float, above(0)] = 600.0
+    retries: Annotated[int, at_least(0)] = 2
     #: a claim on a work item lapses unless renewed within this long (a dead worker's work
     #: returns to the pool after it)
-    claim_ttl_seconds: float = 60.0
+    claim_ttl_seconds: Annotated[float, above(0)] = 60.0
     #: how this sampler names itself in claims; "" = host:daemon for `throne run` (so a
     #: restarted daemon takes its claims back at once), host:worker:pid for `throne worker`
     worker_name: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 MODEL_HUB_KINDS = ("auto", "huggingface", "none")
@@ -75,16 +121,19 @@ MODEL_HUB_KINDS = ("auto", "huggingface", "none")
 @dataclass(frozen=True)
 class ModelHubSettings:
     #: auto (Hugging Face on a bittensor network, none on the local chain), huggingface, none
-    kind: str = "auto"
-    endpoint: str = "https://huggingface.co"
+    kind: Annotated[str, one_of(*MODEL_HUB_KINDS)] = "auto"
+    endpoint: Annotated[str, http_url()] = "https://huggingface.co"
     #: the environment variable holding a hub access token; unset or empty = no token
     token_env: str = "HF_TOKEN"
     #: seconds for one request to the hub
-    timeout_seconds: float = 10.0
+    timeout_seconds: Annotated[float, above(0)] = 10.0
     #: seconds one chain sync may spend on the hub; the rest is looked up on later syncs
-    budget_seconds: float = 20.0
+    budget_seconds: Annotated[float, above(0)] = 20.0
     #: a failed lookup is tried again after this long (a missing repo or revision: 6x longer)
-    retry_after_failure_seconds: float = 600.0
+    retry_after_failure_seconds: Annotated[float, at_least(0)] = 600.0
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def resolved_kind(self, chain: str) -> str:
         """``huggingface`` or ``none``: what ``auto`` means on ``chain``."""
@@ -103,17 +152,20 @@ class Settings:
     model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every section as plain values, with keys and URL passwords replaced by ``***``."""
         contest = self.contest.to_dict()
         envs = {e.pop("name"): e for e in contest.pop("envs")}
         contest.pop("netuid")
-        return {
-            "validator": asdict(self.validator),
-            "contest": contest,
-            "envs": envs,
-            "sampler": asdict(self.sampler),
-            "inference": _redact(dict(self.inference)),
-            "model_hub": asdict(self.model_hub),
-        }
+        return _redact(
+            {
+                "validator": asdict(self.validator),
+                "contest": contest,
+                "envs": envs,
+                "sampler": asdict(self.sampler),
+                "inference": dict(self.inference),
+                "model_hub": asdict(self.model_hub),
+            }
+        )
 
 
 def default_envs(id_ranges: Mapping[str, tuple[int, int]]) -> tuple[EnvConfig, ...]:
@@ -135,94 +187,113 @@ def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SettingsError(f"cannot read {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"{path}: not a text file ({exc.reason})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
     return settings_from_dict(raw, id_ranges, source=str(path or "defaults"))
 
 
+SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub")
+
+
 def settings_from_dict(
     raw: Mapping[str, Any], id_ranges: Mapping[str, tuple[int, int]], source: str = "settings"
 ) -> Settings:
-    unknown = set(raw) - {"validator", "contest", "envs", "sampler", "inference", "model_hub"}
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise SettingsError(f"{source}: unknown section(s) {sorted(unknown)}")
-    validator = _section(ValidatorSettings, raw.get("validator", {}), f"{source} [validator]")
-    sampler = _section(SamplerSettings, raw.get("sampler", {}), f"{source} [sampler]")
-    envs_raw = raw.get("envs", {})
-    if not isinstance(envs_raw, Mapping):
-        raise SettingsError(f"{source}: [envs] must be a table of env tables")
-    names = list(envs_raw) or list(id_ranges)
-    envs = []
-    for name in names:
-        if name not in id_ranges:
-            raise SettingsError(
-                f"{source}: env {name!r} is not installed (known: {', '.join(id_ranges)})"
-            )
-        table = dict(envs_raw.get(name, {}))
-        table.setdefault("sampling_count", DEFAULT_SAMPLING_COUNTS.get(name, 200))
-        table.setdefault("id_range", list(id_ranges[name]))
-        lo, hi = table["id_range"]
-        if not (id_ranges[name][0] <= lo < hi <= id_ranges[name][1]):
-            raise SettingsError(f"{source}: env {name} id_range outside {id_ranges[name]}")
-        allowed = {f.name for f in fields(EnvConfig)} - {"name"}
-        bad = set(table) - allowed
-        if bad:
-            raise SettingsError(f"{source}: [envs.{name}] unknown key(s) {sorted(bad)}")
-        try:
-            envs.append(EnvConfig.from_dict({"name": name, **table}))
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(f"{source}: [envs.{name}]: {exc}") from exc
-    contest_raw = dict(raw.get("contest", {}))
-    allowed = {f.name for f in fields(ContestConfig)} - {"envs", "netuid"}
-    bad = set(contest_raw) - allowed
-    if bad:
-        raise SettingsError(f"{source}: [contest] unknown key(s) {sorted(bad)}")
+    validator = _section(ValidatorSettings(), raw.get("validator", {}), f"{source} [validator]")
+    sampler = _section(SamplerSettings(), raw.get("sampler", {}), f"{source} [sampler]")
+    envs = _envs(raw.get("envs", {}), id_ranges, source)
+    where = f"{source} [contest]"
+    table = _typed(ContestConfig(), raw.get("contest", {}), where, skip={"envs", "netuid"})
     try:
         contest = ContestConfig.from_dict(
-            {**contest_raw, "netuid": validator.netuid, "envs": [e.to_dict() for e in envs]}
+            {**table, "netuid": validator.netuid, "envs": [e.to_dict() for e in envs]}
         )
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{source}: [contest]: {exc}") from exc
-    inference = raw.get("inference", {})
-    if not isinstance(inference, Mapping):
-        raise SettingsError(f"{source}: [inference] must be a table")
-    bad = set(inference) - INFERENCE_KEYS
-    if bad:
-        raise SettingsError(f"{source}: [inference] unknown key(s) {sorted(bad)}")
-    if not isinstance(inference.get("proxy_from_environment", False), bool):
-        raise SettingsError(f"{source}: [inference] proxy_from_environment must be true or false")
-    model_hub = _model_hub(raw.get("model_hub", {}), f"{source} [model_hub]")
-    return Settings(validator, contest, sampler, dict(inference), model_hub)
+    except ValueError as exc:  # a value outside its range, or a rule across values
+        raise SettingsError(f"{where}: {exc}") from exc
+    inference = _inference(raw.get("inference", {}), f"{source} [inference]")
+    model_hub = _section(ModelHubSettings(), raw.get("model_hub", {}), f"{source} [model_hub]")
+    return Settings(validator, contest, sampler, inference, model_hub)
 
 
 # Read by StaticModelEndpoints.from_config (the first three) and by the composition root.
 INFERENCE_KEYS = frozenset({"gateway", "api_key", "routes", "proxy_from_environment"})
 
 
-def _model_hub(table: Any, where: str) -> ModelHubSettings:
-    hub: ModelHubSettings = _section(ModelHubSettings, table, where)
-    if hub.kind not in MODEL_HUB_KINDS:
-        raise SettingsError(f"{where}: kind must be one of {', '.join(MODEL_HUB_KINDS)}")
-    if not hub.endpoint.startswith(("http://", "https://")):
-        raise SettingsError(f"{where}: endpoint must be an http(s):// URL")
-    if hub.timeout_seconds <= 0 or hub.budget_seconds <= 0:
-        raise SettingsError(f"{where}: timeout_seconds and budget_seconds must be positive")
-    if hub.retry_after_failure_seconds < 0:
-        raise SettingsError(f"{where}: retry_after_failure_seconds must not be negative")
-    return hub
+def _envs(raw: Any, id_ranges: Mapping[str, tuple[int, int]], source: str) -> list[EnvConfig]:
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"{source}: [envs] must be a table of env tables")
+    # Only the types of its values matter: each env gets its own defaults below.
+    prototype = EnvConfig("-", 1, (0, 2))
+    envs = []
+    for name in list(raw) or list(id_ranges):
+        if name not in id_ranges:
+            raise SettingsError(
+                f"{source}: env {name!r} is not installed (known: {', '.join(id_ranges)})"
+            )
+        where = f"{source} [envs.{name}]"
+        given = raw.get(name, {})
+        if not isinstance(given, Mapping):
+            raise SettingsError(f"{where} must be a table")
+        given = dict(given)
+        id_range = given.pop("id_range", list(id_ranges[name]))  # checked by EnvConfig
+        table = _typed(prototype, given, where, skip={"name", "id_range"})
+        table.setdefault("sampling_count", DEFAULT_SAMPLING_COUNTS.get(name, 200))
+        table["id_range"] = id_range
+        try:
+            env = EnvConfig.from_dict({"name": name, **table})
+        except ValueError as exc:
+            raise SettingsError(f"{where}: {exc}") from exc
+        lo, hi = env.id_range
+        if not id_ranges[name][0] <= lo < hi <= id_ranges[name][1]:
+            raise SettingsError(
+                f"{where}: id_range must lie within {list(id_ranges[name])}, got {[lo, hi]}"
+            )
+        envs.append(env)
+    return envs
 
 
-def _section(cls: Any, table: Any, where: str) -> Any:
+def _inference(table: Any, where: str) -> dict[str, Any]:
+    """The ``[inference]`` table as given, once the endpoints it names are known to be sound."""
     if not isinstance(table, Mapping):
         raise SettingsError(f"{where} must be a table")
-    known = {f.name: f for f in fields(cls)}
-    bad = set(table) - set(known)
+    bad = set(table) - INFERENCE_KEYS
     if bad:
         raise SettingsError(f"{where}: unknown key(s) {sorted(bad)}")
-    defaults = cls()
+    if not isinstance(table.get("proxy_from_environment", False), bool):
+        raise SettingsError(f"{where}: proxy_from_environment must be true or false")
+    try:
+        StaticModelEndpoints.from_config(table)  # the one reader of gateway, key and routes
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from exc
+    return dict(table)
+
+
+def _section(defaults: Any, table: Any, where: str) -> Any:
+    """A settings record: ``defaults`` with the values of ``table``, each checked."""
+    try:
+        return replace(defaults, **_typed(defaults, table, where))
+    except ValueError as exc:  # a value outside its range, named by its field's rule
+        raise SettingsError(f"{where}: {exc}") from exc
+
+
+def _typed(prototype: Any, table: Any, where: str, skip: Set[str] = frozenset()) -> dict[str, Any]:
+    """The values of ``table``, each of the type ``prototype`` has there (ints pass as floats).
+
+    Keys of ``prototype`` in ``skip`` are not settable from the file.
+    """
+    if not isinstance(table, Mapping):
+        raise SettingsError(f"{where} must be a table")
+    known = {f.name for f in fields(prototype)} - skip
+    bad = set(table) - known
+    if bad:
+        raise SettingsError(f"{where}: unknown key(s) {sorted(bad)}")
     values = {}
     for key, value in table.items():
-        expected = type(getattr(defaults, key))
+        expected = type(getattr(prototype, key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -230,16 +301,39 @@ def _section(cls: Any, table: Any, where: str) -> Any:
                 f"{where}: {key} must be {expected.__name__}, got {type(value).__name__}"
             )
         values[key] = value
-    return replace(defaults, **values)
+    return values
 
 
-def _redact(table: dict[str, Any]) -> dict[str, Any]:
+#: Keys whose values are secrets wherever they appear (``api_key`` of a route, of a gateway).
+SECRET_KEY_ENDINGS = ("api_key", "password", "secret", "token")
+
+
+def _redact(table: Mapping[str, Any]) -> dict[str, Any]:
+    """Hide what must not be printed: the values of keys named like keys, URL passwords."""
     out: dict[str, Any] = {}
     for k, v in table.items():
         if isinstance(v, Mapping):
-            out[k] = _redact(dict(v))
-        elif "key" in k.lower() and v:
+            out[k] = _redact(v)
+        elif k.lower().endswith(SECRET_KEY_ENDINGS) and v:
             out[k] = "***"
+        elif isinstance(v, str):
+            out[k] = redact_url(v)
         else:
             out[k] = v
     return out
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of a ``scheme://user:password@host`` URL shown as ``***``."""
+    if "://" not in text or "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:
+        return text
+    if not password:
+        return text
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -115,6 +115,24 @@ class LocalChain(Chain):
             )
         self._hotkey = hotkey
         self._clock = clock
+        self._check_is_chain()
+
+    def _check_is_chain(self) -> None:
+        """Refuse, here and in one line, a file that is not a local chain: else every read of
+        a running daemon would fail on it, forever."""
+        try:
+            conn = self._connect()
+            try:
+                _meta(conn, "anchor_block")
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return  # a writer holds it for a moment: a chain file all the same
+            raise LocalChainMissing(
+                f"{self._path} is not a local chain file ({exc}): give the chain_db that "
+                "`throne localnet init` created"
+            ) from exc
 
     # -- creation and administration (the `throne localnet` commands) -------------------
 
@@ -137,8 +155,11 @@ class LocalChain(Chain):
             raise ChainRefused(f"{path} already exists; remove it to start a new chain")
         if block_time <= 0:
             raise ChainRefused("block time must be positive")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise ChainRefused(f"cannot create the local chain {path}: {exc}") from exc
         try:
             # WAL lets the daemon read while a miner's command writes, and the reverse.
             conn.execute("PRAGMA journal_mode=WAL")

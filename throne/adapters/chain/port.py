@@ -27,6 +27,16 @@ WeightErrorCode = Literal[
 ]
 
 
+#: The bittensor networks a validator may name, besides a node's ws(s):// URL; ``local`` is the
+#: embedded chain in a file.
+NETWORKS = ("local", "finney", "test")
+
+
+def is_chain_name(name: str) -> bool:
+    """``local``, ``finney``, ``test`` or a ``ws://`` / ``wss://`` URL."""
+    return name in NETWORKS or (name.startswith(("ws://", "wss://")) and len(name) > 6)
+
+
 class ChainError(Exception):
     """Base of every error a chain adapter raises."""
 

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from throne.domain.field_rules import is_http_url
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -70,20 +72,32 @@ class StaticModelEndpoints(ModelEndpoints):
         routes: dict[str, Endpoint] = {}
         raw_routes = config.get("routes", {})
         if not isinstance(raw_routes, Mapping):
-            raise ValueError("inference routes must be a table")
+            raise ValueError(
+                f'routes must be a table of "model" = "http://host/v1", got {raw_routes!r}'
+            )
         for name, target in raw_routes.items():
             model = str(name).split("@", 1)[0]
             if isinstance(target, str):
-                routes[str(name)] = Endpoint(target, model, api_key)
+                base_url = target
+                route = Endpoint(target, model, api_key)
             elif isinstance(target, Mapping) and isinstance(target.get("base_url"), str):
-                routes[str(name)] = Endpoint(
-                    target["base_url"],
+                base_url = target["base_url"]
+                route = Endpoint(
+                    base_url,
                     str(target.get("model", model)),
                     _optional_str(target, "api_key") or api_key,
                 )
             else:
                 raise ValueError(f"inference route {name!r} needs a base_url")
-        return cls(routes, gateway=_optional_str(config, "gateway"), api_key=api_key)
+            if not is_http_url(base_url):
+                raise ValueError(
+                    f"route {name!r}: base_url must be an http(s):// URL, got {base_url!r}"
+                )
+            routes[str(name)] = route
+        gateway = _optional_str(config, "gateway")
+        if gateway is not None and not is_http_url(gateway):
+            raise ValueError(f"gateway must be an http(s):// URL, got {gateway!r}")
+        return cls(routes, gateway=gateway, api_key=api_key)
 
     def resolve(self, model: str, revision: str) -> Endpoint:
         route = self._routes.get(f"{model}@{revision}") or self._routes.get(model)

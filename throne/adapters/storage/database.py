@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import sqlalchemy as sa
 
+from throne.adapters.storage.location import sqlite_location_problem
+
 DB_ENV_VAR = "THRONE_DB"
 DEFAULT_LOCK_TIMEOUT_S = 5
 DEFAULT_CONNECT_TIMEOUT_S = 5
@@ -207,28 +209,40 @@ def resolve_database(cli_value: str | None, environ: Mapping[str, str] = os.envi
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    # SQLAlchemy wraps the driver's error and prefixes its class: the driver's words say it.
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    # psycopg: 'connection failed: connection to server at "h", port 5432 failed: FATAL:  why'
+    return line.split("FATAL:", 1)[-1].strip()
 
 
 def describe_failure(db: Database, exc: BaseException) -> str:
-    """One line saying why ``db`` could not be used, from a driver or library exception."""
+    """One line saying why ``db`` could not be used, and what to do, from a driver's error."""
     detail = _first_line(exc)
     low = detail.lower()
     if db.backend == "sqlite":
         if "locked" in low or "busy" in low:
             return f"database is locked by another process: {db.path} (waited {db.lock_timeout_s}s)"
         if "unable to open" in low or "readonly" in low or "read-only" in low:
-            return f"cannot open database {db.path}: {detail}"
-        if "file is not a database" in low or "malformed" in low:
-            return f"not a throne database (corrupt or another file type): {db.path}"
+            return f"cannot open database {db.path}: {detail}; choose a place you can write"
+        if "file is not a database" in low:
+            return (
+                f"{db.path} is not a SQLite database (garbage, cut short or another kind of "
+                "file): give the path of a throne log, or a new path to start one"
+            )
+        if "malformed" in low:
+            return f"the log {db.path} is corrupt ({detail}): restore it from a backup"
         return f"database {db.path}: {detail}"
+    where = f"PostgreSQL at {db.host}:{db.port}"
     if "does not exist" in low:
-        return f"PostgreSQL at {db.host}:{db.port}: {detail}"
+        if low.startswith("database"):
+            return f"{where}: {detail}: create it (createdb {db.dbname}) or correct the URL"
+        return f"{where}: {detail}"
     if "authentication" in low or "password" in low:
-        return f"PostgreSQL at {db.host}:{db.port} refused the login: {detail}"
+        return f"{where} refused the login: {detail}: check the user and password in the URL"
     if any(w in low for w in ("connection", "connect", "timeout", "refused", "resolve")):
-        return f"cannot reach PostgreSQL at {db.host}:{db.port}: {detail}"
+        return f"cannot reach {where}: {detail}: is it running, and are the host and port right?"
     if "lock" in low:
         return f"PostgreSQL database {db.dbname} is locked: {detail}"
     return f"PostgreSQL database {db.display}: {detail}"
@@ -252,17 +266,21 @@ def storage_errors(db: Database) -> Iterator[None]:
         raise StorageError(describe_failure(db, exc)) from exc
 
 
-def check_database(db: Database, *, must_exist: bool) -> None:
+def check_database(db: Database, *, must_exist: bool, create_parent: bool = True) -> None:
     """Fail early, with one line, when ``db`` cannot be opened.
 
-    With ``must_exist`` a SQLite file must already be there (audits read, never create); else its
-    directory is created.
+    With ``must_exist`` a SQLite file must already be there (audits read, never create); else it
+    must be writable where it is, and its directory is created unless ``create_parent`` is
+    false. A PostgreSQL URL's ``?schema=`` must name a schema that exists.
     """
     if db.backend == "sqlite":
         assert db.path is not None
         if must_exist and not db.path.is_file():
             raise StorageError(f"database not found: {db.path}")
         if not must_exist:
+            problem = sqlite_location_problem(db.path, create_parent=create_parent)
+            if problem is not None:
+                raise StorageError(problem)
             try:
                 db.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -274,5 +292,15 @@ def check_database(db: Database, *, must_exist: bool) -> None:
             if db.backend == "sqlite":
                 # A plain SELECT 1 never touches the file; this does, and notices locks.
                 conn.execute(sa.text("SELECT count(*) FROM sqlite_master"))
+            elif db.schema:
+                found = conn.execute(
+                    sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"),
+                    {"name": db.schema},
+                ).first()
+                if found is None:
+                    raise StorageError(
+                        f"schema {db.schema!r} does not exist in {db.display}: create it "
+                        f"(CREATE SCHEMA {db.schema}) or leave ?schema= out of the URL"
+                    )
     finally:
         engine.dispose()

@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, get_args
 
 from throne.domain.contest.pool import PoolMode, pool_size
 from throne.domain.contest.rules import ContestRules, EnvRule
+from throne.domain.field_rules import (
+    OutOfRange,
+    Rule,
+    above_up_to,
+    at_least,
+    check_fields,
+    check_value,
+    one_of,
+    within,
+)
+
+#: A subnet's number on chain is a u16.
+NETUID_RANGE = within(0, 65535)
+
+
+def valid_id_range(value: Any) -> bool:
+    """``[start, stop]`` (a list or a pair) of whole numbers with ``0 <= start < stop``."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return False
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return False
+    return bool(0 <= value[0] < value[1])
+
+
+ID_RANGE = Rule(valid_id_range, "[start, stop] with 0 <= start < stop")
 
 
 @dataclass(frozen=True)
@@ -18,13 +43,16 @@ class EnvConfig:
     """
 
     name: str
-    sampling_count: int
-    id_range: tuple[int, int]
-    mode: PoolMode = "random"
-    margin: float = 0.03
-    not_worse_tolerance: float = 0.02
+    sampling_count: Annotated[int, at_least(1)]
+    id_range: Annotated[tuple[int, int], ID_RANGE]
+    mode: Annotated[PoolMode, one_of(*get_args(PoolMode))] = "random"
+    margin: Annotated[float, at_least(0)] = 0.03
+    not_worse_tolerance: Annotated[float, within(0, 1)] = 0.02
     additive: bool = False
     scoring: bool = True
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     @property
     def pool_size(self) -> int:
@@ -52,6 +80,7 @@ class EnvConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EnvConfig:
+        check_value("id_range", d["id_range"], (ID_RANGE,))
         lo, hi = d["id_range"]
         return cls(
             name=str(d["name"]),
@@ -69,31 +98,35 @@ class EnvConfig:
 class ContestConfig:
     """Every rule of the contest. Block counts are chain blocks (~12 s each)."""
 
-    netuid: int = 120
+    netuid: Annotated[int, NETUID_RANGE] = 120
     envs: tuple[EnvConfig, ...] = field(default_factory=tuple)
     #: 0 = strict (every scoring env dominant); N > 0 = at least N dominant and none worse.
-    min_dominant_envs: int = 0
-    refresh_blocks: int = 7200
-    battle_deadline_blocks: int = 7200
+    min_dominant_envs: Annotated[int, at_least(0)] = 0
+    refresh_blocks: Annotated[int, at_least(1)] = 7200
+    battle_deadline_blocks: Annotated[int, at_least(1)] = 7200
     #: infrastructure failures tolerated per challenger; the next one terminates it.
-    max_releases: int = 3
+    max_releases: Annotated[int, at_least(0)] = 3
     #: infra-error samples of the challenger within one battle that release it.
-    release_after_infra_errors: int = 10
+    release_after_infra_errors: Annotated[int, at_least(1)] = 10
     #: pools the champion may leave incomplete in a row before it abdicates as unservable.
-    max_champion_missed_pools: int = 2
-    completeness: float = 0.95
-    burn: float = 0.0
+    max_champion_missed_pools: Annotated[int, at_least(1)] = 2
+    #: the share of its pool the champion must have scored before a battle starts.
+    completeness: Annotated[float, above_up_to(0, 1)] = 0.95
+    burn: Annotated[float, within(0, 1)] = 0.0
     model_marker: str = "affine"
 
     def __post_init__(self) -> None:
+        check_fields(self)
         names = [e.name for e in self.envs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate env names in {names}")
-        if not 0.0 <= self.burn <= 1.0:
-            raise ValueError(f"burn must be within [0, 1], got {self.burn}")
+        voting = len(self.scoring_envs)
+        if self.min_dominant_envs > voting:
+            raise OutOfRange(
+                f"min_dominant_envs must be <= the {voting} scoring env(s), "
+                f"got {self.min_dominant_envs}"
+            )
         for e in self.envs:
-            if e.sampling_count < 1:
-                raise ValueError(f"{e.name}: sampling_count must be >= 1")
             if e.pool_size > e.id_range[1] - e.id_range[0]:
                 raise ValueError(f"{e.name}: pool of {e.pool_size} exceeds id range {e.id_range}")
 
