@@ -9,17 +9,26 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from tests.support.contest import Driver
 from throne.adapters.inference import AiohttpChatCompletions, Endpoint, StaticModelEndpoints
 from throne.adapters.inference.client import ChatCompletions
-from throne.adapters.storage.responses import InMemoryResponseStore, ResponseStore, SqlResponseStore
+from throne.adapters.storage.responses import (
+    InMemoryResponseStore,
+    ResponseStore,
+    SqlResponseStore,
+    digest_of,
+)
 from throne.daemon.sampler import Sampler
 from throne.daemon.settings import SamplerSettings
 from throne.envs.base import Environment, Evaluation, Task
 from throne.envs.sat import SatEnvironment
-from throne.miners import MinerProfile, MinerServer
+from throne.miners import BackgroundServer, MinerProfile, MinerServer
 
 DEADLINE_SECONDS = 60.0
 
@@ -134,3 +143,22 @@ def test_an_answer_that_cannot_be_stored_stays_pending_and_sampling_goes_on(
     told = [e for e in logs if e["event"] == "sample_failed_unforeseen"]
     assert len(told) == 1 and told[0]["outcome"] == "left pending"
     assert "readonly" in told[0]["error"]
+
+
+def test_an_answer_with_a_lone_surrogate_is_stored_and_scored_not_a_dead_loop() -> None:
+    # NaN makes the strict parser refuse the body; the lenient one reads the lone surrogate,
+    # which no UTF-8 encoder writes: the answer is stored with U+FFFD in its place.
+    body = b'{"p": NaN, "choices": [{"message": {"content": "x1=True \\ud800"}}]}'
+
+    async def answer(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
+    d = crowned()
+    first_round = sat_work(d)
+    store = InMemoryResponseStore()
+    with BackgroundServer(app) as server:
+        s = sampler(d, SatEnvironment(), f"{server.url}/v1", AiohttpChatCompletions(), store)
+        run_until(s, lambda: s.stats.recorded >= len(first_round))
+    assert s.stats.by_outcome == {"ok": s.stats.recorded} and s.stats.unforeseen == 0
+    assert store.get(digest_of("x1=True \ufffd".encode())) == "x1=True \ufffd".encode()
