@@ -12,6 +12,7 @@ from chain_worlds import NETUID, FakeNodeWorld
 
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 from throne.adapters.chain.port import ChainTimeout, ChainUnavailable, WalletLocked
+from throne.domain.queue.commitment import Rejection, parse_commitment
 from throne.domain.queue.snapshot import Commitment
 
 
@@ -48,6 +49,24 @@ def test_metagraph_commitments_keep_the_blocks_they_were_made_at(
         Commitment(bob, 990, '{"model":"b","revision":"1"}', "plain"),
         Commitment(alice, 995, '{"model":"a","revision":"2"}', "plain"),
     )
+
+
+def test_hostile_commitment_bytes_read_as_text_that_is_rejected_not_raised(
+    fake_world: FakeNodeWorld,
+) -> None:
+    node = fake_world.node
+    hostile = {
+        "alice": [{"Raw3": "0xffc0fe"}],  # not UTF-8
+        "bob": [{"Raw3": "0xeda080"}],  # a lone surrogate, as UTF-8 never writes it
+        "carol": [{"Raw128": "0x" + (b"[" * 128).hex()}] * 8,  # a kilobyte of nesting
+    }
+    fake_world.register("validator")
+    for block, (name, fields) in enumerate(hostile.items(), start=990):
+        fake_world.register(name)
+        node.put_commitment(NETUID, fake_world.hotkey(name), fields, block=block)
+    snap = fake_world.chain_as("validator").snapshot(NETUID)
+    assert len(snap.commitments) == 3
+    assert {parse_commitment(c.text) for c in snap.commitments} == {Rejection("invalid_json")}
 
 
 def test_timelocked_commitments_are_sealed_then_dated_by_their_reveal_block(

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,19 @@ class World:
         return ThroneApplication(settings.contest, env=db.eventsourcing_env())
 
 
-def make_world(root: Path, miners_url: str, secret: bytes, db_url: str | None = None) -> World:
+def make_world(
+    root: Path,
+    miners_url: str,
+    secret: bytes,
+    db_url: str | None = None,
+    names: Sequence[str] = tuple(SKILLS),
+) -> World:
+    """A world whose miners ``names`` commit in this order, served at ``miners_url``."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=0.1, weights_rate_limit=5)
     chain.register(NETUID, "validator")
-    for i, name in enumerate(SKILLS):
+    for i, name in enumerate(names):
         chain.register(NETUID, hotkey(name))
         chain.as_signer(hotkey(name)).commit(
             NETUID, json.dumps({"model": model(name), "revision": "r1"})
@@ -80,7 +87,7 @@ def make_world(root: Path, miners_url: str, secret: bytes, db_url: str | None = 
         "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
         "envs": {name: {"sampling_count": 6} for name in environments()},
         "sampler": {"concurrency": 8, "batch_size": 4, "retries": 0},
-        "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in SKILLS}},
+        "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in names}},
     }
     (root / "settings.json").write_text(json.dumps(raw))
     config = root / "throne.toml"

@@ -43,6 +43,17 @@ def test_malformed_empty_and_huge_answers_score_zero(abd: AbdEnvironment) -> Non
     assert abd.evaluate(task, huge).score == 0.0
 
 
+def test_a_line_count_too_long_for_int_fails_the_heuristic_and_raises_nothing(
+    abd: AbdEnvironment,
+) -> None:
+    looped = "for _ in range(int(input())):\n    print(input())"
+    assert heuristic_valid(looped, "9" * 5000 + "\n1") is False
+    task = next(
+        t for t in map(abd.task, range(200)) if "for _ in range(int(input()))" in t.data["program"]
+    )
+    assert abd.evaluate(task, "<INPUT>\n" + "9" * 5000 + "\n1\n</INPUT>").score == 0.0
+
+
 def test_the_last_input_block_outside_think_blocks_is_the_answer(abd: AbdEnvironment) -> None:
     task = abd.task(5)
     good, bad = abd.reference_answer(task), abd.wrong_answer(task, 1)

@@ -45,6 +45,20 @@ def test_function_results_are_compared_as_values_not_as_text(ded: DedEnvironment
     assert ded.evaluate(task, f"```python\n{as_text}```").score == 0.0
 
 
+@pytest.mark.parametrize(
+    "printed",
+    ['"[" * 5000 + "]" * 5000', '"{\\"a\\": " * 3000 + "1" + "}" * 3000', '"1" * 5000'],
+    ids=["nested-arrays", "nested-objects", "huge-integer"],
+)
+def test_a_call_result_printed_as_hostile_json_is_wrong_not_an_error(
+    ded: DedEnvironment, printed: str
+) -> None:
+    task = _first(ded, "call")
+    fn = task.data["tests"][0]["fn"]
+    program = f"import sys\n\ndef {fn}(*args):\n    print({printed})\n    sys.exit(0)\n"
+    assert ded.evaluate(task, f"```python\n{program}```").score == 0.0
+
+
 def test_a_task_without_test_cases_is_an_error_never_a_pass(ded: DedEnvironment) -> None:
     task = _first(ded, "stdin")
     empty = replace(task, data={**task.data, "tests": ()})

@@ -75,6 +75,14 @@ def test_huge_and_malformed_answers_score_zero() -> None:
     assert ENV.evaluate(task, "\x00\xff garbage ¬x1 ∨ x2").score == 0.0
 
 
+def test_a_variable_number_too_long_for_int_is_no_variable_and_raises_nothing() -> None:
+    task = ENV.task(4)
+    # int() refuses more than 4,300 digits with a ValueError; once, that escaped the sampler.
+    hostile = "x" + "1" * 5000 + "=True"
+    assert ENV.evaluate(task, hostile).score == 0.0
+    assert ENV.evaluate(task, f"{hostile}, {ENV.reference_answer(task)}").score == 1.0
+
+
 def test_defaults_follow_the_reference_and_difficulty_varies_with_the_task_id() -> None:
     sizes = {ENV.task(i).data["n"] for i in range(60)}
     assert min(sizes) >= 15 and max(sizes) <= 25 and len(sizes) > 5

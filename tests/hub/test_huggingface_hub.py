@@ -184,6 +184,23 @@ def test_a_failed_lookup_gives_no_hash_and_waits_out_its_backoff(
     assert fake.requests_for("org/affine-x") == 2
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"sha": "' + b"[" * 5000, b'{"siblings": ' + b"{" * 3000],
+    ids=["nested-arrays", "unclosed-string", "nested-objects-cut-short"],
+)
+def test_a_hostile_answer_is_a_named_failure_not_an_unexpected_error(
+    fake: FakeHub, clock: FakeClock, body: bytes
+) -> None:
+    sha = fake.publish("org/affine-x", weights())
+    fake.faults["org/affine-x"] = Fault(200, body)
+    with capture_logs() as logs:
+        assert hub_for(fake.url, clock).model_hashes([("org/affine-x", sha)]) == []
+    (told,) = [e for e in logs if e["event"] == "model_hash_unknown"]
+    assert told["reason"].startswith("response is not readable JSON")
+    assert "unexpected" not in told["reason"]
+
+
 def test_a_retry_after_date_is_honoured(fake: FakeHub, clock: FakeClock) -> None:
     from email.utils import formatdate
 

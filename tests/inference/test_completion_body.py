@@ -29,7 +29,7 @@ def test_json_that_only_a_lenient_parser_accepts_still_gives_the_answer() -> Non
     ("raw", "reason"),
     [
         (b'{"choices": [{"message": {"content": "caf\xe9"}}]}', "not UTF-8 (byte 41)"),
-        (b'{"choices": [{"mess', "malformed JSON body (19 bytes)"),
+        (b'{"choices": [{"mess', "unreadable body of 19 bytes: malformed JSON"),
         (b"[]", "no choices[0].message.content"),
         (b'{"choices": [{"message": {"content": 7}}]}', "no choices[0].message.content"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,9 +14,11 @@ import time
 import httpx
 import pytest
 
+from throne.adapters.inference import AiohttpChatCompletions, Endpoint
+from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.cli import eval_remote
 from throne.cli.main import build_parser, main
-from throne.envs.base import Environment
+from throne.envs.base import Environment, Evaluation, Task
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
 
@@ -160,3 +163,27 @@ def test_the_eval_command_accepts_the_remote_options() -> None:
         ["eval", "--env", "ADD", "--base-url", "http://h/v1", "--model", "m", "--tasks", "3"]
     )
     assert (args.base_url, args.model, args.tasks) == ("http://h/v1", "m", 3)
+
+
+class BrittleArithmetic(ArithmeticEnvironment):
+    """Arithmetic with a scoring bug on odd task ids."""
+
+    def evaluate(self, task: Task, response: str) -> Evaluation:
+        if task.task_id % 2:
+            raise RecursionError("a scorer that recursed too deep")
+        return super().evaluate(task, response)
+
+
+def test_an_answer_that_breaks_scoring_fails_its_task_only() -> None:
+    env = BrittleArithmetic()
+
+    async def go(base_url: str) -> list[TaskScore]:
+        async with AiohttpChatCompletions() as client:
+            return await run_tasks(env, client, Endpoint(base_url, "ivy"), range(10, 16))
+
+    with MinerServer([MinerProfile("ivy", skill=1.0)], [env]) as server:
+        scores = asyncio.run(go(server.base_url))
+    assert [s.task_id for s in scores] == list(range(10, 16))
+    assert [s.outcome for s in scores] == ["ok", "infra_error"] * 3
+    assert [s.score for s in scores] == [1.0, 0.0] * 3
+    assert scores[1].detail == "scoring failed: RecursionError: a scorer that recursed too deep"

@@ -56,6 +56,9 @@ def register(sub: Any) -> None:
     faults.add_argument("--retry-after", type=float, default=1.0, help="Retry-After on 429 (s)")
     faults.add_argument("--hang-rate", type=float, default=0.0, help="share never answered")
     faults.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken JSON")
+    faults.add_argument(
+        "--nested-rate", type=float, default=0.0, help="share of JSON nested 1,100 levels deep"
+    )
     faults.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     serve.set_defaults(handler=run_serve)
     show = miner_sub.add_parser(
@@ -80,6 +83,7 @@ def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
             retry_after=args.retry_after,
             hang_rate=args.hang_rate,
             malformed_rate=args.malformed_rate,
+            nested_rate=args.nested_rate,
         )
         miners = [MinerProfile(args.name, args.revision, args.skill, faults)]
         for spec in args.miner:

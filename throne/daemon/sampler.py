@@ -2,6 +2,11 @@
 
 Every evaluation is independent and its result is recorded idempotently, so a crash loses at
 most the evaluations in flight; they stay pending and are asked again after a restart.
+
+No one sample stops the loop. The client and the environments classify what the far side does;
+should anything else go wrong while a sample is asked or scored, that sample is an infra error
+(not a score: it counts toward releasing the challenger, under the contest's rule), and one that
+fails while it is stored stays pending. Each kind of such failure is logged once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+import structlog
 
 from throne.adapters.inference.client import ChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, UnknownModel
@@ -50,6 +57,8 @@ class SamplerStats:
     asked: int = 0
     recorded: int = 0
     rejected: int = 0
+    #: samples that failed in a way nothing classified (see the module docstring)
+    unforeseen: int = 0
     by_outcome: dict[str, int] | None = None
     rejections: dict[str, int] | None = None
 
@@ -78,7 +87,9 @@ class Sampler:
         self._renew_every = settings.claim_ttl_seconds / 3
         self._in_flight: dict[WorkKey, asyncio.Task[Sample]] = {}
         self._done: list[Sample] = []
+        self._told: set[tuple[str, str, str]] = set()
         self.stats = SamplerStats(by_outcome={}, rejections={})
+        self.log = structlog.get_logger("throne.sampler")
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         """Keep ``concurrency`` evaluations in flight until ``stop``; then abandon what is in
@@ -97,7 +108,9 @@ class Sampler:
                         timeout=poll_seconds,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
-                    self._collect()
+                    failed = self._collect()
+                    if self._claims is not None and failed:
+                        await asyncio.to_thread(self._claims.release, failed)
                 elif not started:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), poll_seconds)
@@ -150,7 +163,10 @@ class Sampler:
         self.stats.asked += len(queue)
         return len(queue)
 
-    def _collect(self) -> None:
+    def _collect(self) -> list[str]:
+        """Move finished evaluations to the batch; the claims of those that raised, which stay
+        pending, to be released."""
+        failed = []
         for key, task in list(self._in_flight.items()):
             if not task.done():
                 continue
@@ -159,8 +175,33 @@ class Sampler:
                 continue
             exc = task.exception()
             if exc is not None:
-                raise exc
+                self._tell("storing the answer", key[1], exc, key)
+                failed.append("|".join(map(str, key)))
+                continue
             self._done.append(task.result())
+        return failed
+
+    def _tell(self, stage: str, env: str, exc: BaseException, key: WorkKey) -> None:
+        """Log an unforeseen failure once per stage, env and kind of exception."""
+        self.stats.unforeseen += 1
+        told = (stage, env, type(exc).__name__)
+        if told in self._told:
+            return
+        self._told.add(told)
+        pool, _, task_id, hotkey, revision, attempt = key
+        self.log.error(
+            "sample_failed_unforeseen",
+            stage=stage,
+            env=env,
+            task_id=task_id,
+            hotkey=hotkey,
+            revision=revision,
+            pool=pool,
+            attempt=attempt,
+            error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500],
+            outcome="infra_error" if stage == "asking or scoring" else "left pending",
+            told="once per stage, env and kind of error",
+        )
 
     async def flush(self) -> None:
         if not self._done:
@@ -180,33 +221,40 @@ class Sampler:
             self.stats.by_outcome[s.outcome] = self.stats.by_outcome.get(s.outcome, 0) + 1
 
     async def evaluate(self, w: WorkItem, model: str | None) -> Sample:
-        """One evaluation: never raises for the miner's or the network's faults."""
+        """One evaluation. Asking and scoring never raise (cancellation aside): what nothing
+        classified is this sample's infra error. Storing the answer may raise (our database)."""
+        try:
+            scored = await self._ask_and_score(w, model)
+        except Exception as exc:
+            self._tell("asking or scoring", w.env, exc, _key(w))
+            return self._sample(w, "infra_error", 0.0)
+        if isinstance(scored, Sample):
+            return scored
+        result, score = scored
+        digest = await asyncio.to_thread(self._responses.put, result.text.encode("utf-8"))
+        usage = result.usage
+        return self._sample(
+            w,
+            "ok",
+            score,
+            result.latency,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            response_digest=digest,
+        )
+
+    async def _ask_and_score(
+        self, w: WorkItem, model: str | None
+    ) -> Sample | tuple[Completion, float]:
+        """A finished failed sample, or the model's answer and its score."""
         env = self._envs[w.env]
         task = await asyncio.to_thread(env.task, w.task_id)
-
-        def sample(outcome: str, score: float, latency: float = 0.0, **kw: object) -> Sample:
-            s = Sample(
-                pool=w.pool,
-                env=w.env,
-                task_id=w.task_id,
-                hotkey=w.hotkey,
-                revision=w.revision,
-                score=score,
-                outcome=outcome,  # type: ignore[arg-type]
-                latency_ms=int(latency * 1000),
-                attempt=w.attempt,
-                **kw,  # type: ignore[arg-type]
-            )
-            if self._on_sample is not None:
-                self._on_sample(s, latency)
-            return s
-
         if model is None:
-            return sample("infra_error", 0.0)
+            return self._sample(w, "infra_error", 0.0)
         try:
             endpoint = self._endpoints.resolve(model, w.revision)
         except UnknownModel:
-            return sample("infra_error", 0.0)
+            return self._sample(w, "infra_error", 0.0)
         request = ChatRequest.single(
             endpoint.model,
             task.prompt,
@@ -216,19 +264,29 @@ class Sampler:
         )
         result = await self._client.complete(endpoint, request)
         if not isinstance(result, Completion):
-            return sample(result.kind, 0.0, result.latency)
+            return self._sample(w, result.kind, 0.0, result.latency)
         try:
             evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
         except (SandboxUnavailable, InvalidTask):
             # Our side failed to score the answer: not the model's fault, not a score.
-            return sample("infra_error", 0.0, result.latency)
-        digest = await asyncio.to_thread(self._responses.put, result.text.encode("utf-8"))
-        usage = result.usage
-        return sample(
-            "ok",
-            float(evaluation.score),
-            result.latency,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            response_digest=digest,
+            return self._sample(w, "infra_error", 0.0, result.latency)
+        return result, float(evaluation.score)
+
+    def _sample(
+        self, w: WorkItem, outcome: str, score: float, latency: float = 0.0, **kw: object
+    ) -> Sample:
+        s = Sample(
+            pool=w.pool,
+            env=w.env,
+            task_id=w.task_id,
+            hotkey=w.hotkey,
+            revision=w.revision,
+            score=score,
+            outcome=outcome,  # type: ignore[arg-type]
+            latency_ms=int(latency * 1000),
+            attempt=w.attempt,
+            **kw,  # type: ignore[arg-type]
         )
+        if self._on_sample is not None:
+            self._on_sample(s, latency)
+        return s

@@ -116,7 +116,11 @@ def heuristic_valid(program: str, given: str) -> bool:
     that number."""
     lines = given.split("\n")
     if _LOOP_HEADER in program and re.fullmatch(r"\d+", lines[0].strip()):
-        return len(lines) > int(lines[0].strip())
+        try:
+            count = int(lines[0].strip())
+        except ValueError:
+            return False  # more digits than int() converts: more than any answer has lines
+        return len(lines) > count
     return len(lines) >= program.count("input()")
 
 

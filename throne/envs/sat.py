@@ -102,7 +102,10 @@ class SatEnvironment(Environment):
         n: int = task.data["n"]
         values: dict[int, bool] = {}
         for var, val in _ASSIGN.findall(text):
-            index = int(var)
+            try:
+                index = int(var)
+            except ValueError:
+                continue  # more digits than int() converts: no variable of any task
             if 1 <= index <= n:
                 values[index] = val in ("True", "1")
         if not values:

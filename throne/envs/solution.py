@@ -6,8 +6,13 @@ import json
 import re
 from typing import Any
 
-from throne.envs.sandbox.limits import RunResult
+from throne.domain.bounded_json import UnreadableJson, read_json
+from throne.envs.sandbox.limits import Limits, RunResult
 from throne.envs.sandbox.port import Sandbox
+
+MAX_CALL_RESULT_BYTES = 3 * Limits().output_bytes
+"""The longest call result read: the sandbox keeps at most `Limits.output_bytes` of a stream and
+decodes it with replacement characters, three UTF-8 bytes at most for each byte kept."""
 
 _DEFINES_SOLVE = re.compile(r"^def solve\s*\(", re.MULTILINE)
 _MAIN_GUARD = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]""")
@@ -57,8 +62,10 @@ def call_harness(source: str, fn_name: str, args: list[Any]) -> str:
 
 
 def call_result_matches(stdout: str, expected: Any) -> bool:
+    """Whether the program printed ``expected`` as JSON. Expected values nest a few levels, so
+    a print nested deeper than the reading limit could never match: it is simply wrong."""
     try:
-        value = json.loads(stdout)
-    except ValueError:
+        value = read_json(stdout, max_bytes=MAX_CALL_RESULT_BYTES)
+    except UnreadableJson:
         return False
     return canonical(value) == canonical(expected)

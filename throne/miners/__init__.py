@@ -2,7 +2,8 @@
 
 They stand in for real models in the demo and in end-to-end tests: each miner answers a task
 correctly with probability ``skill``, decided by a hash of (name, revision, env, task id), so a
-run is reproducible, and can inject faults (latency, 500/429, hangs, malformed bodies).
+run is reproducible, and can inject faults (latency, 500/429, hangs, malformed or deeply
+nested bodies).
 """
 
 from throne.miners.app import MinerStats, miner_app

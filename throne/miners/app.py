@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from throne.envs.base import Environment
 from throne.miners.answer import UNRECOGNISED, answer_task, locate
-from throne.miners.profile import MinerProfile
+from throne.miners.profile import NESTED_DEPTH, MinerProfile
 
 HANG_SECONDS = 3600.0
 
@@ -93,6 +93,7 @@ def miner_app(
             (faults.error_rate, "error"),
             (faults.rate_limit_rate, "rate_limit"),
             (faults.malformed_rate, "malformed"),
+            (faults.nested_rate, "nested"),
         ):
             if draw < rate:
                 return await _fault(fault, profile, request)
@@ -138,6 +139,9 @@ async def _fault(fault: str, profile: MinerProfile, request: Request) -> Respons
         retry_after = profile.faults.retry_after
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         return _error(429, "rate_limit_error", "slow down", headers)
+    if fault == "nested":
+        nested = b"[" * NESTED_DEPTH + b"]" * NESTED_DEPTH
+        return Response(nested, media_type="application/json")
     return Response('{"id": "chatcmpl-broken", "choices": [{"mess', media_type="application/json")
 
 

@@ -6,6 +6,9 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+NESTED_DEPTH = 1100
+"""How deep a ``nested_rate`` answer nests: past the standard library parser's recursion limit."""
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -14,7 +17,8 @@ class Faults:
     ``latency_ms`` ± ``latency_jitter_ms`` (uniform) delays every answer. ``fail_first`` makes
     the first N requests answer 503, so a retry can be seen to succeed. ``error_rate`` answers
     500, ``rate_limit_rate`` answers 429 with ``Retry-After: retry_after``, ``hang_rate`` never
-    answers, ``malformed_rate`` answers 200 with a truncated JSON body.
+    answers, ``malformed_rate`` answers 200 with a truncated JSON body, ``nested_rate`` answers
+    200 with a JSON body nested `NESTED_DEPTH` levels deep (2.2 KB that once stalled a contest).
     """
 
     latency_ms: float = 0.0
@@ -25,9 +29,16 @@ class Faults:
     retry_after: float | None = 1.0
     hang_rate: float = 0.0
     malformed_rate: float = 0.0
+    nested_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        rates = (self.error_rate, self.rate_limit_rate, self.hang_rate, self.malformed_rate)
+        rates = (
+            self.error_rate,
+            self.rate_limit_rate,
+            self.hang_rate,
+            self.malformed_rate,
+            self.nested_rate,
+        )
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
             raise ValueError("fault rates must lie in [0, 1] and sum to at most 1")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.fail_first < 0:

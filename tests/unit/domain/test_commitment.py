@@ -36,6 +36,13 @@ def test_malformed_commitments_are_rejections_never_exceptions(text: str, reason
 
 def test_deeply_nested_json_under_the_size_cap_is_rejected_cleanly() -> None:
     assert isinstance(parse_commitment("[" * 1000), Rejection)
+    nested = "[" * 65 + "]" * 65
+    assert parse_commitment(nested) == Rejection("invalid_json")
+    extra = '{"model": "a/b", "revision": "r", "x": ' + nested + "}"
+    assert parse_commitment(extra) == Rejection("invalid_json")
+    # Within the reading depth (the object itself is one level), extra keys are kept.
+    kept = '{"model": "a/b", "revision": "r", "x": ' + "[" * 63 + "]" * 63 + "}"
+    assert isinstance(parse_commitment(kept), ParsedCommitment)
 
 
 def test_repo_name_must_end_with_the_hotkey_case_insensitively() -> None:

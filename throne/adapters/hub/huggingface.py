@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import email.utils
 import http.client
-import json
 import re
 import threading
 import time
@@ -32,9 +31,12 @@ import structlog
 
 from throne.adapters.hub.model_hash import model_hash
 from throne.daemon.model_hub import ModelHub
+from throne.domain.bounded_json import UnreadableJson, read_json
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_BODY_BYTES = 32 * 1024 * 1024
+"""The largest model-info answer read. It lists one entry per file of the commit: a few hundred
+bytes each, so 32 MiB holds the listing of any real repository, with room to spare."""
 # Hub repo ids: "name" or "namespace/name", of letters, digits, "-", "_" and ".".
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
 
@@ -202,9 +204,9 @@ class HuggingFaceHub(ModelHub):
         if body is None:
             return self._failed(f"response larger than {self._max_body} bytes")
         try:
-            info = json.loads(body)
-        except ValueError:
-            return self._failed("response is not JSON")
+            info = read_json(body, max_bytes=self._max_body)
+        except UnreadableJson as exc:
+            return self._failed(f"response is not readable JSON: {exc}")
         if not isinstance(info, dict) or not isinstance(info.get("siblings"), list):
             return self._failed("response has no file list")
         if info.get("sha") != revision:

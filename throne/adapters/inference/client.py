@@ -255,6 +255,12 @@ class AiohttpChatCompletions:
         except TRANSPORT_ERRORS as exc:
             failure = classify(exc)
             return _Attempt(reason=failure.reason, retryable=failure.retryable)
+        except Exception as exc:
+            # Nothing else is expected here; should the far side find a way to make reading
+            # its answer fail all the same, the call still ends in a failure, not an exception
+            # that would stop the caller's loop. Not the model's fault for certain: infra.
+            reason = " ".join(f"unexpected {type(exc).__name__}: {exc}".split())[:300]
+            return _Attempt(reason=reason)
 
     async def _read(self, response: aiohttp.ClientResponse) -> _Attempt:
         status = response.status
@@ -264,7 +270,7 @@ class AiohttpChatCompletions:
                 cap = self._limits.max_body_bytes
                 return _Attempt(kind="model_error", reason=f"body over {cap} bytes", status=status)
             try:
-                parsed = parse_completion_body(raw)
+                parsed = parse_completion_body(raw, max_bytes=self._limits.max_body_bytes)
             except UnusableBody as exc:
                 return _Attempt(kind="model_error", reason=str(exc), status=status)
             return _Attempt(result=Completion(parsed.text, parsed.usage, 0.0, 1))

@@ -66,11 +66,17 @@ async def run_tasks(
         )
         result = await client.complete(endpoint, request)
         if isinstance(result, Completion):
-            evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
-            tokens = result.usage.completion_tokens if result.usage else None
-            score = TaskScore(
-                task_id, evaluation.score, "ok", result.latency, tokens, evaluation.detail
-            )
+            try:
+                evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
+            except Exception as exc:
+                # Our side failed to score this answer: one task's failure, not the run's.
+                detail = " ".join(f"scoring failed: {type(exc).__name__}: {exc}".split())[:300]
+                score = TaskScore(task_id, 0.0, "infra_error", result.latency, None, detail)
+            else:
+                tokens = result.usage.completion_tokens if result.usage else None
+                score = TaskScore(
+                    task_id, evaluation.score, "ok", result.latency, tokens, evaluation.detail
+                )
         else:
             score = TaskScore(task_id, 0.0, result.kind, result.latency, None, result.reason)
         if on_result is not None:

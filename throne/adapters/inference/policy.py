@@ -12,6 +12,11 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Our own credentials or route were refused: not the model's fault.
 INFRA_STATUSES = frozenset({401, 403, 407})
 
+MAX_BODY_BYTES = 1 << 20
+"""The largest completion body read by default. An answer is text a model wrote within its
+``max_tokens``: a megabyte holds a quarter of a million tokens, more than any context window
+serves in one answer, and reading no further bounds what one hostile body costs."""
+
 
 @dataclass(frozen=True)
 class Deadlines:
@@ -48,7 +53,7 @@ class Limits:
 
     per_endpoint: int = 16
     overall: int = 256
-    max_body_bytes: int = 1 << 20
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

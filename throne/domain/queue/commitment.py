@@ -7,11 +7,14 @@ exception: malformed input from the chain must not stop the loop that reads it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from throne.domain.bounded_json import UnreadableJson, read_json
+
 MAX_COMMITMENT_BYTES = 1024
+"""The longest commitment read. An honest one is a model id and a commit sha, under 200 bytes;
+a kilobyte leaves room for extra keys and bounds what a hostile one costs to read."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,8 @@ def parse_commitment(text: str) -> ParsedCommitment | Rejection:
     if not text.strip():
         return Rejection("empty_commitment")
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
+        obj = read_json(text, max_bytes=MAX_COMMITMENT_BYTES)
+    except UnreadableJson:
         return Rejection("invalid_json")
     if not isinstance(obj, dict):
         return Rejection("not_a_json_object")
