@@ -21,7 +21,11 @@ from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpo
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
 from throne.adapters.storage.claims import SqlWorkClaims
 from throne.adapters.storage.database import Database, resolve_database
+from throne.adapters.storage.identity import claim_sqlite_log
+from throne.adapters.storage.integrity import check_integrity
+from throne.adapters.storage.lock import PostgresRoleLock, SqliteWriterLock
 from throne.adapters.storage.responses import SqlResponseStore
+from throne.adapters.storage.schema import creating
 from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon
 from throne.daemon.model_hub import ModelHub, NoModelHub
@@ -138,11 +142,83 @@ def build(
     :class:`NoChain`) and sets no weights."""
     v = settings.validator
     db = db or resolve_database(v.db or None)
-    app = open_application(settings, db)
+    writer_lock = open_log(db, as_daemon=role == "daemon")
+    try:
+        return _build(
+            settings,
+            db,
+            writer_lock,
+            chain,
+            endpoints,
+            model_hub,
+            environments,
+            retry,
+            with_weights,
+            pool_secret,
+            role,
+        )
+    except BaseException:
+        if writer_lock is not None:
+            writer_lock.release()
+        raise
+
+
+def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
+    """Before anything is written: refuse a SQLite file that is not a throne log, take a
+    SQLite log's writer lock for a daemon (the lock that makes it the only one), and check the
+    log's pages. Returns the lock taken, if any."""
+    if db.backend != "sqlite":
+        return None
+    claim_sqlite_log(db)
+    lock = SqliteWriterLock(db) if as_daemon else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        check_integrity(db)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
+
+
+def _build(
+    settings: Settings,
+    db: Database,
+    writer_lock: SqliteWriterLock | None,
+    chain: Chain | None,
+    endpoints: ModelEndpoints | None,
+    model_hub: ModelHub | None,
+    environments: Mapping[str, Environment] | None,
+    retry: RetryPolicy | None,
+    with_weights: bool,
+    pool_secret: bytes | None,
+    role: str,
+) -> Services:
+    v = settings.validator
+    host = socket.gethostname()
+    # On SQLite the daemon is its log's only one, and a restarted daemon takes its claims back
+    # at once; on PostgreSQL a standby beside it must not share its name.
+    default_name = (
+        f"{host}:daemon"
+        if role == "daemon" and db.backend == "sqlite"
+        else f"{host}:{role}:{os.getpid()}"
+    )
+    metrics = ThroneMetrics()
+    # Every table is made here, under the log's creation lock: processes that start together
+    # on a fresh database would otherwise race to create the same ones.
+    with creating(db):
+        app = open_application(settings, db)
+        engine = db.create_engine()
+        responses = SqlResponseStore(engine)
+        claims = SqlWorkClaims(
+            engine,
+            settings.sampler.worker_name or default_name,
+            ttl_seconds=settings.sampler.claim_ttl_seconds,
+        )
+        projections = ProjectionKeeper(app, db, engine, metrics)
     if chain is None:
         chain = open_chain(v) if role == "daemon" else NoChain()
-    engine = db.create_engine()
-    responses = SqlResponseStore(engine)
     if environments is None:
         sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
         environments = installed_environments(sandbox)
@@ -157,17 +233,6 @@ def build(
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
         trust_env=bool(settings.inference.get("proxy_from_environment", False)),
     )
-    default_name = (
-        f"{socket.gethostname()}:daemon"
-        if role == "daemon"
-        else f"{socket.gethostname()}:worker:{os.getpid()}"
-    )
-    claims = SqlWorkClaims(
-        engine,
-        settings.sampler.worker_name or default_name,
-        ttl_seconds=settings.sampler.claim_ttl_seconds,
-    )
-    metrics = ThroneMetrics()
 
     def on_sample(sample: Sample, latency: float) -> None:
         metrics.observe_sample(sample.env, sample.outcome, latency or None)
@@ -205,9 +270,12 @@ def build(
         poll_seconds=v.poll_seconds,
         secret=pool_secret if pool_secret is not None else _secret(v),
         metrics=metrics,
-        projections=ProjectionKeeper(app, db, engine, metrics).run,
+        projections=projections.run,
+        role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
     )
     closers: list[Any] = [engine.dispose]
+    if writer_lock is not None:
+        closers.append(writer_lock.release)
     if sandbox is not None:
         closers.append(sandbox.close)
     services = Services(settings, db, app, chain, client, sampler, daemon, closers)

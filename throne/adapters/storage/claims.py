@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from throne.adapters.storage.schema import create_tables
+
 metadata = sa.MetaData()
 claims_table = sa.Table(
     "throne_work_claims",
@@ -50,7 +52,7 @@ class SqlWorkClaims:
         self._worker = worker
         self._ttl = ttl_seconds
         self._clock = clock
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
         self._dialect = engine.dialect.name
         if self._dialect not in ("postgresql", "sqlite"):  # pragma: no cover
             raise ValueError(f"unsupported database dialect {self._dialect!r}")

@@ -18,6 +18,7 @@ from throne.adapters.storage.database import (
     check_database,
     storage_errors,
 )
+from throne.adapters.storage.schema import creating
 
 #: The application's pinned name: it names the PostgreSQL tables (``throne_events``).
 APPLICATION_NAME = "throne"
@@ -34,7 +35,7 @@ def open_notification_log(
     if db.read_only and db.backend == "sqlite":
         _require_sqlite_log(db)
     env = Environment(application, db.eventsourcing_env())
-    with storage_errors(db):
+    with storage_errors(db), creating(db):
         factory: InfrastructureFactory[TrackingRecorder] = InfrastructureFactory.construct(env)
         recorder = factory.application_recorder()
         if db.read_only:
