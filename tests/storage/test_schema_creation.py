@@ -104,9 +104,11 @@ def test_a_creator_kept_waiting_too_long_says_so_in_one_line(
     holder = connect(db)
     try:
         holder.execute("SELECT pg_advisory_lock(%s)", (advisory_key(db, "schema"),))
-        with pytest.raises(SchemaCreationTimeout, match="another throne process") as exc:
-            with creating(db):
-                pass
+        with (
+            pytest.raises(SchemaCreationTimeout, match="another throne process") as exc,
+            creating(db),
+        ):
+            pass
         assert "\n" not in str(exc.value)
     finally:
         holder.close()

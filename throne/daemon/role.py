@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 #: Seconds between a standby's tries, and between a holder's checks of its lock.
 POLL_SECONDS = 1.0
+#: Polls a daemon that lost the role waits before it tries for it again.
+LOST_PAUSE_POLLS = 3
 
 
 class RoleLock(Protocol):
@@ -69,7 +71,9 @@ async def hold_role(
             standing_by = False
             changed("writer")
             log.info("role_acquired")
-            await _write_while_held(lock, stop, run_writer, log, poll_seconds)
+            if await _write_while_held(lock, stop, run_writer, log, poll_seconds):
+                # Lost: let a standby that can reach the database take over before trying again.
+                await _sleep_or_stop(stop, poll_seconds * LOST_PAUSE_POLLS)
     finally:
         await asyncio.to_thread(lock.release)
 
@@ -80,7 +84,8 @@ async def _write_while_held(
     run_writer: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
     log: Any,
     poll_seconds: float,
-) -> None:
+) -> bool:
+    """Run the writer's loops until ``stop`` or until the lock is lost; True if lost."""
     writer_stop = asyncio.Event()
     writer = asyncio.create_task(run_writer(writer_stop))
     try:
@@ -88,7 +93,8 @@ async def _write_while_held(
             await _sleep_or_stop(stop, poll_seconds)
             if not stop.is_set() and not await asyncio.to_thread(lock.holds):
                 log.error("role_lost", reason="the lock's session ended; standing by")
-                break
+                return True
+        return False
     finally:
         writer_stop.set()
         await writer

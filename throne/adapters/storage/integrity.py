@@ -52,8 +52,14 @@ def check_integrity(db: Database) -> None:
 def _first_fault(conn: sqlite3.Connection) -> str | None:
     present = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table in CHECKED_TABLES:
-        if table in present:
+        if table not in present:
+            continue
+        try:
             found = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({table})")]
-            if found != ["ok"]:
-                return f"{table}: {found[0]}"
+        except sqlite3.DatabaseError as exc:  # damage that stops the check itself
+            if "malformed" not in str(exc):
+                raise
+            found = [str(exc)]
+        if found != ["ok"]:
+            return f"{table}: {found[0]}"
     return None
