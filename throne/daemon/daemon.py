@@ -5,6 +5,10 @@
 - sampler: pending evaluations, recorded in batches;
 - weights: every N blocks, once the rate limit allows.
 
+Chain sync, tick and weights are the writer's loops: on a log with a role lock (PostgreSQL) they
+run only while this daemon holds it, and the daemon otherwise stands by, sampling
+(``throne.daemon.role``).
+
 Stopping (``stop`` set, e.g. by SIGTERM) ends every loop at its next await; the sampler
 abandons what is in flight and records what has finished.
 """
@@ -86,7 +90,8 @@ class Daemon:
         self.heartbeat = heartbeat or Heartbeat()
         self.projections = projections
         self.role_lock = role_lock
-        self.state = DaemonState()
+        # With a role lock, the daemon writes only once it holds it.
+        self.state = DaemonState(role="writer" if role_lock is None else "standby")
         self.log = structlog.get_logger("throne.daemon")
 
     async def run(self, stop: asyncio.Event) -> None:
