@@ -59,6 +59,8 @@ def test_two_daemons_on_one_postgres_log_never_decide_a_battle_twice(
     assert set(roles) == {"writer", "standby"}
     assert roles["standby"].sampler.stats.recorded > 0  # it sampled like a worker
     assert roles["standby"].daemon.state.ticked_block == 0  # and decided nothing
+    healthy, body = roles["standby"].daemon.heartbeat.status(max_staleness=60)
+    assert healthy and body["status"] == "ok"  # a standby is not a stalled daemon
     with world.app() as app:
         ends = decisions(app)
         starts = Counter(

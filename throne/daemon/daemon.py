@@ -109,8 +109,16 @@ class Daemon:
         def became(role: str) -> None:
             self.state.role = role
 
+        def standing_by() -> None:  # a healthy standby is not a stalled daemon
+            self.heartbeat.beat(self.state.ticked_block)
+
         shared["role"] = lambda s: hold_role(
-            lock, s, lambda w: self._run_loops(writer, w), log=self.log, on_change=became
+            lock,
+            s,
+            lambda w: self._run_loops(writer, w),
+            log=self.log,
+            on_change=became,
+            on_standby=standing_by,
         )
         await self._run_loops(shared, stop)
 

@@ -43,11 +43,14 @@ async def hold_role(
     *,
     log: Any,
     on_change: Callable[[str], None] | None = None,
+    on_standby: Callable[[], None] | None = None,
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """Stand by until the lock is ours, run ``run_writer`` while it stays ours, repeat until
-    ``stop``. ``on_change`` hears "standby" and "writer"."""
+    ``stop``. ``on_change`` hears "standby" and "writer"; ``on_standby`` is called at each of
+    a standby's polls that the database answered (a standby is alive, not stalled)."""
     changed = on_change or (lambda role: None)
+    alive = on_standby or (lambda: None)
     try:
         standing_by = unreachable = False
         while not stop.is_set():
@@ -66,6 +69,8 @@ async def hold_role(
                     standing_by = True
                     changed("standby")
                     log.info("role_standby", reason="another daemon writes this log")
+                if not unreachable:
+                    alive()
                 await _sleep_or_stop(stop, poll_seconds)
                 continue
             standing_by = False
