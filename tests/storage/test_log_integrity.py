@@ -73,6 +73,21 @@ def test_a_log_with_a_damaged_page_is_refused_in_one_line(tmp_path: Path) -> Non
     lock.release()
 
 
+def test_a_damaged_log_made_before_the_mark_is_named_damaged_too(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    app = ThroneApplication(small_config(), env=parse_database_url(str(path)).eventsourcing_env())
+    try:
+        play(app)
+    finally:
+        app.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
+    damage_an_old_page_of_the_events(path)
+    with pytest.raises(CorruptLog, match=r"is damaged \(stored_events: "):
+        open_log(parse_database_url(str(path)), as_daemon=False)
+
+
 def test_throne_run_on_a_damaged_log_stops_at_once_with_one_line(tmp_path: Path) -> None:
     path = played_log(tmp_path / "throne.db")
     damage_an_old_page_of_the_events(path)

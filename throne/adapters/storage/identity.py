@@ -17,6 +17,7 @@ from contextlib import closing
 from urllib.parse import quote
 
 from throne.adapters.storage.database import Database, StorageError, storage_errors
+from throne.adapters.storage.integrity import damaged
 
 #: "thrn" in ASCII: the SQLite header's application id of every throne log.
 THRONE_APPLICATION_ID = 0x7468726E
@@ -43,10 +44,15 @@ def _tables(conn: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _is_unmarked_log(conn: sqlite3.Connection, tables: list[str]) -> bool:
+def _is_unmarked_log(conn: sqlite3.Connection, tables: list[str], db: Database) -> bool:
     if EVENTS_TABLE not in tables:
         return False
-    row = conn.execute(f"SELECT topic FROM {EVENTS_TABLE} ORDER BY rowid LIMIT 1").fetchone()
+    try:
+        row = conn.execute(f"SELECT topic FROM {EVENTS_TABLE} ORDER BY rowid LIMIT 1").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "malformed" not in str(exc):
+            raise
+        raise damaged(db, f"{EVENTS_TABLE}: {exc}") from None
     if row is not None:
         return str(row[0]).startswith(THRONE_TOPIC_PREFIX)
     return all(_THRONE_TABLE.match(t) for t in tables)
@@ -68,7 +74,7 @@ def recognise(conn: sqlite3.Connection, db: Database) -> bool:
     if app_id != 0:
         raise _refuse(db, f"its application_id is {app_id:#010x}")
     tables = _tables(conn)
-    if tables and not _is_unmarked_log(conn, tables):
+    if tables and not _is_unmarked_log(conn, tables, db):
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise _refuse(db, f"it holds other tables: {shown}")
     return False

@@ -43,10 +43,15 @@ def check_integrity(db: Database) -> None:
                     raise
                 fault = f"sqlite_master: {exc}"  # so early that the check cannot even start
     if fault is not None:
-        raise CorruptLog(
-            f"the log {db.path} is damaged ({fault}): nothing was written; stop every throne "
-            "process on it and restore the file from a backup"
-        )
+        raise damaged(db, fault)
+
+
+def damaged(db: Database, fault: str) -> CorruptLog:
+    """The one line for a log whose pages SQLite reports as damaged."""
+    return CorruptLog(
+        f"the log {db.path} is damaged ({fault}): nothing was written; stop every throne "
+        "process on it and restore the file from a backup"
+    )
 
 
 def _first_fault(conn: sqlite3.Connection) -> str | None:
