@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Mapping
@@ -142,25 +143,26 @@ def build(
     :class:`NoChain`) and sets no weights."""
     v = settings.validator
     db = db or resolve_database(v.db or None)
-    writer_lock = open_log(db, as_daemon=role == "daemon")
-    try:
-        return _build(
+    with contextlib.ExitStack() as undo:  # what a failed build must give back
+        writer_lock = open_log(db, as_daemon=role == "daemon")
+        if writer_lock is not None:
+            undo.callback(writer_lock.release)
+        services = _services(
             settings,
             db,
-            writer_lock,
             chain,
             endpoints,
             model_hub,
             environments,
             retry,
-            with_weights,
-            pool_secret,
-            role,
+            with_weights=with_weights,
+            pool_secret=pool_secret,
+            role=role,
         )
-    except BaseException:
         if writer_lock is not None:
-            writer_lock.release()
-        raise
+            services.closers.append(writer_lock.release)
+        undo.pop_all()
+    return services
 
 
 def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
@@ -182,15 +184,15 @@ def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
     return lock
 
 
-def _build(
+def _services(
     settings: Settings,
     db: Database,
-    writer_lock: SqliteWriterLock | None,
     chain: Chain | None,
     endpoints: ModelEndpoints | None,
     model_hub: ModelHub | None,
     environments: Mapping[str, Environment] | None,
     retry: RetryPolicy | None,
+    *,
     with_weights: bool,
     pool_secret: bytes | None,
     role: str,
@@ -274,8 +276,6 @@ def _build(
         role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
     )
     closers: list[Any] = [engine.dispose]
-    if writer_lock is not None:
-        closers.append(writer_lock.release)
     if sandbox is not None:
         closers.append(sandbox.close)
     services = Services(settings, db, app, chain, client, sampler, daemon, closers)
