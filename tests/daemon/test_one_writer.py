@@ -218,3 +218,22 @@ def test_a_writer_whose_session_is_lost_stops_writing_and_the_role_passes_on(
                 proc.kill()
                 proc.wait()
     assert_each_battle_decided_once(world, postgres_schema_url)
+
+
+def test_a_daemon_that_fails_to_start_lets_go_of_the_sqlite_log(
+    tmp_path: Path, miners: str
+) -> None:
+    from dataclasses import replace
+
+    from throne.adapters.chain.local import LocalChainMissing
+    from throne.app import build
+    from throne.daemon.settings import settings_from_dict
+
+    world = make_world(tmp_path / "w", miners, SECRET)
+    ranges = {n: e.id_range for n, e in environments().items()}
+    settings = settings_from_dict(world.settings_dict(), ranges)
+    broken = replace(settings, validator=replace(settings.validator, chain_db=str(tmp_path / "no")))
+    with pytest.raises(LocalChainMissing):
+        build(broken, environments={}, pool_secret=SECRET)
+    services = build(settings, environments={}, pool_secret=SECRET)  # the log is free again
+    services.close_sync()
