@@ -65,11 +65,11 @@ async def hold_role(
             else:
                 unreachable = False
             if not acquired:
-                if not standing_by:
-                    standing_by = True
-                    changed("standby")
-                    log.info("role_standby", reason="another daemon writes this log")
+                changed("standby")
                 if not unreachable:
+                    if not standing_by:
+                        standing_by = True
+                        log.info("role_standby", reason="another daemon writes this log")
                     alive()
                 await _sleep_or_stop(stop, poll_seconds)
                 continue
