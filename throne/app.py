@@ -28,7 +28,11 @@ from throne.adapters.storage.database import (
     resolve_database,
     storage_errors,
 )
+from throne.adapters.storage.identity import claim_sqlite_log
+from throne.adapters.storage.integrity import check_integrity
+from throne.adapters.storage.lock import PostgresRoleLock, SqliteWriterLock
 from throne.adapters.storage.responses import SqlResponseStore
+from throne.adapters.storage.schema import creating
 from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon
 from throne.daemon.model_hub import ModelHub, NoModelHub
@@ -181,6 +185,25 @@ def build(
     return services
 
 
+def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
+    """Before anything is written: refuse a SQLite file that is not a throne log, take a
+    SQLite log's writer lock for a daemon (the lock that makes it the only one), and check the
+    log's pages. Returns the lock taken, if any."""
+    if db.backend != "sqlite":
+        return None
+    claim_sqlite_log(db)
+    lock = SqliteWriterLock(db) if as_daemon else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        check_integrity(db)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
+
+
 def _build(
     undo: ExitStack,
     settings: Settings,
@@ -203,12 +226,34 @@ def _build(
         chain = open_chain(v) if role == "daemon" else NoChain()
         undo.callback(chain.close)
     db = db or resolve_database(v.db or None)
-    app = open_application(settings, db)
-    undo.callback(app.close)
+    check_database(db, must_exist=False, create_parent=creates_log_directory(db))
+    writer_lock = open_log(db, as_daemon=role == "daemon")
+    if writer_lock is not None:
+        undo.callback(writer_lock.release)
+    # Every table is made here, under the log's creation lock: processes that start together
+    # on a fresh database would otherwise race to create the same ones.
+    with creating(db):
+        app = open_application(settings, db)
+        undo.callback(app.close)
+        engine = db.create_engine()
+        undo.callback(engine.dispose)
+        responses = SqlResponseStore(engine)
+        host = socket.gethostname()
+        # On SQLite the daemon is its log's only one, and a restarted daemon takes its claims
+        # back at once; on PostgreSQL a standby beside it must not share its name.
+        default_name = (
+            f"{host}:daemon"
+            if role == "daemon" and db.backend == "sqlite"
+            else f"{host}:{role}:{os.getpid()}"
+        )
+        claims = SqlWorkClaims(
+            engine,
+            settings.sampler.worker_name or default_name,
+            ttl_seconds=settings.sampler.claim_ttl_seconds,
+        )
+        metrics = ThroneMetrics()
+        projections = ProjectionKeeper(app, db, engine, metrics)
     secret = pool_secret if pool_secret is not None else _secret(v)
-    engine = db.create_engine()
-    undo.callback(engine.dispose)
-    responses = SqlResponseStore(engine)
     if environments is None:
         sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
         undo.callback(sandbox.close)
@@ -224,17 +269,6 @@ def _build(
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
         trust_env=bool(settings.inference.get("proxy_from_environment", False)),
     )
-    default_name = (
-        f"{socket.gethostname()}:daemon"
-        if role == "daemon"
-        else f"{socket.gethostname()}:worker:{os.getpid()}"
-    )
-    claims = SqlWorkClaims(
-        engine,
-        settings.sampler.worker_name or default_name,
-        ttl_seconds=settings.sampler.claim_ttl_seconds,
-    )
-    metrics = ThroneMetrics()
 
     def on_sample(sample: Sample, latency: float) -> None:
         metrics.observe_sample(sample.env, sample.outcome, latency or None)
@@ -272,11 +306,14 @@ def _build(
         poll_seconds=v.poll_seconds,
         secret=secret,
         metrics=metrics,
-        projections=ProjectionKeeper(app, db, engine, metrics).run,
+        projections=projections.run,
+        role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
     )
     closers: list[Any] = [engine.dispose]
     if sandbox is not None:
         closers.append(sandbox.close)
+    if writer_lock is not None:
+        closers.append(writer_lock.release)
     services = Services(settings, db, app, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:

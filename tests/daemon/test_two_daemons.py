@@ -1,10 +1,12 @@
-"""Two daemons on one PostgreSQL log: optimistic concurrency lets only one decide a battle."""
+"""Two daemons on one PostgreSQL log: one writes (chain, decisions, weights), the other stands by
+and samples; no battle is decided twice."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,14 @@ from tests.daemon.cluster import decisions, make_world, profiles, settled
 from throne.adapters.storage.database import parse_database_url
 from throne.app import build
 from throne.audit.database import verify_database
-from throne.daemon.settings import settings_from_dict
+from throne.daemon.settings import Settings, settings_from_dict
 from throne.domain.contest.contest import Contest
 from throne.envs.registry import environments
 from throne.miners import MinerServer
+
+
+def named(settings: Settings, worker: str) -> Settings:
+    return replace(settings, sampler=replace(settings.sampler, worker_name=worker))
 
 
 @pytest.mark.postgres
@@ -28,8 +34,9 @@ def test_two_daemons_on_one_postgres_log_never_decide_a_battle_twice(
         world = make_world(tmp_path, server.base_url, bytes(32), db_url=postgres_schema_url)
         ranges = {n: e.id_range for n, e in envs.items()}
         settings = settings_from_dict(world.settings_dict(), ranges)
-        first = build(settings, pool_secret=bytes(32))
-        second = build(settings, pool_secret=bytes(32))
+        first, second = (
+            build(named(settings, name), pool_secret=bytes(32)) for name in ("first", "second")
+        )
 
         async def race() -> None:
             stop = asyncio.Event()
@@ -48,6 +55,12 @@ def test_two_daemons_on_one_postgres_log_never_decide_a_battle_twice(
             first.close_sync()
             second.close_sync()
     assert settled(world)
+    roles = {s.daemon.state.role: s for s in (first, second)}
+    assert set(roles) == {"writer", "standby"}
+    assert roles["standby"].sampler.stats.recorded > 0  # it sampled like a worker
+    assert roles["standby"].daemon.state.ticked_block == 0  # and decided nothing
+    healthy, body = roles["standby"].daemon.heartbeat.status(max_staleness=60)
+    assert healthy and body["status"] == "ok"  # a standby is not a stalled daemon
     with world.app() as app:
         ends = decisions(app)
         starts = Counter(

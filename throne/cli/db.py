@@ -52,18 +52,22 @@ def _open(args: argparse.Namespace, must_exist: bool) -> Any:
 def init(args: argparse.Namespace) -> int:
     from throne.adapters.storage.claims import SqlWorkClaims
     from throne.adapters.storage.database import StorageError, storage_errors
+    from throne.adapters.storage.identity import claim_sqlite_log
     from throne.adapters.storage.responses import SqlResponseStore
+    from throne.adapters.storage.schema import create_tables, creating
     from throne.application import ThroneApplication
     from throne.domain.contest.config import ContestConfig
 
     db = _open(args, must_exist=False)
     try:
-        with storage_errors(db):
+        if db.backend == "sqlite":
+            claim_sqlite_log(db)  # refuses a file that holds something else
+        with storage_errors(db), creating(db):
             ThroneApplication(ContestConfig(), env=db.eventsourcing_env()).close()
             engine = db.create_engine()
             SqlResponseStore(engine)
             SqlWorkClaims(engine, "init", ttl_seconds=1)
-            _meta.create_all(engine)
+            create_tables(_meta, engine)
             with engine.begin() as conn:
                 current = _version(conn)
                 if current is None:

@@ -5,6 +5,10 @@
 - sampler: pending evaluations, recorded in batches;
 - weights: every N blocks, once the rate limit allows.
 
+Chain sync, tick and weights are the writer's loops: on a log with a role lock (PostgreSQL) they
+run only while this daemon holds it, and the daemon otherwise stands by, sampling
+(``throne.daemon.role``).
+
 Stopping (``stop`` set, e.g. by SIGTERM) ends every loop at its next await; the sampler
 abandons what is in flight and records what has finished.
 """
@@ -25,6 +29,7 @@ from throne.adapters.chain.port import Chain
 from throne.application import ThroneApplication
 from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
+from throne.daemon.role import RoleLock, hold_role
 from throne.daemon.sampler import Sampler
 from throne.daemon.weight_setter import WeightSetter
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
@@ -49,6 +54,9 @@ class DaemonState:
     #: for months (the log holds them all)
     steps: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=STEPS_KEPT))
     restarts: dict[str, int] = field(default_factory=dict)
+    #: "writer" while this daemon reads the chain, decides and sets weights; "standby" while
+    #: another daemon of the log does (it then only samples)
+    role: str = "writer"
 
 
 class Daemon:
@@ -67,6 +75,7 @@ class Daemon:
         metrics: ThroneMetrics | None = None,
         heartbeat: Heartbeat | None = None,
         projections: Loop | None = None,
+        role_lock: RoleLock | None = None,
     ) -> None:
         self.app = app
         self.chain = chain
@@ -80,19 +89,40 @@ class Daemon:
         self.metrics = metrics
         self.heartbeat = heartbeat or Heartbeat()
         self.projections = projections
-        self.state = DaemonState()
+        self.role_lock = role_lock
+        # With a role lock, the daemon writes only once it holds it.
+        self.state = DaemonState(role="writer" if role_lock is None else "standby")
         self.log = structlog.get_logger("throne.daemon")
 
     async def run(self, stop: asyncio.Event) -> None:
-        loops: dict[str, Loop] = {
-            "chain": self._chain_loop,
-            "tick": self._tick_loop,
-            "sampler": lambda s: self.sampler.run(s, self.poll),
-        }
+        writer: dict[str, Loop] = {"chain": self._chain_loop, "tick": self._tick_loop}
         if self.weight_setter is not None:
-            loops["weights"] = self._weights_loop
+            writer["weights"] = self._weights_loop
+        shared: dict[str, Loop] = {"sampler": lambda s: self.sampler.run(s, self.poll)}
         if self.projections is not None:
-            loops["projections"] = self.projections
+            shared["projections"] = self.projections
+        if self.role_lock is None:  # the only daemon of its log (SQLite's lock file)
+            await self._run_loops({**writer, **shared}, stop)
+            return
+        lock = self.role_lock
+
+        def became(role: str) -> None:
+            self.state.role = role
+
+        def standing_by() -> None:  # a healthy standby is not a stalled daemon
+            self.heartbeat.beat(self.state.ticked_block)
+
+        shared["role"] = lambda s: hold_role(
+            lock,
+            s,
+            lambda w: self._run_loops(writer, w),
+            log=self.log,
+            on_change=became,
+            on_standby=standing_by,
+        )
+        await self._run_loops(shared, stop)
+
+    async def _run_loops(self, loops: dict[str, Loop], stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._supervise(n, loop, stop) for n, loop in loops.items()))
 
     async def _supervise(self, name: str, loop: Loop, stop: asyncio.Event) -> None:

@@ -107,8 +107,9 @@ class SamplerSettings:
     #: a claim on a work item lapses unless renewed within this long (a dead worker's work
     #: returns to the pool after it)
     claim_ttl_seconds: Annotated[float, above(0)] = 60.0
-    #: how this sampler names itself in claims; "" = host:daemon for `throne run` (so a
-    #: restarted daemon takes its claims back at once), host:worker:pid for `throne worker`
+    #: how this sampler names itself in claims; "" = host:daemon for `throne run` on SQLite
+    #: (its log's only daemon: restarted, it takes its claims back at once), host:daemon:pid on
+    #: PostgreSQL (a standby beside it must not share its claims), host:worker:pid for workers
     worker_name: str = ""
 
     def __post_init__(self) -> None:

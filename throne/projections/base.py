@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from throne.adapters.storage.schema import create_tables
+
 tracking_metadata = sa.MetaData()
 tracking_table = sa.Table(
     "projection_tracking",
@@ -63,8 +65,8 @@ class Projection(ABC):
         return list(self.metadata.sorted_tables)
 
     def create(self, engine: sa.Engine) -> None:
-        tracking_metadata.create_all(engine)
-        self.metadata.create_all(engine)
+        create_tables(tracking_metadata, engine)
+        create_tables(self.metadata, engine)
 
     def drop(self, engine: sa.Engine, application: str) -> None:
         self.metadata.drop_all(engine)

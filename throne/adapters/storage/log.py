@@ -18,6 +18,8 @@ from throne.adapters.storage.database import (
     check_database,
     storage_errors,
 )
+from throne.adapters.storage.identity import claim_sqlite_log
+from throne.adapters.storage.schema import creating
 
 #: The application's pinned name: it names the PostgreSQL tables (``throne_events``).
 APPLICATION_NAME = "throne"
@@ -33,8 +35,10 @@ def open_notification_log(
     check_database(db, must_exist=db.read_only)
     if db.read_only and db.backend == "sqlite":
         _require_sqlite_log(db)
+    elif db.backend == "sqlite":
+        claim_sqlite_log(db)  # writes nothing into a file that holds something else
     env = Environment(application, db.eventsourcing_env())
-    with storage_errors(db):
+    with storage_errors(db), creating(db):
         factory: InfrastructureFactory[TrackingRecorder] = InfrastructureFactory.construct(env)
         recorder = factory.application_recorder()
         if db.read_only:

@@ -13,6 +13,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from throne.adapters.storage.schema import create_tables
+
 COMPRESSION_LEVEL = 6
 
 
@@ -83,7 +85,7 @@ class SqlResponseStore:
     def __init__(self, engine: sa.Engine, *, create_table: bool = True) -> None:
         self._engine = engine
         if create_table:
-            metadata.create_all(engine)
+            create_tables(metadata, engine)
         dialect = engine.dialect.name
         self._insert: sa.Insert
         if dialect == "postgresql":
