@@ -125,6 +125,16 @@ def test_db_init_and_run_refuse_a_foreign_file_in_one_line(tmp_path: Path) -> No
     config = tmp_path / "throne.toml"
     config.write_text(f'[validator]\ndata_dir = "{tmp_path / "data"}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
+    # `run` opens the chain before the log: give it one, so that the log is what it refuses.
+    chain = subprocess.run(
+        [sys.executable, "-c", THRONE, "localnet", "init"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert chain.returncode == 0, chain.stderr
     for args in (
         ["db", "init", "--db", str(path)],
         ["run", "--config", str(config), "--db", str(path)],

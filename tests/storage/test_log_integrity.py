@@ -94,6 +94,16 @@ def test_throne_run_on_a_damaged_log_stops_at_once_with_one_line(tmp_path: Path)
     config = tmp_path / "throne.toml"
     config.write_text(f'[validator]\ndata_dir = "{tmp_path / "data"}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
+    # `run` opens the chain before the log: give it one, so that the log is what it refuses.
+    chain = subprocess.run(
+        [sys.executable, "-c", THRONE, "localnet", "init"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert chain.returncode == 0, chain.stderr
     done = subprocess.run(
         [sys.executable, "-c", THRONE, "run", "--config", str(config), "--db", str(path)],
         capture_output=True,
