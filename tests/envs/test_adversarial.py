@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.envs.peeking import assert_nothing_seen, lay_out_validator_files, peeking_program
 from throne.envs.base import Task
 from throne.envs.ded import DedEnvironment
 from throne.envs.sandbox import ForkServerSandbox
@@ -132,6 +135,26 @@ def test_secrets_and_the_validators_files_cannot_be_read(
     assert "READ" not in result.stdout and "SECRET" not in result.stdout, result.stdout
     if ROOT:
         assert ".bittensor" not in result.stdout and "home [" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def validator_files() -> Iterator[Path]:
+    base = lay_out_validator_files()
+    yield base
+    shutil.rmtree(base)
+
+
+def test_the_program_sees_only_the_interpreters_files_none_of_the_validators(
+    sandbox: ForkServerSandbox, validator_files: Path
+) -> None:
+    held = sandbox.isolation
+    if held["mount_ns"]:
+        assert held["minimal_root"]
+        result = sandbox.run(peeking_program(validator_files))
+        assert result.exit_code == 0, result.stderr
+        assert_nothing_seen(result.stdout, held["exposed"])
+    else:  # no mount namespace, no root of its own: the check names it (throne check)
+        assert held["exposed"] == ["/"]
 
 
 def test_the_network_is_unreachable_even_on_loopback(sandbox: ForkServerSandbox) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -109,6 +111,29 @@ def test_concurrent_runs_cannot_see_or_touch_each_others_files(
     # Both were alive at once: the attacker looked while the victim's file existed.
     assert float(a_began) < float(v_ended) and float(v_began) < float(a_ended)
     assert notes == "mine" and others == "0"
+
+
+def test_every_standard_module_that_imports_outside_imports_inside(
+    sandbox: ForkServerSandbox,
+) -> None:
+    """The minimal root still holds all the interpreter needs: its libraries, locale, zones."""
+    skipped = {"antigravity", "this", "idlelib", "turtledemo", "tkinter", "turtle", "__main__"}
+    sweep = (
+        "import importlib, sys\nfailed = []\n"
+        f"for name in sorted(sys.stdlib_module_names - {skipped!r}):\n"
+        "    try:\n        importlib.import_module(name)\n"
+        "    except BaseException:\n        failed.append(name)\n"
+        "import zoneinfo, locale\nzoneinfo.ZoneInfo('Europe/Paris')\n"
+        "locale.setlocale(locale.LC_ALL, '')\nprint(failed)"
+    )
+    outside = subprocess.run(
+        [sys.executable, "-s", "-S", "-c", sweep], capture_output=True, text=True, cwd="/"
+    )
+    limits = Limits(wall_s=60.0, cpu_s=50, cpu_hard_s=51, run_cpu_s=60.0)
+    inside = sandbox.run(sweep, limits=limits)
+    assert outside.returncode == 0, outside.stderr
+    assert inside.clean, inside.stderr
+    assert inside.stdout == outside.stdout
 
 
 def test_a_restarted_server_keeps_working_after_close() -> None:

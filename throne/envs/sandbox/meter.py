@@ -21,6 +21,9 @@ class RunMeter(Protocol):
     def exceeded(self) -> str | None:
         """``"memory"`` or ``"cpu"`` once the run as a whole has passed that cap, else None."""
 
+    def interval(self) -> float:
+        """Seconds until the next look: shorter as the run nears a cap it is not held under."""
+
     def drain(self) -> None:
         """After the run is killed: return once none of its processes is left."""
 

@@ -31,8 +31,8 @@ EXCEEDED_MARKERS = {
     "cpu": "\n[sandbox] CPU time limit of the run exceeded: killed\n",
     "memory": "\n[sandbox] memory limit of the run exceeded: killed\n",
 }
-# How often the run as a whole is measured; a run that ends sooner is measured once, at its end.
-TICK_S = 0.02
+# The first look at the run as a whole; a run that ends sooner is measured once, at its end.
+FIRST_LOOK_S = 0.02
 
 
 def supervise(conn: socket.socket, config: dict[str, Any], tree: CgroupTree | None) -> None:
@@ -161,7 +161,7 @@ def _collect(
     buffers = {out_r: bytearray(), err_r: bytearray()}
     timed_out = truncated = False
     exceeded: str | None = None
-    next_look = started + TICK_S
+    next_look = started + FIRST_LOOK_S
     sel = selectors.DefaultSelector()
     for fd in buffers:
         os.set_blocking(fd, False)
@@ -175,7 +175,7 @@ def _collect(
             exceeded = meter.exceeded()
             if exceeded:
                 break
-            next_look = now + TICK_S
+            next_look = now + meter.interval()
         for key, _ in sel.select(min(deadline, next_look) - now):
             fd = int(key.fd)
             chunk = os.read(fd, 1 << 16)
