@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.envs.run_watch import RunWatch, expected_run_limits
+from throne.cli.check import RUN_LIMITS
+from throne.cli.check import _sandbox as sandbox_check
 from throne.envs.sandbox import ForkServerSandbox, Limits
 from throne.envs.sandbox.limits import MIB
 
@@ -63,6 +65,12 @@ def test_the_mechanism_expected_on_this_machine_holds_the_run(box: ForkServerSan
         assert mechanism == expected_run_limits()
     else:  # a delegated cgroup v2 subtree, or else sampling
         assert mechanism in ("cgroup2", "proc")
+
+
+def test_throne_check_names_the_mechanism_holding_the_run(box: ForkServerSandbox) -> None:
+    check = sandbox_check(None)
+    assert check.status == "ok", check
+    assert check.detail.endswith(f"run-wide caps: {RUN_LIMITS[box.isolation['run_limits']]}")
 
 
 def test_a_fork_bomb_of_memory_hogs_stays_under_the_runs_memory_cap(

@@ -112,7 +112,7 @@ def serve(control: socket.socket, config: dict[str, Any], tree: CgroupTree | Non
             if pid == 0:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
                 control.close()
-                supervise(conn, {**config, "uid": uid, "slot": slot}, tree)
+                supervise(conn, {**config, "uid": uid, "slot": slot, "run": runs}, tree)
             slots.hold(pid, slot)
         except OSError:
             slots.give_back(slot)  # the client sees the connection close: sandbox unavailable

@@ -15,7 +15,6 @@ import selectors
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from typing import Any
 
@@ -70,7 +69,9 @@ def _run(
             flags = isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_RDONLY
             isolation.mount("tmpfs", "/proc", "tmpfs", flags, "size=4k,mode=555")
         tmp_root = "/tmp"
-    run_dir = tempfile.mkdtemp(prefix="run-", dir=tmp_root)
+    # Named by the server's run count: unique, and cheaper than a random name in a fresh fork.
+    run_dir = os.path.join(tmp_root, f"run-{config['run']}")
+    os.mkdir(run_dir, 0o700)
     meter = _meter(limits, config, tree)
     try:
         path = os.path.join(run_dir, "main.py")
