@@ -67,6 +67,31 @@ def test_the_mechanism_expected_on_this_machine_holds_the_run(box: ForkServerSan
         assert mechanism in ("cgroup2", "proc")
 
 
+def test_a_server_removes_its_groups_and_those_a_killed_server_left() -> None:
+    first = ForkServerSandbox()
+    second = ForkServerSandbox()
+    try:
+        groups = first.isolation["run_groups"]
+        assert first.run("print(1)").stdout == "1\n"
+        if first.isolation["run_limits"] == "proc":
+            assert groups == []
+            return
+        assert groups and all(os.path.isdir(g) for g in groups)
+        process = first._process
+        assert process is not None
+        process.kill()  # no clean-up of its own
+        process.wait()
+        assert all(os.path.isdir(g) for g in groups)
+        assert second.run("print(2)").stdout == "2\n"  # starts now, sweeps what is left
+        assert not any(os.path.exists(g) for g in groups)
+        own = second.isolation["run_groups"]
+        second.close()
+        assert own and not any(os.path.exists(g) for g in own)
+    finally:
+        first.close()
+        second.close()
+
+
 def test_throne_check_names_the_mechanism_holding_the_run(box: ForkServerSandbox) -> None:
     check = sandbox_check(None)
     assert check.status == "ok", check

@@ -157,9 +157,10 @@ class RunGroup:
 class CgroupTree:
     """The server's parent group in each hierarchy, opened before the root changes."""
 
-    def __init__(self, version: int, parents: dict[str, int]) -> None:
+    def __init__(self, version: int, parents: dict[str, int], paths: list[str]) -> None:
         self.version = version
         self.mechanism = f"cgroup{version}"
+        self.paths = paths  # where the parents are, on the host (for the report)
         self._parents = parents  # hierarchy -> descriptor of throne-sandbox-<pid>
 
     def group(self, slot: int, limits: dict[str, Any]) -> RunGroup:
@@ -203,7 +204,9 @@ def open_tree() -> CgroupTree | None:
         if places is not None:
             parents = _make_parents(places)
             if parents is not None:
-                return CgroupTree(version, parents)
+                name = f"{PARENT_PREFIX}{os.getpid()}"
+                paths = sorted({os.path.join(p, name) for p in places.values()})
+                return CgroupTree(version, parents, paths)
     return None
 
 

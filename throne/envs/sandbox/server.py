@@ -173,6 +173,7 @@ def main() -> None:
         control.sendall(json.dumps({"error": f"isolation failed: {exc}"}).encode())
         return
     held["run_limits"] = tree.mechanism if tree is not None else "proc"
+    held["run_groups"] = tree.paths if tree is not None else []
     config = {**config, **held, "proc_fd": proc_fd}
     control.sendall(json.dumps({"isolation": held}).encode())
     # Move everything alive now out of the collector's reach: a collection in a forked child
