@@ -83,3 +83,39 @@ def assert_nothing_seen(stdout: str, exposed: list[str]) -> None:
                 assert any(e == entry or e.startswith(entry + os.sep) for e in exposed), line
     etc = set(ast.literal_eval(lines[-1][4:]))
     assert etc <= ETC_ALLOWED, etc
+
+
+# Unmount what covers the host, mount a proc of its own, then take a user namespace of its own
+# (allowed to anyone) and break out of a chroot the classic way: still inside the minimal root.
+ESCAPING_PROGRAM = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for target in (b"/proc", b"/tmp", b"/", b"/etc/ld.so.cache"):
+    print("umount", target.decode(), libc.umount2(target, 2) == 0)
+print("mount proc", libc.mount(b"proc", b"/tmp", b"proc", 0, None) == 0)
+print("own namespaces", libc.unshare(0x00020000 | 0x10000000) == 0)
+os.makedirs("jail/inner", exist_ok=True)
+if libc.chroot(b"jail/inner") == 0:
+    for _ in range(64):
+        os.chdir("..")
+    libc.chroot(b".")
+try:
+    print("READ", open("/etc/passwd").read(40))
+except OSError:
+    print("denied")
+print("PIDS", sorted(p for p in os.listdir("/proc") if p.isdigit()))
+print("ROOT", sorted(os.listdir("/")))
+"""
+
+
+def assert_still_inside(stdout: str, exposed: list[str]) -> None:
+    lines = stdout.splitlines()
+    assert [line for line in lines if line.startswith(("umount", "mount"))] == [
+        "umount /proc False", "umount /tmp False", "umount / False",
+        "umount /etc/ld.so.cache False", "mount proc False",
+    ], stdout  # fmt: skip
+    assert "denied" in lines and not [line for line in lines if line.startswith("READ")], stdout
+    assert "PIDS ['1']" in lines, stdout
+    root = set(ast.literal_eval(next(line[5:] for line in lines if line.startswith("ROOT "))))
+    tops = {e.strip(os.sep).split(os.sep)[0] for e in exposed}
+    assert root <= tops | {"bin", "sbin", "lib", "lib64", "dev", "proc", "tmp"}, root

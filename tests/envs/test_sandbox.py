@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
+from tests.envs.conftest import TEST_UID_BASE
 from throne.envs.sandbox import ForkServerSandbox, Limits
-from throne.envs.sandbox.client import UID_BASE, UID_COUNT
+from throne.envs.sandbox.client import UID_COUNT
 
 ROOT = os.geteuid() == 0
 
@@ -68,7 +69,7 @@ def test_as_root_the_program_runs_unprivileged_in_its_own_namespaces(
     sandbox: ForkServerSandbox,
 ) -> None:
     held = sandbox.isolation
-    assert held["uid_base"] == UID_BASE
+    assert held["uid_base"] == TEST_UID_BASE
     assert held["net_ns"] and held["mount_ns"] and held["pid_ns"]
     result = sandbox.run(
         "import os\nprint(os.getuid(), os.getgid(), os.getgroups(), os.getpid())\n"
@@ -76,7 +77,7 @@ def test_as_root_the_program_runs_unprivileged_in_its_own_namespaces(
     )
     ids, pids = result.stdout.split("\n")[:2]
     uid, gid, groups, pid = ids.split(" ", 3)
-    assert UID_BASE <= int(uid) < UID_BASE + UID_COUNT and gid == uid
+    assert TEST_UID_BASE <= int(uid) < TEST_UID_BASE + UID_COUNT and gid == uid
     assert groups == "[]" and pid == "1"
     assert pids == "['1']"
 

@@ -24,7 +24,13 @@ from typing import Any
 import pytest
 
 import throne
-from tests.envs.peeking import assert_nothing_seen, lay_out_validator_files, peeking_program
+from tests.envs.peeking import (
+    ESCAPING_PROGRAM,
+    assert_nothing_seen,
+    assert_still_inside,
+    lay_out_validator_files,
+    peeking_program,
+)
 from tests.envs.run_watch import RunWatch
 from tests.envs.test_sandbox_run_limits import (
     BURNER_LIMITS,
@@ -185,18 +191,25 @@ def box(place: Path) -> Iterator[Unprivileged]:
             process.wait()
 
 
+def _descends(pid: int, ancestors: set[int], parents: dict[int, int]) -> bool:
+    while pid > 1:
+        pid = parents.get(pid, 0)
+        if pid in ancestors:
+            return True
+    return False
+
+
 def _leftovers(driver: int) -> list[str]:
-    """nobody's processes other than the driver and the sandbox server it started, once the
-    last run's supervisor has had the time to exit (it answers first, then exits)."""
+    """Processes the driver's sandbox server started that are still alive, once the last run's
+    supervisor has had the time to exit (it answers first, then exits). Only this driver's:
+    other suites on the machine may run sandboxes as nobody too."""
     deadline = time.monotonic() + 10
     while True:
-        out = subprocess.run(
-            ["ps", "-ww", "-u", str(NOBODY), "-o", "pid=,ppid=,args="],
-            capture_output=True,
-            text=True,
-        )
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True)
         rows = [line.split(None, 2) for line in out.stdout.splitlines() if line.strip()]
-        left = [" ".join(r) for r in rows if int(r[0]) != driver and int(r[1]) != driver]
+        parents = {int(r[0]): int(r[1]) for r in rows}
+        servers = {pid for pid, parent in parents.items() if parent == driver}
+        left = [" ".join(r) for r in rows if _descends(int(r[0]), servers, parents)]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
@@ -337,3 +350,11 @@ def test_without_root_the_program_sees_only_the_interpreters_files(box: Unprivil
         shutil.rmtree(base)
     assert result["exit_code"] == 0, result
     assert_nothing_seen(result["stdout"], box.isolation["exposed"])
+
+
+def test_without_root_unmounting_and_breaking_out_stay_inside_the_minimal_root(
+    box: Unprivileged,
+) -> None:
+    # Root of its own user namespace, the program holds no capability over the mounts.
+    result = box.run(ESCAPING_PROGRAM)
+    assert_still_inside(result["stdout"], box.isolation["exposed"])

@@ -51,7 +51,7 @@ def isolate(config: dict[str, Any]) -> dict[str, Any]:
     held["pid_ns"] = _pid_namespace_works()
     held["exposed"] = rootfs.enter_minimal_root(config["hidden_paths"], host_proc=not root)
     held.update(minimal_root=True, private_tmp=True, tmp_root="/tmp")
-    held["hidden_paths"] = sorted({os.path.realpath(p) for p in config["hidden_paths"]})
+    held["hidden_paths"] = sorted({os.path.realpath(p) for p in config["hidden_paths"]} - {"/"})
     return held
 
 
