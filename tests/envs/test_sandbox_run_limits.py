@@ -41,6 +41,25 @@ for _ in range(6):
 while True:
     pass
 """
+# One short-lived burner at a time, none of them ever waited for: their time leaves the
+# process table with them, unless the run is counted as a whole.
+UNWAITED_BURNERS = """
+import os, signal, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+while True:
+    child = os.fork()
+    if child == 0:
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+        os._exit(0)
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+"""
 HOG_LIMITS = Limits(wall_s=25.0, address_space=256 * MIB, run_memory=384 * MIB, run_cpu_s=60.0)
 BURNER_LIMITS = Limits(wall_s=25.0, cpu_s=20, cpu_hard_s=21, run_cpu_s=2.0)
 # What the measurement from outside may find above a cap. With a cgroup the kernel holds the
@@ -120,6 +139,13 @@ def test_many_processes_burning_cpu_are_killed_at_the_runs_cpu_cap(
     assert "CPU time limit of the run exceeded" in result.stderr and not result.clean
     assert watch.peak_cpu_s < BURNER_LIMITS.run_cpu_s + CPU_SLACK_S, watch.peak_cpu_s
     assert box.run("print(40 + 2)").stdout == "42\n"
+
+
+def test_burners_that_exit_unwaited_still_count_towards_the_runs_cpu_cap(
+    box: ForkServerSandbox,
+) -> None:
+    result = box.run(UNWAITED_BURNERS, limits=BURNER_LIMITS)
+    assert result.exceeded == "cpu" and not result.timed_out, result
 
 
 def test_a_single_process_program_meets_its_own_limits_before_the_runs() -> None:

@@ -42,6 +42,7 @@ from tests.envs.test_sandbox_run_limits import (
     MEMORY_SLACK,
     NEIGHBOUR,
     TMP_LIMITS,
+    UNWAITED_BURNERS,
 )
 from throne.envs.sandbox.limits import MIB, Limits
 
@@ -331,6 +332,13 @@ def test_without_root_many_processes_burning_cpu_are_killed_at_the_runs_cpu_cap(
     assert watch.peak_cpu_s < BURNER_LIMITS.run_cpu_s + CPU_SLACK_S, watch.peak_cpu_s
     assert box.run("print(40 + 2)")["stdout"] == "42\n"
     assert _leftovers(box.process.pid) == []
+
+
+def test_without_root_burners_that_exit_unwaited_still_count_towards_the_cpu_cap(
+    box: Unprivileged,
+) -> None:
+    result = box.run(UNWAITED_BURNERS, limits=BURNER_LIMITS)
+    assert result["exceeded"] == "cpu" and not result["timed_out"], result
 
 
 def test_without_root_a_run_filling_its_tmp_leaves_the_next_run_its_own(
