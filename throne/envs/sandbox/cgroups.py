@@ -253,7 +253,10 @@ def _v2_places(
                     enabled = set(f.read().split())
             except OSError:
                 enabled = set()
-            if set(V2_CONTROLLERS) <= enabled and os.access(place, os.W_OK):
+            # Moving a process needs write access to the common ancestor's cgroup.procs.
+            writable = os.access(place, os.W_OK)
+            writable = writable and os.access(os.path.join(place, "cgroup.procs"), os.W_OK)
+            if set(V2_CONTROLLERS) <= enabled and writable:
                 return {"": place}
             if place == point:
                 break
