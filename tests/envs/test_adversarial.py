@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.envs.conftest import TEST_UID_BASE
+from tests.envs.peeking import (
+    ESCAPING_PROGRAM,
+    assert_nothing_seen,
+    assert_still_inside,
+    lay_out_validator_files,
+    peeking_program,
+)
 from throne.envs.base import Task
 from throne.envs.ded import DedEnvironment
 from throne.envs.sandbox import ForkServerSandbox
-from throne.envs.sandbox.client import UID_BASE, UID_COUNT
+from throne.envs.sandbox.client import UID_COUNT
 
 ROOT = os.geteuid() == 0
 
@@ -35,7 +45,7 @@ def _answer(code: str) -> str:
 def _sandbox_processes() -> list[int]:
     out = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True)
     uids = [int(u) for u in out.stdout.split()]
-    return [u for u in uids if UID_BASE <= u < UID_BASE + UID_COUNT]
+    return [u for u in uids if TEST_UID_BASE <= u < TEST_UID_BASE + UID_COUNT]
 
 
 def _assert_unharmed(sandbox: ForkServerSandbox) -> None:
@@ -132,6 +142,37 @@ def test_secrets_and_the_validators_files_cannot_be_read(
     assert "READ" not in result.stdout and "SECRET" not in result.stdout, result.stdout
     if ROOT:
         assert ".bittensor" not in result.stdout and "home [" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def validator_files() -> Iterator[Path]:
+    base = lay_out_validator_files()
+    yield base
+    shutil.rmtree(base)
+
+
+def test_the_program_sees_only_the_interpreters_files_none_of_the_validators(
+    sandbox: ForkServerSandbox, validator_files: Path
+) -> None:
+    held = sandbox.isolation
+    if held["mount_ns"]:
+        assert held["minimal_root"]
+        result = sandbox.run(peeking_program(validator_files))
+        assert result.exit_code == 0, result.stderr
+        assert_nothing_seen(result.stdout, held["exposed"])
+    else:  # no mount namespace, no root of its own: the check names it (throne check)
+        assert held["exposed"] == ["/"]
+
+
+def test_unmounting_and_breaking_out_of_a_chroot_stay_inside_the_minimal_root(
+    sandbox: ForkServerSandbox,
+) -> None:
+    held = sandbox.isolation
+    if not held["mount_ns"]:  # no root of its own to stay inside (throne check warns)
+        assert not held["minimal_root"]
+        return
+    result = sandbox.run(ESCAPING_PROGRAM)
+    assert_still_inside(result.stdout, held["exposed"])
 
 
 def test_the_network_is_unreachable_even_on_loopback(sandbox: ForkServerSandbox) -> None:

@@ -1,9 +1,11 @@
 """The sandbox as most validators run it: not as root.
 
 Without root the server isolates itself in a user namespace (then network, mount and pid
-namespaces inside it) and every program runs under the validator's own uid. The rest of the
-suite runs as root in CI, so here the real sandbox is started as ``nobody`` in a child process
-(driven over JSON lines on its stdin and stdout) and given the hostile programs again.
+namespaces inside it) and every program runs under the validator's own uid, in a user namespace
+of its own. No cgroup is writable here, so the supervisor holds the run-wide caps by sampling
+/proc. The rest of the suite runs as root in CI, so here the real sandbox is started as
+``nobody`` in a child process (driven over JSON lines on its stdin and stdout) and given the
+hostile programs again, and the run-wide cases of test_sandbox_run_limits.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +24,34 @@ from typing import Any
 import pytest
 
 import throne
+from tests.envs.peeking import (
+    ESCAPING_PROGRAM,
+    assert_nothing_seen,
+    assert_still_inside,
+    lay_out_validator_files,
+    peeking_program,
+)
+from tests.envs.run_watch import RunWatch
+from tests.envs.test_sandbox_run_limits import (
+    BURNER_LIMITS,
+    CPU_BURNERS,
+    CPU_SLACK_S,
+    FILLER,
+    HOG_LIMITS,
+    MEMORY_HOGS,
+    MEMORY_SLACK,
+    NEIGHBOUR,
+    TMP_LIMITS,
+    UNWAITED_BURNERS,
+)
+from throne.envs.sandbox.limits import MIB, Limits
 
 NOBODY = 65534
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root to drop to nobody (without root, the whole suite runs unprivileged)",
-)
+    os.geteuid() != 0, reason="needs root to drop to nobody (without root, the whole suite runs "
+    "unprivileged)"
+)  # fmt: skip
 
 DRIVER = """
 import json, sys
@@ -36,10 +61,11 @@ box = ForkServerSandbox(limits=Limits(**json.loads(sys.argv[2])), hidden_paths=s
 print(json.dumps(box.isolation), flush=True)
 for line in sys.stdin:
     request = json.loads(line)
-    result = box.run(request["source"], request.get("stdin", ""))
+    limits = Limits(**request["limits"]) if "limits" in request else None
+    result = box.run(request["source"], request.get("stdin", ""), limits)
     print(json.dumps({k: getattr(result, k) for k in (
-        "stdout", "stderr", "exit_code", "signal", "timed_out", "truncated", "duration_s")}),
-        flush=True)
+        "stdout", "stderr", "exit_code", "signal", "timed_out", "truncated", "duration_s",
+        "exceeded")}), flush=True)
 box.close()
 """
 
@@ -67,9 +93,12 @@ class Unprivileged:
             )
         self.isolation: dict[str, Any] = json.loads(first)
 
-    def run(self, source: str, stdin: str = "") -> dict[str, Any]:
+    def run(self, source: str, stdin: str = "", limits: Limits | None = None) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"source": source, "stdin": stdin}) + "\n")
+        request: dict[str, Any] = {"source": source, "stdin": stdin}
+        if limits is not None:
+            request["limits"] = limits.to_dict()
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         assert line, f"the driver died: {self.process.stderr.read() if self.process.stderr else ''}"
@@ -127,9 +156,12 @@ def place() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def box(place: Path) -> Iterator[Unprivileged]:
-    python = _python_for_nobody()
+    python = _python_for_nobody() if shutil.which("setpriv") else None
     if python is None:
-        pytest.skip("no Python 3.11 that the nobody user may run")
+        message = "no setpriv, or no Python 3.11 that the nobody user may run"
+        if IN_CI:
+            pytest.fail(message + " (CI never skips the unprivileged sandbox)")
+        pytest.skip(message)
     process = subprocess.Popen(
         [
             *_as_nobody(),
@@ -160,13 +192,28 @@ def box(place: Path) -> Iterator[Unprivileged]:
             process.wait()
 
 
+def _descends(pid: int, ancestors: set[int], parents: dict[int, int]) -> bool:
+    while pid > 1:
+        pid = parents.get(pid, 0)
+        if pid in ancestors:
+            return True
+    return False
+
+
 def _leftovers(driver: int) -> list[str]:
-    """nobody's processes other than the driver and the sandbox server it started."""
-    out = subprocess.run(
-        ["ps", "-ww", "-u", str(NOBODY), "-o", "pid=,ppid=,args="], capture_output=True, text=True
-    )
-    rows = [line.split(None, 2) for line in out.stdout.splitlines() if line.strip()]
-    return [" ".join(r) for r in rows if int(r[0]) != driver and int(r[1]) != driver]
+    """Processes the driver's sandbox server started that are still alive, once the last run's
+    supervisor has had the time to exit (it answers first, then exits). Only this driver's:
+    other suites on the machine may run sandboxes as nobody too."""
+    deadline = time.monotonic() + 10
+    while True:
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True)
+        rows = [line.split(None, 2) for line in out.stdout.splitlines() if line.strip()]
+        parents = {int(r[0]): int(r[1]) for r in rows}
+        servers = {pid for pid, parent in parents.items() if parent == driver}
+        left = [" ".join(r) for r in rows if _descends(int(r[0]), servers, parents)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def test_without_root_the_server_still_gets_every_namespace(box: Unprivileged) -> None:
@@ -256,3 +303,66 @@ def test_hostile_programs_are_stopped_and_leave_the_server_serving(
     assert box.run("print(40 + 2)")["stdout"] == "42\n", name
     # Nothing the program started outlives its run: only the driver and the server remain.
     assert _leftovers(box.process.pid) == []
+
+
+def test_without_root_sampling_proc_holds_the_run_limits(box: Unprivileged) -> None:
+    assert box.isolation["run_limits"] == "proc"
+    assert box.isolation["minimal_root"] and box.isolation["private_tmp"]
+
+
+def test_without_root_a_fork_bomb_of_memory_hogs_stays_under_the_runs_memory_cap(
+    box: Unprivileged,
+) -> None:
+    with RunWatch(box.process.pid) as watch:
+        result = box.run(MEMORY_HOGS, limits=HOG_LIMITS)
+    assert result["exceeded"] == "memory" and not result["timed_out"], result
+    assert watch.samples > 0 and watch.peak_memory > 0
+    slack = MEMORY_SLACK["proc"]
+    assert watch.peak_memory < HOG_LIMITS.run_memory + slack, watch.peak_memory / MIB
+    assert box.run("print(40 + 2)")["stdout"] == "42\n"
+    assert _leftovers(box.process.pid) == []
+
+
+def test_without_root_many_processes_burning_cpu_are_killed_at_the_runs_cpu_cap(
+    box: Unprivileged,
+) -> None:
+    with RunWatch(box.process.pid) as watch:
+        result = box.run(CPU_BURNERS, limits=BURNER_LIMITS)
+    assert result["exceeded"] == "cpu" and not result["timed_out"], result
+    assert watch.peak_cpu_s < BURNER_LIMITS.run_cpu_s + CPU_SLACK_S, watch.peak_cpu_s
+    assert box.run("print(40 + 2)")["stdout"] == "42\n"
+    assert _leftovers(box.process.pid) == []
+
+
+def test_without_root_burners_that_exit_unwaited_still_count_towards_the_cpu_cap(
+    box: Unprivileged,
+) -> None:
+    result = box.run(UNWAITED_BURNERS, limits=BURNER_LIMITS)
+    assert result["exceeded"] == "cpu" and not result["timed_out"], result
+
+
+def test_without_root_a_run_filling_its_tmp_leaves_the_next_run_its_own(
+    box: Unprivileged,
+) -> None:
+    filled = box.run(FILLER, limits=TMP_LIMITS)["stdout"].splitlines()
+    after = box.run(NEIGHBOUR, limits=TMP_LIMITS)["stdout"].split()
+    assert filled[0] == "full 28"
+    assert int(after[2]) >= TMP_LIMITS.tmp_bytes - 5 * MIB
+
+
+def test_without_root_the_program_sees_only_the_interpreters_files(box: Unprivileged) -> None:
+    base = lay_out_validator_files()
+    try:
+        result = box.run(peeking_program(base))
+    finally:
+        shutil.rmtree(base)
+    assert result["exit_code"] == 0, result
+    assert_nothing_seen(result["stdout"], box.isolation["exposed"])
+
+
+def test_without_root_unmounting_and_breaking_out_stay_inside_the_minimal_root(
+    box: Unprivileged,
+) -> None:
+    # Root of its own user namespace, the program holds no capability over the mounts.
+    result = box.run(ESCAPING_PROGRAM)
+    assert_still_inside(result["stdout"], box.isolation["exposed"])

@@ -169,14 +169,27 @@ def _sandbox(_settings: Any) -> Check:
         return Check("sandbox", "fail", f"a trivial program failed: {result.stderr.strip()[:200]}")
     held = [k for k in ("user_ns", "net_ns", "mount_ns", "pid_ns") if iso.get(k)]
     who = "as root, programs under their own uids" if iso.get("root") else "without root"
+    caps = RUN_LIMITS.get(iso.get("run_limits", ""), "unknown")
     if not (iso.get("net_ns") and iso.get("mount_ns")):
         return Check(
             "sandbox",
             "warn",
             f"{who}; no network or mount namespace here, so miners' programs could reach the "
-            "network or the validator's files",
+            f"network or the validator's files; run-wide caps: {caps}",
         )
-    return Check("sandbox", "ok", f"{who}; namespaces: {', '.join(held)}")
+    return Check(
+        "sandbox",
+        "ok",
+        f"{who}; namespaces: {', '.join(held)}; minimal root; run-wide caps: {caps}",
+    )
+
+
+# How the sandbox holds a run's memory and CPU time as a whole (docs/envs.md, "Sandbox").
+RUN_LIMITS = {
+    "cgroup2": "cgroup v2",
+    "cgroup1": "cgroup v1 (memory, pids, cpuacct)",
+    "proc": "sampled from /proc (no writable cgroup)",
+}
 
 
 def _model_hub(settings: Any) -> Check:

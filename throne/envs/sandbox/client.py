@@ -2,25 +2,28 @@
 
 What holds where (``ForkServerSandbox.isolation`` reports it at run time):
 
-==========================  ===============  ========================  =================
-guarantee                   as root          unprivileged, user ns     neither
-==========================  ===============  ========================  =================
-rlimits (CPU, AS, core,     yes              yes                       yes
-file size, open files)
-clean environment, fresh    yes              yes                       yes
-temp dir removed after
-no network (net ns)         yes              yes                       no
-private /tmp, hidden homes  yes              yes                       no
-and data dirs (mount ns)
-pid ns: one kill ends all   yes              yes                       no (process group
-                                                                       + kill by uid)
-unprivileged uid, so        yes (one uid     NPROC binds on the        NPROC binds on the
-RLIMIT_NPROC binds          per run)         user's own uid            user's own uid
-==========================  ===============  ========================  =================
+============================  ===============  ========================  ===================
+guarantee                     as root          unprivileged, user ns     neither
+============================  ===============  ========================  ===================
+rlimits per process (CPU,     yes              yes                       yes
+address space, core, file
+size, open files)
+clean environment             yes              yes                       yes
+no network (net ns)           yes              yes                       no
+minimal read-only root: the   yes              yes                       no
+interpreter's files only
+private /tmp of ``tmp_bytes``  yes              yes                       no (a run directory
+per run                                                                  in a host temp dir)
+pid ns: one kill ends all     yes              yes                       no (process group
+                                                                         + kill by uid)
+RLIMIT_NPROC per run          yes (a uid per   yes (a user namespace     no (the user's own
+                              run)             per run)                  uid)
+============================  ===============  ========================  ===================
 
-Files of the validator stay unreadable as root through the uid drop plus hiding; in the user
-namespace path the program runs as the validator's own user, so only the hidden directories are
-protected. The CI and production machines run as root.
+The run-wide memory and CPU caps (``run_memory``, ``run_cpu_s``) hold on every path; how is in
+``isolation["run_limits"]``: ``cgroup2`` or ``cgroup1`` where the server can write a cgroup
+tree (see `cgroups`), else ``proc``, sampling from ``/proc`` (see `procwatch`). Production and
+CI run as root.
 """
 
 from __future__ import annotations
@@ -59,9 +62,9 @@ def default_hidden_paths() -> list[str]:
 class ForkServerSandbox:
     """Runs programs in forks of one warm, isolated server process. Thread-safe.
 
-    ``hidden_paths`` are covered by an empty read-only tmpfs inside the sandbox (default: the
-    home directories and the current directory, where the validator keeps its database and
-    wallets); directories holding the interpreter are never hidden.
+    Programs see only the minimal root (`rootfs`): the validator's files are absent from it.
+    ``hidden_paths`` (default: the home directories and the current directory) are covered
+    again should one of them lie inside a directory the interpreter needs.
     """
 
     def __init__(
@@ -70,14 +73,12 @@ class ForkServerSandbox:
         uid_base: int = UID_BASE,
         uid_count: int = UID_COUNT,
         hidden_paths: Sequence[str] | None = None,
-        tmp_size: str = "64m",
     ) -> None:
         self.limits = limits or Limits()
         self._config: dict[str, Any] = {
             "uid_base": uid_base,
             "uid_count": uid_count,
             "hidden_paths": list(default_hidden_paths() if hidden_paths is None else hidden_paths),
-            "tmp_size": tmp_size,
         }
         self._lock = threading.Lock()
         self._control: socket.socket | None = None
@@ -87,7 +88,8 @@ class ForkServerSandbox:
 
     @property
     def isolation(self) -> dict[str, Any]:
-        """What the running server achieved (namespaces, uid, hidden paths)."""
+        """What the running server achieved: namespaces, uid, the exposed host paths, and the
+        mechanism holding the run-wide caps (``run_limits``)."""
         self._ensure_started()
         return dict(self._isolation)
 
@@ -125,6 +127,7 @@ class ForkServerSandbox:
             timed_out=header["timed_out"],
             truncated=header["truncated"],
             duration_s=header["duration_s"],
+            exceeded=header["exceeded"],
         )
 
     def _ensure_started(self) -> socket.socket:

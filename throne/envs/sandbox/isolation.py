@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 
 CLONE_NEWNS = 0x00020000
@@ -19,9 +20,14 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_RELATIME = 0x200000
+
+MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
@@ -52,6 +58,19 @@ def mount(source: str, target: str, fstype: str | None, flags: int, data: str | 
     )
 
 
+def umount(target: str, flags: int) -> None:
+    _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    # glibc has no wrapper: call the system call by number (x86-64, then arm64).
+    number = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+    if number is None:
+        raise OSError(errno.ENOSYS, "pivot_root: unknown system call number on this machine")
+    result = _libc.syscall(ctypes.c_long(number), new_root.encode(), put_old.encode())
+    _check(result, "pivot_root")
+
+
 def prctl(option: int, arg: int) -> None:
     _check(
         _libc.prctl(
@@ -66,7 +85,9 @@ def prctl(option: int, arg: int) -> None:
 
 
 def enter_user_namespace() -> None:
-    """Become root of a fresh user namespace mapped onto the current uid (unprivileged path)."""
+    """Become root of a fresh user namespace mapped onto the current uid: the unprivileged
+    server's own, and one per run inside it (capabilities then reach only that run's
+    namespace, and RLIMIT_NPROC counts that run's processes only)."""
     uid, gid = os.getuid(), os.getgid()
     unshare(CLONE_NEWUSER)
     with open("/proc/self/setgroups", "w") as f:

@@ -10,7 +10,13 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-run limits. Pinned: changing them can flip scores, so they belong to an env version."""
+    """Per-run limits. Pinned: changing them can flip scores, so they belong to an env version.
+
+    ``cpu_s``, ``address_space``, ``file_size`` and ``open_files`` hold each process;
+    ``run_cpu_s``, ``run_memory``, ``processes`` and ``tmp_bytes`` hold the run as a whole, all
+    its processes together. The run-wide caps sit above what one process may use, so a
+    single-process program meets the per-process limits first, exactly as before they existed.
+    """
 
     wall_s: float = 30.0
     cpu_s: int = 10
@@ -18,8 +24,11 @@ class Limits:
     address_space: int = 512 * MIB
     output_bytes: int = 1_000_000  # per stream
     file_size: int = 16 * MIB  # any one file the program writes
-    processes: int = 32  # RLIMIT_NPROC, binds once the child runs as an unprivileged uid
+    processes: int = 32  # RLIMIT_NPROC per run (and pids.max where a cgroup holds the run)
     open_files: int = 64
+    run_cpu_s: float = 12.0  # CPU time of all the run's processes together
+    run_memory: int = 640 * MIB  # memory of all the run's processes together, its /tmp included
+    tmp_bytes: int = 64 * MIB  # size of the run's private /tmp
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -29,8 +38,9 @@ class Limits:
 class RunResult:
     """One program run. ``stdout``/``stderr`` are decoded as UTF-8 with replacement characters.
 
-    A wall timeout, an output overrun or a death by signal also appends a marker to ``stderr``,
-    so that no such run can ever look clean.
+    A wall timeout, an output overrun, a run-wide cap or a death by signal also appends a
+    marker to ``stderr``, so that no such run can ever look clean. ``exceeded`` names the
+    run-wide cap that ended the run (``"memory"`` or ``"cpu"``), if one did.
     """
 
     stdout: str
@@ -40,6 +50,7 @@ class RunResult:
     timed_out: bool
     truncated: bool
     duration_s: float
+    exceeded: str | None = None
 
     @property
     def clean(self) -> bool:
@@ -49,4 +60,5 @@ class RunResult:
             and not self.stderr.strip()
             and not self.timed_out
             and not self.truncated
+            and self.exceeded is None
         )

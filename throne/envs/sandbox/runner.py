@@ -19,15 +19,23 @@ from typing import Any
 from throne.envs.sandbox import isolation
 
 
-def confine(run_dir: str, limits: dict[str, Any], uid: int | None, mount_proc: bool) -> None:
+def confine(
+    run_dir: str, limits: dict[str, Any], uid: int | None, mount_proc: bool, own_user_ns: bool
+) -> None:
     """Limits, session, privileges. Order matters: mounts and setrlimit need root, so the uid
-    drop comes last; NPROC binds only from then on."""
+    drop comes last; NPROC binds only from then on.
+
+    Without root (``own_user_ns``) there is no uid to drop to: the program gets a user
+    namespace of its own instead, so that its capabilities reach nothing the server set up
+    (mounts included) and RLIMIT_NPROC counts this run's processes only."""
     os.setsid()
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     if mount_proc:
         # A private /proc for the new pid namespace: host processes become invisible.
         flags = isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC
         isolation.mount("proc", "/proc", "proc", flags, None)
+    if own_user_ns:
+        isolation.enter_user_namespace()
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     # As pid 1 of its namespace the child ignores signals left at their default action, the

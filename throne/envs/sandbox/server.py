@@ -1,9 +1,11 @@
 """The sandbox server: a small pre-started interpreter that forks one supervisor per run.
 
 Started by `ForkServerSandbox` with an empty environment and no site-packages. At start it
-isolates itself once (network and mount namespaces, private ``/tmp``, hidden home and data
-directories), imports what programs commonly use, reports what isolation holds, then serves.
-Forking this warm process is what makes a run cheaper than starting ``python`` afresh.
+imports what programs commonly use, finds how runs will be held as a whole (a cgroup tree, or
+sampling from ``/proc``), isolates itself once (network and mount namespaces, then the minimal
+root of `rootfs`), reports what holds, then serves. Forking this warm, already-isolated process
+is what makes a run cheaper than starting ``python`` afresh: the root is built once per
+server, and a run only adds its own namespaces, its /tmp and its /proc on top.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import socket
 import sys
 from typing import Any
 
-from throne.envs.sandbox import isolation
+from throne.envs.sandbox import cgroups, isolation, rootfs
+from throne.envs.sandbox.cgroups import CgroupTree
 from throne.envs.sandbox.supervisor import supervise
 
 NOBODY = 65534
@@ -30,7 +33,7 @@ WARM_MODULES = (
 
 
 def isolate(config: dict[str, Any]) -> dict[str, Any]:
-    """Enter namespaces and shape the file system; return what holds (for the report)."""
+    """Enter namespaces and the minimal root; return what holds (for the report)."""
     root = os.geteuid() == 0
     held: dict[str, Any] = {"root": root, "uid_base": _usable_uid_base(config) if root else None}
     try:
@@ -40,42 +43,16 @@ def isolate(config: dict[str, Any]) -> dict[str, Any]:
         held["user_ns"] = not root
     except OSError:
         held.update(user_ns=False, net_ns=False, mount_ns=False, pid_ns=False, hidden_paths=[])
+        held.update(minimal_root=False, exposed=["/"], private_tmp=False)
         held["tmp_root"] = config["fallback_tmp"]
         return held
     held.update(net_ns=True, mount_ns=True)
     isolation.mount("none", "/", None, isolation.MS_REC | isolation.MS_PRIVATE, None)
-    guarded = isolation.MS_NOSUID | isolation.MS_NODEV
-    for path in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(path):
-            # Root-owned and not world-writable: only the run directory inside is writable.
-            isolation.mount("tmpfs", path, "tmpfs", guarded, f"size={config['tmp_size']},mode=755")
-    hidden = _hide(config["hidden_paths"], guarded)
-    held["hidden_paths"] = hidden
-    held["tmp_root"] = "/tmp"
     held["pid_ns"] = _pid_namespace_works()
+    held["exposed"] = rootfs.enter_minimal_root(config["hidden_paths"], host_proc=not root)
+    held.update(minimal_root=True, private_tmp=True, tmp_root="/tmp")
+    held["hidden_paths"] = sorted({os.path.realpath(p) for p in config["hidden_paths"]} - {"/"})
     return held
-
-
-def _hide(paths: list[str], flags: int) -> list[str]:
-    """Cover each directory with an empty tmpfs. The standard library may live inside one
-    (e.g. under /root): it is bound back read-only at its own path, reached through a
-    descriptor opened before the cover went on."""
-    stdlib = os.path.realpath(os.path.dirname(os.__file__))
-    keep = os.open(stdlib, os.O_PATH | os.O_DIRECTORY)
-    hidden = []
-    for path in sorted({os.path.realpath(p) for p in paths}, key=len):
-        if path == "/" or not os.path.isdir(path) or stdlib == path:
-            continue
-        isolation.mount("tmpfs", path, "tmpfs", flags, "size=64k,mode=755")
-        hidden.append(path)
-        if stdlib.startswith(path + os.sep):
-            os.makedirs(stdlib, mode=0o755, exist_ok=True)
-            bind = isolation.MS_BIND | isolation.MS_REC
-            isolation.mount(f"/proc/self/fd/{keep}", stdlib, None, bind, None)
-            remount = bind | isolation.MS_REMOUNT | isolation.MS_RDONLY | flags
-            isolation.mount("none", stdlib, None, remount, None)
-    os.close(keep)
-    return hidden
 
 
 def _pid_namespace_works() -> bool:
@@ -108,18 +85,18 @@ def _usable_uid_base(config: dict[str, Any]) -> int:
     return NOBODY
 
 
-def serve(control: socket.socket, config: dict[str, Any]) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+def serve(control: socket.socket, config: dict[str, Any], tree: CgroupTree | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the validator's Ctrl-C is for the validator
     base, count = config["uid_base"], config["uid_count"]
     runs = 0
+    slots = _Slots()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 16, 1)
         except InterruptedError:
             continue
         if not msg:
-            return
+            break
         if not fds:
             continue
         conn = socket.socket(fileno=fds[0])
@@ -127,13 +104,58 @@ def serve(control: socket.socket, config: dict[str, Any]) -> None:
         # files or processes, and RLIMIT_NPROC counts one run's processes only.
         uid = None if base is None else base + runs % count
         runs += 1
+        slot = slots.take()
+        # Until the new supervisor is on record, its exit must not be reaped unseen.
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         try:
-            if os.fork() == 0:
+            pid = os.fork()
+            if pid == 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
                 control.close()
-                supervise(conn, {**config, "uid": uid})
+                supervise(conn, {**config, "uid": uid, "slot": slot, "run": runs}, tree)
+            slots.hold(pid, slot)
         except OSError:
-            pass  # the client sees the connection close and reports the sandbox unavailable
+            slots.give_back(slot)  # the client sees the connection close: sandbox unavailable
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
         conn.close()
+    if tree is not None:
+        tree.close()
+
+
+class _Slots:
+    """Which run group each live supervisor holds: a slot goes to the next run only once the
+    supervisor that held it has exited (and with it every process of its run). Supervisors
+    are reaped as they exit, so none lingers as a zombie."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, int] = {}
+        self._free: list[int] = []
+        self._made = 0
+        signal.signal(signal.SIGCHLD, self._reap)
+
+    def _reap(self, signum: int, frame: object) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self._held:
+                self.give_back(self._held.pop(pid))
+
+    def take(self) -> int:
+        if self._free:
+            return self._free.pop()
+        self._made += 1
+        return self._made - 1
+
+    def hold(self, pid: int, slot: int) -> None:
+        self._held[pid] = slot
+
+    def give_back(self, slot: int) -> None:
+        self._free.append(slot)
 
 
 def main() -> None:
@@ -143,17 +165,22 @@ def main() -> None:
         __import__(name)
     sys.dont_write_bytecode = True
     try:
+        # Both reach into the host's /sys and /proc: before the root changes.
+        tree = cgroups.open_tree()
+        proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         held = isolate(config)
     except OSError as exc:
         control.sendall(json.dumps({"error": f"isolation failed: {exc}"}).encode())
         return
-    config = {**config, **held}
+    held["run_limits"] = tree.mechanism if tree is not None else "proc"
+    held["run_groups"] = tree.paths if tree is not None else []
+    config = {**config, **held, "proc_fd": proc_fd}
     control.sendall(json.dumps({"isolation": held}).encode())
     # Move everything alive now out of the collector's reach: a collection in a forked child
     # would otherwise touch (and so copy) every page of the warm heap.
     gc.collect()
     gc.freeze()
-    serve(control, config)
+    serve(control, config, tree)
 
 
 if __name__ == "__main__":
