@@ -20,10 +20,14 @@ from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
 from throne.adapters.storage.claims import SqlWorkClaims
-from throne.adapters.storage.database import Database, resolve_database
+from throne.adapters.storage.database import (
+    Database,
+    limit_event_store_sessions,
+    resolve_database,
+)
 from throne.adapters.storage.responses import SqlResponseStore
 from throne.application import ThroneApplication
-from throne.daemon.daemon import Daemon
+from throne.daemon.daemon import Daemon, stall_bound
 from throne.daemon.model_hub import ModelHub, NoModelHub
 from throne.daemon.pool_seed import load_or_create_secret
 from throne.daemon.projections import ProjectionKeeper
@@ -37,9 +41,15 @@ from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
 
+#: the least time a chain write (setting weights) is given before it counts as failed
+CHAIN_WRITE_SECONDS = 120.0
+
 
 def open_application(settings: Settings, db: Database) -> ThroneApplication:
-    return ThroneApplication(settings.contest, env=db.eventsourcing_env())
+    """The application on ``db``, its sessions bounded so that a blocked query fails in time."""
+    app = ThroneApplication(settings.contest, env=db.eventsourcing_env())
+    limit_event_store_sessions(app.recorder, db)
+    return app
 
 
 def open_chain(v: ValidatorSettings) -> Chain:
@@ -57,7 +67,7 @@ def open_chain(v: ValidatorSettings) -> Chain:
             wallet_path=Path(v.wallet_path),
             data_dir=Path(v.data_dir),
             read_deadline_s=v.chain_timeout_seconds,
-            write_deadline_s=max(v.chain_timeout_seconds, 120.0),
+            write_deadline_s=max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
         )
     )
 
@@ -93,6 +103,20 @@ def _private_paths(v: ValidatorSettings, db: Database) -> list[str]:
 def _secret(v: ValidatorSettings) -> bytes:
     path = Path(v.pool_secret_file) if v.pool_secret_file else Path(v.data_dir) / "pool-secret"
     return load_or_create_secret(path)
+
+
+def _stall_after(settings: Settings) -> dict[str, float]:
+    """Per loop, how long an iteration may take before the loop is reported stalled: a chain
+    sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    v = settings.validator
+    base = stall_bound(v.poll_seconds)
+    return {
+        "chain": base + v.chain_timeout_seconds + settings.model_hub.budget_seconds,
+        "tick": base,
+        "sampler": base,
+        "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
+        "projections": base,
+    }
 
 
 @dataclass
@@ -206,6 +230,7 @@ def build(
         secret=pool_secret if pool_secret is not None else _secret(v),
         metrics=metrics,
         projections=ProjectionKeeper(app, db, engine, metrics).run,
+        stall_after=_stall_after(settings),
     )
     closers: list[Any] = [engine.dispose]
     if sandbox is not None:

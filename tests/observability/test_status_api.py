@@ -61,6 +61,28 @@ def test_healthz_reports_the_last_tick_and_turns_503_when_it_is_stale(
     assert client.get("/healthz").status_code == 200
 
 
+def test_healthz_is_503_naming_each_loop_in_outage_until_it_works_again(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+) -> None:
+    client, heartbeat, _ = served
+    heartbeat.beat(7)
+    heartbeat.outages.failed("sampler", "OperationalError: lock timeout", "database")
+    clock.now += 4
+    down = client.get("/healthz")
+    assert down.status_code == 503 and down.json()["status"] == "outage"
+    assert down.json()["outages"] == {
+        "sampler": {
+            "cause": "database",
+            "error": "OperationalError: lock timeout",
+            "seconds": 4.0,
+            "failures": 1,
+        }
+    }
+    heartbeat.outages.succeeded("sampler")
+    up = client.get("/healthz")
+    assert up.status_code == 200 and up.json()["status"] == "ok" and up.json()["outages"] == {}
+
+
 def test_a_daemon_that_never_ticks_becomes_unhealthy(
     served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
 ) -> None:
