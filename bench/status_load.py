@@ -5,15 +5,17 @@ Three processes besides this one: the daemon (``throne run`` on a local chain an
 or the PostgreSQL log given with ``--db``), the miners (``throne miner serve``, answering at once
 unless ``--latency-ms``, so the daemon is bound by its own CPU: the harshest case for viewers)
 and the clients (one process running every client on one event loop, each asking ``/rank`` once
-every ``--interval`` seconds, from a random start). Phases alternate, quiet then loaded, so that
-drift in the machine's load falls on both; the ratio is the median loaded rate over the median
-quiet rate. The target is a ratio of at least 0.90.
+every ``--interval`` seconds, from a random start; it keeps its connections between phases).
+Phases alternate, quiet, loaded, quiet, ...: each loaded phase is compared with the mean of the
+quiet phases on either side of it, so that a drift in the machine's load (other work on it)
+falls on both sides, and the result is the median of those ratios. The target is at least 0.90.
 
 On a machine of two cores the clients' process and the miners' process take CPU the daemon
 could have used: the table gives each process's CPU per phase (in cores), so that what the
 daemon loses to serving and what it loses to its neighbours can be told apart.
 
-    .venv/bin/python -m bench.status_load [--clients 200] [--interval 1.0] [--seconds 20]
+    .venv/bin/python -m bench.status_load [--clients 200] [--interval 1.0] [--seconds 10]
+        [--pairs 6] [--path /rank] [--db postgresql://...]
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,7 +45,7 @@ from throne.adapters.chain.local import LocalChain
 
 NETUID = 120
 ENTRY_POINT = [sys.executable, "-m", "throne.cli.main"]
-CLIENTS_ENTRY = [sys.executable, "-m", "bench.status_load", "--poll-rank"]
+CLIENTS_ENTRY = [sys.executable, "-m", "bench.status_load", "--poll-url"]
 SAMPLES = re.compile(r"^throne_samples_scored_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 
 
@@ -53,9 +56,28 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and of its waited-for children (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of a process and of every process below it (the daemon's
+    sandbox runs the miners' programs in child processes), from Linux /proc."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended in between: its time is in its parent's waited-for children
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
 
 
 def hotkey(i: int) -> str:
@@ -150,6 +172,10 @@ class Phase:
     def rate(self) -> float:
         return self.samples / self.seconds
 
+    @property
+    def cpu_per_sample_ms(self) -> float:
+        return 1000 * self.daemon_cpu / self.rate if self.rate else 0.0
+
 
 def measure(
     name: str, base: str, daemon: int, miners: int, seconds: float, clients: int | None = None
@@ -165,84 +191,112 @@ def measure(
     return Phase(name, wall, n1 - n0, (d1 - d0) / wall, (m1 - m0) / wall, (c1 - c0) / wall)
 
 
-@contextmanager
-def polling_clients(
-    base: str, count: int, interval: float
-) -> Iterator[tuple[subprocess.Popen[str], dict[str, float]]]:
-    process = subprocess.Popen(
-        [*CLIENTS_ENTRY, base, "--clients", str(count), "--interval", str(interval)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    report: dict[str, float] = {}
-    try:
-        assert process.stdout is not None and process.stdin is not None
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError("the clients did not start")
-        yield process, report
-        process.stdin.close()  # the clients stop, then print what they saw
-        report.update(json.loads(process.stdout.readline()))
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
+class Clients:
+    """The clients' process: told ``poll`` it makes every client poll until told ``pause``,
+    then prints what they saw; it keeps its connections open in between."""
+
+    def __init__(self, url: str, count: int, interval: float) -> None:
+        self.process = subprocess.Popen(
+            [*CLIENTS_ENTRY, url, "--clients", str(count), "--interval", str(interval)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def _say(self, command: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def poll(self) -> None:
+        if self._say("poll") != "polling":
+            raise RuntimeError("the clients did not start polling")
+
+    def pause(self) -> dict[str, float]:
+        report: dict[str, float] = json.loads(self._say("pause"))
+        return report
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
-async def poll_rank(base: str, count: int, interval: float) -> dict[str, float]:
-    """``count`` clients asking ``/rank`` every ``interval`` s until stdin closes; after all
-    of them had one answer, print ``ready``."""
+@dataclass
+class Round:
+    """One loaded phase as the clients see it."""
+
+    count: int
+    interval: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    answered: int = 0
+    everyone: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def report(self) -> dict[str, float]:
+        done = sorted(self.latencies)
+        return {
+            "requests": len(done),
+            "errors": self.errors,
+            "p50_ms": 1000 * done[len(done) // 2] if done else 0.0,
+            "p99_ms": 1000 * done[int(len(done) * 0.99)] if done else 0.0,
+        }
+
+
+async def client(session: Any, url: str, state: Round) -> None:
+    """Ask for ``url`` every ``state.interval`` s, from a random start, until paused."""
     import aiohttp
 
-    latencies: list[float] = []
-    errors = 0
-    first = asyncio.Event()
-    answered = 0
-    done = asyncio.Event()
-    measuring = False
+    with suppress(TimeoutError):
+        await asyncio.wait_for(state.paused.wait(), random.uniform(0, state.interval))
+    first = True
+    while not state.paused.is_set():
+        start = time.perf_counter()
+        try:
+            async with session.get(url) as r:
+                await r.read()
+                ok = r.status == 200
+        except aiohttp.ClientError:
+            ok = False
+        state.latencies.append(time.perf_counter() - start)
+        state.errors += not ok
+        if first:
+            first = False
+            state.answered += 1
+            if state.answered == state.count:
+                state.everyone.set()
+        wait = state.interval - (time.perf_counter() - start)
+        if wait > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(state.paused.wait(), wait)
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal errors, answered
-        await asyncio.sleep(random.uniform(0, interval))
-        got_first = False
-        while not done.is_set():
-            start = time.perf_counter()
-            try:
-                async with session.get(f"{base}/rank") as r:
-                    await r.read()
-                    ok = r.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            if measuring:
-                latencies.append(time.perf_counter() - start)
-                errors += not ok
-            if not got_first:
-                got_first = True
-                answered += 1
-                if answered == count:
-                    first.set()
-            wait = interval - (time.perf_counter() - start)
-            if wait > 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), wait)
+
+async def poll(url: str, count: int, interval: float) -> None:
+    """Serve the commands of :class:`Clients` on stdin: on ``poll``, ``count`` clients ask
+    for ``url`` every ``interval`` s, and ``polling`` is printed once every one of them had an
+    answer (what came before is not counted); on ``pause`` they stop and their figures are
+    printed as one JSON line."""
+    import aiohttp
 
     connector = aiohttp.TCPConnector(limit=count)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(client(session)) for _ in range(count)]
-        await first.wait()
-        measuring = True
-        print("ready", flush=True)
-        await asyncio.to_thread(sys.stdin.read)
-        done.set()
-        await asyncio.gather(*tasks)
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else 0.0,
-        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else 0.0,
-    }
+        while (await asyncio.to_thread(sys.stdin.readline)).strip() == "poll":
+            state = Round(count, interval)
+            tasks = [asyncio.create_task(client(session, url, state)) for _ in range(count)]
+            await state.everyone.wait()
+            state.latencies.clear()
+            state.errors = 0
+            print("polling", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+            state.paused.set()
+            await asyncio.gather(*tasks)
+            print(json.dumps(state.report()), flush=True)
 
 
 def wait_for_sampling(base: str, timeout: float) -> None:
@@ -261,8 +315,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of one phase")
-    parser.add_argument("--repeats", type=int, default=2, help="quiet/loaded pairs")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of one phase")
+    parser.add_argument(
+        "--pairs", type=int, default=6, help="loaded phases, each between two quiet ones"
+    )
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after the first sample")
     parser.add_argument("--miners", type=int, default=16)
     parser.add_argument("--sampling-count", type=int, default=200, help="per env")
@@ -271,12 +327,12 @@ def main() -> int:
     parser.add_argument("--block-time", type=float, default=2.0)
     parser.add_argument("--poll", type=float, default=0.5, help="the daemon's poll_seconds")
     parser.add_argument("--db", default="", help="the log's URL (default: a SQLite file)")
+    parser.add_argument("--path", default="/rank", help="what the clients poll")
     parser.add_argument("--target", type=float, default=0.90)
-    parser.add_argument("--poll-rank", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--poll-url", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.poll_rank:
-        report = asyncio.run(poll_rank(args.poll_rank, args.clients, args.interval))
-        print(json.dumps(report), flush=True)
+    if args.poll_url:
+        asyncio.run(poll(args.poll_url, args.clients, args.interval))
         return 0
 
     with tempfile.TemporaryDirectory() as tmp, miner_server(args.miners, args.latency_ms) as m:
@@ -293,46 +349,62 @@ def main() -> int:
                 env=env,
                 cwd=root,
             )
+            clients = Clients(base + args.path, args.clients, args.interval)
             try:
                 wait_for_sampling(base, 120)
                 time.sleep(args.warmup)
-                phases: list[Phase] = []
-                for _ in range(max(1, args.repeats)):
-                    phases.append(measure("quiet", base, daemon.pid, miners_pid, args.seconds))
-                    with polling_clients(base, args.clients, args.interval) as (clients, seen):
-                        phase = measure(
-                            "loaded", base, daemon.pid, miners_pid, args.seconds, clients.pid
-                        )
-                    phase.requests = int(seen["requests"])
-                    phase.errors = int(seen["errors"])
+                phases = [measure("quiet", base, daemon.pid, miners_pid, args.seconds)]
+                for _ in range(max(1, args.pairs)):
+                    clients.poll()
+                    phase = measure(
+                        "loaded", base, daemon.pid, miners_pid, args.seconds, clients.process.pid
+                    )
+                    seen = clients.pause()
+                    phase.requests, phase.errors = int(seen["requests"]), int(seen["errors"])
                     phase.p50_ms, phase.p99_ms = seen["p50_ms"], seen["p99_ms"]
                     phases.append(phase)
+                    phases.append(measure("quiet", base, daemon.pid, miners_pid, args.seconds))
             finally:
+                clients.close()
                 daemon.send_signal(signal.SIGTERM)
                 daemon.wait(timeout=60)
 
     print(
         f"{args.miners} miners, concurrency {args.concurrency}, miner latency "
-        f"{args.latency_ms:g} ms; loaded = {args.clients} clients polling /rank every "
+        f"{args.latency_ms:g} ms; loaded = {args.clients} clients polling {args.path} every "
         f"{args.interval:g} s; {args.seconds:g} s per phase"
     )
     print(
-        f"{'phase':<8} {'samples/s':>9} {'daemon CPU':>10} {'miners CPU':>10} "
-        f"{'clients CPU':>11} {'/rank req/s':>11} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'phase':<8} {'samples/s':>9} {'daemon CPU':>10} {'ms/sample':>9} {'miners CPU':>10} "
+        f"{'clients CPU':>11} {'req/s':>6} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6}"
     )
-    for p in phases:
+    # Each loaded phase against the mean of the quiet phases on either side of it, so that a
+    # drift in the machine's load (other work on it) falls on both sides of the comparison.
+    ratios = []
+    for i, p in enumerate(phases):
+        shown = ""
+        if p.name == "loaded":
+            around = (phases[i - 1].rate + phases[i + 1].rate) / 2
+            ratios.append(p.rate / around if around else 0.0)
+            shown = f"{ratios[-1]:.2f}"
         print(
-            f"{p.name:<8} {p.rate:>9.1f} {p.daemon_cpu:>10.2f} {p.miners_cpu:>10.2f} "
-            f"{p.clients_cpu:>11.2f} {p.requests / p.seconds:>11.0f} {p.errors:>6} "
-            f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f}"
+            f"{p.name:<8} {p.rate:>9.1f} {p.daemon_cpu:>10.2f} {p.cpu_per_sample_ms:>9.1f} "
+            f"{p.miners_cpu:>10.2f} "
+            f"{p.clients_cpu:>11.2f} {p.requests / p.seconds:>6.0f} {p.errors:>6} "
+            f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {shown:>6}"
         )
+    ratio = statistics.median(ratios)
     quiet = statistics.median(p.rate for p in phases if p.name == "quiet")
     loaded = statistics.median(p.rate for p in phases if p.name == "loaded")
-    ratio = loaded / quiet if quiet else 0.0
     verdict = "PASS" if ratio >= args.target else "FAIL"
     print(
-        f"\nsamples/s loaded / quiet: {loaded:.1f} / {quiet:.1f} = {ratio:.2f} "
-        f"({verdict}: target >= {args.target:.2f}); CPU in cores, 1.00 = one core busy"
+        f"\nsamples/s loaded / quiet: median {ratio:.2f} of {len(ratios)} pairs "
+        f"(medians {loaded:.1f} / {quiet:.1f}); {verdict}: target >= {args.target:.2f}"
+    )
+    cost = statistics.median(p.clients_cpu for p in phases if p.name == "loaded")
+    print(
+        f"the clients' process took {cost:.2f} cores while polling (CPU in cores: 1.00 = one "
+        "core busy), on the same machine as the daemon"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")
