@@ -6,13 +6,18 @@ or the PostgreSQL log given with ``--db``), the miners (``throne miner serve``, 
 unless ``--latency-ms``, so the daemon is bound by its own CPU: the harshest case for viewers)
 and the clients (one process running every client on one event loop, each asking ``/rank`` once
 every ``--interval`` seconds, from a random start; it keeps its connections between phases).
-Phases alternate, quiet, loaded, quiet, ...: each loaded phase is compared with the mean of the
-quiet phases on either side of it, so that a drift in the machine's load (other work on it)
-falls on both sides, and the result is the median of those ratios. The target is at least 0.90.
+Phases alternate, quiet, loaded, quiet, ..., so that a drift in the machine's load (other work
+on it) falls on both kinds alike; the ratio is the median loaded rate over the median quiet rate
+(medians, because other work comes and goes in bursts), and its target is at least 0.90. Each
+loaded phase against the mean of its two neighbours is shown too, with their median.
 
-On a machine of two cores the clients' process and the miners' process take CPU the daemon
-could have used: the table gives each process's CPU per phase (in cores), so that what the
-daemon loses to serving and what it loses to its neighbours can be told apart.
+The daemon's own CPU time per sample, loaded against quiet, says whether serving takes from
+sampling inside the daemon; it is less sensitive to other work on the machine than the rate.
+
+On a machine of two cores the clients' process, the miners' process and the status server's
+process take CPU the daemon could have used: the table gives each one's CPU per phase (in
+cores), so that what the daemon loses to serving and what it loses to its neighbours can be
+told apart.
 
     .venv/bin/python -m bench.status_load [--clients 200] [--interval 1.0] [--seconds 10]
         [--pairs 6] [--path /rank] [--db postgresql://...]
@@ -33,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +60,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, apart: frozenset[int] = frozenset()) -> float:
     """User and system CPU time of a process and of every process below it (the daemon's
-    sandbox runs the miners' programs in child processes), from Linux /proc."""
+    sandbox runs the miners' programs in child processes) but those ``apart`` and theirs,
+    from Linux /proc."""
     total = 0.0
-    for p in [pid, *descendants(pid)]:
+    for p in [pid, *descendants(pid, apart)]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
@@ -68,7 +74,7 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def descendants(pid: int) -> list[int]:
+def descendants(pid: int, apart: frozenset[int] = frozenset()) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -76,8 +82,21 @@ def descendants(pid: int) -> list[int]:
         except FileNotFoundError:
             continue
         for child in children:
-            found += [child, *descendants(child)]
+            if child not in apart:
+                found += [child, *descendants(child, apart)]
     return found
+
+
+def status_server(daemon: int) -> frozenset[int]:
+    """The daemon's status server, when it runs in a child process of its own."""
+    found = set()
+    for p in descendants(daemon):
+        try:
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes():
+                found.add(p)
+        except FileNotFoundError:
+            continue
+    return frozenset(found)
 
 
 def hotkey(i: int) -> str:
@@ -161,8 +180,9 @@ class Phase:
     seconds: float
     samples: float
     daemon_cpu: float
+    status_cpu: float
     miners_cpu: float
-    clients_cpu: float = 0.0
+    clients_cpu: float
     requests: int = 0
     errors: int = 0
     p50_ms: float = 0.0
@@ -181,14 +201,25 @@ def measure(
     name: str, base: str, daemon: int, miners: int, seconds: float, clients: int | None = None
 ) -> Phase:
     """Samples recorded and CPU used by each process over ``seconds``."""
-    n0, d0, m0 = samples_scored(base), cpu_seconds(daemon), cpu_seconds(miners)
-    c0 = cpu_seconds(clients) if clients else 0.0
+    status = status_server(daemon)
+
+    def cpu() -> tuple[float, float, float, float]:
+        return (
+            cpu_seconds(daemon, status),
+            sum(cpu_seconds(p) for p in status),
+            cpu_seconds(miners),
+            cpu_seconds(clients) if clients else 0.0,
+        )
+
+    n0, before = samples_scored(base), cpu()
     t0 = time.perf_counter()
     time.sleep(seconds)
-    n1, d1, m1 = samples_scored(base), cpu_seconds(daemon), cpu_seconds(miners)
-    c1 = cpu_seconds(clients) if clients else 0.0
+    n1, after = samples_scored(base), cpu()
     wall = time.perf_counter() - t0
-    return Phase(name, wall, n1 - n0, (d1 - d0) / wall, (m1 - m0) / wall, (c1 - c0) / wall)
+    daemon_cpu, status_cpu, miners_cpu, clients_cpu = (
+        (b - a) / wall for a, b in zip(before, after, strict=True)
+    )
+    return Phase(name, wall, n1 - n0, daemon_cpu, status_cpu, miners_cpu, clients_cpu)
 
 
 class Clients:
@@ -375,7 +406,8 @@ def main() -> int:
         f"{args.interval:g} s; {args.seconds:g} s per phase"
     )
     print(
-        f"{'phase':<8} {'samples/s':>9} {'daemon CPU':>10} {'ms/sample':>9} {'miners CPU':>10} "
+        f"{'phase':<8} {'samples/s':>9} {'daemon CPU':>10} {'ms/sample':>9} {'status CPU':>10} "
+        f"{'miners CPU':>10} "
         f"{'clients CPU':>11} {'req/s':>6} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6}"
     )
     # Each loaded phase against the mean of the quiet phases on either side of it, so that a
@@ -389,22 +421,32 @@ def main() -> int:
             shown = f"{ratios[-1]:.2f}"
         print(
             f"{p.name:<8} {p.rate:>9.1f} {p.daemon_cpu:>10.2f} {p.cpu_per_sample_ms:>9.1f} "
-            f"{p.miners_cpu:>10.2f} "
+            f"{p.status_cpu:>10.2f} {p.miners_cpu:>10.2f} "
             f"{p.clients_cpu:>11.2f} {p.requests / p.seconds:>6.0f} {p.errors:>6} "
             f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {shown:>6}"
         )
-    ratio = statistics.median(ratios)
-    quiet = statistics.median(p.rate for p in phases if p.name == "quiet")
-    loaded = statistics.median(p.rate for p in phases if p.name == "loaded")
+
+    def median(what: str, of: Callable[[Phase], float]) -> float:
+        return statistics.median(of(p) for p in phases if p.name == what)
+
+    quiet, loaded = median("quiet", lambda p: p.rate), median("loaded", lambda p: p.rate)
+    ratio = loaded / quiet if quiet else 0.0
     verdict = "PASS" if ratio >= args.target else "FAIL"
     print(
-        f"\nsamples/s loaded / quiet: median {ratio:.2f} of {len(ratios)} pairs "
-        f"(medians {loaded:.1f} / {quiet:.1f}); {verdict}: target >= {args.target:.2f}"
+        f"\nsamples/s loaded / quiet: {loaded:.1f} / {quiet:.1f} = {ratio:.2f} (medians of "
+        f"{len(ratios)} loaded and {len(ratios) + 1} quiet phases); {verdict}: target >= "
+        f"{args.target:.2f}; the median of the loaded phases each against its neighbours: "
+        f"{statistics.median(ratios):.2f}"
     )
-    cost = statistics.median(p.clients_cpu for p in phases if p.name == "loaded")
+    per_sample = [median(w, lambda p: p.cpu_per_sample_ms) for w in ("loaded", "quiet")]
     print(
-        f"the clients' process took {cost:.2f} cores while polling (CPU in cores: 1.00 = one "
-        "core busy), on the same machine as the daemon"
+        f"the daemon's own CPU per sample (its status server apart): {per_sample[0]:.1f} ms "
+        f"loaded / {per_sample[1]:.1f} ms quiet = {per_sample[0] / per_sample[1]:.2f}"
+    )
+    print(
+        f"CPU in cores (1.00 = one core busy) while loaded: the status server "
+        f"{median('loaded', lambda p: p.status_cpu):.2f}, the clients' process "
+        f"{median('loaded', lambda p: p.clients_cpu):.2f}, both on the daemon's machine"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")

@@ -39,7 +39,7 @@ from throne.envs.base import Environment
 from throne.envs.registry import environments as installed_environments
 from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
-from throne.observability.status_api import StatusServer, status_app
+from throne.observability.status_process import StatusProcess
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -130,7 +130,7 @@ class Services:
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
     metrics: ThroneMetrics | None = None
-    status: StatusServer | None = None
+    status: StatusProcess | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -238,15 +238,15 @@ def build(
     services = Services(settings, db, app, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:
-        server = StatusServer(
-            status_app(
-                lambda: app,
-                heartbeat=daemon.heartbeat,
-                metrics=metrics,
-                max_staleness=max(60.0, 10 * v.poll_seconds),
-            ),
-            v.status_host,
-            v.status_port,
+        # In a process of its own: viewers must not take the daemon's CPU from sampling.
+        server = StatusProcess(
+            config=settings.contest,
+            db=db,
+            heartbeat=daemon.heartbeat,
+            metrics=metrics,
+            max_staleness=max(60.0, 10 * v.poll_seconds),
+            host=v.status_host,
+            port=v.status_port,
         )
         server.start()
         services.status = server

@@ -1,4 +1,5 @@
-"""The read-only HTTP status API the daemon serves, and a server that runs it in a thread.
+"""The read-only HTTP status API the daemon serves, and a server that runs it in a thread
+(`status_process` runs that server in a process of its own, as the daemon does).
 
 Routes (GET only): ``/healthz`` (200, or 503 while a loop is in outage or once the last tick
 is older than the staleness bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights``,
@@ -16,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import uvicorn
@@ -31,8 +32,6 @@ from starlette.types import ASGIApp
 from throne import views
 from throne.adapters.storage.database import is_storage_failure
 from throne.application import ThroneApplication
-from throne.observability.health import Heartbeat
-from throne.observability.metrics import ThroneMetrics
 from throne.observability.read_cache import ReadCache
 from throne.views.miner import BadMinerKey, MinerDirectory, miner_directory, parse_miner_key
 
@@ -42,11 +41,25 @@ JSON = "application/json"
 AppProvider = Callable[[], ThroneApplication]
 
 
+class Health(Protocol):
+    """What ``/healthz`` says: `throne.observability.health.Heartbeat`, or its relay."""
+
+    def status(self, max_staleness: float | None = None) -> tuple[bool, dict[str, Any]]: ...
+
+
+class MetricsText(Protocol):
+    """What ``/metrics`` serves: `throne.observability.metrics.ThroneMetrics`, or its relay."""
+
+    content_type: str
+
+    def exposition(self) -> bytes: ...
+
+
 def status_app(
     provide: AppProvider,
     *,
-    heartbeat: Heartbeat,
-    metrics: ThroneMetrics | None = None,
+    heartbeat: Health,
+    metrics: MetricsText | None = None,
     max_staleness: float | None = None,
     refresh_seconds: float = 1.0,
 ) -> Starlette:
