@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon.cluster import make_world, profiles
+from tests.daemon.cluster import make_world, profiles, start_daemon, wait_until
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.envs.registry import environments
@@ -86,3 +86,29 @@ def test_the_daemon_keeps_only_its_latest_steps_in_memory() -> None:
         state.steps.append((block, "battle_started"))
     assert len(state.steps) == STEPS_KEPT
     assert state.steps[0][0] == 9 * STEPS_KEPT and state.steps[-1][0] == 10 * STEPS_KEPT - 1
+
+
+def test_the_status_server_does_not_outlive_a_daemon_killed_outright(tmp_path: Path) -> None:
+    envs = environments()
+    port = _free_port()
+    with MinerServer(profiles(), list(envs.values())) as miners:
+        world = make_world(tmp_path, miners.base_url, bytes(32))
+        text = world.config.read_text()
+        world.config.write_text(
+            text.replace("[validator]\n", f"[validator]\nstatus_port = {port}\n")
+        )
+        daemon = start_daemon(world, tmp_path / "daemon.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+
+            def answers() -> bool:
+                try:
+                    return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            assert wait_until(answers, 120), (tmp_path / "daemon.log").read_text()[-2000:]
+        finally:
+            daemon.kill()  # SIGKILL: no chance to stop its status server
+            daemon.wait(timeout=30)
+        assert wait_until(lambda: not answers(), 60)
