@@ -10,7 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon.cluster import make_world, profiles, start_daemon, wait_until
+from tests.daemon.cluster import (
+    SKILLS,
+    hotkey,
+    make_world,
+    profiles,
+    start_daemon,
+    wait_until,
+)
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.envs.registry import environments
@@ -67,7 +74,8 @@ def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> Non
     metrics = str(seen["metrics"])
     assert SAMPLED in metrics
     assert "throne_last_tick_block" in metrics
-    assert seen["rank"]["champion"]["hotkey"] == "5TestAnt"  # type: ignore[index]
+    # The crown moves as battles are decided: any of the world's miners may hold it by now.
+    assert seen["rank"]["champion"]["hotkey"] in {hotkey(n) for n in SKILLS}  # type: ignore[index]
     assert seen["weights"] == 200
     assert seen["post"] == 405
     with httpx.Client() as c:  # the server is gone after the daemon stops
