@@ -351,8 +351,8 @@ def main() -> int:
         "--pairs", type=int, default=6, help="loaded phases, each between two quiet ones"
     )
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after the first sample")
-    parser.add_argument("--miners", type=int, default=16)
-    parser.add_argument("--sampling-count", type=int, default=200, help="per env")
+    parser.add_argument("--miners", type=int, default=24)
+    parser.add_argument("--sampling-count", type=int, default=300, help="per env")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--block-time", type=float, default=2.0)
