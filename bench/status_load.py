@@ -92,7 +92,7 @@ def status_server(daemon: int) -> frozenset[int]:
     found = set()
     for p in descendants(daemon):
         try:
-            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes():
+            if b"throne.observability.status_process" in Path(f"/proc/{p}/cmdline").read_bytes():
                 found.add(p)
         except FileNotFoundError:
             continue

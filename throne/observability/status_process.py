@@ -16,11 +16,12 @@ closes, so it never outlives the daemon, even one killed outright.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -101,7 +102,7 @@ class StatusProcess:
         self._requested_port = port
         self._refresh = refresh_seconds
         self._port: int | None = None
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._pusher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -127,23 +128,34 @@ class StatusProcess:
         except OSError:
             sock.close()
             raise
-        # A fresh interpreter, not a fork of one that runs threads and holds connections.
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        args = (sock, theirs, self._config, self._db, self._max_staleness, self._refresh)
-        process = context.Process(
-            target=_serve, args=(*args, self._metrics is not None), name="throne-status"
-        )
-        process.daemon = True
+        # A fresh interpreter (not a fork of one that runs threads and holds connections, nor
+        # multiprocessing's spawn, which would import the caller's main script again), given
+        # the listening socket and one end of a socket pair as its descriptors.
+        ours, theirs = socket.socketpair()
+        fds = (sock.fileno(), theirs.fileno())
         try:
-            process.start()
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, *map(str, fds)], pass_fds=fds
+            )
         finally:
             theirs.close()
-        self._process, self._conn, self._port = process, ours, int(sock.getsockname()[1])
+        self._port = int(sock.getsockname()[1])
         sock.close()  # the child holds it now
+        conn = Connection(ours.detach())
+        self._process, self._conn = process, conn
         try:
-            said = ours.recv() if ours.poll(timeout) else ("failed", "no answer")
-        except EOFError:
+            conn.send(
+                (
+                    "serve",
+                    self._config,
+                    self._db,
+                    self._max_staleness,
+                    self._refresh,
+                    self._metrics is not None,
+                )
+            )
+            said = conn.recv() if conn.poll(timeout) else ("failed", "no answer")
+        except (EOFError, OSError):
             said = ("failed", "it exited")
         if said[0] != "ready":
             self.stop()
@@ -177,10 +189,11 @@ class StatusProcess:
                 self._conn.send(("stop",))
             self._conn.close()
         if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(timeout)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout)
         self._process = self._conn = self._pusher = self._port = None
 
     def __enter__(self) -> StatusProcess:
@@ -244,3 +257,19 @@ def _serve(
         server.run(sockets=[sock])
     finally:
         app.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The child's entry point: ``python -m throne.observability.status_process LISTEN CONN``,
+    the descriptors of the listening socket and of the pipe to the daemon."""
+    listen_fd, conn_fd = (int(a) for a in (sys.argv[1:] if argv is None else argv))
+    conn = Connection(conn_fd)
+    try:
+        said = conn.recv()
+    except EOFError:
+        return
+    _serve(socket.socket(fileno=listen_fd), conn, *said[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -45,6 +45,9 @@ TCP_USER_TIMEOUT_MS = 30_000
 #: mode, which lets reads through), so one that waits is behind DDL or maintenance; eventsourcing
 #: retries a failed read ten times, so this bounds a blocked read to about ten seconds
 EVENT_READ_LOCK_TIMEOUT_MS = 1000
+#: how long the event store waits for a connection from its pool: with the server gone, every
+#: attempt waits this long and eventsourcing makes ten, so this bounds the wait to ~ten seconds
+EVENT_POOL_WAIT_S = 1.0
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -239,7 +242,8 @@ def limit_event_store_sessions(recorder: object, db: Database) -> None:
 
     eventsourcing sets a lock timeout on its writes only (``SET LOCAL``, which still applies to
     them), so one of its reads could wait for a lock forever. Its connection pool takes the
-    parameters for the connections it opens from then on; `drain` replaces the open ones.
+    parameters for the connections it opens from then on; `drain` replaces the open ones. A
+    caller waits for a connection of the pool at most `EVENT_POOL_WAIT_S`.
     """
     from eventsourcing.postgres import PostgresRecorder
 
@@ -248,6 +252,7 @@ def limit_event_store_sessions(recorder: object, db: Database) -> None:
     pool = recorder.datastore.pool
     kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
     pool.kwargs = {**kwargs, **db.session_limits(EVENT_READ_LOCK_TIMEOUT_MS)}
+    pool.timeout = min(float(pool.timeout), EVENT_POOL_WAIT_S)
     pool.drain()
 
 
