@@ -76,7 +76,11 @@ def cpu_seconds(pid: int, apart: frozenset[int] = frozenset()) -> float:
 
 def descendants(pid: int, apart: frozenset[int] = frozenset()) -> list[int]:
     found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return found  # the process ended (a sandboxed program, say) while we looked
+    for task in tasks:
         try:
             children = [int(c) for c in (task / "children").read_text().split()]
         except FileNotFoundError:
