@@ -70,7 +70,7 @@ def _through_an_outage(
         settings = replace(settings, validator=replace(settings.validator, status_port=port))
         services = build(settings, pool_secret=bytes(32))
 
-        async def run() -> None:
+        async def run(logs: list[dict[str, Any]]) -> None:
             stop = asyncio.Event()
             task = asyncio.create_task(services.daemon.run(stop))
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
@@ -94,13 +94,22 @@ def _through_an_outage(
                 finally:
                     await asyncio.to_thread(mend_log, broken)
                 seen["up"] = (await _until(healthy, 120)).json()
+
+                async def all_ended() -> httpx.Response | None:
+                    # A loop may report its failure late (one waiting for its worker thread's
+                    # query to fail): each outage must end before the daemon is stopped.
+                    started = {e["loop"] for e in logs if e["event"] == "outage_started"}
+                    ended = {e["loop"] for e in logs if e["event"] == "outage_ended"}
+                    return await healthy() if started <= ended else None
+
+                await _until(all_ended, 120)
             stop.set()
             await task
             await services.client.aclose()
 
         try:
             with capture_logs() as logs:
-                asyncio.run(run())
+                asyncio.run(run(logs))
         finally:
             services.close_sync()
     return Seen(seen["down"], seen["up"], logs)
@@ -157,8 +166,8 @@ def test_a_postgresql_server_that_stops_is_an_outage_from_when_it_stops_to_when_
 ) -> None:
     # postgres_url: the tests' cluster is there, so PostgreSQL is installed; this test stops
     # one of its own, as an operator or a crash would stop the server.
-    with _cluster_of_our_own() as cluster:
-        seen = _through_an_outage(tmp_path, cluster.url, cluster.halt, lambda _: cluster.resume())
+    with _cluster_of_our_own() as (cluster, url):
+        seen = _through_an_outage(tmp_path, url, cluster.halt, lambda _: cluster.resume())
     sampler = seen.down["outages"]["sampler"]
     assert sampler["cause"] == "database" and "connection" in sampler["error"]
     _assert_bracketed(seen)
