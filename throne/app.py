@@ -25,6 +25,7 @@ from throne.adapters.storage.database import (
     Database,
     check_database,
     default_database_path,
+    limit_event_store_sessions,
     resolve_database,
     storage_errors,
 )
@@ -34,7 +35,7 @@ from throne.adapters.storage.lock import PostgresRoleLock, SqliteWriterLock
 from throne.adapters.storage.responses import SqlResponseStore
 from throne.adapters.storage.schema import creating
 from throne.application import ThroneApplication
-from throne.daemon.daemon import Daemon
+from throne.daemon.daemon import Daemon, stall_bound
 from throne.daemon.model_hub import ModelHub, NoModelHub
 from throne.daemon.pool_seed import load_or_create_secret
 from throne.daemon.projections import ProjectionKeeper
@@ -46,7 +47,10 @@ from throne.envs.base import Environment
 from throne.envs.registry import environments as installed_environments
 from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
-from throne.observability.status_api import StatusServer, status_app
+from throne.observability.status_process import StatusProcess
+
+#: the least time a chain write (setting weights) is given before it counts as failed
+CHAIN_WRITE_SECONDS = 120.0
 
 
 class StartupError(Exception):
@@ -61,11 +65,14 @@ def creates_log_directory(db: Database) -> bool:
 
 
 def open_application(settings: Settings, db: Database) -> ThroneApplication:
-    """The application on ``db``, created if new; a log that cannot be used is a
+    """The application on ``db``, created if new, its sessions bounded so that a blocked query
+    fails in time; a log that cannot be used is a
     :class:`~throne.adapters.storage.database.StorageError` with one line, before any loop."""
     check_database(db, must_exist=False, create_parent=creates_log_directory(db))
     with storage_errors(db):
-        return ThroneApplication(settings.contest, env=db.eventsourcing_env())
+        app = ThroneApplication(settings.contest, env=db.eventsourcing_env())
+    limit_event_store_sessions(app.recorder, db)
+    return app
 
 
 def open_chain(v: ValidatorSettings) -> Chain:
@@ -84,7 +91,7 @@ def open_chain(v: ValidatorSettings) -> Chain:
                 wallet_path=Path(v.wallet_path),
                 data_dir=Path(v.data_dir),
                 read_deadline_s=v.chain_timeout_seconds,
-                write_deadline_s=max(v.chain_timeout_seconds, 120.0),
+                write_deadline_s=max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
             )
         )
     except OSError as exc:  # the SDK's caches go under data_dir
@@ -126,6 +133,20 @@ def _secret(v: ValidatorSettings) -> bytes:
     return load_or_create_secret(v.pool_secret_path)
 
 
+def _stall_after(settings: Settings) -> dict[str, float]:
+    """Per loop, how long an iteration may take before the loop is reported stalled: a chain
+    sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    v = settings.validator
+    base = stall_bound(v.poll_seconds)
+    return {
+        "chain": base + v.chain_timeout_seconds + settings.model_hub.budget_seconds,
+        "tick": base,
+        "sampler": base,
+        "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
+        "projections": base,
+    }
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -137,7 +158,7 @@ class Services:
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
     metrics: ThroneMetrics | None = None
-    status: StatusServer | None = None
+    status: StatusProcess | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -308,6 +329,7 @@ def _build(
         metrics=metrics,
         projections=projections.run,
         role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
+        stall_after=_stall_after(settings),
     )
     closers: list[Any] = [engine.dispose]
     if sandbox is not None:
@@ -317,15 +339,15 @@ def _build(
     services = Services(settings, db, app, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:
-        server = StatusServer(
-            status_app(
-                lambda: app,
-                heartbeat=daemon.heartbeat,
-                metrics=metrics,
-                max_staleness=max(60.0, 10 * v.poll_seconds),
-            ),
-            v.status_host,
-            v.status_port,
+        # In a process of its own: viewers must not take the daemon's CPU from sampling.
+        server = StatusProcess(
+            config=settings.contest,
+            db=db,
+            heartbeat=daemon.heartbeat,
+            metrics=metrics,
+            max_staleness=max(60.0, 10 * v.poll_seconds),
+            host=v.status_host,
+            port=v.status_port,
         )
         try:
             server.start()

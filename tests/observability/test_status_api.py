@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.contest import Driver
+from tests.support.contest import Driver, small_config
 from tests.views.story import CHAL_UID, WEAK_UID, tell
 from throne.application import ThroneApplication
 from throne.domain.contest.config import ContestConfig
@@ -59,6 +60,28 @@ def test_healthz_reports_the_last_tick_and_turns_503_when_it_is_stale(
     assert stale.status_code == 503 and stale.json()["status"] == "stale"
     heartbeat.beat(8)
     assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_is_503_naming_each_loop_in_outage_until_it_works_again(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+) -> None:
+    client, heartbeat, _ = served
+    heartbeat.beat(7)
+    heartbeat.outages.failed("sampler", "OperationalError: lock timeout", "database")
+    clock.now += 4
+    down = client.get("/healthz")
+    assert down.status_code == 503 and down.json()["status"] == "outage"
+    assert down.json()["outages"] == {
+        "sampler": {
+            "cause": "database",
+            "error": "OperationalError: lock timeout",
+            "seconds": 4.0,
+            "failures": 1,
+        }
+    }
+    heartbeat.outages.succeeded("sampler")
+    up = client.get("/healthz")
+    assert up.status_code == 200 and up.json()["status"] == "ok" and up.json()["outages"] == {}
 
 
 def test_a_daemon_that_never_ticks_becomes_unhealthy(
@@ -151,3 +174,58 @@ def test_history_serves_the_reigns_and_battles(
     assert [r["hotkey"] for r in body["reigns"]] == ["champ", "chal"]
     assert body["battles_decided"] == 2 and body["terminated"][0]["hotkey"] == "champ"
     assert "task_ids" not in history.text and '"seed"' not in history.text
+
+
+def test_requests_between_two_changes_of_the_log_build_rank_once_and_the_next_shows_the_change(
+    tmp_path: Path,
+) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.db")}
+    told = tell(Driver(app=ThroneApplication(small_config(), env=env)))
+    app = status_app(lambda: told.app, heartbeat=Heartbeat(), refresh_seconds=0)
+    cache = app.state.read_cache
+    with StatusServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        with ThreadPoolExecutor(8) as pool:
+            ranks = list(pool.map(lambda _: client.get("/rank").json(), range(60)))
+        assert cache.builds["rank"] == 1
+        assert all(r == ranks[0] for r in ranks)
+        assert "newcomer" not in {row["hotkey"] for row in ranks[0]["rows"]}
+        told.join("newcomer", block=8, uid=9)
+        told.sync()  # one new event in the log
+        after = client.get("/rank").json()
+        assert "newcomer" in {row["hotkey"] for row in after["rows"]}
+        for _ in range(20):
+            assert client.get("/rank").json() == after
+        assert cache.builds["rank"] == 2
+        assert client.get("/miners/newcomer").json()["uid"] == 9
+        assert client.get("/miners/9").json()["hotkey"] == "newcomer"
+        assert cache.builds["miners"] == 1
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        "9" * 5000,  # int() refuses more than 4300 digits
+        "65536",  # over the u16 range of uids
+        "0" * 6,
+        "h" * 65,
+        "bad key",
+        "caf%C3%A9",
+        "%D9%A3",  # an Arabic-Indic digit: a digit to str.isdigit, not a uid
+    ],
+)
+def test_a_huge_or_malformed_miner_key_is_a_400_with_a_json_error_before_any_read(
+    who: str, served: tuple[httpx.Client, Heartbeat, ThroneMetrics]
+) -> None:
+    client, _, _ = served
+    r = client.get(f"/miners/{who}")
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"].startswith("not a hotkey or uid: ")
+    assert "Traceback" not in r.text
+
+
+def test_the_largest_uid_and_a_long_hotkey_are_looked_up_not_refused(
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics],
+) -> None:
+    client, _, _ = served
+    assert client.get("/miners/65535").status_code == 404
+    assert client.get(f"/miners/{'5' * 48}x").status_code == 404

@@ -1,4 +1,5 @@
-"""The daemon's loops, each supervised and restarted on its own after a failure.
+"""The daemon's loops, each supervised and restarted on its own after a failure
+(`throne.daemon.supervisor`), its outages shown by `/healthz`.
 
 - chain sync: on every new block, the chain snapshot (plus model hashes) goes to the contest;
 - contest tick: once the block is synced, every contest step due at it;
@@ -16,11 +17,10 @@ abandons what is in flight and records what has finished.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -31,16 +31,19 @@ from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.role import RoleLock, hold_role
 from throne.daemon.sampler import Sampler
+from throne.daemon.supervisor import Loop, Supervisor, progressed, sleep_or_stop
 from throne.daemon.weight_setter import WeightSetter
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 
-Loop = Callable[[asyncio.Event], Awaitable[None]]
-MAX_BACKOFF_SECONDS = 30.0
-
-
 STEPS_KEPT = 100
+
+
+def stall_bound(poll_seconds: float) -> float:
+    """How long a loop that only polls and reads the log may go without an iteration: ten
+    polls, and never less than half a minute (eventsourcing retries a failed read for seconds)."""
+    return max(30.0, 10 * poll_seconds)
 
 
 @dataclass
@@ -76,7 +79,10 @@ class Daemon:
         heartbeat: Heartbeat | None = None,
         projections: Loop | None = None,
         role_lock: RoleLock | None = None,
+        stall_after: float | Mapping[str, float] | None = None,
     ) -> None:
+        """``stall_after``: seconds a loop may go without completing an iteration before it is
+        reported in outage, for all loops or by name (default: `stall_bound` of the poll)."""
         self.app = app
         self.chain = chain
         self.sampler = sampler
@@ -93,6 +99,14 @@ class Daemon:
         # With a role lock, the daemon writes only once it holds it.
         self.state = DaemonState(role="writer" if role_lock is None else "standby")
         self.log = structlog.get_logger("throne.daemon")
+        outages = self.heartbeat.outages
+        if metrics is not None and outages.listener is None:
+            outages.listener = metrics.observe_outage
+        self.supervisor = Supervisor(
+            outages,
+            restarts=self.state.restarts,
+            stall_after=stall_bound(poll_seconds) if stall_after is None else stall_after,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         writer: dict[str, Loop] = {"chain": self._chain_loop, "tick": self._tick_loop}
@@ -102,7 +116,7 @@ class Daemon:
         if self.projections is not None:
             shared["projections"] = self.projections
         if self.role_lock is None:  # the only daemon of its log (SQLite's lock file)
-            await self._run_loops({**writer, **shared}, stop)
+            await self.supervisor.run_all({**writer, **shared}, stop)
             return
         lock = self.role_lock
 
@@ -115,29 +129,12 @@ class Daemon:
         shared["role"] = lambda s: hold_role(
             lock,
             s,
-            lambda w: self._run_loops(writer, w),
+            lambda w: self.supervisor.run_all(writer, w),
             log=self.log,
             on_change=became,
             on_standby=standing_by,
         )
-        await self._run_loops(shared, stop)
-
-    async def _run_loops(self, loops: dict[str, Loop], stop: asyncio.Event) -> None:
-        await asyncio.gather(*(self._supervise(n, loop, stop) for n, loop in loops.items()))
-
-    async def _supervise(self, name: str, loop: Loop, stop: asyncio.Event) -> None:
-        backoff = 1.0
-        while not stop.is_set():
-            try:
-                await loop(stop)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.state.restarts[name] = self.state.restarts.get(name, 0) + 1
-                self.log.error("loop_failed", loop=name, error=f"{type(exc).__name__}: {exc}")
-                await _sleep_or_stop(stop, backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        await self.supervisor.run_all(shared, stop)
 
     async def _chain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -145,7 +142,8 @@ class Daemon:
             if block > self.state.synced_block:
                 await asyncio.to_thread(self.sync_chain)
                 self.state.synced_block = block
-            await _sleep_or_stop(stop, self.poll)
+            progressed()
+            await sleep_or_stop(stop, self.poll)
 
     def sync_chain(self) -> int:
         snapshot = self.chain.snapshot(self.netuid)
@@ -177,7 +175,8 @@ class Daemon:
                     self.log.info("contest_step", block=block, step=step)
                     if self.on_step is not None:
                         self.on_step(block, step)
-            await _sleep_or_stop(stop, self.poll / 2)
+            progressed()
+            await sleep_or_stop(stop, self.poll / 2)
 
     def _tick(self, block: int) -> list[str]:
         pool = self.app.pool()
@@ -202,7 +201,8 @@ class Daemon:
                         weights=dict(sub.intended),
                         error=sub.error_code,
                     )
-            await _sleep_or_stop(stop, self.poll)
+            progressed()
+            await sleep_or_stop(stop, self.poll)
 
 
 def _model_of(text: str) -> tuple[str, str] | None:
@@ -210,8 +210,3 @@ def _model_of(text: str) -> tuple[str, str] | None:
     if isinstance(parsed, ParsedCommitment):
         return parsed.model, parsed.revision
     return None
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

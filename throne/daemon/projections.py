@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from throne.adapters.storage.database import Database
 from throne.application import ThroneApplication
+from throne.daemon.supervisor import progressed
 from throne.observability.metrics import ThroneMetrics
 from throne.projections import all_projections
 from throne.projections.runner import ProjectionRunner, waiter_for
@@ -36,7 +37,9 @@ class ProjectionKeeper:
         worker = asyncio.create_task(asyncio.to_thread(self.runner.run, halt, waiter, idle=1.0))
         try:
             while not stop.is_set() and not worker.done():
-                self.report_lag()
+                # A query: in a thread, so that a database that hangs does not hang the loop.
+                await asyncio.to_thread(self.report_lag)
+                progressed()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 5.0)
         finally:

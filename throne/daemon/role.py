@@ -12,9 +12,10 @@ optimistic concurrency still lets only one of them record each decision.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
+
+from throne.daemon.supervisor import sleep_or_stop
 
 #: Seconds between a standby's tries, and between a holder's checks of its lock.
 POLL_SECONDS = 1.0
@@ -71,14 +72,14 @@ async def hold_role(
                         standing_by = True
                         log.info("role_standby", reason="another daemon writes this log")
                     alive()
-                await _sleep_or_stop(stop, poll_seconds)
+                await sleep_or_stop(stop, poll_seconds)
                 continue
             standing_by = False
             changed("writer")
             log.info("role_acquired")
             if await _write_while_held(lock, stop, run_writer, log, poll_seconds):
                 # Lost: let a standby that can reach the database take over before trying again.
-                await _sleep_or_stop(stop, poll_seconds * LOST_PAUSE_POLLS)
+                await sleep_or_stop(stop, poll_seconds * LOST_PAUSE_POLLS)
     finally:
         await asyncio.to_thread(lock.release)
 
@@ -95,7 +96,7 @@ async def _write_while_held(
     writer = asyncio.create_task(run_writer(writer_stop))
     try:
         while not stop.is_set() and not writer.done():
-            await _sleep_or_stop(stop, poll_seconds)
+            await sleep_or_stop(stop, poll_seconds)
             if not stop.is_set() and not await asyncio.to_thread(lock.holds):
                 log.error("role_lost", reason="the lock's session ended; standing by")
                 return True
@@ -103,8 +104,3 @@ async def _write_while_held(
     finally:
         writer_stop.set()
         await writer
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -27,6 +27,7 @@ from throne.adapters.inference.records import ChatRequest, Completion
 from throne.adapters.storage.responses import ResponseStore
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
+from throne.daemon.supervisor import progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
 from throne.envs.sandbox.client import SandboxUnavailable
@@ -116,6 +117,7 @@ class Sampler:
                         await asyncio.wait_for(stop.wait(), poll_seconds)
                 if len(self._done) >= self._settings.batch_size or not self._in_flight:
                     await self.flush()
+                progressed()
         finally:
             for task in self._in_flight.values():
                 task.cancel()

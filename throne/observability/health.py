@@ -1,4 +1,4 @@
-"""The daemon's heartbeat: the last block it ticked and when, for `/healthz`."""
+"""The daemon's health for `/healthz`: the last block it ticked and when, and its outages."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from throne.observability.outages import Outages
+
 
 class Heartbeat:
-    """Thread-safe; ``clock`` is monotonic seconds (injectable so tests need not sleep)."""
+    """Thread-safe; ``clock`` is monotonic seconds (injectable so tests need not sleep).
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    ``outages`` is where the daemon's supervisor records failing loops; any open outage makes
+    the daemon unhealthy, whatever the age of its last tick.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, outages: Outages | None = None
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._started = clock()
         self._block: int | None = None
         self._at: float | None = None
+        self.outages = outages if outages is not None else Outages(clock)
 
     def beat(self, block: int) -> None:
         with self._lock:
@@ -29,12 +38,16 @@ class Heartbeat:
             block, at = self._block, self._at
         now = self._clock()
         age = now - (self._started if at is None else at)
-        healthy = max_staleness is None or age <= max_staleness
-        state = "ok" if healthy else "stale"
-        if at is None and healthy:
+        fresh = max_staleness is None or age <= max_staleness
+        outages = self.outages.describe()
+        state = "ok" if fresh else "stale"
+        if at is None and fresh:
             state = "starting"
-        return healthy, {
+        if outages:
+            state = "outage"
+        return fresh and not outages, {
             "status": state,
+            "outages": outages,
             "last_tick_block": block,
             "last_tick_age_seconds": None if at is None else round(age, 3),
             "seconds_since_start": round(now - self._started, 3),

@@ -66,6 +66,15 @@ class ThroneMetrics:
         self.last_tick_block = Gauge(
             "throne_last_tick_block", "Chain block of the last contest tick.", registry=r
         )
+        self.outages = Counter(
+            "throne_outages",
+            "Outages of a daemon loop (a run of failures ended by a success), by loop.",
+            ["loop"],
+            registry=r,
+        )
+        self.in_outage = Gauge(
+            "throne_loop_in_outage", "1 while the loop is in outage, else 0.", ["loop"], registry=r
+        )
         self.champion_uid.set(NO_CHAMPION)
 
     def observe_sample(self, env: str, outcome: str, latency_seconds: float | None = None) -> None:
@@ -92,6 +101,12 @@ class ThroneMetrics:
 
     def observe_projection_lag(self, projection: str, events_behind: int) -> None:
         self.projection_lag.labels(projection=projection).set(events_behind)
+
+    def observe_outage(self, loop: str, active: bool) -> None:
+        """An outage of ``loop`` started (``active``) or ended."""
+        if active:
+            self.outages.labels(loop=loop).inc()
+        self.in_outage.labels(loop=loop).set(1 if active else 0)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric here."""

@@ -1,47 +1,80 @@
-"""The read-only HTTP status API the daemon serves, and a server that runs it in a thread.
+"""The read-only HTTP status API the daemon serves, and a server that runs it in a thread
+(`status_process` runs that server in a process of its own, as the daemon does).
 
-Routes (GET only): ``/healthz`` (200, or 503 once the last tick is older than the staleness
-bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights``, ``/history`` and
-``/miners/{uid|hotkey}``, which are the read views as JSON — the task pool's seed and task
-ids are never among them.
+Routes (GET only): ``/healthz`` (200, or 503 while a loop is in outage or once the last tick
+is older than the staleness bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights``,
+``/history`` and ``/miners/{uid|hotkey}``, which are the read views as JSON — the task pool's
+seed and task ids are never among them.
+
+The views are served from snapshots rebuilt when the log changes (`read_cache`), never built
+per request: viewers, however many, cost the daemon one build per change of the log and per
+``refresh_seconds`` at most. A lookup that cannot be a uid or a hotkey is a 400.
 """
 
 from __future__ import annotations
 
 import socket
-import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
+import orjson
 import uvicorn
 from eventsourcing.domain import EventSourcingError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from throne import views
+from throne.adapters.storage.database import is_storage_failure
 from throne.application import ThroneApplication
-from throne.observability.health import Heartbeat
-from throne.observability.metrics import ThroneMetrics
+from throne.observability.read_cache import ReadCache
+from throne.views.miner import BadMinerKey, MinerDirectory, miner_directory, parse_miner_key
+
+T = TypeVar("T")
+JSON = "application/json"
 
 AppProvider = Callable[[], ThroneApplication]
+
+
+class Health(Protocol):
+    """What ``/healthz`` says: `throne.observability.health.Heartbeat`, or its relay."""
+
+    def status(self, max_staleness: float | None = None) -> tuple[bool, dict[str, Any]]: ...
+
+
+class MetricsText(Protocol):
+    """What ``/metrics`` serves: `throne.observability.metrics.ThroneMetrics`, or its relay."""
+
+    content_type: str
+
+    def exposition(self) -> bytes: ...
 
 
 def status_app(
     provide: AppProvider,
     *,
-    heartbeat: Heartbeat,
-    metrics: ThroneMetrics | None = None,
+    heartbeat: Health,
+    metrics: MetricsText | None = None,
     max_staleness: float | None = None,
+    refresh_seconds: float = 1.0,
 ) -> Starlette:
-    """``provide`` returns the application to read (called per request, so the daemon may hand
-    out a reader of its own); ``max_staleness`` seconds without a tick make ``/healthz`` 503."""
+    """``provide`` returns the application to read (the daemon may hand out a reader of its
+    own); ``max_staleness`` seconds without a tick make ``/healthz`` 503; the log is looked at
+    for changes at most every ``refresh_seconds`` (0: on every request). The snapshots are in
+    ``app.state.read_cache``."""
 
-    def healthz(request: Request) -> Response:
+    def log_position() -> int:
+        app = provide()  # held while its recorder is used: a reader made per call may close
+        return int(app.recorder.max_notification_id() or 0)
+
+    cache = ReadCache(log_position, check_every=refresh_seconds)
+
+    async def healthz(request: Request) -> Response:
         healthy, body = heartbeat.status(max_staleness)
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -50,40 +83,69 @@ def status_app(
             return JSONResponse({"error": "metrics are not collected"}, status_code=404)
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
-    def rank(request: Request) -> Response:
-        return _read(lambda: views.rank(provide()))
+    async def snapshot(key: str, build: Callable[[], T]) -> T:
+        found = cache.fresh(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        # Building reads the log: off the server's event loop, which keeps answering.
+        return await run_in_threadpool(cache.read, key, build)
 
-    def weights(request: Request) -> Response:
-        return _read(lambda: views.weights(provide()))
+    def served(
+        key: str, view: Callable[[ThroneApplication], Any]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                body = await snapshot(key, lambda: _encode(view(provide())))
+            except Exception as exc:
+                if not _unavailable(exc):
+                    raise
+                return _log_unavailable(exc)
+            return Response(body, media_type=JSON)
 
-    def history(request: Request) -> Response:
-        return _read(lambda: views.history(provide()))
+        return endpoint
 
-    def miner(request: Request) -> Response:
+    async def miner(request: Request) -> Response:
         who = str(request.path_params["who"])
-        return _read(lambda: views.miner(provide(), who), missing=f"no miner {who!r}")
+        try:
+            parse_miner_key(who)
+        except BadMinerKey as exc:
+            return JSONResponse({"error": f"not a hotkey or uid: {exc}"}, status_code=400)
+        try:
+            directory: MinerDirectory = await snapshot("miners", lambda: miner_directory(provide()))
+        except Exception as exc:
+            if not _unavailable(exc):
+                raise
+            return _log_unavailable(exc)
+        found = directory.find(who)
+        if found is None:
+            return JSONResponse({"error": f"no miner {who!r}"}, status_code=404)
+        return Response(_encode(found), media_type=JSON)
 
-    # Sync endpoints: Starlette runs them in its thread pool, off the event loop.
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_text),
-            Route("/rank", rank),
-            Route("/weights", weights),
-            Route("/history", history),
+            Route("/rank", served("rank", views.rank)),
+            Route("/weights", served("weights", views.weights)),
+            Route("/history", served("history", views.history)),
             Route("/miners/{who}", miner),
         ]
     )
+    app.state.read_cache = cache
+    return app
 
 
-def _read(view: Callable[[], dict[str, Any] | None], missing: str = "not found") -> Response:
-    try:
-        body = view()
-    except (EventSourcingError, sqlite3.Error) as exc:
-        return JSONResponse({"error": f"event log unavailable: {exc}"}, status_code=503)
-    if body is None:
-        return JSONResponse({"error": missing}, status_code=404)
-    return JSONResponse(body)
+def _encode(body: Any) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """The log could not be read (as opposed to a fault of the view)."""
+    return is_storage_failure(exc) or isinstance(exc, EventSourcingError)
+
+
+def _log_unavailable(exc: BaseException) -> Response:
+    return JSONResponse({"error": f"event log unavailable: {exc}"}, status_code=503)
 
 
 class StatusServer:

@@ -98,6 +98,12 @@ def said_about(app: ThroneApplication, hotkey: str) -> list[dict[str, Any]]:
         return [dict(said) for said in index.about.get(hotkey, ())]
 
 
+def said_about_everyone(app: ThroneApplication) -> dict[str, list[dict[str, Any]]]:
+    """`said_about` for every hotkey at once, by hotkey (a copy: later events do not show)."""
+    with _current_index(app) as index:
+        return {hotkey: [dict(s) for s in said] for hotkey, said in index.about.items()}
+
+
 def describe(e: Any) -> list[tuple[str, dict[str, Any]]]:
     """The hotkeys an event is about, each with what it says of it."""
     if isinstance(e, Contest.Dethroned):

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import sqlalchemy as sa
@@ -32,6 +32,24 @@ from throne.adapters.storage.location import sqlite_location_problem
 DB_ENV_VAR = "THRONE_DB"
 DEFAULT_LOCK_TIMEOUT_S = 5
 DEFAULT_CONNECT_TIMEOUT_S = 5
+#: no statement of the daemon runs this long; one that does waits on something that is wrong
+DEFAULT_STATEMENT_TIMEOUT_S = 60
+#: a PostgreSQL server that stops answering (host down, network cut) is given up on after about
+#: idle + interval x count seconds of silence, or when sent data stays unacknowledged this long
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+TCP_USER_TIMEOUT_MS = 30_000
+#: the event store's reads never wait for a lock in normal operation (its writes take EXCLUSIVE
+#: mode, which lets reads through), so one that waits is behind DDL or maintenance; eventsourcing
+#: retries a failed read ten times, so this bounds a blocked read to about ten seconds
+EVENT_READ_LOCK_TIMEOUT_MS = 1000
+#: how long the event store waits for a connection from its pool: with the server gone, every
+#: attempt waits this long and eventsourcing makes ten, so this bounds the wait to ~ten seconds
+EVENT_POOL_WAIT_S = 1.0
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -66,6 +84,7 @@ class Database:
     read_only: bool = False
     lock_timeout_s: int = DEFAULT_LOCK_TIMEOUT_S
     connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S
+    statement_timeout_s: int = DEFAULT_STATEMENT_TIMEOUT_S
 
     @property
     def display(self) -> str:
@@ -131,7 +150,8 @@ class Database:
             return sa.create_engine(
                 self.sqlalchemy_url(), connect_args={"timeout": float(self.lock_timeout_s)}
             )
-        options = [f"-c lock_timeout={self.lock_timeout_s * 1000}"]
+        limits = self.session_limits()
+        options = [limits.pop("options")]
         if self.schema:
             options.append(f"-c search_path={self.schema}")
         if self.read_only:
@@ -141,9 +161,20 @@ class Database:
             connect_args={
                 "connect_timeout": self.connect_timeout_s,
                 "options": " ".join(options),
+                **limits,
             },
             pool_pre_ping=True,
         )
+
+    def session_limits(self, lock_timeout_ms: int | None = None) -> dict[str, Any]:
+        """libpq parameters that bound every PostgreSQL session: how long one statement may
+        run, how long it may wait for a lock (default `lock_timeout_s`), and how soon a silent
+        server is given up on. A blocked statement then fails instead of hanging."""
+        lock_ms = self.lock_timeout_s * 1000 if lock_timeout_ms is None else lock_timeout_ms
+        options = (
+            f"-c lock_timeout={lock_ms} -c statement_timeout={self.statement_timeout_s * 1000}"
+        )
+        return {"options": options, **KEEPALIVES, "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
 
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -208,6 +239,25 @@ def resolve_database(cli_value: str | None, environ: Mapping[str, str] = os.envi
     return parse_database_url(url)
 
 
+def limit_event_store_sessions(recorder: object, db: Database) -> None:
+    """Give the event store's PostgreSQL sessions the limits of :meth:`Database.session_limits`.
+
+    eventsourcing sets a lock timeout on its writes only (``SET LOCAL``, which still applies to
+    them), so one of its reads could wait for a lock forever. Its connection pool takes the
+    parameters for the connections it opens from then on; `drain` replaces the open ones. A
+    caller waits for a connection of the pool at most `EVENT_POOL_WAIT_S`.
+    """
+    from eventsourcing.postgres import PostgresRecorder
+
+    if db.backend != "postgresql" or not isinstance(recorder, PostgresRecorder):
+        return
+    pool = recorder.datastore.pool
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+    pool.kwargs = {**kwargs, **db.session_limits(EVENT_READ_LOCK_TIMEOUT_MS)}
+    pool.timeout = min(float(pool.timeout), EVENT_POOL_WAIT_S)
+    pool.drain()
+
+
 def _first_line(exc: BaseException) -> str:
     # SQLAlchemy wraps the driver's error and prefixes its class: the driver's words say it.
     orig = getattr(exc, "orig", None)
@@ -253,6 +303,12 @@ def _storage_exception_types() -> tuple[type[BaseException], ...]:
     from eventsourcing.persistence import PersistenceError
 
     return (sqlite3.Error, psycopg.Error, sa.exc.DBAPIError, PersistenceError)
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database (a driver, SQLAlchemy or eventsourcing's
+    persistence), as opposed to the code that called it."""
+    return isinstance(exc, _storage_exception_types())
 
 
 @contextmanager
