@@ -397,8 +397,19 @@ def test_config_show_hides_passwords_in_every_url(
             ["audit", "export", "--db", "log.db", "--out", "x.jsonl", "--key", "junk.db"],
             "junk.db is not a signing key",
         ),
+        (["miner", "9" * 5000, "--db", "log.db"], "at most 64 characters"),
+        (["miner", "70000", "--db", "log.db"], "a uid is a number from 0 to 65535"),
+        (["miner", "a;b", "--db", "log.db"], "a hotkey has only letters, digits"),
     ],
-    ids=["miner port", "junk chain", "chain nowhere", "binary key"],
+    ids=[
+        "miner port",
+        "junk chain",
+        "chain nowhere",
+        "binary key",
+        "5000-digit miner",
+        "uid past u16",
+        "hotkey with a semicolon",
+    ],
 )
 def test_the_other_commands_name_a_bad_file_or_number_in_one_line(
     tmp_path: Path, argv: list[str], message: str

@@ -14,6 +14,7 @@ from throne import views
 from throne.cli._app import add_read_options, read
 from throne.cli.main import CommandError
 from throne.cli.tables import console, opt, print_json, verdict_line
+from throne.views.miner import BadMinerKey, parse_miner_key
 
 FIELDS = (
     "hotkey",
@@ -40,6 +41,10 @@ def add_miner_lookup_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def show_miner(args: argparse.Namespace) -> int:
+    try:
+        parse_miner_key(args.who)  # bounded before the log is opened, as the status API does
+    except BadMinerKey as exc:
+        raise CommandError(f"{exc}, got {_shown(args.who)}") from None
     data = read(args.db, args.netuid, lambda app: views.miner(app, args.who))
     if data is None:
         raise CommandError(f"no miner with hotkey or uid {args.who!r} in the event log")
@@ -48,6 +53,10 @@ def show_miner(args: argparse.Namespace) -> int:
     else:
         render(data)
     return 0
+
+
+def _shown(who: str) -> str:
+    return repr(who) if len(who) <= 70 else f"{who[:60]!r}... ({len(who)} characters)"
 
 
 def render(data: Mapping[str, Any]) -> None:
