@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from tests.daemon.cluster import make_world
+from tests.storage.test_log_identity import foreign_file
+from tests.storage.test_log_integrity import damage_an_old_page_of_the_events, played_log
 from throne.cli.main import main
 
 SECRET = bytes(range(32))
@@ -130,3 +132,22 @@ def test_the_model_hub_is_tried_when_it_is_used(
         server.shutdown()
         server.server_close()
     assert seen == ["/api/models?limit=1"]
+
+
+def test_a_foreign_file_and_a_damaged_log_fail_the_check_and_stay_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_world(tmp_path / "w", "http://127.0.0.1:9/v1", SECRET)
+    (world.root / "secret").chmod(0o600)
+    foreign = foreign_file(tmp_path / "shop.db")
+    damaged = played_log(tmp_path / "damaged.db")
+    damage_an_old_page_of_the_events(damaged)
+    for path, said in ((foreign, "is not a throne log"), (damaged, "is damaged")):
+        before = path.read_bytes()
+        code, checks = check(capsys, "--config", str(world.config), "--offline", "--db", str(path))
+        assert code == 1, checks
+        assert checks["event log"]["status"] == "fail" and said in checks["event log"]["detail"]
+        assert path.read_bytes() == before
+    healthy = played_log(tmp_path / "healthy.db")
+    code, checks = check(capsys, "--config", str(world.config), "--offline", "--db", str(healthy))
+    assert checks["event log"]["status"] == "ok", checks

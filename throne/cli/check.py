@@ -88,6 +88,8 @@ def _event_log(settings: Any) -> Check:
         check_database,
         resolve_database,
     )
+    from throne.adapters.storage.identity import claim_sqlite_log
+    from throne.adapters.storage.integrity import check_integrity
     from throne.adapters.storage.location import sqlite_location_problem
     from throne.app import creates_log_directory
 
@@ -101,6 +103,10 @@ def _event_log(settings: Any) -> Check:
             if not db.path.exists():
                 return Check(name, "warn", f"{db.path} does not exist yet: `throne run` creates it")
         check_database(db, must_exist=True)
+        if db.backend == "sqlite":
+            # What `throne run` refuses at start, asked read-only: nothing is written or marked.
+            claim_sqlite_log(db.readonly())
+            check_integrity(db)
     except StorageError as exc:
         return Check(name, "fail", str(exc))
     return Check(name, "ok", db.display)
