@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.cluster import World, decisions, make_world, profiles, settled, stop, wait_until
+from tests.support.command import THRONE
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.adapters.storage.pg_session import advisory_key
@@ -25,7 +26,6 @@ from throne.miners import MinerServer
 SECRET = bytes(range(32))
 #: The command as its entry point runs it (``python -m`` would import the CLI module twice,
 #: and a refusal would come out as a traceback of the second copy's error class).
-THRONE = "import sys; from throne.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")

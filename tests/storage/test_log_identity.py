@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.command import throne, with_local_chain
 from tests.support.contest import small_config
 from tests.support.played import play
 from throne.adapters.storage.database import StorageError, parse_database_url
@@ -23,7 +21,6 @@ from throne.application import ThroneApplication
 
 #: The command as its entry point runs it (``python -m throne.cli.main`` would run the module
 #: twice under two names, and its errors' class would not be the one ``main`` catches).
-THRONE = "import sys; from throne.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def tables(path: Path) -> list[str]:
@@ -124,29 +121,12 @@ def test_db_init_and_run_refuse_a_foreign_file_in_one_line(tmp_path: Path) -> No
     path = foreign_file(tmp_path / "shop.db")
     config = tmp_path / "throne.toml"
     config.write_text(f'[validator]\ndata_dir = "{tmp_path / "data"}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
-    # `run` opens the chain before the log: give it one, so that the log is what it refuses.
-    chain = subprocess.run(
-        [sys.executable, "-c", THRONE, "localnet", "init"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert chain.returncode == 0, chain.stderr
+    with_local_chain(tmp_path)
     for args in (
         ["db", "init", "--db", str(path)],
         ["run", "--config", str(config), "--db", str(path)],
     ):
-        done = subprocess.run(
-            [sys.executable, "-c", THRONE, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
+        done = throne(*args, cwd=tmp_path)
         assert done.returncode == 1, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "is not a throne log" in lines[0], done.stderr

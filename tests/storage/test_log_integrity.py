@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.command import throne, with_local_chain
 from tests.support.contest import small_config
 from tests.support.played import play
 from throne.adapters.storage.database import StorageError, parse_database_url
@@ -17,8 +15,6 @@ from throne.adapters.storage.integrity import CorruptLog, check_integrity
 from throne.adapters.storage.lock import SqliteWriterLock
 from throne.app import open_log
 from throne.application import ThroneApplication
-
-THRONE = "import sys; from throne.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def played_log(path: Path) -> Path:
@@ -93,25 +89,8 @@ def test_throne_run_on_a_damaged_log_stops_at_once_with_one_line(tmp_path: Path)
     damage_an_old_page_of_the_events(path)
     config = tmp_path / "throne.toml"
     config.write_text(f'[validator]\ndata_dir = "{tmp_path / "data"}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
-    # `run` opens the chain before the log: give it one, so that the log is what it refuses.
-    chain = subprocess.run(
-        [sys.executable, "-c", THRONE, "localnet", "init"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert chain.returncode == 0, chain.stderr
-    done = subprocess.run(
-        [sys.executable, "-c", THRONE, "run", "--config", str(config), "--db", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    with_local_chain(tmp_path)
+    done = throne("run", "--config", str(config), "--db", str(path), cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is damaged" in lines[0], done.stderr

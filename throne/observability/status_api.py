@@ -55,6 +55,19 @@ class MetricsText(Protocol):
     def exposition(self) -> bytes: ...
 
 
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port), not yet listening; an
+    `OSError` (the port in use, say) leaves nothing open."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def status_app(
     provide: AppProvider,
     *,
@@ -176,13 +189,7 @@ class StatusServer:
     def start(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             raise RuntimeError("the status server is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bound_socket(self.host, self._requested_port)
         self._socket = sock
         config = uvicorn.Config(
             self._app, log_config=None, access_log=False, lifespan="off", log_level="warning"

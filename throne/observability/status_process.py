@@ -31,7 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from throne.adapters.storage.database import Database, limit_event_store_sessions
 from throne.domain.contest.config import ContestConfig
-from throne.observability.status_api import Health, MetricsText, status_app
+from throne.observability.status_api import Health, MetricsText, bound_socket, status_app
 
 PUSH_SECONDS = 0.5
 SILENCE_SECONDS = 5.0
@@ -121,13 +121,7 @@ class StatusProcess:
     def start(self, timeout: float = 60.0) -> None:
         if self._process is not None:
             raise RuntimeError("the status server is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bound_socket(self.host, self._requested_port)
         # A fresh interpreter (not a fork of one that runs threads and holds connections, nor
         # multiprocessing's spawn, which would import the caller's main script again), given
         # the listening socket and one end of a socket pair as its descriptors.

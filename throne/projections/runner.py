@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from throne.adapters.storage import pg_session
 from throne.adapters.storage.database import Database
 from throne.projections.base import PositionMoved, Projection, advance, position
 
@@ -61,18 +62,9 @@ class PostgresNotifyWaiter:
         self._conn.execute(f'LISTEN "{channel}"')
 
     def _connect(self) -> Any:
-        import psycopg
-
-        db = self._db
-        return psycopg.connect(
-            host=db.host,
-            port=db.port,
-            user=db.user,
-            password=db.password,
-            dbname=db.dbname,
-            connect_timeout=db.connect_timeout_s,
-            autocommit=True,
-        )
+        # With keepalives on both ends, so that a listener whose server went away fails in
+        # seconds instead of waiting on a dead connection.
+        return pg_session.connect(self._db)
 
     def wait(self, timeout: float) -> None:
         for _ in self._conn.notifies(timeout=timeout, stop_after=1):
