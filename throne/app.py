@@ -48,6 +48,7 @@ from throne.envs.registry import environments as installed_environments
 from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import StatusProcess
+from throne.projections.read_side import ReadSide
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -152,6 +153,8 @@ class Services:
     settings: Settings
     db: Database
     app: ThroneApplication
+    #: every read of the log (the daemon's own questions, the demo's view) goes through it
+    reads: ReadSide
     chain: Chain
     client: AiohttpChatCompletions
     sampler: Sampler
@@ -167,6 +170,7 @@ class Services:
     def close_sync(self) -> None:
         for c in self.closers:
             c()
+        self.reads.close()
         self.app.close()
         self.chain.close()
 
@@ -274,6 +278,7 @@ def _build(
         )
         metrics = ThroneMetrics()
         projections = ProjectionKeeper(app, db, engine, metrics)
+        reads = ReadSide(app, store=engine, keeps_store=True)
     secret = pool_secret if pool_secret is not None else _secret(v)
     if environments is None:
         sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
@@ -330,13 +335,14 @@ def _build(
         projections=projections.run,
         role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
         stall_after=_stall_after(settings),
+        reads=reads,
     )
     closers: list[Any] = [engine.dispose]
     if sandbox is not None:
         closers.append(sandbox.close)
     if writer_lock is not None:
         closers.append(writer_lock.release)
-    services = Services(settings, db, app, chain, client, sampler, daemon, closers)
+    services = Services(settings, db, app, reads, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:
         # In a process of its own: viewers must not take the daemon's CPU from sampling.

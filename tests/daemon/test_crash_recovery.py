@@ -20,6 +20,7 @@ from tests.daemon.cluster import (
     stop,
     wait_until,
 )
+from tests.support.contest import read_standings
 from throne.adapters.storage.database import parse_database_url
 from throne.audit.database import verify_database
 from throne.domain.contest.scorecard import Scorecard
@@ -54,7 +55,7 @@ def test_a_stop_during_start_up_still_exits_cleanly(tmp_path: Path, miners: str)
 def _has_pool(world) -> bool:  # type: ignore[no-untyped-def]
     try:
         with world.app() as app:
-            return app.pool() is not None
+            return read_standings(app)["pool"] is not None
     except Exception:
         return False
 

@@ -20,6 +20,7 @@ from throne.domain.contest.contest import Contest
 from throne.domain.contest.rules import judge
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
+from throne.projections.read_side import ReadSide
 
 HOTKEYS = [f"hk{i}" for i in range(8)]
 MALFORMED = ["", "{", "[]", '{"model": 3, "revision": "r"}', '{"model": "x/y"}', "\x00\xff"]
@@ -144,7 +145,7 @@ class ContestMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def champion_aces_its_pool(self, data: st.DataObject) -> None:
         """Let battles start: the champion answers its whole pool."""
-        std = self.d.app.standings()
+        std = self.d.standings()
         if std["champion"] is None:
             return
         hk = std["champion"]["hotkey"]
@@ -166,7 +167,7 @@ class ContestMachine(RuleBasedStateMachine):
 
     @rule(skill=st.floats(0, 1))
     def challenger_answers(self, skill: float) -> None:
-        b = self.d.app.standings()["battle"]
+        b = self.d.standings()["battle"]
         if b is None:
             return
         work = [w for w in self.d.app.pending_work() if w.hotkey == b["hotkey"]]
@@ -188,7 +189,7 @@ class ContestMachine(RuleBasedStateMachine):
     def play_round(self, champ: float, chal: float, step: int) -> None:
         """Both sides answer what is pending, then time passes: battles get decided."""
         for _ in range(2):
-            std = self.d.app.standings()
+            std = self.d.standings()
             skills = {}
             if std["champion"]:
                 skills[std["champion"]["hotkey"]] = champ
@@ -217,18 +218,18 @@ class ContestMachine(RuleBasedStateMachine):
         self.block += step
         self.d.chain.block = self.block
         self.d.app.tick(self.block, b"seed-%d" % self.block)
-        battle = self.d.app.standings()["battle"]
+        battle = self.d.standings()["battle"]
         if battle is not None:
             assert self.block < battle["deadline_block"], "a battle outlived its deadline"
 
     @rule(reason=st.sampled_from(["deploy_failed", "unhealthy"]))
     def infra_failure(self, reason: str) -> None:
-        if self.d.app.standings()["battle"] is not None:
+        if self.d.standings()["battle"] is not None:
             self.d.app.release_challenger(self.block, reason)
 
     @rule(hk=st.sampled_from(HOTKEYS))
     def outside_invalidation(self, hk: str) -> None:
-        if self.d.app.miner(hk) is not None:
+        if self.d.miner(hk) is not None:
             self.d.app.invalidate(hk, "hf_revision_not_found", self.block)
 
     def teardown(self) -> None:
@@ -241,14 +242,14 @@ class ContestMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_champion(self) -> None:
-        champs = [m for m in self.d.app.miners() if m["status"] == "champion"]
-        std = self.d.app.standings()
+        champs = [m for m in self.d.miners() if m["status"] == "champion"]
+        std = self.d.standings()
         assert len(champs) <= 1
         assert (std["champion"] is None) == (not champs)
 
     @invariant()
     def terminated_hotkeys_never_battle_again(self) -> None:
-        statuses = {m["hotkey"]: m["status"] for m in self.d.app.miners()}
+        statuses = {m["hotkey"]: m["status"] for m in self.d.miners()}
         for hk in self.terminated:
             assert statuses[hk] == "terminated"
         self.terminated |= {hk for hk, s in statuses.items() if s == "terminated"}
@@ -257,7 +258,7 @@ class ContestMachine(RuleBasedStateMachine):
     def weights_sum_to_one_on_the_champion_and_uid_zero(self) -> None:
         _, weights = self.d.app.weights()
         assert abs(sum(weights.values()) - 1.0) < 1e-12
-        champ = self.d.app.standings()["champion"]
+        champ = self.d.standings()["champion"]
         allowed = {0} | ({champ["uid"]} if champ and champ["uid"] is not None else set())
         assert set(weights) <= allowed
         if champ is None or champ["uid"] is None or champ["invalid_reason"]:
@@ -265,7 +266,7 @@ class ContestMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_log_explains_every_verdict_and_every_crown(self) -> None:
-        check_log(self.d.app)
+        check_log(self.d.app, self.d.reads)
 
     @invariant()
     def reloading_every_aggregate_from_the_log_equals_the_live_state(self) -> None:
@@ -278,7 +279,7 @@ class ContestMachine(RuleBasedStateMachine):
             assert app.repository.get(aggregate_id) == folded
 
 
-def check_log(app: ThroneApplication) -> None:
+def check_log(app: ThroneApplication, reads: ReadSide) -> None:
     """Walk the contest's events from the start and recheck every decision."""
     champion: str | None = None
     battle: dict[str, Any] | None = None
@@ -312,7 +313,7 @@ def check_log(app: ThroneApplication) -> None:
                 assert e.block < battle["deadline"] or e.reason == "deadline"
                 if e.verdict is not None:
                     assert config is not None and pool is not None and champion is not None
-                    old = {"hotkey": champion, "revision": _revision(app, champion)}
+                    old = {"hotkey": champion, "revision": _revision(reads, champion)}
                     new = {"hotkey": e.hotkey, "revision": e.revision}
                     recheck(app, config, pool, old, new, e.verdict, e.inputs)
                     assert (
@@ -321,12 +322,14 @@ def check_log(app: ThroneApplication) -> None:
                 battle = None
             elif e.hotkey == champion:
                 champion = None  # dethroned (already moved on) or abdicated
-    live = app.standings()
-    assert (live["champion"] or {}).get("hotkey") == champion
+    with reads.read() as r:
+        live = r.standings().champion
+    assert (live or {}).get("hotkey") == champion
 
 
-def _revision(app: ThroneApplication, hotkey: str) -> str:
-    m = app.miner(hotkey)
+def _revision(reads: ReadSide, hotkey: str) -> str:
+    with reads.read() as r:
+        m = r.standings().miner(hotkey)
     assert m is not None
     return str(m["revision"])
 

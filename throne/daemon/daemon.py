@@ -36,6 +36,7 @@ from throne.daemon.weight_setter import WeightSetter
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
+from throne.projections.read_side import ReadSide
 
 STEPS_KEPT = 100
 
@@ -80,10 +81,13 @@ class Daemon:
         projections: Loop | None = None,
         role_lock: RoleLock | None = None,
         stall_after: float | Mapping[str, float] | None = None,
+        reads: ReadSide | None = None,
     ) -> None:
         """``stall_after``: seconds a loop may go without completing an iteration before it is
-        reported in outage, for all loops or by name (default: `stall_bound` of the poll)."""
+        reported in outage, for all loops or by name (default: `stall_bound` of the poll);
+        ``reads``: the read side of the log (default: one of its own, in memory)."""
         self.app = app
+        self.reads = reads if reads is not None else ReadSide(app)
         self.chain = chain
         self.sampler = sampler
         self.weight_setter = weight_setter
@@ -168,8 +172,8 @@ class Daemon:
                 if self.metrics is not None:
                     self.metrics.observe_tick(block, steps)
                     if steps:
-                        champ = (await asyncio.to_thread(self.app.standings))["champion"]
-                        self.metrics.observe_champion(None if champ is None else champ["uid"])
+                        champion = await asyncio.to_thread(self._champion_uid)
+                        self.metrics.observe_champion(champion)
                 for step in steps:
                     self.state.steps.append((block, step))
                     self.log.info("contest_step", block=block, step=step)
@@ -179,9 +183,16 @@ class Daemon:
             await sleep_or_stop(stop, self.poll / 2)
 
     def _tick(self, block: int) -> list[str]:
-        pool = self.app.pool()
+        with self.reads.read() as r:
+            pool = r.standings().pool
         next_pool = 1 if pool is None else int(pool["pool"]) + 1
         return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))
+
+    def _champion_uid(self) -> int | None:
+        with self.reads.read() as r:
+            s = r.standings()
+        champion = None if s.champion is None else s.miner(s.champion["hotkey"])
+        return None if champion is None else champion["uid"]
 
     async def _weights_loop(self, stop: asyncio.Event) -> None:
         assert self.weight_setter is not None

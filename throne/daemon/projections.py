@@ -28,7 +28,11 @@ class ProjectionKeeper:
         self._db = db
         self._metrics = metrics
         self.runner = ProjectionRunner(
-            app.recorder, app.mapper, engine, all_projections(), application=app.name
+            app.recorder,
+            app.mapper,
+            engine,
+            all_projections(app.config.netuid),
+            application=app.name,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

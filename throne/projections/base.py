@@ -5,8 +5,12 @@ transaction that also moves its tracking position (``projection_tracking``). The
 only from the value read before the batch was selected, so a batch is applied once even when two
 runners race or one crashes half-way: the loser's transaction rolls back whole.
 
-Tables carry a prefix, so a projection can be rebuilt from zero beside the live one and compared
-(or swapped) without touching it.
+A projection follows one contest (one netuid): events of another contest in the same log are
+skipped. Its tables are named ``{prefix}{name}_{netuid}_{table}`` and its tracking row
+``{prefix}{name}_{netuid}``, so the read models of two contests never share a table, a change of
+a projection's tables comes with a new name (a database projected by an older throne keeps its
+old tables, which nothing reads, and the new ones are built from zero), and a prefix rebuilds a
+projection from zero beside the live one to compare (or swap) without touching it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from throne.adapters.storage.schema import create_tables
+from throne.domain.contest.contest import Contest
+from throne.domain.contest.ledger import WeightLedger
+from throne.domain.contest.scorecard import Scorecard
+
+#: the topic of every event of the contest's own stream
+CONTEST_TOPICS = tuple(
+    kind.TOPIC
+    for kind in vars(Contest).values()
+    if isinstance(kind, type) and issubclass(kind, Contest.Event) and hasattr(kind, "TOPIC")
+)
 
 tracking_metadata = sa.MetaData()
 tracking_table = sa.Table(
@@ -34,30 +48,52 @@ class PositionMoved(Exception):
 
 
 class Projection(ABC):
-    """A read model: ``name`` and ``topics`` are fixed per class; ``prefix`` picks the tables."""
+    """A read model of one contest: ``name`` and ``topics`` are fixed per class; ``netuid``
+    picks the contest and ``prefix`` the tables."""
 
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, netuid: int, prefix: str = "") -> None:
+        self.netuid = netuid
         self.prefix = prefix
+        self.contest_id = Contest.create_id(netuid=netuid)
+        self.ledger_id = WeightLedger.create_id(netuid=netuid)
         self.metadata = sa.MetaData()
         self.define_tables()
 
     @property
     def tracking_name(self) -> str:
-        return self.prefix + self.name
+        return f"{self.prefix}{self.name}_{self.netuid}"
 
     def table(self, name: str, *columns: Any) -> sa.Table:
-        return sa.Table(f"{self.prefix}{self.name}_{name}", self.metadata, *columns)
+        return sa.Table(f"{self.tracking_name}_{name}", self.metadata, *columns)
 
     @abstractmethod
     def define_tables(self) -> None:
         """Create this projection's ``sa.Table`` objects with :meth:`table`."""
 
-    @abstractmethod
     def process(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
-        """Fold one domain event into the tables, within the caller's transaction.
+        """Fold one event of the log into the tables, within the caller's transaction."""
+        if self.concerns(event):
+            self.handle(event, conn, notification_id)
+
+    def concerns(self, event: Any) -> bool:
+        """The event belongs to this projection's contest: its own stream, its weight ledger,
+        or a scorecard of its miners."""
+        originator = event.originator_id
+        if originator == self.contest_id or originator == self.ledger_id:
+            return True
+        if isinstance(event, Scorecard.SampleScored):
+            card = Scorecard.create_id(
+                netuid=self.netuid, pool=event.pool, hotkey=event.hotkey, revision=event.revision
+            )
+            return bool(originator == card)
+        return False
+
+    @abstractmethod
+    def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+        """Fold one event of this contest into the tables, within the caller's transaction.
 
         Implementations dispatch on the event's type (``functools.singledispatchmethod``)."""
 

@@ -1,9 +1,16 @@
-"""Standings: the champion, the battle with its per-env progress, the queue, the terminated
-miners and the history of reigns, as tables any reader (or a web page) can query."""
+"""Standings: the contest as it stands — its rules, champion, battle and task pool, every
+miner's record, and the scores of the sides still in play on the current pool.
+
+Each handler does to the rows what the event does to the `Contest` aggregate, so the rows are
+the aggregate's state, one table per part. Scores are kept only while they can be read: those
+of the current pool, for miners not terminated (the champion, the challenger, and challengers
+released back to the queue, whose scores count again if they return).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
 
@@ -12,35 +19,121 @@ import sqlalchemy as sa
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.pool import completeness_threshold
-from throne.domain.contest.rules import judge_env
+from throne.domain.contest.rules import Scores, judge_env
 from throne.domain.contest.scorecard import Scorecard
-from throne.projections.base import Projection, insert_ignore
+from throne.domain.contest.weights import contest_weights
+from throne.domain.queue.miners import MinerView, queue_order, view
+from throne.projections.base import CONTEST_TOPICS, Projection, insert_ignore
 
-_C = Contest
+#: a miner's record, in the order of `MinerView.to_dict`
+MINER_FIELDS = (
+    "hotkey",
+    "uid",
+    "model",
+    "revision",
+    "first_block",
+    "status",
+    "invalid_reason",
+    "terminated_reason",
+    "releases",
+    "model_hash",
+)
+
+
+@dataclass(frozen=True)
+class Standings:
+    """The standings at one position of the log. ``config`` is the contest's recorded rules
+    (None before the contest is created); ``version`` its own version (1, the version of its
+    creation, before then); ``last_block`` the block of its newest event that names one."""
+
+    config: ContestConfig | None = None
+    version: int = 1
+    last_block: int | None = None
+    #: every miner's record (`MINER_FIELDS`), in the order the contest first recorded them
+    miners: tuple[dict[str, Any], ...] = ()
+    champion: dict[str, Any] | None = None  # hotkey, revision, since
+    battle: dict[str, Any] | None = None  # hotkey, revision, started, deadline, pool
+    pool: dict[str, Any] | None = None  # pool, block, seed_commitment, task_ids
+    #: the champion's and the battle's challenger's scores on the current pool
+    champion_scores: Scores = field(default_factory=dict)
+    challenger_scores: Scores = field(default_factory=dict)
+
+    def miner(self, hotkey: str) -> dict[str, Any] | None:
+        return next((m for m in self.miners if m["hotkey"] == hotkey), None)
+
+    def queue(self) -> list[dict[str, Any]]:
+        """The eligible miners in the order they battle, each with its ``position`` first."""
+        views = queue_order(_view(m) for m in self.miners)
+        return [{"position": i + 1, **v.to_dict()} for i, v in enumerate(views)]
+
+    def weights(self) -> dict[int, float]:
+        """The vector the contest gives now."""
+        champion = None if self.champion is None else self.miner(self.champion["hotkey"])
+        burn = 0.0 if self.config is None else self.config.burn
+        if champion is None:
+            return contest_weights(None, False, burn)
+        return contest_weights(champion["uid"], champion["invalid_reason"] is None, burn)
+
+    def progress(self) -> dict[str, dict[str, Any]]:
+        """The battle's progress per scoring env, on the tasks of the pool both sides scored
+        (empty between battles)."""
+        if self.battle is None or self.pool is None or self.config is None:
+            return {}
+        cfg = self.config
+        rules = cfg.rules()
+        out = {}
+        for env in cfg.scoring_envs:
+            allowed = set(self.pool["task_ids"][env.name])
+            c = {t: s for t, s in self.champion_scores.get(env.name, {}).items() if t in allowed}
+            d = {t: s for t, s in self.challenger_scores.get(env.name, {}).items() if t in allowed}
+            v = judge_env(c, d, rules.envs[env.name])
+            out[env.name] = {
+                "common": v.n,
+                "needed": env.sampling_count,
+                "champion_mean": v.champion_mean,
+                "challenger_mean": v.challenger_mean,
+                "dominant_threshold": v.dominant_threshold,
+                "not_worse_threshold": v.not_worse_threshold,
+                "champion_scored": len(c),
+                "champion_needed": completeness_threshold(len(allowed), cfg.completeness),
+            }
+        return out
+
+
+def _view(m: dict[str, Any]) -> MinerView:
+    return view(m["hotkey"], m)
 
 
 class StandingsProjection(Projection):
     name = "standings"
-    topics = (
-        _C.Created.TOPIC,
-        _C.Reconfigured.TOPIC,
-        _C.Committed.TOPIC,
-        _C.Invalidated.TOPIC,
-        _C.Registered.TOPIC,
-        _C.Deregistered.TOPIC,
-        _C.PoolRefreshed.TOPIC,
-        _C.ChampionCrowned.TOPIC,
-        _C.BattleStarted.TOPIC,
-        _C.ChallengerReleased.TOPIC,
-        _C.Dethroned.TOPIC,
-        _C.Terminated.TOPIC,
-        Scorecard.SampleScored.TOPIC,
-    )
+    # Every contest event moves the contest's version; samples fill the scores.
+    topics = (*CONTEST_TOPICS, Scorecard.SampleScored.TOPIC)
 
     def define_tables(self) -> None:
+        self.contest = self.table(
+            "contest",
+            sa.Column("netuid", sa.Integer, primary_key=True),
+            sa.Column("config", sa.Text, nullable=False),  # JSON, as recorded
+            sa.Column("version", sa.BigInteger, nullable=False),
+            sa.Column("last_block", sa.BigInteger),
+            sa.Column("champion_hotkey", sa.String(100)),
+            sa.Column("champion_revision", sa.Text),
+            sa.Column("champion_since", sa.BigInteger),
+            sa.Column("battle_hotkey", sa.String(100)),
+            sa.Column("battle_revision", sa.Text),
+            sa.Column("battle_started", sa.BigInteger),
+            sa.Column("battle_deadline", sa.BigInteger),
+            sa.Column("battle_pool", sa.BigInteger),
+            sa.Column("pool", sa.BigInteger),
+            sa.Column("pool_block", sa.BigInteger),
+            sa.Column("pool_seed_commitment", sa.String(64)),
+            sa.Column("pool_task_ids", sa.Text),  # JSON {env: [task id, ...]}
+        )
         self.miners = self.table(
             "miners",
             sa.Column("hotkey", sa.String(100), primary_key=True),
+            # the notification id that first recorded the miner: the contest's order of miners
+            sa.Column("seq", sa.BigInteger, nullable=False, index=True),
             sa.Column("uid", sa.Integer),
             sa.Column("model", sa.Text),
             sa.Column("revision", sa.Text),
@@ -49,14 +142,7 @@ class StandingsProjection(Projection):
             sa.Column("invalid_reason", sa.Text),
             sa.Column("terminated_reason", sa.Text),
             sa.Column("releases", sa.Integer, nullable=False),
-        )
-        self.contest = self.table(
-            "contest",
-            sa.Column("netuid", sa.Integer, primary_key=True),
-            sa.Column("config", sa.Text, nullable=False),
-            sa.Column("champion", sa.Text),  # JSON {hotkey, revision, since}
-            sa.Column("battle", sa.Text),  # JSON {hotkey, revision, started, deadline, pool}
-            sa.Column("pool", sa.Text),  # JSON {pool, block, seed_commitment, task_ids}
+            sa.Column("model_hash", sa.Text),
         )
         self.scores = self.table(
             "scores",
@@ -67,136 +153,126 @@ class StandingsProjection(Projection):
             sa.Column("task_id", sa.BigInteger, primary_key=True),
             sa.Column("score", sa.Float, nullable=False),
         )
-        self.reigns = self.table(
-            "reigns",
-            sa.Column("crowned_at", sa.BigInteger, primary_key=True),  # notification id
-            sa.Column("hotkey", sa.String(100), nullable=False),
-            sa.Column("revision", sa.Text, nullable=False),
-            sa.Column("how", sa.String(30), nullable=False),  # cold_start | dethroned:<old>
-            sa.Column("from_block", sa.BigInteger, nullable=False),
-            sa.Column("to_block", sa.BigInteger),
-            sa.Column("ended_by", sa.Text),  # the hotkey that took the crown, or a reason
-        )
 
     # ---- handlers -----------------------------------------------------------------------------
 
+    def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+        self._apply(event, conn, notification_id)
+        if isinstance(event, Scorecard.SampleScored | Contest.Created):
+            return
+        block = getattr(event, "block", None)
+        moved: dict[str, Any] = {"version": event.originator_version}
+        if isinstance(block, int):
+            moved["last_block"] = block
+        conn.execute(sa.update(self.contest).values(**moved))
+
     @singledispatchmethod
-    def process(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+    def _apply(self, event: Any, conn: sa.Connection, nid: int) -> None:
         """Events this projection does not need change nothing."""
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.insert(self.contest).values(netuid=e.netuid, config=_dump(e.config)))
-
-    @process.register
-    def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.update(self.contest).values(config=_dump(e.config)))
-
-    @process.register
-    def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
         conn.execute(
-            sa.insert(self.miners).values(
-                hotkey=e.hotkey,
-                uid=e.uid,
-                model=e.model,
-                revision=e.revision,
-                first_block=e.first_block,
-                status="queued",
-                releases=0,
+            sa.insert(self.contest).values(
+                netuid=e.netuid, config=_dump(e.config), version=e.originator_version
             )
         )
 
-    @process.register
+    @_apply.register
+    def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
+        conn.execute(sa.update(self.contest).values(config=_dump(e.config)))
+
+    @_apply.register
+    def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
+        self._record(conn, nid, e.hotkey, e.uid, e.model, e.revision, e.first_block, replace=True)
+
+    @_apply.register
     def _(self, e: Contest.Invalidated, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            insert_ignore(conn, self.miners),
-            {
-                "hotkey": e.hotkey,
-                "uid": e.uid,
-                "first_block": e.block,
-                "status": "queued",
-                "releases": 0,
-            },
-        )
+        self._record(conn, nid, e.hotkey, e.uid, None, None, e.block, replace=False)
         conn.execute(
             sa.update(self.miners)
             .where(self.miners.c.hotkey == e.hotkey, self.miners.c.invalid_reason.is_(None))
             .values(invalid_reason=e.reason)
         )
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Registered, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, uid=e.uid)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Deregistered, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, uid=None)
 
-    @process.register
+    @_apply.register
+    def _(self, e: Contest.ModelHashRecorded, conn: sa.Connection, nid: int) -> None:
+        self._miner(conn, e.hotkey, model_hash=e.model_hash)
+
+    @_apply.register
     def _(self, e: Contest.PoolRefreshed, conn: sa.Connection, nid: int) -> None:
-        pool = {
-            "pool": e.pool,
-            "block": e.block,
-            "seed_commitment": e.seed_commitment,
-            "task_ids": e.task_ids,
-        }
-        conn.execute(sa.update(self.contest).values(pool=_dump(pool)))
-        # Only the current pool's scores matter to the standings.
+        conn.execute(
+            sa.update(self.contest).values(
+                pool=e.pool,
+                pool_block=e.block,
+                pool_seed_commitment=e.seed_commitment,
+                pool_task_ids=_dump(e.task_ids),
+            )
+        )
+        # A battle never spans two pools: no read asks for a retired pool's scores.
         conn.execute(sa.delete(self.scores).where(self.scores.c.pool < e.pool))
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="champion")
-        champion = {"hotkey": e.hotkey, "revision": e.revision, "since": e.block}
-        conn.execute(sa.update(self.contest).values(champion=_dump(champion)))
-        self._reign(conn, nid, e.hotkey, e.revision, e.reason, e.block)
+        self._crown(conn, e.hotkey, e.revision, e.block)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="battling")
-        battle = {
-            "hotkey": e.hotkey,
-            "revision": e.revision,
-            "started": e.block,
-            "deadline": e.deadline_block,
-            "pool": e.pool,
-        }
-        conn.execute(sa.update(self.contest).values(battle=_dump(battle)))
+        conn.execute(
+            sa.update(self.contest).values(
+                battle_hotkey=e.hotkey,
+                battle_revision=e.revision,
+                battle_started=e.block,
+                battle_deadline=e.deadline_block,
+                battle_pool=e.pool,
+            )
+        )
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="queued", releases=e.releases)
-        conn.execute(sa.update(self.contest).values(battle=None))
+        self._end_battle(conn)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
         self._miner(conn, new["hotkey"], status="champion")
-        champion = {"hotkey": new["hotkey"], "revision": new["revision"], "since": e.block}
-        conn.execute(sa.update(self.contest).values(champion=_dump(champion), battle=None))
-        self._end_reign(conn, e.block, new["hotkey"])
-        how = f"dethroned:{e.old_champion['hotkey']}"
-        self._reign(conn, nid, new["hotkey"], new["revision"], how, e.block)
+        self._crown(conn, new["hotkey"], new["revision"], e.block)
+        self._end_battle(conn)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="terminated", terminated_reason=e.reason)
-        row = conn.execute(sa.select(self.contest.c.champion, self.contest.c.battle)).first()
-        if row is None:
-            return
-        champion, battle = _load(row.champion), _load(row.battle)
-        if battle is not None and battle["hotkey"] == e.hotkey:
-            conn.execute(sa.update(self.contest).values(battle=None))
-        if champion is not None and champion["hotkey"] == e.hotkey:
-            conn.execute(sa.update(self.contest).values(champion=None))
-            self._end_reign(conn, e.block, e.reason)
+        c = self.contest.c
+        conn.execute(
+            sa.update(self.contest)
+            .where(c.battle_hotkey == e.hotkey)
+            .values(**dict.fromkeys(_BATTLE_COLUMNS))
+        )
+        conn.execute(
+            sa.update(self.contest)
+            .where(c.champion_hotkey == e.hotkey)
+            .values(**dict.fromkeys(_CHAMPION_COLUMNS))
+        )
+        # One shot per hotkey: its scores are never read again.
+        conn.execute(sa.delete(self.scores).where(self.scores.c.hotkey == e.hotkey))
 
-    @process.register
+    @_apply.register
     def _(self, e: Scorecard.SampleScored, conn: sa.Connection, nid: int) -> None:
         if e.outcome == "infra_error":
-            return
+            return  # a failure on our side is no result
         conn.execute(
-            insert_ignore(conn, self.scores),
+            insert_ignore(conn, self.scores),  # the first result of a task stands
             {
                 "pool": e.pool,
                 "hotkey": e.hotkey,
@@ -209,135 +285,124 @@ class StandingsProjection(Projection):
 
     # ---- helpers ------------------------------------------------------------------------------
 
+    def _record(
+        self,
+        conn: sa.Connection,
+        nid: int,
+        hotkey: str,
+        uid: int | None,
+        model: str | None,
+        revision: str | None,
+        first_block: int,
+        *,
+        replace: bool,
+    ) -> None:
+        """A miner's record as the contest first makes it (``replace``: made afresh, keeping
+        its place in the order, if one exists)."""
+        fresh = {
+            "uid": uid,
+            "model": model,
+            "revision": revision,
+            "first_block": first_block,
+            "status": "queued",
+            "invalid_reason": None,
+            "terminated_reason": None,
+            "releases": 0,
+            "model_hash": None,
+        }
+        conn.execute(insert_ignore(conn, self.miners), {"hotkey": hotkey, "seq": nid, **fresh})
+        if replace:
+            self._miner(conn, hotkey, **fresh)
+
     def _miner(self, conn: sa.Connection, hotkey: str, **values: Any) -> None:
         conn.execute(sa.update(self.miners).where(self.miners.c.hotkey == hotkey).values(**values))
 
-    def _reign(
-        self, conn: sa.Connection, nid: int, hotkey: str, revision: str, how: str, block: int
-    ) -> None:
+    def _crown(self, conn: sa.Connection, hotkey: str, revision: str, block: int) -> None:
         conn.execute(
-            sa.insert(self.reigns).values(
-                crowned_at=nid, hotkey=hotkey, revision=revision, how=how, from_block=block
+            sa.update(self.contest).values(
+                champion_hotkey=hotkey, champion_revision=revision, champion_since=block
             )
         )
 
-    def _end_reign(self, conn: sa.Connection, block: int, ended_by: str) -> None:
-        conn.execute(
-            sa.update(self.reigns)
-            .where(self.reigns.c.to_block.is_(None))
-            .values(to_block=block, ended_by=ended_by)
-        )
+    def _end_battle(self, conn: sa.Connection) -> None:
+        conn.execute(sa.update(self.contest).values(**dict.fromkeys(_BATTLE_COLUMNS)))
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def read(self, conn: sa.Connection) -> dict[str, Any]:
-        """Everything a miner wants to see, as plain data."""
-        row = conn.execute(sa.select(self.contest)).first()
-        miners = [dict(r._mapping) for r in conn.execute(sa.select(self.miners))]
-        out: dict[str, Any] = {
-            "champion": None,
-            "battle": None,
-            "pool": None,
-            "queue": [],
-            "terminated": sorted(
-                (_miner_row(m) for m in miners if m["status"] == "terminated"),
-                key=lambda m: m["hotkey"],
-            ),
-            "reigns": [
-                dict(r._mapping)
-                for r in conn.execute(sa.select(self.reigns).order_by(self.reigns.c.crowned_at))
-            ],
-        }
-        eligible = [
-            m
-            for m in miners
-            if m["invalid_reason"] is None
-            and m["uid"] is not None
-            and m["revision"] is not None
-            and m["status"] == "queued"
-        ]
-        eligible.sort(key=lambda m: (m["first_block"], m["uid"]))
-        out["queue"] = [{"position": i + 1, **_miner_row(m)} for i, m in enumerate(eligible)]
-        if row is None:
-            return out
-        by_hotkey = {m["hotkey"]: m for m in miners}
-        champion, battle, pool = _load(row.champion), _load(row.battle), _load(row.pool)
-        if pool is not None:
-            out["pool"] = {k: pool[k] for k in ("pool", "block", "seed_commitment")}
-        if champion is not None:
-            out["champion"] = {
-                **_miner_row(by_hotkey[champion["hotkey"]]),
-                "since_block": champion["since"],
+    def read(self, conn: sa.Connection) -> Standings:
+        row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
+        contest = row.first()
+        m = self.miners
+        miners = tuple(
+            {k: r[k] for k in MINER_FIELDS}
+            for r in conn.execute(sa.select(m).order_by(m.c.seq)).mappings()
+        )
+        if contest is None:
+            return Standings(miners=miners)
+        champion = battle = pool = None
+        champion_scores: Scores = {}
+        challenger_scores: Scores = {}
+        if contest.pool is not None:
+            pool = {
+                "pool": contest.pool,
+                "block": contest.pool_block,
+                "seed_commitment": contest.pool_seed_commitment,
+                "task_ids": json.loads(contest.pool_task_ids),
             }
-        if battle is not None and champion is not None and pool is not None:
-            config = ContestConfig.from_dict(json.loads(row.config))
-            out["battle"] = {
-                **_miner_row(by_hotkey[battle["hotkey"]]),
-                "started_block": battle["started"],
-                "deadline_block": battle["deadline"],
-                "progress": self._progress(conn, config, pool, champion, battle),
+        if contest.champion_hotkey is not None:
+            champion = {
+                "hotkey": contest.champion_hotkey,
+                "revision": contest.champion_revision,
+                "since": contest.champion_since,
             }
+            if pool is not None:
+                champion_scores = self._scores(conn, pool["pool"], champion)
+        if contest.battle_hotkey is not None:
+            battle = {
+                "hotkey": contest.battle_hotkey,
+                "revision": contest.battle_revision,
+                "started": contest.battle_started,
+                "deadline": contest.battle_deadline,
+                "pool": contest.battle_pool,
+            }
+            if pool is not None:
+                challenger_scores = self._scores(conn, pool["pool"], battle)
+        return Standings(
+            config=ContestConfig.from_dict(json.loads(contest.config)),
+            version=int(contest.version),
+            last_block=contest.last_block,
+            miners=miners,
+            champion=champion,
+            battle=battle,
+            pool=pool,
+            champion_scores=champion_scores,
+            challenger_scores=challenger_scores,
+        )
+
+    def _scores(
+        self, conn: sa.Connection, pool: int, side: dict[str, Any]
+    ) -> dict[str, dict[int, float]]:
+        s = self.scores.c
+        rows = conn.execute(
+            sa.select(s.env, s.task_id, s.score).where(
+                s.pool == pool, s.hotkey == side["hotkey"], s.revision == side["revision"]
+            )
+        )
+        out: dict[str, dict[int, float]] = {}
+        for env, task, score in rows:
+            out.setdefault(env, {})[int(task)] = float(score)
         return out
 
-    def _progress(
-        self,
-        conn: sa.Connection,
-        config: ContestConfig,
-        pool: dict[str, Any],
-        champion: dict[str, Any],
-        battle: dict[str, Any],
-    ) -> dict[str, Any]:
-        def scores(side: dict[str, Any]) -> dict[str, dict[int, float]]:
-            out: dict[str, dict[int, float]] = {}
-            rows = conn.execute(
-                sa.select(self.scores.c.env, self.scores.c.task_id, self.scores.c.score).where(
-                    self.scores.c.pool == pool["pool"],
-                    self.scores.c.hotkey == side["hotkey"],
-                    self.scores.c.revision == side["revision"],
-                )
-            )
-            for env, task, score in rows:
-                out.setdefault(env, {})[int(task)] = float(score)
-            return out
 
-        champ, chal = scores(champion), scores(battle)
-        rules = config.rules()
-        progress = {}
-        for env in config.scoring_envs:
-            allowed = set(pool["task_ids"][env.name])
-            c = {t: s for t, s in champ.get(env.name, {}).items() if t in allowed}
-            d = {t: s for t, s in chal.get(env.name, {}).items() if t in allowed}
-            v = judge_env(c, d, rules.envs[env.name])
-            progress[env.name] = {
-                "common": v.n,
-                "needed": env.sampling_count,
-                "champion_mean": v.champion_mean,
-                "challenger_mean": v.challenger_mean,
-                "dominant_threshold": v.dominant_threshold,
-                "not_worse_threshold": v.not_worse_threshold,
-                "champion_scored": len(c),
-                "champion_needed": completeness_threshold(len(allowed), config.completeness),
-            }
-        return progress
-
-
-def _miner_row(m: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "hotkey": m["hotkey"],
-        "uid": m["uid"],
-        "model": m["model"],
-        "revision": m["revision"],
-        "first_block": m["first_block"],
-        "status": m["status"],
-        "invalid_reason": m["invalid_reason"],
-        "terminated_reason": m["terminated_reason"],
-        "releases": m["releases"],
-    }
+_CHAMPION_COLUMNS = ("champion_hotkey", "champion_revision", "champion_since")
+_BATTLE_COLUMNS = (
+    "battle_hotkey",
+    "battle_revision",
+    "battle_started",
+    "battle_deadline",
+    "battle_pool",
+)
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,371 @@
+"""History: the reigns, the battles and the terminations of the contest, and what each of its
+events says about each miner, in the order the log holds them.
+
+- A reign opens when a champion is crowned (cold start) or dethrones the champion, and closes
+  when it is dethroned or its holder is terminated (an unservable champion abdicates).
+- A battle opens when it starts, against the champion of the open reign, and ends dethroned,
+  terminated (with the verdict, if any) or released.
+- A termination is a row per ``Terminated``.
+
+Verdicts are kept as their summary (`summarize_verdict`): winner, reason, and per env the
+outcome with the numbers it was decided on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import singledispatchmethod
+from typing import Any
+
+import sqlalchemy as sa
+
+from throne.domain.contest.contest import Contest
+from throne.projections.base import Projection
+
+_C = Contest
+_VERDICT_KEYS = (
+    "verdict",
+    "n",
+    "champion_mean",
+    "challenger_mean",
+    "dominant_threshold",
+    "not_worse_threshold",
+)
+
+
+def summarize_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """A verdict's winner, reason and, per env, the outcome with the numbers it was decided on."""
+    return {
+        "winner": verdict.get("winner"),
+        "reason": verdict.get("reason"),
+        "per_env": {
+            env: {k: v[k] for k in _VERDICT_KEYS if k in v}
+            for env, v in (verdict.get("per_env") or {}).items()
+        },
+    }
+
+
+@dataclass(frozen=True)
+class History:
+    """The history at one position of the log, oldest first."""
+
+    reigns: tuple[dict[str, Any], ...] = ()
+    battles: tuple[dict[str, Any], ...] = ()
+    terminations: tuple[dict[str, Any], ...] = ()
+
+
+class HistoryProjection(Projection):
+    name = "history"
+    topics = (
+        _C.Committed.TOPIC,
+        _C.Invalidated.TOPIC,
+        _C.Registered.TOPIC,
+        _C.Deregistered.TOPIC,
+        _C.ModelHashRecorded.TOPIC,
+        _C.ChampionCrowned.TOPIC,
+        _C.BattleStarted.TOPIC,
+        _C.ChallengerReleased.TOPIC,
+        _C.Dethroned.TOPIC,
+        _C.Terminated.TOPIC,
+    )
+
+    def define_tables(self) -> None:
+        self.reigns = self.table(
+            "reigns",
+            sa.Column("notification_id", sa.BigInteger, primary_key=True),  # of the crowning
+            sa.Column("hotkey", sa.String(100), nullable=False),
+            sa.Column("uid", sa.Integer),
+            sa.Column("model", sa.Text),
+            sa.Column("revision", sa.Text),
+            sa.Column("from_block", sa.BigInteger, nullable=False),
+            sa.Column("to_block", sa.BigInteger),
+            sa.Column("taken_by", sa.Text, nullable=False),  # JSON
+            sa.Column("ended_by", sa.Text),  # JSON
+        )
+        self.battles = self.table(
+            "battles",
+            sa.Column("notification_id", sa.BigInteger, primary_key=True),  # of its start
+            sa.Column("challenger", sa.String(100), nullable=False),
+            sa.Column("revision", sa.Text),
+            sa.Column("uid", sa.Integer),
+            sa.Column("champion", sa.String(100)),
+            sa.Column("pool", sa.BigInteger, nullable=False),
+            sa.Column("started_block", sa.BigInteger, nullable=False),
+            sa.Column("ended_block", sa.BigInteger),
+            sa.Column("result", sa.String(20), nullable=False),
+            sa.Column("reason", sa.Text),
+            sa.Column("verdict", sa.Text),  # JSON summary
+        )
+        self.terminations = self.table(
+            "terminations",
+            sa.Column("notification_id", sa.BigInteger, primary_key=True),
+            sa.Column("hotkey", sa.String(100), nullable=False),
+            sa.Column("uid", sa.Integer),
+            sa.Column("revision", sa.Text),
+            sa.Column("block", sa.BigInteger, nullable=False),
+            sa.Column("reason", sa.Text, nullable=False),
+            sa.Column("verdict", sa.Text),  # JSON summary
+        )
+        self.about = self.table(
+            "about",
+            sa.Column("notification_id", sa.BigInteger, primary_key=True),
+            sa.Column("hotkey", sa.String(100), primary_key=True, index=True),
+            sa.Column("event", sa.String(40), nullable=False),
+            sa.Column("said", sa.Text, nullable=False),  # JSON
+        )
+
+    # ---- handlers -----------------------------------------------------------------------------
+
+    def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+        self._apply(event, conn, notification_id)
+        for hotkey, said in describe(event):
+            conn.execute(
+                sa.insert(self.about).values(
+                    notification_id=notification_id,
+                    hotkey=hotkey,
+                    event=said["event"],
+                    said=_dump(said),
+                )
+            )
+
+    @singledispatchmethod
+    def _apply(self, event: Any, conn: sa.Connection, nid: int) -> None:
+        """Events that only say something about a miner."""
+
+    @_apply.register
+    def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
+        taken = {"how": "cold_start", "reason": e.reason}
+        self._open_reign(conn, nid, e.hotkey, e.revision, e.uid, e.block, taken)
+
+    @_apply.register
+    def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
+        reign = self._latest(conn, self.reigns)
+        champion = reign.hotkey if reign is not None and reign.to_block is None else None
+        conn.execute(
+            sa.insert(self.battles).values(
+                notification_id=nid,
+                challenger=e.hotkey,
+                revision=e.revision,
+                uid=e.uid,
+                champion=champion,
+                pool=e.pool,
+                started_block=e.block,
+                result="ongoing",
+            )
+        )
+
+    @_apply.register
+    def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
+        battle = self._latest(conn, self.battles)
+        if battle is not None and battle.challenger == e.hotkey:
+            self._end_battle(conn, battle, e.block, "released", e.reason, None)
+
+    @_apply.register
+    def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
+        new, old = e.new_champion, e.old_champion
+        reign = self._latest(conn, self.reigns)
+        if reign is not None:
+            self._close_reign(conn, reign, e.block, {"how": "dethroned", "by": new["hotkey"]})
+        won = summarize_verdict(e.verdict)
+        taken = {"how": "dethrone", "from": old["hotkey"], "pool": e.pool, "verdict": won}
+        self._open_reign(conn, nid, new["hotkey"], new["revision"], new["uid"], e.block, taken)
+        battle = self._latest(conn, self.battles)
+        if battle is not None and battle.result == "ongoing":
+            self._end_battle(conn, battle, e.block, "dethroned", str(won["reason"]), won)
+
+    @_apply.register
+    def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
+        lost = None if e.verdict is None else summarize_verdict(e.verdict)
+        conn.execute(
+            sa.insert(self.terminations).values(
+                notification_id=nid,
+                hotkey=e.hotkey,
+                uid=e.uid,
+                revision=e.revision,
+                block=e.block,
+                reason=e.reason,
+                verdict=_dump_or_none(lost),
+            )
+        )
+        reign = self._latest(conn, self.reigns)
+        if reign is not None and reign.hotkey == e.hotkey and reign.to_block is None:
+            self._close_reign(conn, reign, e.block, {"how": "terminated", "reason": e.reason})
+        battle = self._latest(conn, self.battles)
+        if battle is not None and battle.challenger == e.hotkey and battle.result == "ongoing":
+            self._end_battle(conn, battle, e.block, "terminated", e.reason, lost)
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _latest(self, conn: sa.Connection, table: sa.Table) -> Any:
+        order = table.c.notification_id.desc()
+        return conn.execute(sa.select(table).order_by(order).limit(1)).first()
+
+    def _open_reign(
+        self,
+        conn: sa.Connection,
+        nid: int,
+        hotkey: str,
+        revision: str,
+        uid: int | None,
+        block: int,
+        taken: dict[str, Any],
+    ) -> None:
+        conn.execute(
+            sa.insert(self.reigns).values(
+                notification_id=nid,
+                hotkey=hotkey,
+                uid=uid,
+                model=self._model(conn, hotkey),
+                revision=revision,
+                from_block=block,
+                taken_by=_dump(taken),
+            )
+        )
+
+    def _model(self, conn: sa.Connection, hotkey: str) -> str | None:
+        """The model of the hotkey's commitment (None if it never made a readable one)."""
+        a = self.about.c
+        said = conn.execute(
+            sa.select(a.said)
+            .where(a.hotkey == hotkey, a.event == "Committed")
+            .order_by(a.notification_id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if said is None else json.loads(said)["model"]
+
+    def _close_reign(
+        self, conn: sa.Connection, reign: Any, block: int, ended_by: dict[str, Any]
+    ) -> None:
+        r = self.reigns.c
+        conn.execute(
+            sa.update(self.reigns)
+            .where(r.notification_id == reign.notification_id)
+            .values(to_block=block, ended_by=_dump(ended_by))
+        )
+
+    def _end_battle(
+        self,
+        conn: sa.Connection,
+        battle: Any,
+        block: int,
+        result: str,
+        reason: str,
+        verdict: dict[str, Any] | None,
+    ) -> None:
+        b = self.battles.c
+        conn.execute(
+            sa.update(self.battles)
+            .where(b.notification_id == battle.notification_id)
+            .values(ended_block=block, result=result, reason=reason, verdict=_dump_or_none(verdict))
+        )
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def read(self, conn: sa.Connection) -> History:
+        return History(
+            reigns=tuple(
+                {
+                    "hotkey": r.hotkey,
+                    "uid": r.uid,
+                    "model": r.model,
+                    "revision": r.revision,
+                    "from_block": r.from_block,
+                    "to_block": r.to_block,
+                    "taken_by": json.loads(r.taken_by),
+                    "ended_by": _load(r.ended_by),
+                }
+                for r in self._all(conn, self.reigns)
+            ),
+            battles=tuple(
+                {
+                    "challenger": b.challenger,
+                    "revision": b.revision,
+                    "uid": b.uid,
+                    "champion": b.champion,
+                    "pool": b.pool,
+                    "started_block": b.started_block,
+                    "ended_block": b.ended_block,
+                    "result": b.result,
+                    "reason": b.reason,
+                    "verdict": _load(b.verdict),
+                }
+                for b in self._all(conn, self.battles)
+            ),
+            terminations=tuple(
+                {
+                    "hotkey": t.hotkey,
+                    "uid": t.uid,
+                    "revision": t.revision,
+                    "block": t.block,
+                    "reason": t.reason,
+                    "verdict": _load(t.verdict),
+                }
+                for t in self._all(conn, self.terminations)
+            ),
+        )
+
+    def said_about(self, conn: sa.Connection, hotkey: str) -> list[dict[str, Any]]:
+        """What the contest's events say about ``hotkey``, oldest first."""
+        a = self.about.c
+        rows = conn.execute(sa.select(a.said).where(a.hotkey == hotkey).order_by(a.notification_id))
+        return [json.loads(said) for (said,) in rows]
+
+    def said_about_everyone(self, conn: sa.Connection) -> dict[str, list[dict[str, Any]]]:
+        """`said_about` for every hotkey, by hotkey in the order each was first spoken of."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for hotkey, said in conn.execute(
+            sa.select(self.about.c.hotkey, self.about.c.said).order_by(self.about.c.notification_id)
+        ):
+            out.setdefault(hotkey, []).append(json.loads(said))
+        return out
+
+    def _all(self, conn: sa.Connection, table: sa.Table) -> Any:
+        return conn.execute(sa.select(table).order_by(table.c.notification_id))
+
+
+def describe(e: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The hotkeys an event is about, each with what it says of it."""
+    if isinstance(e, Contest.Dethroned):
+        new, old = e.new_champion["hotkey"], e.old_champion["hotkey"]
+        won = {"event": "Dethroned", "block": e.block, "beat": old, **_verdict(e.verdict)}
+        return [(new, won), (old, {"event": "Dethroned", "block": e.block, "lost_to": new})]
+    hotkey = getattr(e, "hotkey", None)
+    about = _own(e) if isinstance(hotkey, str) else None
+    return [] if about is None else [(str(hotkey), {"event": type(e).__name__, **about})]
+
+
+def _own(e: Any) -> dict[str, Any] | None:
+    if isinstance(e, Contest.Committed):
+        return {"block": e.first_block, "uid": e.uid, "model": e.model, "revision": e.revision}
+    if isinstance(e, Contest.Terminated):
+        return {"block": e.block, "reason": e.reason, **_verdict(e.verdict)}
+    if isinstance(e, Contest.Invalidated | Contest.ChallengerReleased | Contest.ChampionCrowned):
+        return {"block": e.block, "reason": e.reason}
+    if isinstance(e, Contest.BattleStarted):
+        return {"block": e.block, "deadline_block": e.deadline_block, "pool": e.pool}
+    if isinstance(e, Contest.Registered):
+        return {"block": e.block, "uid": e.uid}
+    if isinstance(e, Contest.Deregistered):
+        return {"block": e.block}
+    if isinstance(e, Contest.ModelHashRecorded):
+        return {"model_hash": e.model_hash}
+    return None
+
+
+def _verdict(verdict: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if verdict is None else {"verdict": summarize_verdict(verdict)}
+
+
+def _dump(value: Any) -> str:
+    # Not sorted: the views serve these dicts in the order the events give them.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _dump_or_none(value: Any) -> str | None:
+    return None if value is None else _dump(value)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
