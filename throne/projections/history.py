@@ -13,7 +13,6 @@ outcome with the numbers it was decided on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import singledispatchmethod
@@ -22,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from throne.domain.contest.contest import Contest
-from throne.projections.base import Projection
+from throne.projections.base import Projection, dump_json, load_json
 
 _C = Contest
 _VERDICT_KEYS = (
@@ -72,7 +71,7 @@ class HistoryProjection(Projection):
     )
 
     def define_tables(self) -> None:
-        self.reigns = self.table(
+        self.reigns_table = self.table(
             "reigns",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),  # of the crowning
             sa.Column("hotkey", sa.String(100), nullable=False),
@@ -84,7 +83,7 @@ class HistoryProjection(Projection):
             sa.Column("taken_by", sa.Text, nullable=False),  # JSON
             sa.Column("ended_by", sa.Text),  # JSON
         )
-        self.battles = self.table(
+        self.battles_table = self.table(
             "battles",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),  # of its start
             sa.Column("challenger", sa.String(100), nullable=False),
@@ -98,7 +97,7 @@ class HistoryProjection(Projection):
             sa.Column("reason", sa.Text),
             sa.Column("verdict", sa.Text),  # JSON summary
         )
-        self.terminations = self.table(
+        self.terminations_table = self.table(
             "terminations",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),
             sa.Column("hotkey", sa.String(100), nullable=False),
@@ -108,7 +107,7 @@ class HistoryProjection(Projection):
             sa.Column("reason", sa.Text, nullable=False),
             sa.Column("verdict", sa.Text),  # JSON summary
         )
-        self.about = self.table(
+        self.about_table = self.table(
             "about",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),
             sa.Column("hotkey", sa.String(100), primary_key=True, index=True),
@@ -121,14 +120,13 @@ class HistoryProjection(Projection):
     def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
         self._apply(event, conn, notification_id)
         for hotkey, said in describe(event):
-            conn.execute(
-                sa.insert(self.about).values(
-                    notification_id=notification_id,
-                    hotkey=hotkey,
-                    event=said["event"],
-                    said=_dump(said),
-                )
-            )
+            row = {
+                "notification_id": notification_id,
+                "hotkey": hotkey,
+                "event": said["event"],
+                "said": _dump(said),
+            }
+            self.insert(conn, self.about_table, row)
 
     @singledispatchmethod
     def _apply(self, event: Any, conn: sa.Connection, nid: int) -> None:
@@ -141,66 +139,69 @@ class HistoryProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
-        reign = self._latest(conn, self.reigns)
+        reign = self._latest(conn, self.reigns_table)
         champion = reign.hotkey if reign is not None and reign.to_block is None else None
-        conn.execute(
-            sa.insert(self.battles).values(
-                notification_id=nid,
-                challenger=e.hotkey,
-                revision=e.revision,
-                uid=e.uid,
-                champion=champion,
-                pool=e.pool,
-                started_block=e.block,
-                result="ongoing",
-            )
-        )
+        battle = {
+            "notification_id": nid,
+            "challenger": e.hotkey,
+            "revision": e.revision,
+            "uid": e.uid,
+            "champion": champion,
+            "pool": e.pool,
+            "started_block": e.block,
+            "ended_block": None,
+            "result": "ongoing",
+            "reason": None,
+            "verdict": None,
+        }
+        self.insert(conn, self.battles_table, battle)
 
     @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
-        battle = self._latest(conn, self.battles)
+        battle = self._latest(conn, self.battles_table)
         if battle is not None and battle.challenger == e.hotkey:
             self._end_battle(conn, battle, e.block, "released", e.reason, None)
 
     @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new, old = e.new_champion, e.old_champion
-        reign = self._latest(conn, self.reigns)
+        reign = self._latest(conn, self.reigns_table)
         if reign is not None:
             self._close_reign(conn, reign, e.block, {"how": "dethroned", "by": new["hotkey"]})
         won = summarize_verdict(e.verdict)
         taken = {"how": "dethrone", "from": old["hotkey"], "pool": e.pool, "verdict": won}
         self._open_reign(conn, nid, new["hotkey"], new["revision"], new["uid"], e.block, taken)
-        battle = self._latest(conn, self.battles)
+        battle = self._latest(conn, self.battles_table)
         if battle is not None and battle.result == "ongoing":
             self._end_battle(conn, battle, e.block, "dethroned", str(won["reason"]), won)
 
     @_apply.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
         lost = None if e.verdict is None else summarize_verdict(e.verdict)
-        conn.execute(
-            sa.insert(self.terminations).values(
-                notification_id=nid,
-                hotkey=e.hotkey,
-                uid=e.uid,
-                revision=e.revision,
-                block=e.block,
-                reason=e.reason,
-                verdict=_dump_or_none(lost),
-            )
-        )
-        reign = self._latest(conn, self.reigns)
+        termination = {
+            "notification_id": nid,
+            "hotkey": e.hotkey,
+            "uid": e.uid,
+            "revision": e.revision,
+            "block": e.block,
+            "reason": e.reason,
+            "verdict": _dump_or_none(lost),
+        }
+        self.insert(conn, self.terminations_table, termination)
+        reign = self._latest(conn, self.reigns_table)
         if reign is not None and reign.hotkey == e.hotkey and reign.to_block is None:
             self._close_reign(conn, reign, e.block, {"how": "terminated", "reason": e.reason})
-        battle = self._latest(conn, self.battles)
+        battle = self._latest(conn, self.battles_table)
         if battle is not None and battle.challenger == e.hotkey and battle.result == "ongoing":
             self._end_battle(conn, battle, e.block, "terminated", e.reason, lost)
 
     # ---- helpers ------------------------------------------------------------------------------
 
     def _latest(self, conn: sa.Connection, table: sa.Table) -> Any:
-        order = table.c.notification_id.desc()
-        return conn.execute(sa.select(table).order_by(order).limit(1)).first()
+        def build() -> Any:
+            return sa.select(table).order_by(table.c.notification_id.desc()).limit(1)
+
+        return conn.execute(self.prepared(("latest", table.name), build)).first()
 
     def _open_reign(
         self,
@@ -212,38 +213,39 @@ class HistoryProjection(Projection):
         block: int,
         taken: dict[str, Any],
     ) -> None:
-        conn.execute(
-            sa.insert(self.reigns).values(
-                notification_id=nid,
-                hotkey=hotkey,
-                uid=uid,
-                model=self._model(conn, hotkey),
-                revision=revision,
-                from_block=block,
-                taken_by=_dump(taken),
-            )
-        )
+        reign = {
+            "notification_id": nid,
+            "hotkey": hotkey,
+            "uid": uid,
+            "model": self._model(conn, hotkey),
+            "revision": revision,
+            "from_block": block,
+            "to_block": None,
+            "taken_by": _dump(taken),
+            "ended_by": None,
+        }
+        self.insert(conn, self.reigns_table, reign)
 
     def _model(self, conn: sa.Connection, hotkey: str) -> str | None:
         """The model of the hotkey's commitment (None if it never made a readable one)."""
-        a = self.about.c
-        said = conn.execute(
-            sa.select(a.said)
-            .where(a.hotkey == hotkey, a.event == "Committed")
-            .order_by(a.notification_id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        return None if said is None else json.loads(said)["model"]
+        a = self.about_table.c
+
+        def build() -> Any:
+            return (
+                sa.select(a.said)
+                .where(a.hotkey == sa.bindparam("hk"), a.event == "Committed")
+                .order_by(a.notification_id.desc())
+                .limit(1)
+            )
+
+        said = conn.execute(self.prepared(("model",), build), {"hk": hotkey}).scalar_one_or_none()
+        return None if said is None else load_json(said)["model"]
 
     def _close_reign(
         self, conn: sa.Connection, reign: Any, block: int, ended_by: dict[str, Any]
     ) -> None:
-        r = self.reigns.c
-        conn.execute(
-            sa.update(self.reigns)
-            .where(r.notification_id == reign.notification_id)
-            .values(to_block=block, ended_by=_dump(ended_by))
-        )
+        where = {"notification_id": reign.notification_id}
+        self.update(conn, self.reigns_table, where, to_block=block, ended_by=_dump(ended_by))
 
     def _end_battle(
         self,
@@ -254,71 +256,85 @@ class HistoryProjection(Projection):
         reason: str,
         verdict: dict[str, Any] | None,
     ) -> None:
-        b = self.battles.c
-        conn.execute(
-            sa.update(self.battles)
-            .where(b.notification_id == battle.notification_id)
-            .values(ended_block=block, result=result, reason=reason, verdict=_dump_or_none(verdict))
+        self.update(
+            conn,
+            self.battles_table,
+            {"notification_id": battle.notification_id},
+            ended_block=block,
+            result=result,
+            reason=reason,
+            verdict=_dump_or_none(verdict),
         )
 
     # ---- reads --------------------------------------------------------------------------------
 
+    def reigns(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        return [
+            {
+                "hotkey": r.hotkey,
+                "uid": r.uid,
+                "model": r.model,
+                "revision": r.revision,
+                "from_block": r.from_block,
+                "to_block": r.to_block,
+                "taken_by": load_json(r.taken_by),
+                "ended_by": load_json(r.ended_by),
+            }
+            for r in self._all(conn, self.reigns_table)
+        ]
+
+    def battles(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        return [
+            {
+                "challenger": b.challenger,
+                "revision": b.revision,
+                "uid": b.uid,
+                "champion": b.champion,
+                "pool": b.pool,
+                "started_block": b.started_block,
+                "ended_block": b.ended_block,
+                "result": b.result,
+                "reason": b.reason,
+                "verdict": load_json(b.verdict),
+            }
+            for b in self._all(conn, self.battles_table)
+        ]
+
+    def terminations(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        return [
+            {
+                "hotkey": t.hotkey,
+                "uid": t.uid,
+                "revision": t.revision,
+                "block": t.block,
+                "reason": t.reason,
+                "verdict": load_json(t.verdict),
+            }
+            for t in self._all(conn, self.terminations_table)
+        ]
+
     def read(self, conn: sa.Connection) -> History:
         return History(
-            reigns=tuple(
-                {
-                    "hotkey": r.hotkey,
-                    "uid": r.uid,
-                    "model": r.model,
-                    "revision": r.revision,
-                    "from_block": r.from_block,
-                    "to_block": r.to_block,
-                    "taken_by": json.loads(r.taken_by),
-                    "ended_by": _load(r.ended_by),
-                }
-                for r in self._all(conn, self.reigns)
-            ),
-            battles=tuple(
-                {
-                    "challenger": b.challenger,
-                    "revision": b.revision,
-                    "uid": b.uid,
-                    "champion": b.champion,
-                    "pool": b.pool,
-                    "started_block": b.started_block,
-                    "ended_block": b.ended_block,
-                    "result": b.result,
-                    "reason": b.reason,
-                    "verdict": _load(b.verdict),
-                }
-                for b in self._all(conn, self.battles)
-            ),
-            terminations=tuple(
-                {
-                    "hotkey": t.hotkey,
-                    "uid": t.uid,
-                    "revision": t.revision,
-                    "block": t.block,
-                    "reason": t.reason,
-                    "verdict": _load(t.verdict),
-                }
-                for t in self._all(conn, self.terminations)
-            ),
+            reigns=tuple(self.reigns(conn)),
+            battles=tuple(self.battles(conn)),
+            terminations=tuple(self.terminations(conn)),
         )
 
     def said_about(self, conn: sa.Connection, hotkey: str) -> list[dict[str, Any]]:
         """What the contest's events say about ``hotkey``, oldest first."""
-        a = self.about.c
+        a = self.about_table.c
         rows = conn.execute(sa.select(a.said).where(a.hotkey == hotkey).order_by(a.notification_id))
-        return [json.loads(said) for (said,) in rows]
+        return [load_json(said) for (said,) in rows]
 
     def said_about_everyone(self, conn: sa.Connection) -> dict[str, list[dict[str, Any]]]:
         """`said_about` for every hotkey, by hotkey in the order each was first spoken of."""
         out: dict[str, list[dict[str, Any]]] = {}
         for hotkey, said in conn.execute(
-            sa.select(self.about.c.hotkey, self.about.c.said).order_by(self.about.c.notification_id)
+            sa.select(self.about_table.c.hotkey, self.about_table.c.said).order_by(
+                self.about_table.c.notification_id
+            )
         ):
-            out.setdefault(hotkey, []).append(json.loads(said))
+            out.setdefault(hotkey, []).append(load_json(said))
         return out
 
     def _all(self, conn: sa.Connection, table: sa.Table) -> Any:
@@ -359,13 +375,8 @@ def _verdict(verdict: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _dump(value: Any) -> str:
-    # Not sorted: the views serve these dicts in the order the events give them.
-    return json.dumps(value, separators=(",", ":"))
+    return dump_json(value)
 
 
 def _dump_or_none(value: Any) -> str | None:
-    return None if value is None else _dump(value)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if value is None else dump_json(value)

@@ -31,7 +31,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from sqlalchemy.pool import StaticPool
 
 from throne.domain.contest.config import ContestConfig
-from throne.projections.base import Projection, position, tracking_table
+from throne.projections.base import Projection, tracking_table
 from throne.projections.history import History, HistoryProjection
 from throne.projections.runner import ProjectionRunner
 from throne.projections.standings import Standings, StandingsProjection
@@ -85,6 +85,12 @@ class Reading:
         if self._history is None:
             self._history = self._side.history_projection.read(self._conn)
         return self._history
+
+    def terminations(self) -> list[dict[str, Any]]:
+        """Every termination, oldest first (`History.terminations`, read alone)."""
+        if self._history is not None:
+            return list(self._history.terminations)
+        return self._side.history_projection.terminations(self._conn)
 
     def said_about(self, hotkey: str) -> list[dict[str, Any]]:
         return self._side.history_projection.said_about(self._conn, hotkey)
@@ -201,9 +207,14 @@ class ReadSide:
         stored = self._stored(conn)
         if len(stored) != len(self.projections):
             return False
+        t = tracking_table.c
+        rows = conn.execute(
+            sa.select(t.projection, t.notification_id).where(t.application == self._log.name)
+        )
+        positions = {name: int(at) for name, at in rows}
         recorder = self._log.recorder
         for p in stored:
-            after = position(conn, p, self._log.name)
+            after = positions.get(p.tracking_name, 0)
             if recorder.select_notifications(
                 after, 1, topics=list(p.topics), inclusive_of_start=False
             ):

@@ -9,7 +9,6 @@ released back to the queue, whose scores count again if they return).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
@@ -23,7 +22,7 @@ from throne.domain.contest.rules import Scores, judge_env
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.weights import contest_weights
 from throne.domain.queue.miners import MinerView, queue_order, view
-from throne.projections.base import CONTEST_TOPICS, Projection, insert_ignore
+from throne.projections.base import CONTEST_TOPICS, Projection, dump_json, load_json
 
 #: a miner's record, in the order of `MinerView.to_dict`
 MINER_FIELDS = (
@@ -161,10 +160,10 @@ class StandingsProjection(Projection):
         if isinstance(event, Scorecard.SampleScored | Contest.Created):
             return
         block = getattr(event, "block", None)
-        moved: dict[str, Any] = {"version": event.originator_version}
         if isinstance(block, int):
-            moved["last_block"] = block
-        conn.execute(sa.update(self.contest).values(**moved))
+            self._contest(conn, version=event.originator_version, last_block=block)
+        else:
+            self._contest(conn, version=event.originator_version)
 
     @singledispatchmethod
     def _apply(self, event: Any, conn: sa.Connection, nid: int) -> None:
@@ -172,15 +171,12 @@ class StandingsProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            sa.insert(self.contest).values(
-                netuid=e.netuid, config=_dump(e.config), version=e.originator_version
-            )
-        )
+        row = {"netuid": e.netuid, "config": _dump(e.config), "version": e.originator_version}
+        self.insert(conn, self.contest, row)
 
     @_apply.register
     def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.update(self.contest).values(config=_dump(e.config)))
+        self._contest(conn, config=_dump(e.config))
 
     @_apply.register
     def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
@@ -189,11 +185,16 @@ class StandingsProjection(Projection):
     @_apply.register
     def _(self, e: Contest.Invalidated, conn: sa.Connection, nid: int) -> None:
         self._record(conn, nid, e.hotkey, e.uid, None, None, e.block, replace=False)
-        conn.execute(
-            sa.update(self.miners)
-            .where(self.miners.c.hotkey == e.hotkey, self.miners.c.invalid_reason.is_(None))
-            .values(invalid_reason=e.reason)
-        )
+        m = self.miners
+
+        def build() -> Any:
+            return (
+                sa.update(m)
+                .where(m.c.hotkey == sa.bindparam("hk"), m.c.invalid_reason.is_(None))
+                .values(invalid_reason=sa.bindparam("reason"))
+            )
+
+        conn.execute(self.prepared(("invalidate",), build), {"hk": e.hotkey, "reason": e.reason})
 
     @_apply.register
     def _(self, e: Contest.Registered, conn: sa.Connection, nid: int) -> None:
@@ -209,16 +210,20 @@ class StandingsProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.PoolRefreshed, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            sa.update(self.contest).values(
-                pool=e.pool,
-                pool_block=e.block,
-                pool_seed_commitment=e.seed_commitment,
-                pool_task_ids=_dump(e.task_ids),
-            )
+        self._contest(
+            conn,
+            pool=e.pool,
+            pool_block=e.block,
+            pool_seed_commitment=e.seed_commitment,
+            pool_task_ids=_dump(e.task_ids),
         )
         # A battle never spans two pools: no read asks for a retired pool's scores.
-        conn.execute(sa.delete(self.scores).where(self.scores.c.pool < e.pool))
+        s = self.scores
+
+        def build() -> Any:
+            return sa.delete(s).where(s.c.pool < sa.bindparam("pool"))
+
+        conn.execute(self.prepared(("retire",), build), {"pool": e.pool})
 
     @_apply.register
     def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
@@ -228,60 +233,50 @@ class StandingsProjection(Projection):
     @_apply.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="battling")
-        conn.execute(
-            sa.update(self.contest).values(
-                battle_hotkey=e.hotkey,
-                battle_revision=e.revision,
-                battle_started=e.block,
-                battle_deadline=e.deadline_block,
-                battle_pool=e.pool,
-            )
+        self._contest(
+            conn,
+            battle_hotkey=e.hotkey,
+            battle_revision=e.revision,
+            battle_started=e.block,
+            battle_deadline=e.deadline_block,
+            battle_pool=e.pool,
         )
 
     @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="queued", releases=e.releases)
-        self._end_battle(conn)
+        self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
     @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
         self._miner(conn, new["hotkey"], status="champion")
         self._crown(conn, new["hotkey"], new["revision"], e.block)
-        self._end_battle(conn)
+        self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
     @_apply.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status="terminated", terminated_reason=e.reason)
-        c = self.contest.c
-        conn.execute(
-            sa.update(self.contest)
-            .where(c.battle_hotkey == e.hotkey)
-            .values(**dict.fromkeys(_BATTLE_COLUMNS))
-        )
-        conn.execute(
-            sa.update(self.contest)
-            .where(c.champion_hotkey == e.hotkey)
-            .values(**dict.fromkeys(_CHAMPION_COLUMNS))
-        )
+        battle = {"battle_hotkey": e.hotkey}
+        self.update(conn, self.contest, battle, **dict.fromkeys(_BATTLE_COLUMNS))
+        champion = {"champion_hotkey": e.hotkey}
+        self.update(conn, self.contest, champion, **dict.fromkeys(_CHAMPION_COLUMNS))
         # One shot per hotkey: its scores are never read again.
-        conn.execute(sa.delete(self.scores).where(self.scores.c.hotkey == e.hotkey))
+        self.delete(conn, self.scores, {"hotkey": e.hotkey})
 
     @_apply.register
     def _(self, e: Scorecard.SampleScored, conn: sa.Connection, nid: int) -> None:
         if e.outcome == "infra_error":
             return  # a failure on our side is no result
-        conn.execute(
-            insert_ignore(conn, self.scores),  # the first result of a task stands
-            {
-                "pool": e.pool,
-                "hotkey": e.hotkey,
-                "revision": e.revision,
-                "env": e.env,
-                "task_id": e.task_id,
-                "score": float(e.score),
-            },
-        )
+        score = {
+            "pool": e.pool,
+            "hotkey": e.hotkey,
+            "revision": e.revision,
+            "env": e.env,
+            "task_id": e.task_id,
+            "score": float(e.score),
+        }
+        self.insert(conn, self.scores, score, ignore=True)  # the first result of a task stands
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -310,22 +305,20 @@ class StandingsProjection(Projection):
             "releases": 0,
             "model_hash": None,
         }
-        conn.execute(insert_ignore(conn, self.miners), {"hotkey": hotkey, "seq": nid, **fresh})
+        self.insert(conn, self.miners, {"hotkey": hotkey, "seq": nid, **fresh}, ignore=True)
         if replace:
             self._miner(conn, hotkey, **fresh)
 
     def _miner(self, conn: sa.Connection, hotkey: str, **values: Any) -> None:
-        conn.execute(sa.update(self.miners).where(self.miners.c.hotkey == hotkey).values(**values))
+        self.update(conn, self.miners, {"hotkey": hotkey}, **values)
+
+    def _contest(self, conn: sa.Connection, **values: Any) -> None:
+        self.update(conn, self.contest, {}, **values)
 
     def _crown(self, conn: sa.Connection, hotkey: str, revision: str, block: int) -> None:
-        conn.execute(
-            sa.update(self.contest).values(
-                champion_hotkey=hotkey, champion_revision=revision, champion_since=block
-            )
+        self._contest(
+            conn, champion_hotkey=hotkey, champion_revision=revision, champion_since=block
         )
-
-    def _end_battle(self, conn: sa.Connection) -> None:
-        conn.execute(sa.update(self.contest).values(**dict.fromkeys(_BATTLE_COLUMNS)))
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -333,10 +326,9 @@ class StandingsProjection(Projection):
         row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
         contest = row.first()
         m = self.miners
-        miners = tuple(
-            {k: r[k] for k in MINER_FIELDS}
-            for r in conn.execute(sa.select(m).order_by(m.c.seq)).mappings()
-        )
+        columns = [m.c[k] for k in MINER_FIELDS]
+        ordered = sa.select(*columns).order_by(m.c.seq)
+        miners = tuple(dict(zip(MINER_FIELDS, r, strict=True)) for r in conn.execute(ordered))
         if contest is None:
             return Standings(miners=miners)
         champion = battle = pool = None
@@ -347,7 +339,7 @@ class StandingsProjection(Projection):
                 "pool": contest.pool,
                 "block": contest.pool_block,
                 "seed_commitment": contest.pool_seed_commitment,
-                "task_ids": json.loads(contest.pool_task_ids),
+                "task_ids": load_json(contest.pool_task_ids),
             }
         if contest.champion_hotkey is not None:
             champion = {
@@ -368,7 +360,7 @@ class StandingsProjection(Projection):
             if pool is not None:
                 challenger_scores = self._scores(conn, pool["pool"], battle)
         return Standings(
-            config=ContestConfig.from_dict(json.loads(contest.config)),
+            config=ContestConfig.from_dict(load_json(contest.config)),
             version=int(contest.version),
             last_block=contest.last_block,
             miners=miners,
@@ -405,4 +397,4 @@ _BATTLE_COLUMNS = (
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return dump_json(value)

@@ -6,14 +6,13 @@ The vector the contest gives now is not kept here: it is a pure function of the 
 
 from __future__ import annotations
 
-import json
 from functools import singledispatchmethod
 from typing import Any
 
 import sqlalchemy as sa
 
 from throne.domain.contest.ledger import WeightLedger
-from throne.projections.base import Projection
+from throne.projections.base import Projection, dump_json, load_json
 
 
 class WeightsProjection(Projection):
@@ -39,19 +38,18 @@ class WeightsProjection(Projection):
 
     @handle.register
     def _(self, e: WeightLedger.WeightsSet, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            sa.insert(self.submissions_table).values(
-                notification_id=nid,
-                block=e.block,
-                contest_version=e.contest_version,
-                ok=e.ok,
-                extrinsic=e.extrinsic,
-                error=e.error,
-                # In the order recorded: the views serve it so.
-                weights=json.dumps(e.weights),
-                u16=json.dumps([list(p) for p in e.u16]),
-            )
-        )
+        submission = {
+            "notification_id": nid,
+            "block": e.block,
+            "contest_version": e.contest_version,
+            "ok": e.ok,
+            "extrinsic": e.extrinsic,
+            "error": e.error,
+            # In the order recorded: the views serve it so.
+            "weights": dump_json(e.weights),
+            "u16": dump_json([list(p) for p in e.u16]),
+        }
+        self.insert(conn, self.submissions_table, submission)
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -66,8 +64,8 @@ class WeightsProjection(Projection):
             {
                 "block": r.block,
                 "ok": bool(r.ok),
-                "weights": json.loads(r.weights),
-                "u16": json.loads(r.u16),
+                "weights": load_json(r.weights),
+                "u16": load_json(r.u16),
                 "extrinsic": r.extrinsic,
                 "error": r.error,
                 "contest_version": r.contest_version,

@@ -26,7 +26,7 @@ def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
     with reads.read() as r:
         s = r.standings()
         cfg = r.config
-        terminations = list(r.history().terminations)
+        terminations = r.terminations()
     standings = shape_standings(s)
     pool = s.pool
     champion = _champion(standings["champion"], pool, s.champion_scores, cfg)
