@@ -76,7 +76,7 @@ def test_a_contest_snapshot_of_plain_dicts_loads_into_records(tmp_path: Path) ->
     assert contest.version == 17  # exactly the snapshot's version: no contest event follows it
     assert isinstance(contest.config, ContestConfig) and contest.config.burn == 0.25
     assert contest.champion == Champion("strong", "r1", 8)
-    assert contest.battle == Battle("later", "r1", 10, 60, 1, 0)
+    assert contest.battle == Battle("later", "r1", 11, 61, 1, 0)
     assert isinstance(contest.pool, Pool) and contest.pool.pool == 1
     assert all(isinstance(m, MinerRecord) for m in contest.miners.values())
     assert contest.miners["garbled"].invalid_reason == "invalid_json"
