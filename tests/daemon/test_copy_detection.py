@@ -78,7 +78,7 @@ def test_a_later_committer_of_the_same_weights_is_invalid_as_a_copy(tmp_path: Pa
         try:
             asyncio.run(run_until_bob_is_judged())
             with services.reads.read() as r:
-                miners = {m["hotkey"]: m for m in r.standings().miners}
+                miners = {m.hotkey: m.to_dict() for m in r.standings().miners}
         finally:
             asyncio.run(services.aclose())
     ann, bob, cat = (miners[f"5Test{n}"] for n in ("Ann", "Bob", "Cat"))

@@ -88,9 +88,10 @@ def read_miner(app: ThroneApplication, hotkey: str) -> dict[str, Any] | None:
     reads = ReadSide(app)
     try:
         with reads.read() as r:
-            return r.standings().miner(hotkey)
+            found = r.standings().miner(hotkey)
     finally:
         reads.close()
+    return None if found is None else found.to_dict()
 
 
 class Driver:
@@ -134,16 +135,18 @@ class Driver:
 
     def miner(self, hotkey: str) -> dict[str, Any] | None:
         with self.reads.read() as r:
-            return r.standings().miner(hotkey)
+            found = r.standings().miner(hotkey)
+        return None if found is None else found.to_dict()
 
     def miners(self) -> list[dict[str, Any]]:
         with self.reads.read() as r:
-            return list(r.standings().miners)
+            return [m.to_dict() for m in r.standings().miners]
 
     def pool(self) -> dict[str, Any] | None:
         """The current pool without its seed (secret until the pool is retired)."""
         with self.reads.read() as r:
-            return r.standings().pool
+            pool = r.standings().pool
+        return None if pool is None else pool.to_dict()
 
     def status(self, hotkey: str) -> str:
         m = self.miner(hotkey)

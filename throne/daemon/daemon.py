@@ -33,6 +33,7 @@ from throne.daemon.role import RoleLock, hold_role
 from throne.daemon.sampler import Sampler
 from throne.daemon.supervisor import Loop, Supervisor, progressed, sleep_or_stop
 from throne.daemon.weight_setter import WeightSetter
+from throne.domain.contest.state import Step
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
@@ -182,17 +183,17 @@ class Daemon:
             progressed()
             await sleep_or_stop(stop, self.poll / 2)
 
-    def _tick(self, block: int) -> list[str]:
+    def _tick(self, block: int) -> list[Step]:
         with self.reads.read() as r:
             pool = r.standings().pool
-        next_pool = 1 if pool is None else int(pool["pool"]) + 1
+        next_pool = 1 if pool is None else pool.pool + 1
         return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))
 
     def _champion_uid(self) -> int | None:
         with self.reads.read() as r:
             s = r.standings()
-        champion = None if s.champion is None else s.miner(s.champion["hotkey"])
-        return None if champion is None else champion["uid"]
+        champion = s.champion_record()
+        return None if champion is None else champion.uid
 
     async def _weights_loop(self, stop: asyncio.Event) -> None:
         assert self.weight_setter is not None

@@ -188,9 +188,9 @@ def summarise(services: Services) -> dict[str, Any]:
             for m in std["terminated"]
         ],
         "invalid": [
-            {"hotkey": m["hotkey"], "uid": m["uid"], "reason": m["invalid_reason"]}
+            {"hotkey": m.hotkey, "uid": m.uid, "reason": m.invalid_reason}
             for m in s.miners
-            if m["invalid_reason"] is not None
+            if m.invalid_reason is not None
         ],
         "weights": {str(uid): w for uid, w in sorted(s.weights().items())},
         "champion": None if std["champion"] is None else std["champion"]["hotkey"],

@@ -96,8 +96,8 @@ class DecisionsProjection(Projection):
         new = e.new_champion
         inputs = {
             "pool": e.pool,
-            "old_champion": e.old_champion,
-            **e.inputs,
+            "old_champion": e.old_champion.to_dict(),
+            **e.inputs.to_dict(),
             "verdict": summarize_verdict(e.verdict),
         }
         self._row(
@@ -106,14 +106,14 @@ class DecisionsProjection(Projection):
             e.block,
             "dethroned",
             inputs,
-            new["hotkey"],
-            new["revision"],
-            e.verdict.get("reason"),
+            new.hotkey,
+            new.revision,
+            e.verdict.reason,
         )
 
     @handle.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
-        inputs: dict[str, Any] = dict(e.inputs or {})
+        inputs: dict[str, Any] = {} if e.inputs is None else e.inputs.to_dict()
         if e.verdict is not None:
             inputs["verdict"] = summarize_verdict(e.verdict)
         self._row(conn, nid, e.block, "terminated", inputs, e.hotkey, e.revision, e.reason)

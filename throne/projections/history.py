@@ -13,7 +13,6 @@ outcome with the numbers it was decided on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import singledispatchmethod
 from typing import Any
@@ -21,27 +20,27 @@ from typing import Any
 import sqlalchemy as sa
 
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.rules import Verdict
 from throne.projections.base import Projection, dump_json, load_json
 
 _C = Contest
-_VERDICT_KEYS = (
-    "verdict",
-    "n",
-    "champion_mean",
-    "challenger_mean",
-    "dominant_threshold",
-    "not_worse_threshold",
-)
 
 
-def summarize_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
+def summarize_verdict(verdict: Verdict) -> dict[str, Any]:
     """A verdict's winner, reason and, per env, the outcome with the numbers it was decided on."""
     return {
-        "winner": verdict.get("winner"),
-        "reason": verdict.get("reason"),
+        "winner": verdict.winner,
+        "reason": verdict.reason,
         "per_env": {
-            env: {k: v[k] for k in _VERDICT_KEYS if k in v}
-            for env, v in (verdict.get("per_env") or {}).items()
+            env: {
+                "verdict": v.verdict,
+                "n": v.n,
+                "champion_mean": v.champion_mean,
+                "challenger_mean": v.challenger_mean,
+                "dominant_threshold": v.dominant_threshold,
+                "not_worse_threshold": v.not_worse_threshold,
+            }
+            for env, v in verdict.per_env.items()
         },
     }
 
@@ -167,10 +166,11 @@ class HistoryProjection(Projection):
         new, old = e.new_champion, e.old_champion
         reign = self._latest(conn, self.reigns_table)
         if reign is not None:
-            self._close_reign(conn, reign, e.block, {"how": "dethroned", "by": new["hotkey"]})
+            self._close_reign(conn, reign, e.block, {"how": "dethroned", "by": new.hotkey})
         won = summarize_verdict(e.verdict)
-        taken = {"how": "dethrone", "from": old["hotkey"], "pool": e.pool, "verdict": won}
-        self._open_reign(conn, nid, new["hotkey"], new["revision"], new["uid"], e.block, taken)
+        taken = {"how": "dethrone", "from": old.hotkey, "pool": e.pool, "verdict": won}
+        assert new.revision is not None  # a challenger has committed
+        self._open_reign(conn, nid, new.hotkey, new.revision, new.uid, e.block, taken)
         battle = self._latest(conn, self.battles_table)
         if battle is not None and battle.result == "ongoing":
             self._end_battle(conn, battle, e.block, "dethroned", str(won["reason"]), won)
@@ -344,7 +344,7 @@ class HistoryProjection(Projection):
 def describe(e: Any) -> list[tuple[str, dict[str, Any]]]:
     """The hotkeys an event is about, each with what it says of it."""
     if isinstance(e, Contest.Dethroned):
-        new, old = e.new_champion["hotkey"], e.old_champion["hotkey"]
+        new, old = e.new_champion.hotkey, e.old_champion.hotkey
         won = {"event": "Dethroned", "block": e.block, "beat": old, **_verdict(e.verdict)}
         return [(new, won), (old, {"event": "Dethroned", "block": e.block, "lost_to": new})]
     hotkey = getattr(e, "hotkey", None)
@@ -370,7 +370,7 @@ def _own(e: Any) -> dict[str, Any] | None:
     return None
 
 
-def _verdict(verdict: Mapping[str, Any] | None) -> dict[str, Any]:
+def _verdict(verdict: Verdict | None) -> dict[str, Any]:
     return {} if verdict is None else {"verdict": summarize_verdict(verdict)}
 
 

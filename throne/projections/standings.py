@@ -15,16 +15,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from throne.domain.contest.battle import EnvProgress, progress
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
-from throne.domain.contest.pool import completeness_threshold
-from throne.domain.contest.rules import Scores, judge_env
+from throne.domain.contest.rules import Scores
 from throne.domain.contest.scorecard import Scorecard
+from throne.domain.contest.state import Battle, Champion, Pool
 from throne.domain.contest.weights import contest_weights
-from throne.domain.queue.miners import MinerView, queue_order, view
+from throne.domain.queue.miners import MinerRecord, Status, queue_order
 from throne.projections.base import CONTEST_TOPICS, Projection, dump_json, load_json
 
-#: a miner's record, in the order of `MinerView.to_dict`
+#: a miner's columns, in the order of `MinerRecord`'s fields
 MINER_FIELDS = (
     "hotkey",
     "uid",
@@ -41,66 +42,48 @@ MINER_FIELDS = (
 
 @dataclass(frozen=True)
 class Standings:
-    """The standings at one position of the log. ``config`` is the contest's recorded rules
-    (None before the contest is created); ``version`` its own version (1, the version of its
-    creation, before then); ``last_block`` the block of its newest event that names one."""
+    """The standings at one position of the log: the contest's state as its aggregate holds
+    it. ``config`` is the contest's recorded rules (None before the contest is created);
+    ``version`` its own version (1, the version of its creation, before then); ``last_block``
+    the block of its newest event that names one."""
 
     config: ContestConfig | None = None
     version: int = 1
     last_block: int | None = None
-    #: every miner's record (`MINER_FIELDS`), in the order the contest first recorded them
-    miners: tuple[dict[str, Any], ...] = ()
-    champion: dict[str, Any] | None = None  # hotkey, revision, since
-    battle: dict[str, Any] | None = None  # hotkey, revision, started, deadline, pool
-    pool: dict[str, Any] | None = None  # pool, block, seed_commitment, task_ids
+    #: every miner's record, in the order the contest first recorded them
+    miners: tuple[MinerRecord, ...] = ()
+    champion: Champion | None = None
+    battle: Battle | None = None
+    pool: Pool | None = None
     #: the champion's and the battle's challenger's scores on the current pool
     champion_scores: Scores = field(default_factory=dict)
     challenger_scores: Scores = field(default_factory=dict)
 
-    def miner(self, hotkey: str) -> dict[str, Any] | None:
-        return next((m for m in self.miners if m["hotkey"] == hotkey), None)
+    def miner(self, hotkey: str) -> MinerRecord | None:
+        return next((m for m in self.miners if m.hotkey == hotkey), None)
 
-    def queue(self) -> list[dict[str, Any]]:
-        """The eligible miners in the order they battle, each with its ``position`` first."""
-        views = queue_order(_view(m) for m in self.miners)
-        return [{"position": i + 1, **v.to_dict()} for i, v in enumerate(views)]
+    def queue(self) -> list[MinerRecord]:
+        """The eligible miners in the order they battle."""
+        return queue_order(self.miners)
+
+    def champion_record(self) -> MinerRecord | None:
+        return None if self.champion is None else self.miner(self.champion.hotkey)
+
+    def challenger_record(self) -> MinerRecord | None:
+        return None if self.battle is None else self.miner(self.battle.hotkey)
 
     def weights(self) -> dict[int, float]:
         """The vector the contest gives now."""
-        champion = None if self.champion is None else self.miner(self.champion["hotkey"])
-        burn = 0.0 if self.config is None else self.config.burn
-        if champion is None:
-            return contest_weights(None, False, burn)
-        return contest_weights(champion["uid"], champion["invalid_reason"] is None, burn)
+        champion = self.champion_record()
+        if champion is None or self.config is None:
+            return contest_weights(None, False, 0.0)
+        return contest_weights(champion.uid, champion.valid, self.config.burn)
 
-    def progress(self) -> dict[str, dict[str, Any]]:
-        """The battle's progress per scoring env, on the tasks of the pool both sides scored
-        (empty between battles)."""
+    def progress(self) -> dict[str, EnvProgress]:
+        """The battle's progress per scoring env (none between battles)."""
         if self.battle is None or self.pool is None or self.config is None:
             return {}
-        cfg = self.config
-        rules = cfg.rules()
-        out = {}
-        for env in cfg.scoring_envs:
-            allowed = set(self.pool["task_ids"][env.name])
-            c = {t: s for t, s in self.champion_scores.get(env.name, {}).items() if t in allowed}
-            d = {t: s for t, s in self.challenger_scores.get(env.name, {}).items() if t in allowed}
-            v = judge_env(c, d, rules.envs[env.name])
-            out[env.name] = {
-                "common": v.n,
-                "needed": env.sampling_count,
-                "champion_mean": v.champion_mean,
-                "challenger_mean": v.challenger_mean,
-                "dominant_threshold": v.dominant_threshold,
-                "not_worse_threshold": v.not_worse_threshold,
-                "champion_scored": len(c),
-                "champion_needed": completeness_threshold(len(allowed), cfg.completeness),
-            }
-        return out
-
-
-def _view(m: dict[str, Any]) -> MinerView:
-    return view(m["hotkey"], m)
+        return progress(self.champion_scores, self.challenger_scores, self.pool, self.config)
 
 
 class StandingsProjection(Projection):
@@ -123,6 +106,7 @@ class StandingsProjection(Projection):
             sa.Column("battle_started", sa.BigInteger),
             sa.Column("battle_deadline", sa.BigInteger),
             sa.Column("battle_pool", sa.BigInteger),
+            sa.Column("battle_infra_baseline", sa.BigInteger),
             sa.Column("pool", sa.BigInteger),
             sa.Column("pool_block", sa.BigInteger),
             sa.Column("pool_seed_commitment", sa.String(64)),
@@ -171,12 +155,13 @@ class StandingsProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        row = {"netuid": e.netuid, "config": _dump(e.config), "version": e.originator_version}
+        config = dump_json(e.config.to_dict())
+        row = {"netuid": e.netuid, "config": config, "version": e.originator_version}
         self.insert(conn, self.contest, row)
 
     @_apply.register
     def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        self._contest(conn, config=_dump(e.config))
+        self._contest(conn, config=dump_json(e.config.to_dict()))
 
     @_apply.register
     def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
@@ -215,7 +200,7 @@ class StandingsProjection(Projection):
             pool=e.pool,
             pool_block=e.block,
             pool_seed_commitment=e.seed_commitment,
-            pool_task_ids=_dump(e.task_ids),
+            pool_task_ids=dump_json(e.task_ids),
         )
         # A battle never spans two pools: no read asks for a retired pool's scores.
         s = self.scores
@@ -227,12 +212,12 @@ class StandingsProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="champion")
+        self._miner(conn, e.hotkey, status=Status.CHAMPION.value)
         self._crown(conn, e.hotkey, e.revision, e.block)
 
     @_apply.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="battling")
+        self._miner(conn, e.hotkey, status=Status.BATTLING.value)
         self._contest(
             conn,
             battle_hotkey=e.hotkey,
@@ -240,23 +225,25 @@ class StandingsProjection(Projection):
             battle_started=e.block,
             battle_deadline=e.deadline_block,
             battle_pool=e.pool,
+            battle_infra_baseline=e.infra_baseline,
         )
 
     @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="queued", releases=e.releases)
+        self._miner(conn, e.hotkey, status=Status.QUEUED.value, releases=e.releases)
         self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
     @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
-        self._miner(conn, new["hotkey"], status="champion")
-        self._crown(conn, new["hotkey"], new["revision"], e.block)
+        assert new.revision is not None  # a challenger has committed
+        self._miner(conn, new.hotkey, status=Status.CHAMPION.value)
+        self._crown(conn, new.hotkey, new.revision, e.block)
         self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
     @_apply.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="terminated", terminated_reason=e.reason)
+        self._miner(conn, e.hotkey, status=Status.TERMINATED.value, terminated_reason=e.reason)
         battle = {"battle_hotkey": e.hotkey}
         self.update(conn, self.contest, battle, **dict.fromkeys(_BATTLE_COLUMNS))
         champion = {"champion_hotkey": e.hotkey}
@@ -299,7 +286,7 @@ class StandingsProjection(Projection):
             "model": model,
             "revision": revision,
             "first_block": first_block,
-            "status": "queued",
+            "status": Status.QUEUED.value,
             "invalid_reason": None,
             "terminated_reason": None,
             "releases": 0,
@@ -326,39 +313,42 @@ class StandingsProjection(Projection):
         row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
         contest = row.first()
         m = self.miners
-        columns = [m.c[k] for k in MINER_FIELDS]
-        ordered = sa.select(*columns).order_by(m.c.seq)
-        miners = tuple(dict(zip(MINER_FIELDS, r, strict=True)) for r in conn.execute(ordered))
+        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS)).order_by(m.c.seq)
+        miners = tuple(
+            MinerRecord(hk, uid, model, rev, first, Status(status), invalid, ended, releases, mh)
+            for hk, uid, model, rev, first, status, invalid, ended, releases, mh in conn.execute(
+                ordered
+            )
+        )
         if contest is None:
             return Standings(miners=miners)
         champion = battle = pool = None
         champion_scores: Scores = {}
         challenger_scores: Scores = {}
         if contest.pool is not None:
-            pool = {
-                "pool": contest.pool,
-                "block": contest.pool_block,
-                "seed_commitment": contest.pool_seed_commitment,
-                "task_ids": load_json(contest.pool_task_ids),
-            }
+            pool = Pool(
+                contest.pool,
+                contest.pool_block,
+                contest.pool_seed_commitment,
+                load_json(contest.pool_task_ids),
+            )
         if contest.champion_hotkey is not None:
-            champion = {
-                "hotkey": contest.champion_hotkey,
-                "revision": contest.champion_revision,
-                "since": contest.champion_since,
-            }
+            champion = Champion(
+                contest.champion_hotkey, contest.champion_revision, contest.champion_since
+            )
             if pool is not None:
-                champion_scores = self._scores(conn, pool["pool"], champion)
+                champion_scores = self._scores(conn, pool.pool, champion.hotkey, champion.revision)
         if contest.battle_hotkey is not None:
-            battle = {
-                "hotkey": contest.battle_hotkey,
-                "revision": contest.battle_revision,
-                "started": contest.battle_started,
-                "deadline": contest.battle_deadline,
-                "pool": contest.battle_pool,
-            }
+            battle = Battle(
+                contest.battle_hotkey,
+                contest.battle_revision,
+                contest.battle_started,
+                contest.battle_deadline,
+                contest.battle_pool,
+                contest.battle_infra_baseline,
+            )
             if pool is not None:
-                challenger_scores = self._scores(conn, pool["pool"], battle)
+                challenger_scores = self._scores(conn, pool.pool, battle.hotkey, battle.revision)
         return Standings(
             config=ContestConfig.from_dict(load_json(contest.config)),
             version=int(contest.version),
@@ -372,12 +362,12 @@ class StandingsProjection(Projection):
         )
 
     def _scores(
-        self, conn: sa.Connection, pool: int, side: dict[str, Any]
+        self, conn: sa.Connection, pool: int, hotkey: str, revision: str
     ) -> dict[str, dict[int, float]]:
         s = self.scores.c
         rows = conn.execute(
             sa.select(s.env, s.task_id, s.score).where(
-                s.pool == pool, s.hotkey == side["hotkey"], s.revision == side["revision"]
+                s.pool == pool, s.hotkey == hotkey, s.revision == revision
             )
         )
         out: dict[str, dict[int, float]] = {}
@@ -393,8 +383,5 @@ _BATTLE_COLUMNS = (
     "battle_started",
     "battle_deadline",
     "battle_pool",
+    "battle_infra_baseline",
 )
-
-
-def _dump(value: Any) -> str:
-    return dump_json(value)

@@ -47,8 +47,8 @@ def find_miner(s: Standings, hotkey_or_uid: str | int) -> dict[str, Any] | None:
     if isinstance(hotkey_or_uid, str):
         found = s.miner(hotkey_or_uid)
         if found is not None or not hotkey_or_uid.strip().isdigit():
-            return None if found is None else dict(found)
-    return at_uid(s.miners, int(hotkey_or_uid))
+            return None if found is None else found.to_dict()
+    return at_uid((m.to_dict() for m in s.miners), int(hotkey_or_uid))
 
 
 def at_uid(miners: Iterable[Mapping[str, Any]], uid: int) -> dict[str, Any] | None:
@@ -90,7 +90,7 @@ def miner_directory(reads: ReadSide) -> MinerDirectory:
         s = r.standings()
         about = r.said_about_everyone()
     shaped = shape_standings(s)
-    miners = s.miners
+    miners = [m.to_dict() for m in s.miners]
     by_hotkey = {m["hotkey"]: _view(m, shaped, about.get(m["hotkey"], [])) for m in miners}
     by_uid = {}
     for uid in {m["uid"] for m in miners if m["uid"] is not None}:

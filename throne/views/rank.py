@@ -15,6 +15,7 @@ from typing import Any
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.pool import completeness_threshold
 from throne.domain.contest.rules import Scores
+from throne.domain.contest.state import Pool
 from throne.projections.read_side import ReadSide
 from throne.views.standings import standings as shape_standings
 
@@ -33,7 +34,7 @@ def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
     battle = standings["battle"]
     if battle is not None:
         battle = {**battle, "champion_complete": bool(champion and champion["complete"])}
-    miners = list(s.miners)
+    miners = [m.to_dict() for m in s.miners]
     valid = sum(1 for m in miners if m["invalid_reason"] is None)
     return {
         "netuid": reads.netuid,
@@ -57,13 +58,13 @@ def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
     }
 
 
-def _public_pool(pool: Mapping[str, Any]) -> dict[str, Any]:
+def _public_pool(pool: Pool) -> dict[str, Any]:
     # Task ids would let a miner train on the pool: only their number is shown.
     return {
-        "pool": pool["pool"],
-        "block": pool["block"],
-        "seed_commitment": pool["seed_commitment"],
-        "sizes": {env: len(ids) for env, ids in pool["task_ids"].items()},
+        "pool": pool.pool,
+        "block": pool.block,
+        "seed_commitment": pool.seed_commitment,
+        "sizes": {env: len(ids) for env, ids in pool.task_ids.items()},
     }
 
 
@@ -74,7 +75,7 @@ def _queue_entry(m: Mapping[str, Any]) -> dict[str, Any]:
 
 def _champion(
     champ: Mapping[str, Any] | None,
-    pool: Mapping[str, Any] | None,
+    pool: Pool | None,
     scores: Scores,
     cfg: ContestConfig,
 ) -> dict[str, Any] | None:
@@ -89,7 +90,7 @@ def _champion(
     }
     completeness = {}
     for env in cfg.scoring_envs:
-        size = len(pool["task_ids"].get(env.name, ())) if pool is not None else 0
+        size = len(pool.task_ids.get(env.name, ())) if pool is not None else 0
         completeness[env.name] = {
             "scored": len(scores.get(env.name, {})),
             "needed": completeness_threshold(size, cfg.completeness),

@@ -5,30 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from throne.domain.queue.miners import Status
 from throne.projections.standings import Standings
 
 
 def standings(s: Standings) -> dict[str, Any]:
+    pool = s.pool
     out: dict[str, Any] = {
         "contest_version": s.version,
         "champion": None,
         "battle": None,
         "pool": None
-        if s.pool is None
-        else {k: s.pool[k] for k in ("pool", "block", "seed_commitment")},
-        "queue": s.queue(),
-        "terminated": [m for m in s.miners if m["status"] == "terminated"],
+        if pool is None
+        else {"pool": pool.pool, "block": pool.block, "seed_commitment": pool.seed_commitment},
+        "queue": [{"position": i + 1, **m.to_dict()} for i, m in enumerate(s.queue())],
+        "terminated": [m.to_dict() for m in s.miners if m.status is Status.TERMINATED],
         "weights": {str(k): v for k, v in s.weights().items()},
     }
-    champion = None if s.champion is None else s.miner(s.champion["hotkey"])
+    champion, challenger = s.champion_record(), s.challenger_record()
     if champion is not None and s.champion is not None:
-        out["champion"] = {**champion, "since_block": s.champion["since"]}
-    challenger = None if s.battle is None else s.miner(s.battle["hotkey"])
-    if challenger is not None and s.battle is not None and s.pool is not None:
+        out["champion"] = {**champion.to_dict(), "since_block": s.champion.since}
+    if challenger is not None and s.battle is not None and pool is not None:
         out["battle"] = {
-            **challenger,
-            "started_block": s.battle["started"],
-            "deadline_block": s.battle["deadline"],
-            "progress": s.progress(),
+            **challenger.to_dict(),
+            "started_block": s.battle.started,
+            "deadline_block": s.battle.deadline,
+            "progress": {env: p.to_dict() for env, p in s.progress().items()},
         }
     return out

@@ -32,7 +32,7 @@ from throne.adapters.chain.port import (
     WeightSubmission,
 )
 from throne.adapters.chain.rate_limit import blocks_until_allowed
-from throne.adapters.chain.u16 import U16_MAX, InvalidWeights, to_u16
+from throne.domain.contest.weights import U16_MAX, InvalidWeights, to_u16
 from throne.domain.queue.snapshot import ChainSnapshot, Commitment, CommitmentStatus, Neuron
 
 T = TypeVar("T")
