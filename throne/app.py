@@ -310,6 +310,7 @@ def _build(
         settings.sampler,
         claims=claims,
         on_sample=on_sample,
+        reads=reads,
     )
     weight_setter = (
         WeightSetter(

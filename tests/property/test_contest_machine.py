@@ -1,7 +1,9 @@
-"""A stateful property test: random chains, samples and ticks against the real application.
+"""A stateful property test: random chains, samples, ticks and weight submissions against the
+real application.
 
 Invariants hold after every step; the log is re-read from scratch to check that every
-recorded verdict is what `judge` gives on the recorded samples.
+recorded verdict is what `judge` gives on the recorded samples, and the read side is checked
+against itself rebuilt from zero and against the audit's replay of the log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tests.support.contest import Driver, commitment_text, small_config
 from throne.application import ThroneApplication
+from throne.audit.export import iter_notifications, parse_state
+from throne.audit.format import ExportedEvent
+from throne.audit.replay import ContestReplay, replay_mapper
 from throne.domain.contest.battle import restrict
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
@@ -22,6 +27,7 @@ from throne.domain.contest.rules import Verdict, judge
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import DecisionInputs, Pool
+from throne.domain.contest.weights import to_u16
 from throne.projections.read_side import ReadSide
 
 HOTKEYS = [f"hk{i}" for i in range(8)]
@@ -41,6 +47,9 @@ class ContestMachine(RuleBasedStateMachine):
         self.terminated: set[str] = set()
         self.config: ContestConfig = small_config()
         self.d = Driver(self.config)
+        self.live = ReadSide(self.d.app, batch=1)
+        self.replay = ContestReplay(replay_mapper())
+        self.replayed = 0  # the last notification id the replay was fed
 
     @initialize(
         strict=st.booleans(),
@@ -57,6 +66,8 @@ class ContestMachine(RuleBasedStateMachine):
             burn=0.1,
         )
         self.d = Driver(self.config, SnapshottingApp(self.config))
+        # Kept current event by event: each read applies what is new, one event a transaction.
+        self.live = ReadSide(self.d.app, batch=1)
         for hk in HOTKEYS[:3]:
             self.d.chain.register(hk)
             self.d.chain.commit(hk, commitment_text(hk), block=0)
@@ -234,6 +245,30 @@ class ContestMachine(RuleBasedStateMachine):
         if self.d.miner(hk) is not None:
             self.d.app.invalidate(hk, "hf_revision_not_found", self.block)
 
+    @rule(landed=st.booleans())
+    def set_weights(self, landed: bool) -> None:
+        """The daemon's weight setter: the vector of the contest now, landed on chain or not."""
+        version, weights = self.d.app.weights()
+        self.d.app.record_weights(
+            block=self.block,
+            weights=weights,
+            u16=list(to_u16(weights)) if landed else [],
+            ok=landed,
+            extrinsic=f"0x{self.block:04x}" if landed else None,
+            error=None if landed else "rate_limited",
+            contest_version=version,
+        )
+
+    @rule()
+    def a_read_side_rebuilt_from_zero_holds_what_the_live_one_holds(self) -> None:
+        """At any point of the contest: the same rows, and the same positions."""
+        afresh = ReadSide(self.d.app)
+        try:
+            with self.live.read() as live, afresh.read() as rebuilt:
+                assert live.rows() == rebuilt.rows()
+        finally:
+            afresh.close()
+
     def teardown(self) -> None:
         # Shown by --hypothesis-show-statistics: how often each transition was reached.
         kinds = {type(e).__name__ for e in self.d.app.events.get(self.d.app.contest_id)}
@@ -269,6 +304,37 @@ class ContestMachine(RuleBasedStateMachine):
     @invariant()
     def the_log_explains_every_verdict_and_every_crown(self) -> None:
         check_log(self.d.app, self.d.reads)
+
+    @invariant()
+    def the_live_read_side_says_what_the_audit_replays(self) -> None:
+        """Every miner's record and status, and every weight vector: the current one and each
+        submission's, as the audit's replay of the log has them (the replay itself rechecks
+        every verdict and every submission against the contest it rebuilt)."""
+        app = self.d.app
+        for n in iter_notifications(app.recorder, after=self.replayed):  # what is new
+            self.replay(
+                ExportedEvent(
+                    id=n.id,
+                    originator=str(n.originator_id),
+                    version=n.originator_version,
+                    topic=n.topic,
+                    payload=parse_state(n.state),
+                )
+            )
+            self.replayed = n.id
+        contest = self.replay.contest(self.config.netuid)
+        assert contest is not None
+        with self.live.read() as live:
+            standings, submissions = live.standings(), live.submissions()
+        replayed = {m.hotkey: m.status for m in contest.all_miners()}
+        assert {m.hotkey: m.status for m in standings.miners} == replayed
+        assert [m.to_dict() for m in standings.miners] == [
+            m.to_dict() for m in contest.all_miners()
+        ]
+        assert standings.version == contest.version
+        assert standings.weights() == contest.weights()
+        for s in submissions:
+            assert s["weights"] == self.replay.weights_at(self.config.netuid, s["contest_version"])
 
     @invariant()
     def reloading_every_aggregate_from_the_log_equals_the_live_state(self) -> None:

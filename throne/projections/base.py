@@ -151,6 +151,11 @@ class Projection(ABC):
         create_tables(tracking_metadata, engine)
         create_tables(self.metadata, engine)
 
+    def create_in(self, conn: sa.Connection) -> None:
+        """Create the tables in a database known to hold none of them yet (no checks first)."""
+        for table in self.metadata.sorted_tables:
+            table.create(conn, checkfirst=False)
+
     def drop(self, engine: sa.Engine, application: str) -> None:
         self.metadata.drop_all(engine)
         with engine.begin() as conn:
@@ -162,15 +167,27 @@ class Projection(ABC):
             )
 
 
+_t = tracking_table.c
+# (Parameters are not named after the columns: an UPDATE keeps those names for its SET.)
+_POSITION = sa.select(_t.notification_id).where(
+    _t.projection == sa.bindparam("p"), _t.application == sa.bindparam("a")
+)
+_MOVE = (
+    sa.update(tracking_table)
+    .where(
+        _t.projection == sa.bindparam("p"),
+        _t.application == sa.bindparam("a"),
+        _t.notification_id == sa.bindparam("expected"),
+    )
+    .values(notification_id=sa.bindparam("new"))
+    .returning(_t.notification_id)
+)
+
+
 def position(conn: sa.Connection, projection: Projection, application: str) -> int:
     """The last notification id applied (0 before the first)."""
-    found = conn.execute(
-        sa.select(tracking_table.c.notification_id).where(
-            tracking_table.c.projection == projection.tracking_name,
-            tracking_table.c.application == application,
-        )
-    ).scalar_one_or_none()
-    return int(found or 0)
+    key = {"p": projection.tracking_name, "a": application}
+    return int(conn.execute(_POSITION, key).scalar_one_or_none() or 0)
 
 
 def advance(
@@ -178,29 +195,18 @@ def advance(
 ) -> None:
     """Move the position from ``expected`` to ``new`` in the caller's transaction, or raise
     :class:`PositionMoved` (the caller's transaction then rolls back)."""
+    name = projection.tracking_name
     # RETURNING, not rowcount: drivers do not all report a rowcount for these statements.
     if expected == 0:
-        inserted = conn.execute(
-            insert_ignore(conn, tracking_table).returning(tracking_table.c.notification_id),
-            {
-                "projection": projection.tracking_name,
-                "application": application,
-                "notification_id": new,
-            },
-        ).first()
-        if inserted is not None:
-            return
-    moved = conn.execute(
-        sa.update(tracking_table)
-        .where(
-            tracking_table.c.projection == projection.tracking_name,
-            tracking_table.c.application == application,
-            tracking_table.c.notification_id == expected,
+        first = projection.prepared(
+            ("track", conn.dialect.name),
+            lambda: insert_ignore(conn, tracking_table).returning(_t.notification_id),
         )
-        .values(notification_id=new)
-        .returning(tracking_table.c.notification_id)
-    ).first()
-    if moved is None:
+        row = {"projection": name, "application": application, "notification_id": new}
+        if conn.execute(first, row).first() is not None:
+            return
+    moved = {"p": name, "a": application, "expected": expected, "new": new}
+    if conn.execute(_MOVE, moved).first() is None:
         raise PositionMoved(f"{projection.tracking_name}: position is no longer {expected}")
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.pool import StaticPool
 from throne.domain.contest.config import ContestConfig
 from throne.projections.base import Projection, tracking_table
 from throne.projections.history import History, HistoryProjection
-from throne.projections.runner import ProjectionRunner
+from throne.projections.runner import DEFAULT_BATCH, ProjectionRunner
 from throne.projections.standings import Standings, StandingsProjection
 from throne.projections.weights import WeightsProjection
 
@@ -104,11 +104,30 @@ class Reading:
     def submissions(self) -> list[dict[str, Any]]:
         return self._side.weights_projection.submissions(self._conn)
 
+    def rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table and every position, by table, in key order: what two
+        read sides must hold alike."""
+        out = {}
+        for p in self._side.projections:
+            for table in p.metadata.sorted_tables:
+                ordered = sa.select(table).order_by(*table.primary_key.columns)
+                out[table.name] = [tuple(r) for r in self._conn.execute(ordered)]
+        t = tracking_table.c
+        names = [p.tracking_name for p in self._side.projections]
+        tracked = self._conn.execute(
+            sa.select(t.projection, t.notification_id)
+            .where(t.application == self._side.application, t.projection.in_(names))
+            .order_by(t.projection)
+        )
+        out[tracking_table.name] = [tuple(r) for r in tracked]
+        return out
+
 
 class ReadSide:
     """Thread-safe. ``store`` is an engine on the log's database, if the log has one;
     ``keeps_store`` says this reader may write the projections there (the daemon's); ``owns``
-    that `close` closes the log and the store too."""
+    that `close` closes the log and the store too; ``batch`` how many events are applied in
+    one transaction at most."""
 
     def __init__(
         self,
@@ -118,10 +137,12 @@ class ReadSide:
         keeps_store: bool = False,
         owns: bool = False,
         prefix: str = "",
+        batch: int = DEFAULT_BATCH,
     ) -> None:
         if keeps_store and store is None:
             raise ValueError("keeps_store needs a store")
         self._log = log
+        self.application = log.name
         self.netuid = log.config.netuid
         self.default_config = log.config
         self.standings_projection = StandingsProjection(self.netuid, prefix)
@@ -134,10 +155,13 @@ class ReadSide:
         )
         self._store = store
         self._owns = owns
+        self._batch = batch
         self._lock = threading.RLock()
         self._store_runner = self._runner(store) if keeps_store and store is not None else None
         self._private: sa.Engine | None = None
         self._private_runner: ProjectionRunner | None = None
+        #: the log's head when the projections this reader keeps last caught up with it
+        self._caught_up_to: int | None = None
 
     @property
     def log_position(self) -> int:
@@ -149,7 +173,7 @@ class ReadSide:
         """A consistent read of every projection, caught up to the log's head."""
         with self._lock:
             if self._store_runner is not None and self._store is not None:
-                self._store_runner.catch_up()
+                self._catch_up(self._store_runner)
                 with _snapshot(self._store) as conn:
                     yield Reading(conn, self)
                 return
@@ -161,7 +185,7 @@ class ReadSide:
                     self._private_runner = self._projected_privately(conn)
             if self._private_runner is None:
                 self._private_runner = self._projected_privately(None)
-            self._private_runner.catch_up()
+            self._catch_up(self._private_runner)
             assert self._private is not None
             with self._private.connect() as conn:
                 yield Reading(conn, self)
@@ -170,13 +194,24 @@ class ReadSide:
         """Apply what is new to the projections this reader keeps; the number of events."""
         with self._lock:
             runner = self._store_runner or self._private_runner
-            return 0 if runner is None else runner.catch_up()
+            return 0 if runner is None else self._catch_up(runner)
+
+    def _catch_up(self, runner: ProjectionRunner) -> int:
+        # Nothing is logged below the head once it is seen (PostgreSQL commits its ids in
+        # order): while the head stays, the projections cover the log.
+        head = self.log_position
+        if head == self._caught_up_to:
+            return 0
+        applied = runner.catch_up()
+        self._caught_up_to = head
+        return applied
 
     def close(self) -> None:
         with self._lock:
             if self._private is not None:
                 self._private.dispose()
             self._private = self._private_runner = None
+            self._caught_up_to = None
             if self._owns:
                 if self._store is not None:
                     self._store.dispose()
@@ -184,13 +219,15 @@ class ReadSide:
 
     # ---- where the rows are -------------------------------------------------------------------
 
-    def _runner(self, engine: sa.Engine) -> ProjectionRunner:
+    def _runner(self, engine: sa.Engine, *, created: bool = False) -> ProjectionRunner:
         return ProjectionRunner(
             self._log.recorder,
             self._log.mapper,
             engine,
             self.projections,
             application=self._log.name,
+            batch=self._batch,
+            created=created,
         )
 
     def _stored(self, conn: sa.Connection) -> list[Projection]:
@@ -229,7 +266,11 @@ class ReadSide:
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
-        runner = self._runner(engine)
+        with engine.begin() as mine:
+            tracking_table.create(mine, checkfirst=False)
+            for p in self.projections:
+                p.create_in(mine)
+        runner = self._runner(engine, created=True)
         if stored is not None:
             with engine.begin() as mine:
                 for p in self._stored(stored):

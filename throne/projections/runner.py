@@ -98,15 +98,18 @@ class ProjectionRunner:
         *,
         application: str,
         batch: int = DEFAULT_BATCH,
+        created: bool = False,
     ) -> None:
+        """``created``: the tables are made already (else they are, where missing)."""
         self._recorder = recorder
         self._mapper = mapper
         self._engine = engine
         self.projections = list(projections)
         self._application = application
         self._batch = batch
-        for p in self.projections:
-            p.create(engine)
+        if not created:
+            for p in self.projections:
+                p.create(engine)
 
     def position(self, projection: Projection) -> int:
         with self._engine.connect() as conn:
