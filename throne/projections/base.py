@@ -144,6 +144,26 @@ class Projection(ABC):
         key = ("delete", table.name, tuple(where))
         conn.execute(self.prepared(key, build), {f"w_{c}": v for c, v in where.items()})
 
+    def records(
+        self, conn: sa.Connection, table: sa.Table, where: Any = None
+    ) -> list[dict[str, Any]]:
+        """The rows of ``table`` (those ``where`` picks) in the order of its key, each a dict
+        of its columns in their order but the key (a notification id, which no read shows);
+        JSON columns (`JSON_COLUMN`) decoded."""
+        keys = {c.name for c in table.primary_key.columns}
+        shown = [c for c in table.columns if c.name not in keys]
+        decoded = [c.info.get("json", False) for c in shown]
+        select = sa.select(*shown).order_by(*table.primary_key.columns)
+        rows = conn.execute(select if where is None else select.where(where))
+        names = [c.name for c in shown]
+        return [
+            {
+                name: load_json(value) if is_json else value
+                for name, value, is_json in zip(names, row, decoded, strict=True)
+            }
+            for row in rows
+        ]
+
     def data_tables(self) -> list[sa.Table]:
         return list(self.metadata.sorted_tables)
 
@@ -208,6 +228,10 @@ def advance(
     moved = {"p": name, "a": application, "expected": expected, "new": new}
     if conn.execute(_MOVE, moved).first() is None:
         raise PositionMoved(f"{projection.tracking_name}: position is no longer {expected}")
+
+
+#: a column holding JSON text (`dump_json`), decoded by `Projection.records`
+JSON_COLUMN = {"json": True}
 
 
 def dump_json(value: Any) -> str:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.rules import Verdict
-from throne.projections.base import Projection, dump_json, load_json
+from throne.projections.base import JSON_COLUMN, Projection, dump_json, load_json
 
 _C = Contest
 
@@ -79,8 +79,8 @@ class HistoryProjection(Projection):
             sa.Column("revision", sa.Text),
             sa.Column("from_block", sa.BigInteger, nullable=False),
             sa.Column("to_block", sa.BigInteger),
-            sa.Column("taken_by", sa.Text, nullable=False),  # JSON
-            sa.Column("ended_by", sa.Text),  # JSON
+            sa.Column("taken_by", sa.Text, nullable=False, info=JSON_COLUMN),
+            sa.Column("ended_by", sa.Text, info=JSON_COLUMN),
         )
         self.battles_table = self.table(
             "battles",
@@ -94,7 +94,7 @@ class HistoryProjection(Projection):
             sa.Column("ended_block", sa.BigInteger),
             sa.Column("result", sa.String(20), nullable=False),
             sa.Column("reason", sa.Text),
-            sa.Column("verdict", sa.Text),  # JSON summary
+            sa.Column("verdict", sa.Text, info=JSON_COLUMN),  # summary
         )
         self.terminations_table = self.table(
             "terminations",
@@ -104,7 +104,7 @@ class HistoryProjection(Projection):
             sa.Column("revision", sa.Text),
             sa.Column("block", sa.BigInteger, nullable=False),
             sa.Column("reason", sa.Text, nullable=False),
-            sa.Column("verdict", sa.Text),  # JSON summary
+            sa.Column("verdict", sa.Text, info=JSON_COLUMN),  # summary
         )
         self.about_table = self.table(
             "about",
@@ -268,50 +268,16 @@ class HistoryProjection(Projection):
 
     # ---- reads --------------------------------------------------------------------------------
 
+    # The tables' columns are in the order the views show them.
+
     def reigns(self, conn: sa.Connection) -> list[dict[str, Any]]:
-        return [
-            {
-                "hotkey": r.hotkey,
-                "uid": r.uid,
-                "model": r.model,
-                "revision": r.revision,
-                "from_block": r.from_block,
-                "to_block": r.to_block,
-                "taken_by": load_json(r.taken_by),
-                "ended_by": load_json(r.ended_by),
-            }
-            for r in self._all(conn, self.reigns_table)
-        ]
+        return self.records(conn, self.reigns_table)
 
     def battles(self, conn: sa.Connection) -> list[dict[str, Any]]:
-        return [
-            {
-                "challenger": b.challenger,
-                "revision": b.revision,
-                "uid": b.uid,
-                "champion": b.champion,
-                "pool": b.pool,
-                "started_block": b.started_block,
-                "ended_block": b.ended_block,
-                "result": b.result,
-                "reason": b.reason,
-                "verdict": load_json(b.verdict),
-            }
-            for b in self._all(conn, self.battles_table)
-        ]
+        return self.records(conn, self.battles_table)
 
     def terminations(self, conn: sa.Connection) -> list[dict[str, Any]]:
-        return [
-            {
-                "hotkey": t.hotkey,
-                "uid": t.uid,
-                "revision": t.revision,
-                "block": t.block,
-                "reason": t.reason,
-                "verdict": load_json(t.verdict),
-            }
-            for t in self._all(conn, self.terminations_table)
-        ]
+        return self.records(conn, self.terminations_table)
 
     def read(self, conn: sa.Connection) -> History:
         return History(
@@ -336,9 +302,6 @@ class HistoryProjection(Projection):
         ):
             out.setdefault(hotkey, []).append(load_json(said))
         return out
-
-    def _all(self, conn: sa.Connection, table: sa.Table) -> Any:
-        return conn.execute(sa.select(table).order_by(table.c.notification_id))
 
 
 def describe(e: Any) -> list[tuple[str, dict[str, Any]]]:

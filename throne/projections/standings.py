@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from throne.domain.contest.battle import EnvProgress, progress
@@ -25,19 +26,8 @@ from throne.domain.contest.weights import contest_weights
 from throne.domain.queue.miners import MinerRecord, Status, queue_order
 from throne.projections.base import CONTEST_TOPICS, Projection, dump_json, load_json
 
-#: a miner's columns, in the order of `MinerRecord`'s fields
-MINER_FIELDS = (
-    "hotkey",
-    "uid",
-    "model",
-    "revision",
-    "first_block",
-    "status",
-    "invalid_reason",
-    "terminated_reason",
-    "releases",
-    "model_hash",
-)
+#: a miner's columns: `MinerRecord`'s fields, in their order, but the commitment's digest
+MINER_FIELDS = tuple(f.name for f in attrs.fields(MinerRecord) if f.name != "text_digest")
 
 
 @dataclass(frozen=True)
@@ -315,10 +305,7 @@ class StandingsProjection(Projection):
         m = self.miners
         ordered = sa.select(*(m.c[k] for k in MINER_FIELDS)).order_by(m.c.seq)
         miners = tuple(
-            MinerRecord(hk, uid, model, rev, first, Status(status), invalid, ended, releases, mh)
-            for hk, uid, model, rev, first, status, invalid, ended, releases, mh in conn.execute(
-                ordered
-            )
+            _record(dict(zip(MINER_FIELDS, row, strict=True))) for row in conn.execute(ordered)
         )
         if contest is None:
             return Standings(miners=miners)
@@ -374,6 +361,10 @@ class StandingsProjection(Projection):
         for env, task, score in rows:
             out.setdefault(env, {})[int(task)] = float(score)
         return out
+
+
+def _record(fields: dict[str, Any]) -> MinerRecord:
+    return MinerRecord(**{**fields, "status": Status(fields["status"])})
 
 
 _CHAMPION_COLUMNS = ("champion_hotkey", "champion_revision", "champion_since")

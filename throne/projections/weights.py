@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from throne.domain.contest.ledger import WeightLedger
-from throne.projections.base import Projection, dump_json, load_json
+from throne.projections.base import JSON_COLUMN, Projection, dump_json
 
 
 class WeightsProjection(Projection):
@@ -20,16 +20,18 @@ class WeightsProjection(Projection):
     topics = (WeightLedger.WeightsSet.TOPIC,)
 
     def define_tables(self) -> None:
+        # Columns in the order the views show a submission.
         self.submissions_table = self.table(
             "submissions",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),
             sa.Column("block", sa.BigInteger, nullable=False, index=True),
-            sa.Column("contest_version", sa.BigInteger, nullable=False),
             sa.Column("ok", sa.Boolean, nullable=False),
+            # {uid: weight} in the order recorded
+            sa.Column("weights", sa.Text, nullable=False, info=JSON_COLUMN),
+            sa.Column("u16", sa.Text, nullable=False, info=JSON_COLUMN),  # [[uid, value], ...]
             sa.Column("extrinsic", sa.Text),
             sa.Column("error", sa.Text),
-            sa.Column("weights", sa.Text, nullable=False),  # JSON {uid: float}, as recorded
-            sa.Column("u16", sa.Text, nullable=False),  # JSON [[uid, value], ...]
+            sa.Column("contest_version", sa.BigInteger, nullable=False),
         )
 
     @singledispatchmethod
@@ -53,27 +55,13 @@ class WeightsProjection(Projection):
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def submissions(self, conn: sa.Connection, *, last: int | None = None) -> list[dict[str, Any]]:
-        """Every weight submission (or the ``last`` few), oldest first."""
-        t = self.submissions_table
-        select = sa.select(t).order_by(t.c.notification_id.desc())
-        if last is not None:
-            select = select.limit(last)
-        rows = list(conn.execute(select))
-        return [
-            {
-                "block": r.block,
-                "ok": bool(r.ok),
-                "weights": load_json(r.weights),
-                "u16": load_json(r.u16),
-                "extrinsic": r.extrinsic,
-                "error": r.error,
-                "contest_version": r.contest_version,
-            }
-            for r in reversed(rows)
-        ]
+    def submissions(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        """Every weight submission, oldest first."""
+        return self.records(conn, self.submissions_table)
 
     def last_submission(self, conn: sa.Connection) -> dict[str, Any] | None:
         """The newest submission, whether the chain accepted it or not."""
-        found = self.submissions(conn, last=1)
+        t = self.submissions_table
+        newest = sa.select(sa.func.max(t.c.notification_id)).scalar_subquery()
+        found = self.records(conn, t, where=t.c.notification_id == newest)
         return found[0] if found else None
