@@ -48,6 +48,7 @@ from throne.envs.registry import environments as installed_environments
 from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import StatusProcess
+from throne.projections.decisions import DecisionsProjection
 from throne.projections.read_side import ReadSide
 
 #: the least time a chain write (setting weights) is given before it counts as failed
@@ -277,8 +278,13 @@ def _build(
             ttl_seconds=settings.sampler.claim_ttl_seconds,
         )
         metrics = ThroneMetrics()
-        projections = ProjectionKeeper(app, db, engine, metrics)
-        reads = ReadSide(app, store=engine, keeps_store=True)
+        reads = ReadSide(
+            app,
+            store=engine,
+            keeps_store=True,
+            also=[DecisionsProjection(app.config.netuid)],
+        )
+        projections = ProjectionKeeper(reads, db, metrics)
     secret = pool_secret if pool_secret is not None else _secret(v)
     if environments is None:
         sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))

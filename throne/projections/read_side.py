@@ -127,7 +127,8 @@ class ReadSide:
     """Thread-safe. ``store`` is an engine on the log's database, if the log has one;
     ``keeps_store`` says this reader may write the projections there (the daemon's); ``owns``
     that `close` closes the log and the store too; ``batch`` how many events are applied in
-    one transaction at most."""
+    one transaction at most; ``also``, projections no view reads that it keeps in the store
+    beside its own (the daemon's: the decisions)."""
 
     def __init__(
         self,
@@ -138,6 +139,7 @@ class ReadSide:
         owns: bool = False,
         prefix: str = "",
         batch: int = DEFAULT_BATCH,
+        also: Sequence[Projection] = (),
     ) -> None:
         if keeps_store and store is None:
             raise ValueError("keeps_store needs a store")
@@ -157,7 +159,9 @@ class ReadSide:
         self._owns = owns
         self._batch = batch
         self._lock = threading.RLock()
-        self._store_runner = self._runner(store) if keeps_store and store is not None else None
+        self._store_runner = None
+        if keeps_store and store is not None:
+            self._store_runner = self._runner(store, also=also)
         self._private: sa.Engine | None = None
         self._private_runner: ProjectionRunner | None = None
         #: the log's head when the projections this reader keeps last caught up with it
@@ -196,6 +200,14 @@ class ReadSide:
             runner = self._store_runner or self._private_runner
             return 0 if runner is None else self._catch_up(runner)
 
+    def positions(self) -> dict[str, int]:
+        """The position of each projection this reader keeps, by name (none before a read)."""
+        with self._lock:
+            runner = self._store_runner or self._private_runner
+            if runner is None:
+                return {}
+            return {p.name: runner.position(p) for p in runner.projections}
+
     def _catch_up(self, runner: ProjectionRunner) -> int:
         # Nothing is logged below the head once it is seen (PostgreSQL commits its ids in
         # order): while the head stays, the projections cover the log.
@@ -219,12 +231,14 @@ class ReadSide:
 
     # ---- where the rows are -------------------------------------------------------------------
 
-    def _runner(self, engine: sa.Engine, *, created: bool = False) -> ProjectionRunner:
+    def _runner(
+        self, engine: sa.Engine, *, created: bool = False, also: Sequence[Projection] = ()
+    ) -> ProjectionRunner:
         return ProjectionRunner(
             self._log.recorder,
             self._log.mapper,
             engine,
-            self.projections,
+            [*self.projections, *also],
             application=self._log.name,
             batch=self._batch,
             created=created,
