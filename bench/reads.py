@@ -34,9 +34,9 @@ from throne.cli._app import open_app, open_reads
 from throne.projections.read_side import ReadSide
 
 
-def build(path: Path, miners: int, battles: int) -> int:
+def build(path: Path, miners: int, battles: int, refresh_blocks: int = 10**9) -> int:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-    app = ThroneApplication(small_config(refresh_blocks=10**9), env=env)
+    app = ThroneApplication(small_config(refresh_blocks=refresh_blocks), env=env)
     d = Driver(app=app)
     for i in range(miners):
         d.join(f"hk{i:05d}", block=1 + i, uid=1 + i)
@@ -44,15 +44,17 @@ def build(path: Path, miners: int, battles: int) -> int:
     d.tick(miners + 1)
     d.tick(miners + 2)
     block = miners + 3
-    d.score({"hk00000": fixed(0.5)})
     for _ in range(battles):
         challenger = d.challenger()
-        if challenger is None:
+        for _ in range(3):  # a new pool: the champion scores it before the next battle
+            if challenger is not None:
+                break
+            d.score({"hk00000": fixed(0.5)})
             d.tick(block)
             block += 1
             challenger = d.challenger()
-            if challenger is None:
-                break
+        if challenger is None:
+            break
         d.score({challenger: fixed(0.1)})
         d.tick(block)
         block += 1
@@ -107,12 +109,18 @@ def main() -> None:
     parser.add_argument("--miners", type=int, default=300)
     parser.add_argument("--battles", type=int, default=150)
     parser.add_argument("--behind", type=int, default=50)
+    parser.add_argument(
+        "--refresh-blocks",
+        type=int,
+        default=10**9,
+        help="blocks between task pools (default: one pool for the whole log)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare.db"
         t0 = time.perf_counter()
-        events = build(bare, args.miners, args.battles)
+        events = build(bare, args.miners, args.battles, args.refresh_blocks)
         built = time.perf_counter() - t0
         stored, behind = Path(tmp) / "stored.db", Path(tmp) / "behind.db"
         shutil.copy(bare, stored)
@@ -123,8 +131,8 @@ def main() -> None:
         reads = open_reads(str(stored))
         decided = views.history(reads)["battles_decided"]
         print(
-            f"log: {args.miners} miners, {decided} battles decided, contest version {events} "
-            f"(built in {built:.1f} s)"
+            f"log: {args.miners} miners, {decided} battles decided, contest version {events}, "
+            f"{app.recorder.max_notification_id()} events (built in {built:.1f} s)"
         )
         base = timed(lambda: app.repository.get(app.contest_id), args.repeat)
         warm = open_reads(str(bare))

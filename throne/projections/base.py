@@ -55,6 +55,12 @@ class Projection(ABC):
 
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
+    #: An event of this topic (of this projection's contest: `is_reset`) that discards all the
+    #: projection holds of the events of ``discarded_by_reset`` logged before it: a runner
+    #: behind the newest reset does not read those. Their rows are only ever seen through a
+    #: position past the reset, so skipping them changes no read.
+    reset_topic: ClassVar[str | None] = None
+    discarded_by_reset: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, netuid: int, prefix: str = "") -> None:
         self.netuid = netuid
@@ -93,6 +99,10 @@ class Projection(ABC):
             )
             return bool(originator == card)
         return False
+
+    def is_reset(self, notification: Any) -> bool:
+        """A notification of `reset_topic` is a reset of this projection's own contest."""
+        return bool(notification.originator_id == self.contest_id)
 
     @abstractmethod
     def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -278,7 +279,8 @@ class ReadSide:
         engine = sa.create_engine(
             "sqlite+pysqlite://",
             poolclass=StaticPool,
-            connect_args={"check_same_thread": False},
+            # uri: a file is attached by a read-only URI
+            connect_args={"check_same_thread": False, "uri": True},
         )
         with engine.begin() as mine:
             tracking_table.create(mine, checkfirst=False)
@@ -286,22 +288,57 @@ class ReadSide:
                 p.create_in(mine)
         runner = self._runner(engine, created=True)
         if stored is not None:
-            with engine.begin() as mine:
-                for p in self._stored(stored):
-                    for table in p.metadata.sorted_tables:
-                        rows = [dict(r) for r in stored.execute(sa.select(table)).mappings()]
-                        if rows:
-                            mine.execute(sa.insert(table), rows)
-                    t = tracking_table.c
-                    tracked = stored.execute(
-                        sa.select(tracking_table).where(
-                            t.projection == p.tracking_name, t.application == self._log.name
-                        )
-                    ).first()
-                    if tracked is not None:
-                        mine.execute(sa.insert(tracking_table).values(**tracked._mapping))
+            copied = self._stored(stored)
+            attach = _attachable(stored)
+            with engine.connect() as mine:
+                if attach is not None:
+                    # SQLite: the copy runs in SQL, from the file attached read-only.
+                    mine.exec_driver_sql("ATTACH DATABASE ? AS stored", (attach,))
+                    mine.commit()
+                with mine.begin():
+                    for p in copied:
+                        self._copy(p, stored, mine, attached=attach is not None)
+                if attach is not None:
+                    mine.exec_driver_sql("DETACH DATABASE stored")
+                    mine.commit()
         self._private = engine
         return runner
+
+    def _copy(
+        self, p: Projection, stored: sa.Connection, mine: sa.Connection, *, attached: bool
+    ) -> None:
+        """``p``'s rows and position, from the store into the private database."""
+        t = tracking_table.c
+        own = (t.projection == p.tracking_name) & (t.application == self._log.name)
+        if attached:
+            for table in [*p.metadata.sorted_tables, tracking_table]:
+                columns = ", ".join(f'"{c.name}"' for c in table.columns)
+                where = ""
+                if table is tracking_table:
+                    where = " WHERE projection = ? AND application = ?"
+                mine.exec_driver_sql(
+                    f'INSERT INTO main."{table.name}" ({columns}) '
+                    f'SELECT {columns} FROM stored."{table.name}"{where}',
+                    (p.tracking_name, self._log.name) if where else (),
+                )
+            return
+        for table in p.metadata.sorted_tables:
+            rows = [dict(r) for r in stored.execute(sa.select(table)).mappings()]
+            if rows:
+                mine.execute(sa.insert(table), rows)
+        tracked = stored.execute(sa.select(tracking_table).where(own)).first()
+        if tracked is not None:
+            mine.execute(sa.insert(tracking_table).values(**tracked._mapping))
+
+
+def _attachable(stored: sa.Connection) -> str | None:
+    """A read-only URI of the store's file, if it is a SQLite file."""
+    url = stored.engine.url
+    if stored.dialect.name != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return f"{url.database}?mode=ro"
+    return f"{Path(url.database).absolute().as_uri()}?mode=ro"
 
 
 @contextmanager

@@ -80,6 +80,10 @@ class StandingsProjection(Projection):
     name = "standings"
     # Every contest event moves the contest's version; samples fill the scores.
     topics = (*CONTEST_TOPICS, Scorecard.SampleScored.TOPIC)
+    # A sample is taken only for the pool of its time, and a new pool drops every older pool's
+    # scores: a long log's samples (most of it) before its newest pool are never read.
+    reset_topic = Contest.PoolRefreshed.TOPIC
+    discarded_by_reset = (Scorecard.SampleScored.TOPIC,)
 
     def define_tables(self) -> None:
         self.contest = self.table(
