@@ -18,6 +18,7 @@ from tests.support.played import play, play_first_pool, retire_first_pool
 from throne import views
 from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
+from throne.domain.contest.scorecard import Scorecard
 from throne.projections.base import tracking_table
 from throne.projections.read_side import ReadSide
 from throne.views.miner import miner_directory
@@ -195,3 +196,22 @@ def test_read_models_an_older_throne_left_under_other_names_are_ignored(log: Log
         assert every_view(reader) == afresh(log.app)
     finally:
         reader.close()
+
+
+def test_a_log_projected_from_zero_is_read_without_the_samples_of_its_retired_pools(
+    log: Log,
+) -> None:
+    play(log.app)  # every sample is of pool 1, which pool 2 retired
+    samples = {
+        n.id
+        for n in log.app.recorder.select_notifications(
+            0, 10_000, topics=[Scorecard.SampleScored.TOPIC], inclusive_of_start=False
+        )
+    }
+    assert samples
+    reader, decoded = log.reader()
+    try:
+        assert every_view(reader) == afresh(log.app)
+    finally:
+        reader.close()
+    assert decoded and not samples & set(decoded)
