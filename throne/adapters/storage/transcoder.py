@@ -93,10 +93,5 @@ def domain_transcodings() -> list[Transcoding]:
         RecordAsDict(Champion, "champion", Champion.to_dict, Champion.from_dict),
         RecordAsDict(Battle, "battle", Battle.to_dict, Battle.from_dict),
         RecordAsDict(Pool, "pool", Pool.to_dict, Pool.from_dict),
-        RecordAsDict(
-            MinerRecord,
-            "miner",
-            MinerRecord.state,
-            lambda d: MinerRecord.from_state(d["hotkey"], d),
-        ),
+        RecordAsDict(MinerRecord, "miner", MinerRecord.row, MinerRecord.from_row),
     ]

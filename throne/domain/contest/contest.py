@@ -6,7 +6,8 @@ concurrency rejects the second. Samples live in per-(pool, miner) `Scorecard` st
 decision receives them as `SideScores` and records their versions.
 
 Commands check a rule (the rules are pure functions: `throne.domain.contest.battle`,
-`throne.domain.queue`) and then trigger events; ``apply`` methods never fail and do no I/O.
+`throne.domain.queue`; the chain's commands are in `throne.domain.contest.roster`) and then
+trigger events; ``apply`` methods never fail and do no I/O.
 State is frozen records, replaced with ``attrs.evolve``.
 
 Events and snapshots written before the records existed hold plain dicts; ``class_version``
@@ -22,6 +23,7 @@ from uuid import UUID, uuid5
 from attrs import evolve
 from eventsourcing.domain import Aggregate
 
+from throne.domain.contest import roster
 from throne.domain.contest.battle import champion_complete, decide
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.pool import derive_task_ids, seed_commitment
@@ -30,13 +32,7 @@ from throne.domain.contest.samples import SideScores
 from throne.domain.contest.state import Battle, Champion, DecisionInputs, MinerRef, Pool, Step
 from throne.domain.contest.weights import contest_weights
 from throne.domain.ids import NAMESPACE
-from throne.domain.queue.commitment import (
-    Rejection,
-    commitment_digest,
-    parse_commitment,
-    validity_problem,
-)
-from throne.domain.queue.miners import MinerRecord, Status, copies, queue_order
+from throne.domain.queue.miners import MinerRecord, Status, queue_order
 from throne.domain.queue.snapshot import ChainSnapshot
 
 T = TypeVar("T")
@@ -421,7 +417,7 @@ class Contest(Aggregate):
         if self.battle is None:
             raise NoBattle("no battle to release")
         if self.battle.past_deadline(block):
-            self._terminate(self.battle.hotkey, "deadline", block)
+            self.terminate(self.battle.hotkey, "deadline", block)
             return
         self._release(block, reason)
 
@@ -456,7 +452,7 @@ class Contest(Aggregate):
             champion_missed_pools=missed,
         )
         if self.champion is not None and missed >= cfg.max_champion_missed_pools:
-            self._terminate(self.champion.hotkey, "unservable_champion", block)
+            self.terminate(self.champion.hotkey, "unservable_champion", block)
 
     def _advance_battle(
         self, block: int, champion: SideScores | None, challenger: SideScores | None
@@ -471,7 +467,7 @@ class Contest(Aggregate):
             assert decision.verdict is not None and decision.inputs is not None
             self._dethrone(block, decision.verdict, decision.inputs)
         else:
-            self._terminate(
+            self.terminate(
                 self.battle.hotkey, decision.reason, block, decision.verdict, decision.inputs
             )
         return decision.step
@@ -488,9 +484,9 @@ class Contest(Aggregate):
             pool=self.pool.pool,
             inputs=inputs,
         )
-        self._terminate(old.hotkey, f"dethroned_by:{new.hotkey}", block)
+        self.terminate(old.hotkey, f"dethroned_by:{new.hotkey}", block)
 
-    def _terminate(
+    def terminate(
         self,
         hotkey: str,
         reason: str,
@@ -498,6 +494,7 @@ class Contest(Aggregate):
         verdict: Verdict | None = None,
         inputs: DecisionInputs | None = None,
     ) -> None:
+        """The miner's one shot is over, for ``reason``."""
         rec = self.miners[hotkey]
         self.trigger_event(
             self.Terminated,
@@ -515,7 +512,7 @@ class Contest(Aggregate):
         hotkey = self.battle.hotkey
         releases = self.miners[hotkey].releases + 1
         if releases > self.config.max_releases:
-            self._terminate(hotkey, "unservable", block)
+            self.terminate(hotkey, "unservable", block)
             return
         self.trigger_event(
             self.ChallengerReleased,
@@ -526,87 +523,15 @@ class Contest(Aggregate):
             block=block,
         )
 
-    # ---- commands: the queue, from the chain ----------------------------------------------
+    # ---- commands: the queue, from the chain (throne.domain.contest.roster) ----------------
 
     def observe(self, snapshot: ChainSnapshot) -> None:
-        """Turn a chain snapshot into commitments, invalidations and uid changes; a
-        chain observation is saved atomically with whatever it implies for a battle."""
-        uids = {n.hotkey: n.uid for n in snapshot.neurons}
-        readable = [c for c in snapshot.commitments if c.status in ("plain", "revealed")]
-        for com in sorted(readable, key=lambda c: (c.block, c.hotkey)):
-            uid = uids.get(com.hotkey)
-            if uid is None:
-                continue  # only registered hotkeys are miners
-            digest = commitment_digest(com.text)
-            rec = self.miners.get(com.hotkey)
-            if rec is None:
-                self._first_commitment(com.hotkey, uid, com.text, com.block, digest)
-            elif rec.text_digest != digest:
-                self._invalidate(com.hotkey, "multiple_commits", snapshot.block, digest)
-        for hk, rec in list(self.miners.items()):
-            now = uids.get(hk)
-            if now == rec.uid:
-                continue
-            if now is None:
-                self.trigger_event(self.Deregistered, hotkey=hk, block=snapshot.block)
-            else:
-                self.trigger_event(self.Registered, hotkey=hk, uid=now, block=snapshot.block)
-        self._record_model_hashes(snapshot)
+        """Turn a chain snapshot into commitments, invalidations and uid changes; a chain
+        observation is saved atomically with whatever it implies for a battle."""
+        roster.observe(self, snapshot)
 
     def invalidate(self, hotkey: str, reason: str, block: int) -> None:
         """An outside check (e.g. the model hub) found the hotkey's model invalid."""
         if hotkey not in self.miners:
             raise KeyError(f"unknown hotkey {hotkey}")
-        self._invalidate(hotkey, reason, block, None)
-
-    def _first_commitment(self, hotkey: str, uid: int, text: str, block: int, digest: str) -> None:
-        parsed = parse_commitment(text)
-        if isinstance(parsed, Rejection):
-            self.trigger_event(
-                self.Invalidated,
-                hotkey=hotkey,
-                uid=uid,
-                reason=parsed.reason,
-                block=block,
-                text_digest=digest,
-            )
-            return
-        self.trigger_event(
-            self.Committed,
-            hotkey=hotkey,
-            uid=uid,
-            model=parsed.model,
-            revision=parsed.revision,
-            first_block=block,
-            extra=parsed.extra,
-            text_digest=digest,
-        )
-        problem = validity_problem(parsed, hotkey, self.config.model_marker)
-        if problem is not None:
-            self._invalidate(hotkey, problem, block, digest)
-
-    def _record_model_hashes(self, snapshot: ChainSnapshot) -> None:
-        known: dict[tuple[str | None, str | None], str] = {
-            (m, r): h for m, r, h in snapshot.model_hashes
-        }
-        for hk, rec in list(self.miners.items()):
-            h = known.get((rec.model, rec.revision))
-            if h is not None and rec.model_hash is None:
-                self.trigger_event(self.ModelHashRecorded, hotkey=hk, model_hash=h)
-        for copy, original in copies(self.miners.values()):
-            self._invalidate(copy, f"copy_of:{original}", snapshot.block, None)
-
-    def _invalidate(self, hotkey: str, reason: str, block: int, digest: str | None) -> None:
-        rec = self.miners.get(hotkey)
-        if rec is not None and not rec.valid:
-            return
-        self.trigger_event(
-            self.Invalidated,
-            hotkey=hotkey,
-            uid=None if rec is None else rec.uid,
-            reason=reason,
-            block=block,
-            text_digest=digest,
-        )
-        if self.battle is not None and self.battle.hotkey == hotkey:
-            self._terminate(hotkey, "invalidated_mid_battle", block)
+        roster.invalidate(self, hotkey, reason, block, None)

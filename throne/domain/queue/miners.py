@@ -7,7 +7,7 @@ deregistered). A `MinerRecord` is frozen: the contest's event handlers replace i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,9 @@ class Status(StrEnum):
     BATTLING = "battling"
     CHAMPION = "champion"
     TERMINATED = "terminated"
+
+
+_STATUSES = {s.value: s for s in Status}
 
 
 @attrs.frozen
@@ -69,13 +72,44 @@ class MinerRecord:
             "model_hash": self.model_hash,
         }
 
-    def state(self) -> dict[str, object]:
-        """Every field, as stored in a snapshot (the hotkey is the key it is stored under)."""
-        return {**self.to_dict(), "text_digest": self.text_digest}
+    def row(self) -> list[object]:
+        """Every field in order, as snapshots store it: a contest holds hundreds of miners, and
+        a row reads back several times faster than an object."""
+        return [
+            self.hotkey,
+            self.uid,
+            self.model,
+            self.revision,
+            self.first_block,
+            self.status.value,
+            self.invalid_reason,
+            self.terminated_reason,
+            self.releases,
+            self.model_hash,
+            self.text_digest,
+        ]
 
     @classmethod
-    def from_state(cls, hotkey: str, d: dict[str, Any]) -> MinerRecord:
-        """The record `state` gave, or one an earlier version stored as a plain dict."""
+    def from_row(cls, row: Sequence[Any]) -> MinerRecord:
+        hotkey, uid, model, revision, first_block, status, invalid, terminated, *rest = row
+        releases, model_hash, text_digest = rest
+        return cls(
+            hotkey,
+            uid,
+            model,
+            revision,
+            first_block,
+            _STATUSES[status],
+            invalid,
+            terminated,
+            releases,
+            model_hash,
+            text_digest,
+        )
+
+    @classmethod
+    def from_state(cls, hotkey: str, d: Mapping[str, Any]) -> MinerRecord:
+        """A miner as snapshots stored it when records were plain dicts."""
         return cls(
             hotkey=hotkey,
             uid=d["uid"],
