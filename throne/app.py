@@ -101,6 +101,35 @@ def open_chain(v: ValidatorSettings) -> Chain:
         ) from exc
 
 
+@dataclass(frozen=True)
+class AuditParts:
+    """What ``throne audit verify`` needs besides the log, each built only when asked for: the
+    chain that holds the validator's weights, opened without a signer (an audit writes
+    nothing), and the environments that re-score stored responses."""
+
+    network: str = "local"
+    chain_db: Path = Path(".throne/chain.db")
+    chain_timeout_seconds: float = 30.0
+    data_dir: Path = Path(".throne")
+
+    def open_chain(self) -> Chain:
+        if self.network == "local":
+            from throne.adapters.chain.local import LocalChain
+
+            return LocalChain(self.chain_db)
+        return open_chain(
+            ValidatorSettings(
+                chain=self.network,
+                chain_db=str(self.chain_db),
+                chain_timeout_seconds=self.chain_timeout_seconds,
+                data_dir=str(self.data_dir),
+            )
+        )
+
+    def environments(self) -> dict[str, Environment]:
+        return installed_environments()
+
+
 def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None) -> ModelHub:
     """The configured model hub; ``auto`` asks Hugging Face only on a bittensor network."""
     hub = settings.model_hub
