@@ -22,6 +22,7 @@ from throne.cli.progress import ProgressLine
 if TYPE_CHECKING:
     from throne.adapters.chain.port import Chain
     from throne.app import AuditParts
+    from throne.audit.log_export import Appended
     from throne.audit.onchain import OnchainQuery
     from throne.audit.sources import AuditSource
     from throne.audit.verification import Stage
@@ -170,77 +171,64 @@ def _db_option(p: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from throne.audit.log_export import export_database
+    from throne.audit.append import AppendError
+    from throne.audit.log_export import append_database, export_database
 
-    if args.append:
-        return _run_append(args)
     every = DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    if args.append and args.checkpoint_every is not None:
+        raise CommandError("--append keeps the checkpoint interval the export's header names")
     if every < 1:
         raise CommandError("--checkpoint-every must be at least 1")
     signer = load_signer(args.key)
     started = time.perf_counter()
     db = resolve_database(args.db)
+    label = "appending" if args.append else "exporting"
     try:
-        with ProgressLine("exporting", unit="", scale=1, enabled=_progress_shown(args)) as line:
-            count = export_database(
-                db, args.out, signer, checkpoint_every=every, progress=line.update
-            )
-    except OSError as exc:
-        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
-    result = {
-        "events": count,
-        "out": str(args.out),
-        "signer": signer.ss58_address,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"exported {count} events to {args.out}, signed by {signer.ss58_address}")
-    return 0
-
-
-def _run_append(args: argparse.Namespace) -> int:
-    from throne.audit.append import AppendError
-    from throne.audit.log_export import append_database
-
-    if args.checkpoint_every is not None:
-        raise CommandError("--append keeps the checkpoint interval the export's header names")
-    signer = load_signer(args.key)
-    started = time.perf_counter()
-    db = resolve_database(args.db)
-    try:
-        with ProgressLine("appending", unit="", scale=1, enabled=_progress_shown(args)) as line:
-            appended = append_database(db, args.out, signer, progress=line.update)
+        with ProgressLine(label, unit="", scale=1, enabled=_progress_shown(args)) as line:
+            if args.append:
+                done: Any = append_database(db, args.out, signer, progress=line.update)
+            else:
+                done = export_database(
+                    db, args.out, signer, checkpoint_every=every, progress=line.update
+                )
     except AppendError as exc:
         raise CommandError(f"cannot append: {exc}") from exc
     except OSError as exc:
         raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
-    result = {
-        "events": appended.events,
-        "revealed": list(appended.revealed),
-        "version": appended.version,
-        "changed": appended.changed,
-        "restored": appended.restored,
-        "out": str(args.out),
-        "signer": signer.ss58_address,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    result = (
+        {
+            "events": done.events,
+            "revealed": list(done.revealed),
+            "version": done.version,
+            "changed": done.changed,
+            "restored": done.restored,
+        }
+        if args.append
+        else {"events": done}
+    )
+    result.update(
+        out=str(args.out),
+        signer=signer.ss58_address,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     if args.json:
         print(json.dumps(result))
-        return 0
-    if appended.restored:
-        print(f"{args.out}: an earlier append was interrupted; its partial part was removed")
-    if not appended.changed:
-        print(f"{args.out} is up to date: nothing new to append, left unchanged")
+    elif args.append:
+        _print_appended(done, args.out, signer.ss58_address)
     else:
-        seeds = len(appended.revealed)
-        revealed = f", revealed {seeds} pool seed{'s' if seeds != 1 else ''}" if seeds else ""
-        print(
-            f"appended {appended.events} events to {args.out}{revealed}, "
-            f"signed by {signer.ss58_address}"
-        )
+        print(f"exported {done} events to {args.out}, signed by {signer.ss58_address}")
     return 0
+
+
+def _print_appended(appended: Appended, out: Path, signer: str) -> None:
+    if appended.restored:
+        print(f"{out}: an earlier append was interrupted; its partial part was removed")
+    if not appended.changed:
+        print(f"{out} is up to date: nothing new to append, left unchanged")
+        return
+    seeds = len(appended.revealed)
+    revealed = f", revealed {seeds} pool seed{'s' if seeds != 1 else ''}" if seeds else ""
+    print(f"appended {appended.events} events to {out}{revealed}, signed by {signer}")
 
 
 def run_verify(args: argparse.Namespace) -> int:
