@@ -121,11 +121,12 @@ def _verify_export(
     source: ExportSource, expected_signer: str | None, jobs: int | None, progress: Progress | None
 ) -> tuple[ExportSummary, ReplaySummary]:
     jobs = spans.default_jobs() if jobs is None else jobs
-    if jobs > 1 and isinstance(source, ExportFile) and spans.worth_splitting(source):
+    if jobs > 1 and isinstance(source, ExportFile):
         try:
-            planned = spans.plan_spans(source, jobs)
-            if len(planned) > 1:
-                return spans.verify_in_spans(source, planned, expected_signer, progress)
+            if spans.worth_splitting(source):
+                planned = spans.plan_spans(source, jobs)
+                if len(planned) > 1:
+                    return spans.verify_in_spans(source, planned, expected_signer, progress)
         except AuditError:
             pass  # verified again below, in one pass, to name the first fault exactly
     replay = ContestReplay(replay_mapper())
