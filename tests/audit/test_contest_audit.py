@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.contest import small_config
 from tests.support.forgery import Events, forge
-from tests.support.played import play
+from tests.support.played import play, played_database
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.format import AuditError
@@ -28,12 +28,7 @@ VALIDATOR = keypair_from_text("//Alice")
 
 @pytest.fixture
 def played_db(db_url: str) -> str:
-    db = parse_database_url(db_url)
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    try:
-        play(app)
-    finally:
-        app.close()
+    played_database(db_url)
     return db_url
 
 
@@ -99,12 +94,8 @@ def resigned(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
 
 @pytest.fixture
 def sqlite_export(tmp_path: Path) -> Path:
-    db = parse_database_url(str(tmp_path / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    play(app)
-    app.close()
     out = tmp_path / "audit.jsonl"
-    export_database(db, out, VALIDATOR)
+    export_database(played_database(tmp_path / "log.db"), out, VALIDATOR)
     return out
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.contest import small_config
 from tests.support.forgery import Events, forge
-from tests.support.played import play, play_first_pool, retire_first_pool, set_weights
+from tests.support.played import play_first_pool, played_database, retire_first_pool, set_weights
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit import spans as audit_spans
@@ -38,10 +38,7 @@ def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("played")
-    db = parse_database_url(str(tmp / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    play(app)
-    app.close()
+    db = played_database(tmp / "log.db")
     out = tmp / "audit.jsonl"
     export_database(db, out, VALIDATOR, checkpoint_every=EVERY)
     return out

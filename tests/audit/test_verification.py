@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.contest import small_config
-from tests.support.played import play
-from throne.adapters.storage.database import Database, parse_database_url
-from throne.application import ThroneApplication
+from tests.support.played import played_database
+from throne.adapters.storage.database import Database
 from throne.audit.log_export import export_database
 from throne.audit.signing import keypair_from_text
 from throne.audit.sources import DatabaseLog, ExportFile, StandardInput, export_source
@@ -24,10 +22,7 @@ VALIDATOR = keypair_from_text("//Alice")
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database, Path]:
     tmp = tmp_path_factory.mktemp("played")
-    db = parse_database_url(str(tmp / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    play(app)
-    app.close()
+    db = played_database(tmp / "log.db")
     out = tmp / "audit.jsonl"
     export_database(db, out, VALIDATOR)
     return db, out

@@ -68,15 +68,18 @@ class AuditReport:
             out["rescored"] = self.rescored.rescored
         if self.onchain is not None:
             out["onchain"] = self.onchain.to_dict()
-        replay = self.replay
-        out.update(
-            ok=True,
-            events=replay.events,
-            samples=replay.samples,
-            verdicts_checked=replay.verdicts_checked,
-            weights_checked=replay.weights_checked,
-            pools_checked=replay.pools_checked,
-            pools_unrevealed=replay.pools_unrevealed,
-            decisions=replay.decisions,
-        )
+        out["ok"] = True
+        out.update((name, getattr(self.replay, name)) for name in _REPLAY_COUNTS)
         return out
+
+
+#: What the report tells of the replay, in the order it tells it.
+_REPLAY_COUNTS = (
+    "events",
+    "samples",
+    "verdicts_checked",
+    "weights_checked",
+    "pools_checked",
+    "pools_unrevealed",
+    "decisions",
+)
