@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # an export's verification needs no database driver
 
     from throne.adapters.storage.database import Database
 
+_new_event: Callable[[type[ExportedEvent], tuple[Any, ...]], ExportedEvent] = tuple.__new__
 #: Returns the payload as published, given (notification id, topic, payload): e.g. the seed of
 #: a pool not yet retired removed.
 Redact = Callable[[int, str, dict[str, Any]], dict[str, Any]]
@@ -79,7 +80,10 @@ def exported(n: StoredNotification, redact: Redact | None = None) -> ExportedEve
         raise AuditError("corrupt", f"the stored event at id {n.id} is unreadable: {exc}") from None
     if redact is not None:
         payload = redact(n.id, n.topic, payload)
-    return ExportedEvent(n.id, str(n.originator_id), n.originator_version, n.topic, payload)
+    # Without the named tuple's argument-parsing constructor: an export makes one per event.
+    return _new_event(
+        ExportedEvent, (n.id, str(n.originator_id), n.originator_version, n.topic, payload)
+    )
 
 
 def to_stored(event: ExportedEvent) -> StoredEvent:
