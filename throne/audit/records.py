@@ -148,13 +148,14 @@ class ExportedEvent(NamedTuple):
 
     def dump(self) -> bytes:
         """The event line, without its newline."""
+        id, originator, version, topic, payload = self
         return canonical_json(
             {
-                "id": self.id,
-                "originator": self.originator,
-                "payload": self.payload,
-                "topic": self.topic,
-                "version": self.version,
+                "id": id,
+                "originator": originator,
+                "payload": payload,
+                "topic": topic,
+                "version": version,
             }
         )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from throne.audit.format import AuditError
 from throne.audit.links import LinkState
@@ -153,10 +153,13 @@ class SpanCollector:
 
 @dataclass
 class SpanResult:
+    """What a worker hands back of its span: its summary, each originator's first and last
+    versions in it (to stitch), and its events for the replay."""
+
     summary: ExportSummary
     versions: dict[str, int]
     first_versions: dict[str, int]
-    collected: SpanCollector = field(default_factory=SpanCollector)
+    collected: SpanCollector
 
 
 def verify_span(source: ExportFile, span: Span, header: Header, last: bool) -> SpanResult | None:

@@ -68,9 +68,8 @@ class ExportWriter:
         self._out.write(line + b"\n")
         self._head = next_head(self._head, line)
         self._events += 1
-        self._last_id = event.id
+        self._last_id, payload = event.id, event.payload
         self._since_checkpoint += 1
-        payload = event.payload
         block = payload.get("block") if isinstance(payload, dict) else None
         if type(block) is int and (self._block is None or block > self._block):
             self._block = block
