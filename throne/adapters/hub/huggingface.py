@@ -36,6 +36,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from throne import __version__
 from throne.adapters.hub.bounded_answers import IDENTITY, AnswerRefused, bounded_json_answers
 from throne.adapters.hub.model_hash import model_hash
 from throne.daemon.model_hub import ModelHub
@@ -108,6 +109,7 @@ class HuggingFaceHub(ModelHub):
             token=self._token or False,
             headers=IDENTITY,
             library_name="throne",
+            library_version=__version__,
         )
         self._lock = threading.Lock()
         self._hashes: dict[Pair, str] = {}
