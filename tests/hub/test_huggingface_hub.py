@@ -381,6 +381,8 @@ def test_the_hub_client_asks_for_the_commit_and_its_file_metadata_as_it_is(
         ("private repo", "not found or not visible (401): repo not found or private"),
         ("disabled repo", "not found or not visible (403): repo is disabled"),
         ("missing revision", "not found or not visible (404): revision not found"),
+        # What the Hub says of a gated repo's files, should it say it of the listing too.
+        ("gated answer", "not found or not visible (403): repo is gated"),
     ],
 )
 def test_a_repo_or_revision_the_hub_says_is_not_there_waits_the_long_backoff(
@@ -395,6 +397,8 @@ def test_a_repo_or_revision_the_hub_says_is_not_there_waits_the_long_backoff(
         fake.private.add("org/affine-x")
     elif hide == "disabled repo":
         fake.disabled.add("org/affine-x")
+    elif hide == "gated answer":
+        fake.faults["org/affine-x"] = Fault(403, headers={"X-Error-Code": "GatedRepo"})
     else:
         pair = ("org/affine-x", "f" * 40)
     hub = hub_for(fake.url, clock)
