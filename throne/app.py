@@ -16,7 +16,6 @@ from typing import Any
 
 from throne.adapters.chain.absent import NoChain
 from throne.adapters.chain.port import Chain
-from throne.adapters.hub import HuggingFaceHub
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
@@ -106,10 +105,14 @@ def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None)
     hub = settings.model_hub
     if hub.resolved_kind(settings.validator.chain) == "none":
         return NoModelHub()
+    # Imported here: the hub's client costs a few tenths of a second, on the local chain for
+    # nothing.
+    from throne.adapters.hub import HuggingFaceHub
+
     env = os.environ if environ is None else environ
     return HuggingFaceHub(
-        hub.endpoint,
-        token=env.get(hub.token_env) or None,
+        hub.resolved_endpoint(env),
+        token=hub.resolved_token(env),
         timeout=hub.timeout_seconds,
         budget=hub.budget_seconds,
         retry_after_failure=hub.retry_after_failure_seconds,

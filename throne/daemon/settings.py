@@ -30,6 +30,7 @@ from throne.domain.field_rules import (
     at_least,
     check_fields,
     http_url,
+    is_http_url,
     not_empty,
     one_of,
     within,
@@ -117,13 +118,15 @@ class SamplerSettings:
 
 
 MODEL_HUB_KINDS = ("auto", "huggingface", "none")
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 
 
 @dataclass(frozen=True)
 class ModelHubSettings:
     #: auto (Hugging Face on a bittensor network, none on the local chain), huggingface, none
     kind: Annotated[str, one_of(*MODEL_HUB_KINDS)] = "auto"
-    endpoint: Annotated[str, http_url()] = "https://huggingface.co"
+    #: the hub's URL; at its default, $HF_ENDPOINT (when set) stands in for it
+    endpoint: Annotated[str, http_url()] = DEFAULT_HUB_ENDPOINT
     #: the environment variable holding a hub access token; unset or empty = no token
     token_env: str = "HF_TOKEN"
     #: seconds for one request to the hub
@@ -141,6 +144,20 @@ class ModelHubSettings:
         if self.kind != "auto":
             return self.kind
         return "none" if chain == "local" else "huggingface"
+
+    def resolved_endpoint(self, environ: Mapping[str, str]) -> str:
+        """The hub's URL: ``endpoint``, or ``HF_ENDPOINT`` (the variable every Hugging Face tool
+        reads) when it is set and ``endpoint`` is left at its default."""
+        given = environ.get("HF_ENDPOINT", "").strip()
+        if self.endpoint != DEFAULT_HUB_ENDPOINT or not given:
+            return self.endpoint
+        if not is_http_url(given):
+            raise SettingsError(f"HF_ENDPOINT must be an http(s):// URL, got {given!r}")
+        return given
+
+    def resolved_token(self, environ: Mapping[str, str]) -> str | None:
+        """The hub's access token: the variable named by ``token_env``; unset or empty, none."""
+        return environ.get(self.token_env) or None
 
 
 @dataclass(frozen=True)
