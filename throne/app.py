@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from throne.adapters.chain.absent import NoChain
-from throne.adapters.chain.port import Chain
 from throne.adapters.hub import HuggingFaceHub
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
@@ -48,6 +47,7 @@ from throne.envs.registry import environments as installed_environments
 from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import StatusProcess
+from throne.ports.chain import Chain
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from throne.adapters.chain.port import Chain, ChainError, is_chain_name
 from throne.cli.main import CommandError
+from throne.ports.chain import Chain, ChainError, is_chain_name
 
 DEFAULT_NETUID = 120
 DEFAULT_CHAIN_DB = Path(os.environ.get("THRONE_CHAIN_DB", ".throne/chain.db"))

@@ -113,8 +113,8 @@ def _event_log(settings: Any) -> Check:
 
 
 def _chain(settings: Any) -> Check:
-    from throne.adapters.chain.port import ChainError
     from throne.app import open_chain
+    from throne.ports.chain import ChainError
 
     v = settings.validator
     try:

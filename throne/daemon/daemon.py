@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from throne.adapters.chain.port import Chain
 from throne.application import ThroneApplication
 from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
@@ -36,6 +35,7 @@ from throne.daemon.weight_setter import WeightSetter
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
+from throne.ports.chain import Chain
 
 STEPS_KEPT = 100
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from throne.adapters.chain.port import is_chain_name
 from throne.adapters.inference.endpoints import StaticModelEndpoints
 from throne.adapters.storage.database import StorageError, parse_database_url
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
@@ -34,6 +33,7 @@ from throne.domain.field_rules import (
     one_of,
     within,
 )
+from throne.ports.chain import is_chain_name
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
