@@ -16,6 +16,7 @@ from typing import Any
 
 from throne.adapters.chain.absent import NoChain
 from throne.adapters.hub import HuggingFaceHub
+from throne.adapters.hub.fixed import NoModelHub
 from throne.adapters.inference.client import AiohttpChatCompletions
 from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
@@ -35,7 +36,6 @@ from throne.adapters.storage.responses import SqlResponseStore
 from throne.adapters.storage.schema import creating
 from throne.application import ThroneApplication
 from throne.daemon.daemon import Daemon, stall_bound
-from throne.daemon.model_hub import ModelHub, NoModelHub
 from throne.daemon.pool_seed import load_or_create_secret
 from throne.daemon.projections import ProjectionKeeper
 from throne.daemon.sampler import Sampler
@@ -48,6 +48,7 @@ from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import StatusProcess
 from throne.ports.chain import Chain
+from throne.ports.model_hub import ModelHub
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from throne.application import ThroneApplication
-from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.role import RoleLock, hold_role
 from throne.daemon.sampler import Sampler
@@ -36,6 +35,7 @@ from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 from throne.ports.chain import Chain
+from throne.ports.model_hub import ModelHub
 
 STEPS_KEPT = 100
 

@@ -30,8 +30,8 @@ from typing import IO, Any
 import structlog
 
 from throne.adapters.hub.model_hash import model_hash
-from throne.daemon.model_hub import ModelHub
 from throne.domain.bounded_json import UnreadableJson, read_json
+from throne.ports.model_hub import ModelHub
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_BODY_BYTES = 32 * 1024 * 1024
