@@ -18,7 +18,7 @@ from throne.adapters.chain.absent import NoChain
 from throne.adapters.hub import HuggingFaceHub
 from throne.adapters.hub.fixed import NoModelHub
 from throne.adapters.inference.client import AiohttpChatCompletions
-from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
+from throne.adapters.inference.endpoints import StaticModelEndpoints
 from throne.adapters.inference.policy import Deadlines, RetryPolicy
 from throne.adapters.storage.claims import SqlWorkClaims
 from throne.adapters.storage.database import (
@@ -48,6 +48,7 @@ from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import StatusProcess
 from throne.ports.chain import Chain
+from throne.ports.model_endpoints import ModelEndpoints
 from throne.ports.model_hub import ModelHub
 
 #: the least time a chain write (setting weights) is given before it counts as failed

@@ -16,8 +16,7 @@ from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from tests.support.contest import Driver
-from throne.adapters.inference import AiohttpChatCompletions, Endpoint, StaticModelEndpoints
-from throne.adapters.inference.client import ChatCompletions
+from throne.adapters.inference import AiohttpChatCompletions, StaticModelEndpoints
 from throne.adapters.storage.responses import (
     InMemoryResponseStore,
     ResponseStore,
@@ -29,6 +28,8 @@ from throne.daemon.settings import SamplerSettings
 from throne.envs.base import Environment, Evaluation, Task
 from throne.envs.sat import SatEnvironment
 from throne.miners import BackgroundServer, MinerProfile, MinerServer
+from throne.ports.chat_completions import ChatCompletions
+from throne.ports.model_endpoints import Endpoint
 
 DEADLINE_SECONDS = 60.0
 

@@ -15,12 +15,12 @@ from rich.table import Table
 
 from throne import event_loop
 from throne.adapters.inference.client import AiohttpChatCompletions
-from throne.adapters.inference.endpoints import Endpoint
 from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.envs.base import Environment
+from throne.ports.model_endpoints import Endpoint
 
 API_KEY_VARIABLE = "THRONE_API_KEY"
 

@@ -20,10 +20,7 @@ from typing import Protocol
 
 import structlog
 
-from throne.adapters.inference.client import ChatCompletions
-from throne.adapters.inference.endpoints import ModelEndpoints, UnknownModel
 from throne.adapters.inference.env_run import task_seed
-from throne.adapters.inference.records import ChatRequest, Completion
 from throne.adapters.storage.responses import ResponseStore
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
@@ -31,6 +28,8 @@ from throne.daemon.supervisor import progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
 from throne.envs.sandbox.client import SandboxUnavailable
+from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
+from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
 
 WorkKey = tuple[int, str, int, str, str, int]
 

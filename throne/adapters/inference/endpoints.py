@@ -1,48 +1,11 @@
-"""Where a miner's model is served: the `ModelEndpoints` port and its static adapter.
-
-A miner commits ``(model, revision)`` on chain; the validator needs a base URL that speaks
-``/chat/completions`` and the name the model goes by there. Today that is a fixed map or one
-gateway whose model name routes the call (`StaticModelEndpoints`); hosting models on rented
-GPUs is a later adapter behind the same port.
-"""
+"""`StaticModelEndpoints`: the `ModelEndpoints` adapter of a fixed map and an optional gateway."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from throne.domain.field_rules import is_http_url
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An OpenAI-compatible base URL (ending before ``/chat/completions``, usually in ``/v1``)
-    and the model name to send there. The key is kept out of ``repr``."""
-
-    base_url: str
-    model: str
-    api_key: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-
-    @property
-    def key(self) -> str:
-        """Stable identity for limits, the circuit breaker and health reports."""
-        return f"{self.base_url}#{self.model}"
-
-
-class UnknownModel(LookupError):
-    """No endpoint serves this (model, revision)."""
-
-
-class ModelEndpoints(ABC):
-    """Maps a miner's committed ``(model, revision)`` to the endpoint that serves it."""
-
-    @abstractmethod
-    def resolve(self, model: str, revision: str) -> Endpoint:
-        """The endpoint for this model; raises `UnknownModel` when none serves it."""
+from throne.ports.model_endpoints import Endpoint, ModelEndpoints, UnknownModel
 
 
 class StaticModelEndpoints(ModelEndpoints):
