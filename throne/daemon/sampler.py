@@ -21,7 +21,6 @@ from typing import Protocol
 import structlog
 
 from throne.adapters.inference.env_run import task_seed
-from throne.adapters.storage.responses import ResponseStore
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
 from throne.daemon.supervisor import progressed
@@ -30,6 +29,7 @@ from throne.envs.base import Environment, InvalidTask
 from throne.envs.sandbox.client import SandboxUnavailable
 from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
 from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
+from throne.ports.response_store import ResponseStore
 
 WorkKey = tuple[int, str, int, str, str, int]
 
