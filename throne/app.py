@@ -31,7 +31,7 @@ from throne.adapters.storage.database import (
 )
 from throne.adapters.storage.identity import claim_sqlite_log
 from throne.adapters.storage.integrity import check_integrity
-from throne.adapters.storage.lock import PostgresRoleLock, SqliteWriterLock
+from throne.adapters.storage.lock import PostgresRoleLock, SqliteRoleLock
 from throne.adapters.storage.responses import SqlResponseStore
 from throne.adapters.storage.schema import creating
 from throne.application import ThroneApplication
@@ -208,14 +208,14 @@ def build(
     return services
 
 
-def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
+def open_log(db: Database, *, as_daemon: bool) -> SqliteRoleLock | None:
     """Before anything is written: refuse a SQLite file that is not a throne log, take a
     SQLite log's writer lock for a daemon (the lock that makes it the only one), and check the
     log's pages. Returns the lock taken, if any."""
     if db.backend != "sqlite":
         return None
     claim_sqlite_log(db)
-    lock = SqliteWriterLock(db) if as_daemon else None
+    lock = SqliteRoleLock(db) if as_daemon else None
     if lock is not None:
         lock.acquire()
     try:

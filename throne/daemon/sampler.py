@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
@@ -30,6 +29,7 @@ from throne.envs.sandbox.client import SandboxUnavailable
 from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
 from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
 from throne.ports.response_store import ResponseStore
+from throne.ports.work_claims import WorkClaims
 
 WorkKey = tuple[int, str, int, str, str, int]
 
@@ -40,12 +40,6 @@ def _key(w: WorkItem) -> WorkKey:
 
 def _claim(w: WorkItem) -> str:
     return "|".join(map(str, _key(w)))
-
-
-class WorkClaims(Protocol):
-    def claim(self, keys: Iterable[str]) -> list[str]: ...
-
-    def release(self, keys: Iterable[str]) -> None: ...
 
 
 def _key_of_sample(s: Sample) -> WorkKey:
