@@ -161,7 +161,8 @@ def _pool_secret(settings: Any) -> Check:
 
 
 def _sandbox(_settings: Any) -> Check:
-    from throne.envs.sandbox import ForkServerSandbox, SandboxUnavailable
+    from throne.envs.sandbox import ForkServerSandbox
+    from throne.ports.sandbox import SandboxUnavailable
 
     box = ForkServerSandbox()
     try:

@@ -24,7 +24,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("throne.audit.signing", "SigningKeyError"),
     ("throne.audit.format", "AuditError"),
     ("throne.audit.append", "AppendError"),
-    ("throne.envs.sandbox.client", "SandboxUnavailable"),
+    ("throne.ports.sandbox", "SandboxUnavailable"),
 )
 
 

@@ -25,10 +25,10 @@ from throne.daemon.settings import SamplerSettings
 from throne.daemon.supervisor import progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
-from throne.envs.sandbox.client import SandboxUnavailable
 from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
 from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
 from throne.ports.response_store import ResponseStore
+from throne.ports.sandbox import SandboxUnavailable
 from throne.ports.work_claims import WorkClaims
 
 WorkKey = tuple[int, str, int, str, str, int]
