@@ -161,10 +161,10 @@ def _pool_secret(settings: Any) -> Check:
 
 
 def _sandbox(_settings: Any) -> Check:
-    from throne.envs.sandbox import ForkServerSandbox
+    from throne.app import open_sandbox
     from throne.ports.sandbox import SandboxUnavailable
 
-    box = ForkServerSandbox()
+    box = open_sandbox()
     try:
         iso = box.isolation
         result = box.run("print(6 * 7)")
