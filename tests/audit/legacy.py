@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from throne.audit.format import GENESIS_HEAD, canonical_json, checkpoint_message, next_head
-from throne.audit.signing import Signer
+from throne.ports.signer import Signer
 
 #: (id, originator, version, topic, payload) of one event
 Event = tuple[int, str, int, str, Any]

@@ -19,8 +19,9 @@ from tests.audit.legacy import write_legacy_export
 from throne.audit.export import ChainWriter, export_notifications, write_notifications
 from throne.audit.format import FORMAT_VERSION, AuditError, ExportedEvent, canonical_json
 from throne.audit.records import EndRecord
-from throne.audit.signing import Signer, keypair_from_text
+from throne.audit.signing import keypair_from_text
 from throne.audit.verify import verify_export
+from throne.ports.signer import Signer
 
 VALIDATOR = keypair_from_text("//Alice")
 INTRUDER = keypair_from_text("//Mallory")

@@ -6,8 +6,8 @@ import pytest
 
 from tests.support.fake_hub import FakeHub, lfs_file
 from throne.adapters.hub import HuggingFaceHub
+from throne.adapters.hub.fixed import NoModelHub
 from throne.app import open_model_hub
-from throne.daemon.model_hub import NoModelHub
 from throne.daemon.settings import SettingsError, settings_from_dict
 
 RANGES = {"SAT": (0, 1000)}

@@ -12,7 +12,7 @@ from typing import Any
 from throne.audit.export import ChainWriter
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
 from throne.audit.reading import read_export_lines
-from throne.audit.signing import Signer
+from throne.ports.signer import Signer
 
 Events = list[dict[str, Any]]
 

@@ -30,8 +30,8 @@ from throne.audit.replay import (
     is_weight_submission,
     replay_mapper,
 )
-from throne.audit.signing import Signer
 from throne.audit.verify import EventOrder
+from throne.ports.signer import Signer
 
 
 def _current_pool_ids(recorder: ApplicationRecorder, upto: int) -> set[int]:

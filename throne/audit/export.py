@@ -17,7 +17,7 @@ from throne.audit.format import (
     next_head,
 )
 from throne.audit.records import Checkpoint, EndRecord, Header
-from throne.audit.signing import Signer
+from throne.ports.signer import Signer
 
 
 class StoredNotification(Protocol):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from throne.adapters.chain.port import OnchainWeights
 from throne.audit.format import AuditError
 from throne.audit.replay import ReplaySummary
+from throne.ports.chain import OnchainWeights
 
 
 @dataclass(frozen=True)

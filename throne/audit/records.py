@@ -25,7 +25,8 @@ from throne.audit.format import (
     end_message,
     first_head,
 )
-from throne.audit.signing import Signer, signature_is_valid
+from throne.audit.signing import signature_is_valid
+from throne.ports.signer import Signer
 
 
 @dataclass(frozen=True, slots=True)

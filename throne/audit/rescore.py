@@ -14,15 +14,12 @@ from typing import Any
 
 from throne.adapters.storage.database import Database
 from throne.adapters.storage.log import open_notification_log
-from throne.adapters.storage.responses import (
-    ResponseCorrupted,
-    ResponseNotFound,
-    SqlResponseStore,
-)
+from throne.adapters.storage.responses import SqlResponseStore
 from throne.audit.export import iter_notifications, parse_state
 from throne.audit.format import AuditError
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.base import Environment
+from throne.ports.response_store import ResponseCorrupted, ResponseNotFound
 
 SLACK = 1e-9
 

@@ -111,8 +111,8 @@ def _event_log(settings: Any) -> Check:
 
 
 def _chain(settings: Any) -> Check:
-    from throne.adapters.chain.port import ChainError
     from throne.app import open_chain
+    from throne.ports.chain import ChainError
 
     v = settings.validator
     try:
@@ -159,9 +159,10 @@ def _pool_secret(settings: Any) -> Check:
 
 
 def _sandbox(_settings: Any) -> Check:
-    from throne.envs.sandbox import ForkServerSandbox, SandboxUnavailable
+    from throne.app import open_sandbox
+    from throne.ports.sandbox import SandboxUnavailable
 
-    box = ForkServerSandbox()
+    box = open_sandbox()
     try:
         iso = box.isolation
         result = box.run("print(6 * 7)")

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from throne.adapters.chain.port import is_chain_name
-from throne.adapters.inference.endpoints import StaticModelEndpoints
+from throne.adapters.inference.endpoints import read_endpoint_table
 from throne.adapters.storage.database import StorageError, parse_database_url
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
 from throne.domain.field_rules import (
@@ -35,6 +34,7 @@ from throne.domain.field_rules import (
     one_of,
     within,
 )
+from throne.ports.chain import is_chain_name
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
@@ -284,7 +284,7 @@ def _inference(table: Any, where: str) -> dict[str, Any]:
     if not isinstance(table.get("proxy_from_environment", False), bool):
         raise SettingsError(f"{where}: proxy_from_environment must be true or false")
     try:
-        StaticModelEndpoints.from_config(table)  # the one reader of gateway, key and routes
+        read_endpoint_table(table)  # the one reader of gateway, key and routes
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
     return dict(table)

@@ -39,8 +39,8 @@ from huggingface_hub.errors import (
 from throne import __version__
 from throne.adapters.hub.bounded_answers import IDENTITY, AnswerRefused, bounded_json_answers
 from throne.adapters.hub.model_hash import model_hash
-from throne.daemon.model_hub import ModelHub
 from throne.domain.bounded_json import UnreadableJson
+from throne.ports.model_hub import ModelHub
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_BODY_BYTES = 32 * 1024 * 1024
