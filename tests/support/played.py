@@ -7,8 +7,8 @@ after each decision, and a second pool retires the first (revealing its seed).
 from __future__ import annotations
 
 from tests.support.contest import Driver, fixed, fraction, small_config
-from throne.adapters.chain.u16 import to_u16
 from throne.application import ThroneApplication
+from throne.domain.contest.weights import to_u16
 
 
 def set_weights(app: ThroneApplication, block: int) -> None:

@@ -31,6 +31,7 @@ from throne.daemon.role import hold_role
 from throne.daemon.sampler import Sampler
 from throne.daemon.supervisor import Loop, Supervisor, progressed, sleep_or_stop
 from throne.daemon.weight_setter import WeightSetter
+from throne.domain.contest.state import Step
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
@@ -179,7 +180,7 @@ class Daemon:
             progressed()
             await sleep_or_stop(stop, self.poll / 2)
 
-    def _tick(self, block: int) -> list[str]:
+    def _tick(self, block: int) -> list[Step]:
         pool = self.app.pool()
         next_pool = 1 if pool is None else int(pool["pool"]) + 1
         return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))

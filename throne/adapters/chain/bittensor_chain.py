@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from throne.adapters.chain.commitment import raw_fields
 from throne.adapters.chain.loop_thread import LoopThread
 from throne.adapters.chain.rate_limit import blocks_until_allowed
-from throne.adapters.chain.u16 import U16_MAX, InvalidWeights, to_u16
+from throne.domain.contest.weights import U16_MAX, InvalidWeights, to_u16
 from throne.domain.queue.snapshot import ChainSnapshot, Commitment, CommitmentStatus, Neuron
 from throne.ports.chain import (
     Chain,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from throne.adapters.chain.rate_limit import blocks_until_allowed
-from throne.adapters.chain.u16 import InvalidWeights, to_u16
+from throne.domain.contest.weights import InvalidWeights, to_u16
 from throne.domain.queue.snapshot import ChainSnapshot, Commitment, Neuron
 from throne.ports.chain import (
     Chain,
