@@ -21,7 +21,7 @@ from typing import Any
 from tests.support.contest import Driver, fixed, small_config
 from throne import views
 from throne.application import ThroneApplication
-from throne.cli._app import open_app
+from throne.cli.reads import open_log_reader
 
 
 def build(path: Path, miners: int, battles: int) -> int:
@@ -63,7 +63,7 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
 
 def _fresh(path: Path, view: Callable[[ThroneApplication], Any]) -> Any:
     """``view`` on a newly opened application: what one CLI command pays."""
-    app = open_app(str(path))
+    app = open_log_reader(str(path))
     try:
         return view(app)
     finally:
@@ -81,7 +81,7 @@ def main() -> None:
         t0 = time.perf_counter()
         events = build(path, args.miners, args.battles)
         built = time.perf_counter() - t0
-        app = open_app(str(path))
+        app = open_log_reader(str(path))
         decided = views.history(app)["battles_decided"]
         print(
             f"log: {args.miners} miners, {decided} battles decided, contest version {events} "

@@ -11,6 +11,7 @@ import pytest
 from tests.daemon.cluster import make_world
 from tests.storage.test_log_identity import foreign_file
 from tests.storage.test_log_integrity import damage_an_old_page_of_the_events, played_log
+from tests.support.fake_hub import FakeHub
 from throne.cli.main import main
 
 SECRET = bytes(range(32))
@@ -98,40 +99,43 @@ def test_an_unreachable_gateway_fails_when_tried(
 
 
 def test_the_model_hub_is_tried_when_it_is_used(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import http.server
-    import threading
-
-    seen: list[str] = []
-
-    class Hub(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200 if self.path.startswith("/api/models") else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b"[]")
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        world = make_world(tmp_path / "w", "http://127.0.0.1:9/v1", SECRET)
-        base = world.config.read_text()
-        for endpoint, status in ((f"http://127.0.0.1:{server.server_port}", "ok"),
-                                 ("http://127.0.0.1:9", "warn")):  # fmt: skip
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    world = make_world(tmp_path / "w", "http://127.0.0.1:9/v1", SECRET)
+    base = world.config.read_text()
+    with FakeHub() as hub:
+        for endpoint, status in ((hub.url, "ok"), ("http://127.0.0.1:9", "warn")):
             world.config.write_text(
                 base + f'[model_hub]\nkind = "huggingface"\nendpoint = "{endpoint}"\n'
             )
             _, checks = check(capsys, "--config", str(world.config))
             assert checks["model hub"]["status"] == status, checks["model hub"]
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert seen == ["/api/models?limit=1"]
+        assert checks["model hub"]["detail"].startswith("http://127.0.0.1:9 unreachable (")
+    assert [(s.path, s.query, s.authorization) for s in hub.seen] == [
+        ("/api/models", "limit=1", None)
+    ]
+
+
+def test_the_model_hub_check_follows_hf_endpoint_and_sends_hf_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(tmp_path / "w", "http://127.0.0.1:9/v1", SECRET)
+    world.config.write_text(world.config.read_text() + '[model_hub]\nkind = "huggingface"\n')
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_secret")
+        _, checks = check(capsys, "--config", str(world.config))
+        assert checks["model hub"] == {
+            "name": "model hub",
+            "status": "ok",
+            "detail": f"{hub.url} reachable with a token",
+        }
+    assert [s.authorization for s in hub.seen] == ["Bearer hf_secret"]
+    monkeypatch.setenv("HF_ENDPOINT", "hub.example")
+    _, checks = check(capsys, "--config", str(world.config))
+    assert checks["model hub"]["status"] == "fail"
+    assert "HF_ENDPOINT must be an http(s):// URL" in checks["model hub"]["detail"]
 
 
 def test_a_foreign_file_and_a_damaged_log_fail_the_check_and_stay_untouched(

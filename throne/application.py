@@ -9,47 +9,30 @@ Queries return plain dicts and frozen records, never aggregates.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
-from throne.adapters.storage.transcoder import OrjsonTranscoder
+from throne.adapters.storage.transcoder import OrjsonTranscoder, domain_transcodings
+from throne.domain.contest.admission import RecordReport, record_batch
+from throne.domain.contest.battle import progress
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
-from throne.domain.contest.pool import completeness_threshold
-from throne.domain.contest.rules import judge_env
-from throne.domain.contest.samples import InvalidSample, Sample, SideScores
-from throne.domain.contest.scorecard import ConflictingSample, Scorecard, empty_side
+from throne.domain.contest.samples import Sample, SideScores
+from throne.domain.contest.scorecard import Scorecard, empty_side
+from throne.domain.contest.state import Step
+from throne.domain.contest.work import WorkItem, owed_work
+from throne.domain.queue.miners import Status
 from throne.domain.queue.snapshot import ChainSnapshot
+
+__all__ = ["RecordReport", "ThroneApplication", "WorkItem"]
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 8
 MAX_STEPS_PER_TICK = 8
-
-
-@dataclass(frozen=True)
-class RecordReport:
-    """What became of a batch of samples."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: tuple[tuple[Sample, str], ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One evaluation the contest wants: this miner on this task of this pool."""
-
-    pool: int
-    env: str
-    task_id: int
-    hotkey: str
-    revision: str
-    attempt: int = 0
 
 
 class ThroneApplication(Application[UUID]):
@@ -68,13 +51,18 @@ class ThroneApplication(Application[UUID]):
         self.register_transcodings(transcoder)
         return transcoder
 
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in domain_transcodings():
+            transcoder.register(transcoding)
+
     # ---- loading --------------------------------------------------------------------------
 
     def _contest(self) -> Contest:
         try:
             contest: Contest = self.repository.get(self.contest_id)
         except AggregateNotFoundError:
-            contest = Contest(netuid=self.config.netuid, config=self.config.to_dict())
+            contest = Contest(netuid=self.config.netuid, config=self.config)
         return contest
 
     def _scorecard(self, pool: int, hotkey: str, revision: str) -> Scorecard | None:
@@ -115,21 +103,21 @@ class ThroneApplication(Application[UUID]):
 
         return self._retry(run)
 
-    def tick(self, block: int, seed: bytes) -> list[str]:
+    def tick(self, block: int, seed: bytes) -> list[Step]:
         """Take every contest step due at ``block``; returns what happened, in order."""
-        steps: list[str] = []
+        steps: list[Step] = []
         for _ in range(MAX_STEPS_PER_TICK):
             what = self._retry(lambda: self._step(block, seed))
             if what is None:
                 break
             steps.append(what)
-            if what == "pool_refreshed":
+            if what is Step.POOL_REFRESHED:
                 break  # a refresh tick does nothing else
         return steps
 
-    def _step(self, block: int, seed: bytes) -> str | None:
+    def _step(self, block: int, seed: bytes) -> Step | None:
         contest = self._contest()
-        if contest.battle is None and contest.config != self.config.to_dict():
+        if contest.battle is None and contest.config != self.config:
             contest.reconfigure(self.config, block)
         champion, challenger = self._sides(contest)
         what = contest.tick(block, seed, champion, challenger)
@@ -143,12 +131,10 @@ class ThroneApplication(Application[UUID]):
             return None, None
         champion = challenger = None
         if contest.champion is not None:
-            champion = self.side_scores(
-                pool, contest.champion["hotkey"], contest.champion["revision"]
-            )
-        contender = contest.challenger_view() or contest.queue_head()
-        if contender is not None and contender.revision is not None:
-            challenger = self.side_scores(pool, contender.hotkey, contender.revision)
+            champion = self.side_scores(pool, contest.champion.hotkey, contest.champion.revision)
+        contender = contest.contender()
+        if contender is not None:
+            challenger = self.side_scores(pool, *contender)
         return champion, challenger
 
     def release_challenger(self, block: int, reason: str) -> None:
@@ -177,42 +163,20 @@ class ThroneApplication(Application[UUID]):
 
     def _record_batch(self, samples: Sequence[Sample]) -> RecordReport:
         contest = self._contest()
-        pool = contest.pool_index()
-        task_ids = {env: set(ids) for env, ids in contest.pool_task_ids().items()}
-        sampling = set(contest.sampling())
-        cards: dict[tuple[str, str], Scorecard] = {}
-        accepted = duplicates = 0
-        rejected: list[tuple[Sample, str]] = []
-        for s in samples:
-            if s.pool != pool:
-                rejected.append((s, f"not_current_pool:{s.pool}!={pool}"))
-                continue
-            if s.task_id not in task_ids.get(s.env, ()):
-                rejected.append((s, f"task_not_in_pool:{s.env}#{s.task_id}"))
-                continue
-            if (s.hotkey, s.revision) not in sampling:
-                rejected.append((s, "miner_not_sampled"))
-                continue
-            key = (s.hotkey, s.revision)
-            card = cards.get(key) or self._scorecard(s.pool, s.hotkey, s.revision)
-            if card is None:
-                card = Scorecard(
-                    netuid=self.config.netuid, pool=s.pool, hotkey=s.hotkey, revision=s.revision
+        pool, sampled = contest.pool_index(), contest.sampling()
+        named = {(s.hotkey, s.revision) for s in samples}
+        cards = {}
+        if pool is not None:
+            for hotkey, revision in named.intersection(sampled):
+                card = self._scorecard(pool, hotkey, revision)
+                cards[(hotkey, revision)] = card or Scorecard(
+                    netuid=self.config.netuid, pool=pool, hotkey=hotkey, revision=revision
                 )
-            cards[key] = card
-            try:
-                result = card.record(s)
-            except (ConflictingSample, InvalidSample) as exc:
-                rejected.append((s, f"{type(exc).__name__}:{exc}"))
-                continue
-            if result == "accepted":
-                accepted += 1
-            else:
-                duplicates += 1
+        report = record_batch(samples, contest.pool, sampled, cards)
         dirty = [c for c in cards.values() if c.pending_events]
         if dirty:
             self.save(*dirty)
-        return RecordReport(accepted, duplicates, tuple(rejected))
+        return report
 
     def record_weights(
         self,
@@ -287,103 +251,54 @@ class ThroneApplication(Application[UUID]):
     def pool(self) -> dict[str, Any] | None:
         """The current pool without its seed (secret until the pool is retired)."""
         pool = self._contest().pool
-        return None if pool is None else dict(pool)
+        return None if pool is None else pool.to_dict()
 
     def pending_work(self) -> list[WorkItem]:
-        """What the samplers should evaluate next: the champion on its whole pool, the
-        challenger on the tasks the champion has scored. Infra errors are retried."""
+        """What the samplers should evaluate next (`owed_work`)."""
         contest = self._contest()
-        pool = contest.pool_index()
+        pool = contest.pool
         if pool is None:
             return []
-        task_ids = contest.pool_task_ids()
-        scoring = {e.name for e in contest.settings.scoring_envs}
-        work: list[WorkItem] = []
-        champ_scores: dict[str, dict[int, float]] = {}
+        champion = challenger = None
         if contest.champion is not None:
-            hk, rev = contest.champion["hotkey"], contest.champion["revision"]
-            card = self._scorecard(pool, hk, rev)
-            champ_scores = card.scores() if card else {}
-            work += _missing(pool, hk, rev, task_ids, card)
+            champion = self.side_scores(
+                pool.pool, contest.champion.hotkey, contest.champion.revision
+            )
         if contest.battle is not None:
-            hk, rev = contest.battle["hotkey"], contest.battle["revision"]
-            card = self._scorecard(pool, hk, rev)
-            wanted = {
-                env: [t for t in ids if env not in scoring or t in champ_scores.get(env, {})]
-                for env, ids in task_ids.items()
-            }
-            work += _missing(pool, hk, rev, wanted, card)
-        return work
+            challenger = self.side_scores(pool.pool, contest.battle.hotkey, contest.battle.revision)
+        return owed_work(pool, contest.config, champion, challenger)
 
     def standings(self) -> dict[str, Any]:
         """Champion, battle with per-env progress, queue with positions, terminated miners."""
         contest = self._contest()
-        cfg = contest.settings
-        champ = contest.champion_view()
-        pool = contest.pool
+        champ, chal, pool = contest.champion_record(), contest.challenger_record(), contest.pool
         out: dict[str, Any] = {
             "contest_version": contest.version,
             "champion": None,
             "battle": None,
             "pool": None
             if pool is None
-            else {k: pool[k] for k in ("pool", "block", "seed_commitment")},
+            else {"pool": pool.pool, "block": pool.block, "seed_commitment": pool.seed_commitment},
             "queue": [{"position": i + 1, **m.to_dict()} for i, m in enumerate(contest.queue())],
-            "terminated": [m.to_dict() for m in contest.all_miners() if m.status == "terminated"],
+            "terminated": [
+                m.to_dict() for m in contest.all_miners() if m.status is Status.TERMINATED
+            ],
             "weights": {str(k): v for k, v in contest.weights().items()},
         }
         if champ is not None and contest.champion is not None:
-            out["champion"] = {**champ.to_dict(), "since_block": contest.champion["since"]}
-        chal = contest.challenger_view()
+            out["champion"] = {**champ.to_dict(), "since_block": contest.champion.since}
         if chal is not None and contest.battle is not None and pool is not None:
             champion, challenger = self._sides(contest)
-            progress = {}
-            rules = cfg.rules()
-            for env in cfg.scoring_envs:
-                allowed = set(pool["task_ids"][env.name])
-                c = {
-                    t: s
-                    for t, s in (champion.scores if champion else {}).get(env.name, {}).items()
-                    if t in allowed
-                }
-                d = {
-                    t: s
-                    for t, s in (challenger.scores if challenger else {}).get(env.name, {}).items()
-                    if t in allowed
-                }
-                v = judge_env(c, d, rules.envs[env.name])
-                progress[env.name] = {
-                    "common": v.n,
-                    "needed": env.sampling_count,
-                    "champion_mean": v.champion_mean,
-                    "challenger_mean": v.challenger_mean,
-                    "dominant_threshold": v.dominant_threshold,
-                    "not_worse_threshold": v.not_worse_threshold,
-                    "champion_scored": len(c),
-                    "champion_needed": completeness_threshold(len(allowed), cfg.completeness),
-                }
+            envs = progress(
+                {} if champion is None else champion.scores,
+                {} if challenger is None else challenger.scores,
+                pool,
+                contest.config,
+            )
             out["battle"] = {
                 **chal.to_dict(),
-                "started_block": contest.battle["started"],
-                "deadline_block": contest.battle["deadline"],
-                "progress": progress,
+                "started_block": contest.battle.started,
+                "deadline_block": contest.battle.deadline,
+                "progress": {env: p.to_dict() for env, p in envs.items()},
             }
         return out
-
-
-def _missing(
-    pool: int,
-    hotkey: str,
-    revision: str,
-    task_ids: Mapping[str, Sequence[int]],
-    card: Scorecard | None,
-) -> list[WorkItem]:
-    out = []
-    for env, ids in task_ids.items():
-        done = card.results.get(env, {}) if card else {}
-        failed = card.infra.get(env, {}) if card else {}
-        for t in ids:
-            key = str(t)
-            if key not in done:
-                out.append(WorkItem(pool, env, t, hotkey, revision, len(failed.get(key, []))))
-    return out

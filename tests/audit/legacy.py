@@ -9,7 +9,7 @@ from typing import Any
 
 from throne.audit.format import canonical_json, checkpoint_message
 from throne.audit.links import GENESIS_HEAD, next_head
-from throne.audit.signing import Signer
+from throne.ports.signer import Signer
 
 #: (id, originator, version, topic, payload) of one event
 Event = tuple[int, str, int, str, Any]

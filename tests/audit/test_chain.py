@@ -19,10 +19,11 @@ from tests.audit.legacy import write_legacy_export
 from throne.audit.format import FORMAT_VERSION, AuditError, canonical_json
 from throne.audit.records import EndRecord, ExportedEvent
 from throne.audit.report import ExportSummary
-from throne.audit.signing import Signer, keypair_from_text
+from throne.audit.signing import keypair_from_text
 from throne.audit.sources import export_source
 from throne.audit.verification import check_export
 from throne.audit.writer import ExportWriter, export_notifications, write_notifications
+from throne.ports.signer import Signer
 
 VALIDATOR = keypair_from_text("//Alice")
 INTRUDER = keypair_from_text("//Mallory")

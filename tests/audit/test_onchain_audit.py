@@ -10,7 +10,6 @@ import pytest
 
 from tests.support.contest import Driver, small_config
 from throne.adapters.chain.local import LocalChain
-from throne.adapters.chain.port import OnchainWeights
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.format import AuditError
@@ -18,6 +17,7 @@ from throne.audit.onchain import check_onchain
 from throne.audit.replay import ReplaySummary
 from throne.cli.main import main
 from throne.daemon.weight_setter import WeightSetter
+from throne.ports.chain import OnchainWeights
 
 
 def landed(u16: list[list[int]], netuid: int = 120) -> ReplaySummary:

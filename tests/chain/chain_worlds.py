@@ -14,7 +14,7 @@ from fake_substrate import FakeSubstrate
 
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 from throne.adapters.chain.local import LocalChain
-from throne.adapters.chain.port import Chain
+from throne.ports.chain import Chain
 
 NETUID = 120
 

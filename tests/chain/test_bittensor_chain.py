@@ -11,9 +11,9 @@ import pytest
 from chain_worlds import NETUID, FakeNodeWorld
 
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
-from throne.adapters.chain.port import ChainTimeout, ChainUnavailable, WalletLocked
 from throne.domain.queue.commitment import Rejection, parse_commitment
 from throne.domain.queue.snapshot import Commitment
+from throne.ports.chain import ChainTimeout, ChainUnavailable, WalletLocked
 
 
 @pytest.fixture

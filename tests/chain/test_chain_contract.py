@@ -6,8 +6,8 @@ import pytest
 from chain_worlds import NETUID, World
 
 from throne.adapters.chain.commitment import commitment_text
-from throne.adapters.chain.port import ChainRefused
 from throne.domain.queue.snapshot import Commitment, Neuron
+from throne.ports.chain import ChainRefused
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

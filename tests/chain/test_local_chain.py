@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from throne.adapters.chain.local import LocalChain, LocalChainMissing
-from throne.adapters.chain.port import ChainRefused
+from throne.ports.chain import ChainRefused
 
 
 class FakeClock:

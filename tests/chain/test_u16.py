@@ -7,7 +7,7 @@ from bittensor.intents import normalize
 from hypothesis import given
 from hypothesis import strategies as st
 
-from throne.adapters.chain.u16 import InvalidWeights, to_u16
+from throne.domain.contest.weights import InvalidWeights, to_u16
 
 
 def test_worked_example_scales_by_the_largest_and_drops_zeros() -> None:

@@ -152,7 +152,7 @@ def decisions(app: ThroneApplication) -> list[tuple[str, str, str]]:
     out = []
     for e in app.events.get(app.contest_id):
         if isinstance(e, Contest.Dethroned):
-            out.append(("dethroned", e.new_champion["hotkey"], e.verdict["reason"]))
+            out.append(("dethroned", e.new_champion.hotkey, e.verdict.reason))
         elif isinstance(e, Contest.Terminated) and not e.reason.startswith("dethroned_by:"):
             out.append(("terminated", e.hotkey, e.reason.split(":")[0]))
     return out

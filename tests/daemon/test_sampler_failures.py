@@ -16,19 +16,16 @@ from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from tests.support.contest import Driver
-from throne.adapters.inference import AiohttpChatCompletions, Endpoint, StaticModelEndpoints
-from throne.adapters.inference.client import ChatCompletions
-from throne.adapters.storage.responses import (
-    InMemoryResponseStore,
-    ResponseStore,
-    SqlResponseStore,
-    digest_of,
-)
+from throne.adapters.inference import AiohttpChatCompletions, StaticModelEndpoints
+from throne.adapters.storage.responses import InMemoryResponseStore, SqlResponseStore
 from throne.daemon.sampler import Sampler
 from throne.daemon.settings import SamplerSettings
 from throne.envs.base import Environment, Evaluation, Task
 from throne.envs.sat import SatEnvironment
 from throne.miners import BackgroundServer, MinerProfile, MinerServer
+from throne.ports.chat_completions import ChatCompletions
+from throne.ports.model_endpoints import Endpoint
+from throne.ports.response_store import ResponseStore, digest_of
 
 DEADLINE_SECONDS = 60.0
 

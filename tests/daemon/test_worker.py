@@ -11,13 +11,13 @@ import pytest
 
 from tests.daemon.cluster import NETUID, make_world, profiles, stop, wait_until
 from throne.adapters.chain.absent import NoChain
-from throne.adapters.chain.port import ChainError
 from throne.adapters.storage.database import parse_database_url
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
 from throne.miners import MinerServer
+from throne.ports.chain import ChainError
 
 SECRET = bytes(range(32))
 

@@ -7,8 +7,9 @@ import pytest
 
 from throne.envs.abd import AbdEnvironment
 from throne.envs.ded import DedEnvironment
-from throne.envs.sandbox import ForkServerSandbox, Limits
+from throne.envs.sandbox import ForkServerSandbox
 from throne.envs.sandbox.client import UID_BASE, UID_COUNT
+from throne.ports.sandbox import Limits
 
 # Small limits keep the adversarial runs short; the pinned production limits are the defaults.
 TEST_LIMITS = Limits(wall_s=3.0, cpu_s=2, cpu_hard_s=3, address_space=256 * 1024 * 1024,

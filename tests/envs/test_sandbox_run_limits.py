@@ -16,8 +16,8 @@ import pytest
 from tests.envs.run_watch import RunWatch, expected_run_limits
 from throne.cli.check import RUN_LIMITS
 from throne.cli.check import _sandbox as sandbox_check
-from throne.envs.sandbox import ForkServerSandbox, Limits
-from throne.envs.sandbox.limits import MIB
+from throne.envs.sandbox import ForkServerSandbox
+from throne.ports.sandbox import MIB, Limits
 
 ROOT = os.geteuid() == 0
 

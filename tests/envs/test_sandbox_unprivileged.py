@@ -44,7 +44,7 @@ from tests.envs.test_sandbox_run_limits import (
     TMP_LIMITS,
     UNWAITED_BURNERS,
 )
-from throne.envs.sandbox.limits import MIB, Limits
+from throne.ports.sandbox import MIB, Limits
 
 NOBODY = 65534
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -56,7 +56,8 @@ pytestmark = pytest.mark.skipif(
 DRIVER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from throne.envs.sandbox import ForkServerSandbox, Limits
+from throne.envs.sandbox import ForkServerSandbox
+from throne.ports.sandbox import Limits
 box = ForkServerSandbox(limits=Limits(**json.loads(sys.argv[2])), hidden_paths=sys.argv[3:])
 print(json.dumps(box.isolation), flush=True)
 for line in sys.stdin:
@@ -130,7 +131,7 @@ def _as_nobody() -> list[str]:
 @pytest.fixture(scope="module")
 def place() -> Iterator[Path]:
     """A world-readable directory (pytest's own are private to root) with throne's sandbox
-    package in it, and a secret directory the sandbox must hide."""
+    package and its port in it, and a secret directory the sandbox must hide."""
     root = Path(tempfile.mkdtemp(prefix="throne-unprivileged-"))
     try:
         source = Path(throne.__file__).parent
@@ -138,6 +139,9 @@ def place() -> Iterator[Path]:
         (package / "envs").mkdir(parents=True)
         shutil.copy(source / "__init__.py", package / "__init__.py")
         shutil.copy(source / "envs" / "__init__.py", package / "envs" / "__init__.py")
+        (package / "ports").mkdir()
+        for name in ("__init__.py", "sandbox.py"):
+            shutil.copy(source / "ports" / name, package / "ports" / name)
         shutil.copytree(
             source / "envs" / "sandbox",
             package / "envs" / "sandbox",

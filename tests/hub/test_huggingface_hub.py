@@ -46,11 +46,7 @@ def served() -> Iterator[FakeHub]:
 
 @pytest.fixture
 def fake(served: FakeHub) -> FakeHub:
-    served.commits.clear()
-    served.branches.clear()
-    served.faults.clear()
-    served.seen.clear()
-    served.on_request = None
+    served.reset()
     return served
 
 
@@ -151,6 +147,8 @@ def test_a_full_sha_in_capitals_is_not_the_commit_sha(fake: FakeHub, clock: Fake
         (Fault(200, b"<html>not json</html>"), BACKOFF),
         (Fault(200, b'{"sha": "x"}'), BACKOFF),
         (Fault(200, b"[1, 2]"), BACKOFF),
+        (Fault(200, b'{"id": "org/affine-x", "sha": "x", "siblings": ["m.bin"]}'), BACKOFF),
+        (Fault(200, b'{"id": "org/affine-x", "sha": "x"}'), BACKOFF),
     ],
     ids=[
         "404",
@@ -163,6 +161,8 @@ def test_a_full_sha_in_capitals_is_not_the_commit_sha(fake: FakeHub, clock: Fake
         "not-json",
         "no-siblings",
         "not-an-object",
+        "a-file-not-an-object",
+        "no-file-list",
     ],
 )
 def test_a_failed_lookup_gives_no_hash_and_waits_out_its_backoff(
@@ -359,3 +359,167 @@ def test_a_request_left_hanging_does_not_hold_up_the_process_exit() -> None:
         assert done.returncode == 0 and silent.connections == 1
     # the 30 s request is abandoned at exit, not waited for
     assert took < 10
+
+
+def test_the_hub_client_asks_for_the_commit_and_its_file_metadata_as_it_is(
+    fake: FakeHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A token the library would find on the machine is not ours to send.
+    monkeypatch.setenv("HF_TOKEN", "hf_found_in_the_environment")
+    sha = fake.publish("org/affine-a", weights())
+    assert hub_for(fake.url, clock).model_hashes([("org/affine-a", sha)])
+    (seen,) = fake.seen
+    assert (seen.path, seen.query) == (f"/api/models/org/affine-a/revision/{sha}", "blobs=true")
+    assert seen.accept_encoding == "identity"
+    assert seen.authorization is None
+
+
+@pytest.mark.parametrize(
+    ("hide", "told"),
+    [
+        ("missing repo", "not found or not visible (401): repo not found or private"),
+        ("private repo", "not found or not visible (401): repo not found or private"),
+        ("disabled repo", "not found or not visible (403): repo is disabled"),
+        ("missing revision", "not found or not visible (404): revision not found"),
+        # What the Hub says of a gated repo's files, should it say it of the listing too.
+        ("gated answer", "not found or not visible (403): repo is gated"),
+    ],
+)
+def test_a_repo_or_revision_the_hub_says_is_not_there_waits_the_long_backoff(
+    fake: FakeHub, clock: FakeClock, hide: str, told: str
+) -> None:
+    sha = fake.publish("org/affine-x", weights())
+    other = fake.publish("org/affine-y", weights())
+    pair = ("org/affine-x", sha)
+    if hide == "missing repo":
+        pair = ("org/affine-gone", sha)
+    elif hide == "private repo":
+        fake.private.add("org/affine-x")
+    elif hide == "disabled repo":
+        fake.disabled.add("org/affine-x")
+    elif hide == "gated answer":
+        fake.faults["org/affine-x"] = Fault(403, headers={"X-Error-Code": "GatedRepo"})
+    else:
+        pair = ("org/affine-x", "f" * 40)
+    hub = hub_for(fake.url, clock)
+    with capture_logs() as logs:
+        assert hub.model_hashes([pair]) == []
+        clock.advance(MISSING_BACKOFF - 1)
+        # Not the whole hub's trouble: the others are asked meanwhile.
+        assert hub.model_hashes([pair, ("org/affine-y", other)]) == [
+            ("org/affine-y", other, expected_hash(SHARD_1, SHARD_2))
+        ]
+    assert [e["reason"] for e in logs if e["event"] == "model_hash_unknown"] == [told]
+    assert not any(e.get("hub_paused") for e in logs)
+    assert fake.requests_for(pair[0]) == 1
+    clock.advance(2)
+    hub.model_hashes([pair])
+    assert fake.requests_for(pair[0]) == 2
+
+
+def test_a_private_repo_is_seen_with_a_token_and_a_gated_repo_lists_its_files_to_anyone(
+    fake: FakeHub, clock: FakeClock
+) -> None:
+    private = fake.publish("org/affine-private", weights())
+    gated = fake.publish("org/affine-gated", weights())
+    fake.private.add("org/affine-private")
+    fake.gated["org/affine-gated"] = "manual"
+    pairs = [("org/affine-private", private), ("org/affine-gated", gated)]
+    anonymous = hub_for(fake.url, clock).model_hashes(pairs)
+    signed_in = HuggingFaceHub(fake.url, token="hf_secret", clock=clock).model_hashes(pairs)
+    assert [m for m, _, _ in anonymous] == ["org/affine-gated"]
+    assert [m for m, _, _ in signed_in] == ["org/affine-private", "org/affine-gated"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'{"errors": [7]}', b"[" * 100_000, b"<html>down</html>", b"x" * 100_000],
+    ids=["a-list", "odd-errors", "nested", "html", "over-the-bound"],
+)
+def test_an_error_answer_is_read_by_its_status_and_headers_whatever_its_body(
+    fake: FakeHub, clock: FakeClock, body: bytes
+) -> None:
+    shas = {r: fake.publish(r, weights()) for r in ("org/affine-rev", "org/affine-down")}
+    fake.faults["org/affine-rev"] = Fault(404, body, {"X-Error-Code": "RevisionNotFound"})
+    fake.faults["org/affine-down"] = Fault(503, body)
+    with capture_logs() as logs:
+        for repo, sha in shas.items():
+            hub_for(fake.url, clock, max_body_bytes=10_000).model_hashes([(repo, sha)])
+    told = {e["model"]: (e["reason"], e["hub_paused"]) for e in logs}
+    assert told == {
+        "org/affine-rev": ("not found or not visible (404): revision not found", False),
+        "org/affine-down": ("hub error (503)", True),
+    }
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with-its-length", "chunked"])
+def test_an_answer_larger_than_the_bound_is_refused(
+    fake: FakeHub, clock: FakeClock, chunked: bool
+) -> None:
+    sha = fake.publish("org/affine-x", weights())
+    padded = b'{"id": "org/affine-x", "pad": "' + b"x" * 200_000 + b'"}'
+    fake.faults["org/affine-x"] = Fault(200, padded, chunked=chunked)
+    hub = hub_for(fake.url, clock, max_body_bytes=100_000)
+    with capture_logs() as logs:
+        assert hub.model_hashes([("org/affine-x", sha)]) == []
+    assert [e["reason"] for e in logs] == ["response larger than 100000 bytes"]
+    # The bound is the hub's alone: an honest answer under it is read.
+    del fake.faults["org/affine-x"]
+    clock.advance(BACKOFF + 1)
+    assert hub.model_hashes([("org/affine-x", sha)])
+
+
+def test_a_compressed_answer_is_refused_as_it_could_inflate_past_the_bound(
+    fake: FakeHub, clock: FakeClock
+) -> None:
+    import gzip
+
+    sha = fake.publish("org/affine-x", weights())
+    bomb = gzip.compress(b'{"id": "org/affine-x", "pad": "' + b"x" * 1_000_000 + b'"}')
+    fake.faults["org/affine-x"] = Fault(200, bomb, {"Content-Encoding": "gzip"})
+    with capture_logs() as logs:
+        hub = hub_for(fake.url, clock, max_body_bytes=100_000)
+        assert hub.model_hashes([("org/affine-x", sha)]) == []
+    assert [e["reason"] for e in logs] == [
+        "response compressed (gzip) though it was asked for as it is"
+    ]
+
+
+def test_a_late_answer_is_cut_off_by_the_timeout_and_not_asked_again_by_the_hub_client(
+    clock: FakeClock,
+) -> None:
+    with FakeHub() as late:
+        sha = late.publish("org/affine-x", weights())
+        late.delays["org/affine-x"] = 60.0
+        hub = hub_for(late.url, clock, timeout=0.3)
+        with capture_logs() as logs:
+            assert hub.model_hashes([("org/affine-x", sha)]) == []
+        # Our timeout ended the wait: the hub has not answered yet, and was asked once.
+        assert late.answered == 0
+        assert late.requests_for("org/affine-x") == 1
+        (told,) = logs
+        assert "timed out" in told["reason"] and told["hub_paused"]
+
+
+def test_offline_mode_of_the_hub_client_is_an_unreachable_hub(
+    fake: FakeHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    sha = fake.publish("org/affine-x", weights())
+    with capture_logs() as logs:
+        assert hub_for(fake.url, clock).model_hashes([("org/affine-x", sha)]) == []
+    assert fake.seen == []
+    (told,) = logs
+    assert told["reason"].startswith("HF_HUB_OFFLINE is set") and told["hub_paused"]
+
+
+def test_a_name_the_hub_client_refuses_is_settled_and_never_sent(
+    fake: FakeHub, clock: FakeClock
+) -> None:
+    # Our own pattern lets "--" through; the hub's does not.
+    with capture_logs() as logs:
+        assert hub_for(fake.url, clock).model_hashes([("org/affine--x", "a" * 40)]) == []
+    assert fake.seen == []
+    assert logs[0]["reason"].startswith("not a hub repo id")

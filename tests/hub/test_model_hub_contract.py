@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.fake_hub import FakeClock, FakeHub, lfs_file
 from throne.adapters.hub import HuggingFaceHub
-from throne.daemon.model_hub import ModelHub, StaticModelHub
+from throne.adapters.hub.fixed import StaticModelHub
+from throne.ports.model_hub import ModelHub
 
 WEIGHTS = b"the weights"
 KNOWN_HASH = hashlib.sha256(hashlib.sha256(WEIGHTS).hexdigest().encode()).hexdigest()

@@ -6,9 +6,9 @@ import pytest
 
 from tests.support.fake_hub import FakeHub, lfs_file
 from throne.adapters.hub import HuggingFaceHub
+from throne.adapters.hub.fixed import NoModelHub
 from throne.app import open_model_hub
-from throne.daemon.model_hub import NoModelHub
-from throne.daemon.settings import settings_from_dict
+from throne.daemon.settings import SettingsError, settings_from_dict
 
 RANGES = {"SAT": (0, 1000)}
 
@@ -62,3 +62,25 @@ def test_the_process_environment_is_read_by_default(monkeypatch: pytest.MonkeyPa
         )
         open_model_hub(settings).model_hashes([("org/affine-a", sha)])
         assert [s.authorization for s in fake.seen] == ["Bearer hf_from_env"]
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["default", "configured"])
+def test_hf_endpoint_stands_in_for_the_default_endpoint_not_for_a_configured_one(
+    configured: bool,
+) -> None:
+    with FakeHub() as from_env, FakeHub() as from_file:
+        (sha,) = {
+            h.publish("org/affine-a", [lfs_file("m.bin", b"w")]) for h in (from_env, from_file)
+        }
+        table = {"kind": "huggingface"} | ({"endpoint": from_file.url} if configured else {})
+        settings = settings_from_dict({"model_hub": table}, RANGES)
+        hub = open_model_hub(settings, {"HF_ENDPOINT": from_env.url})
+        assert hub.model_hashes([("org/affine-a", sha)])
+        asked, not_asked = (from_file, from_env) if configured else (from_env, from_file)
+        assert (len(asked.seen), len(not_asked.seen)) == (1, 0)
+
+
+def test_an_hf_endpoint_that_is_not_a_url_stops_the_start() -> None:
+    settings = settings_from_dict({"model_hub": {"kind": "huggingface"}}, RANGES)
+    with pytest.raises(SettingsError, match="HF_ENDPOINT must be an http"):
+        open_model_hub(settings, {"HF_ENDPOINT": "hub.example"})

@@ -1,4 +1,4 @@
-"""A small deterministic environment implementing the `Environment` port, for these tests."""
+"""A small deterministic environment implementing `Environment`, for these tests."""
 
 from __future__ import annotations
 

@@ -11,16 +11,13 @@ import pytest
 from throne.adapters.inference import (
     AiohttpChatCompletions,
     BreakerPolicy,
-    ChatRequest,
-    Completion,
     Deadlines,
-    Endpoint,
-    Failure,
     Limits,
-    Result,
     RetryPolicy,
 )
 from throne.miners import Faults, MinerProfile, MinerServer
+from throne.ports.chat_completions import ChatRequest, Completion, Failure, Result
+from throne.ports.model_endpoints import Endpoint
 
 from .arithmetic_env import ArithmeticEnvironment
 

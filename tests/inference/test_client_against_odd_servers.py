@@ -12,18 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from throne.adapters.inference import (
-    AiohttpChatCompletions,
-    ChatRequest,
-    Completion,
-    Deadlines,
-    Endpoint,
-    Failure,
-    Limits,
-    Result,
-    RetryPolicy,
-)
+from throne.adapters.inference import AiohttpChatCompletions, Deadlines, Limits, RetryPolicy
 from throne.miners import BackgroundServer
+from throne.ports.chat_completions import ChatRequest, Completion, Failure, Result
+from throne.ports.model_endpoints import Endpoint
 
 SEEN: list[dict[str, object]] = []
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from throne.adapters.inference.completion_body import UnusableBody, parse_completion_body
-from throne.adapters.inference.records import Usage
+from throne.ports.chat_completions import Usage
 
 
 def test_the_text_and_usage_are_read_from_the_first_choice() -> None:

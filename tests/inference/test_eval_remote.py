@@ -14,13 +14,14 @@ import time
 import httpx
 import pytest
 
-from throne.adapters.inference import AiohttpChatCompletions, Endpoint
+from throne.adapters.inference import AiohttpChatCompletions
 from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.cli import eval_remote
 from throne.cli.main import build_parser, main
 from throne.envs.base import Environment, Evaluation, Task
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
+from throne.ports.model_endpoints import Endpoint
 
 from .arithmetic_env import ArithmeticEnvironment
 

@@ -22,16 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from throne.adapters.inference import (
-    AiohttpChatCompletions,
-    BreakerPolicy,
-    ChatRequest,
-    Completion,
-    Endpoint,
-    Failure,
-    Limits,
-    RetryPolicy,
-)
+from throne.adapters.inference import AiohttpChatCompletions, BreakerPolicy, Limits, RetryPolicy
 from throne.adapters.inference.completion_body import (
     MAX_TOKEN_COUNT,
     ParsedBody,
@@ -39,6 +30,8 @@ from throne.adapters.inference.completion_body import (
     parse_completion_body,
 )
 from throne.miners import BackgroundServer
+from throne.ports.chat_completions import ChatRequest, Completion, Failure
+from throne.ports.model_endpoints import Endpoint
 
 CAP = 64 * 1024  # the client's body cap here: giant strings near it stay cheap to generate
 

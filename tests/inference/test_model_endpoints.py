@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from throne.adapters.inference import Endpoint, StaticModelEndpoints, UnknownModel
+from throne.adapters.inference import StaticModelEndpoints
+from throne.ports.model_endpoints import Endpoint, UnknownModel
 
 
 def test_a_revision_route_wins_over_a_model_route_and_the_gateway() -> None:

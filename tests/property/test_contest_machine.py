@@ -15,11 +15,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tests.support.contest import Driver, commitment_text, small_config
 from throne.application import ThroneApplication
+from throne.domain.contest.battle import restrict
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
-from throne.domain.contest.rules import judge
+from throne.domain.contest.rules import Verdict, judge
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
+from throne.domain.contest.state import DecisionInputs, Pool
 
 HOTKEYS = [f"hk{i}" for i in range(8)]
 MALFORMED = ["", "{", "[]", '{"model": 3, "revision": "r"}', '{"model": "x/y"}', "\x00\xff"]
@@ -282,15 +284,15 @@ def check_log(app: ThroneApplication) -> None:
     """Walk the contest's events from the start and recheck every decision."""
     champion: str | None = None
     battle: dict[str, Any] | None = None
-    pool: dict[str, Any] | None = None
+    pool: Pool | None = None
     config = None
     for e in app.events.get(app.contest_id):
         kind = type(e).__name__
         if kind == "Created" or kind == "Reconfigured":
-            config = ContestConfig.from_dict(e.config)
+            config = e.config
         elif kind == "PoolRefreshed":
             assert battle is None, "pool refreshed during a battle"
-            pool = {"pool": e.pool, "task_ids": e.task_ids}
+            pool = Pool(e.pool, e.block, e.seed_commitment, e.task_ids)
         elif kind == "ChampionCrowned":
             assert champion is None, "cold start with a champion on the throne"
             champion = e.hotkey
@@ -301,23 +303,23 @@ def check_log(app: ThroneApplication) -> None:
             assert battle is not None and e.block < battle["deadline"]
             battle = None
         elif kind == "Dethroned":
-            assert battle is not None and e.new_champion["hotkey"] == battle["hotkey"]
-            assert e.old_champion["hotkey"] == champion
+            assert battle is not None and e.new_champion.hotkey == battle["hotkey"]
+            assert e.old_champion.hotkey == champion
             assert config is not None and pool is not None
-            recheck(app, config, pool, e.old_champion, e.new_champion, e.verdict, e.inputs)
-            assert e.verdict["winner"] == "challenger"
-            champion, battle = e.new_champion["hotkey"], None
+            old = (e.old_champion.hotkey, e.old_champion.revision)
+            new = (e.new_champion.hotkey, e.new_champion.revision)
+            recheck(app, config, pool, old, new, e.verdict, e.inputs)
+            assert e.verdict.winner == "challenger"
+            champion, battle = e.new_champion.hotkey, None
         elif kind == "Terminated":
             if battle is not None and e.hotkey == battle["hotkey"]:
                 assert e.block < battle["deadline"] or e.reason == "deadline"
                 if e.verdict is not None:
                     assert config is not None and pool is not None and champion is not None
-                    old = {"hotkey": champion, "revision": _revision(app, champion)}
-                    new = {"hotkey": e.hotkey, "revision": e.revision}
-                    recheck(app, config, pool, old, new, e.verdict, e.inputs)
-                    assert (
-                        e.verdict["winner"] == "champion" or e.inputs["rule"] == "early_regression"
-                    )
+                    assert e.inputs is not None
+                    old = (champion, _revision(app, champion))
+                    recheck(app, config, pool, old, (e.hotkey, e.revision), e.verdict, e.inputs)
+                    assert e.verdict.winner == "champion" or e.inputs.rule == "early_regression"
                 battle = None
             elif e.hotkey == champion:
                 champion = None  # dethroned (already moved on) or abdicated
@@ -334,30 +336,27 @@ def _revision(app: ThroneApplication, hotkey: str) -> str:
 def recheck(
     app: ThroneApplication,
     config: ContestConfig,
-    pool: dict[str, Any],
-    champion: dict[str, Any],
-    challenger: dict[str, Any],
-    recorded: dict[str, Any],
-    inputs: dict[str, Any],
+    pool: Pool,
+    champion: tuple[str, str | None],
+    challenger: tuple[str, str | None],
+    recorded: Verdict,
+    inputs: DecisionInputs,
 ) -> None:
+    """``judge`` on the samples each side's scorecard held at the versions the decision read."""
     sides = []
-    for who, key in ((champion, "champion"), (challenger, "challenger")):
+    versions = (inputs.champion_scorecard_version, inputs.challenger_scorecard_version)
+    for (hotkey, revision), version in zip((champion, challenger), versions, strict=True):
+        assert revision is not None
         sid = Scorecard.create_id(
-            netuid=config.netuid, pool=pool["pool"], hotkey=who["hotkey"], revision=who["revision"]
+            netuid=config.netuid, pool=pool.pool, hotkey=hotkey, revision=revision
         )
-        version = inputs[f"{key}_scorecard_version"]
-        scores: dict[str, dict[int, float]] = {e.name: {} for e in config.scoring_envs}
+        scores: dict[str, dict[int, float]] = {}
         if version:
             for ev in app.events.get(sid, lte=version):
-                if (
-                    type(ev).__name__ == "SampleScored"
-                    and ev.outcome != "infra_error"
-                    and ev.env in scores
-                    and ev.task_id in pool["task_ids"][ev.env]
-                ):
-                    scores[ev.env][ev.task_id] = ev.score
-        sides.append(scores)
-    assert judge(sides[0], sides[1], config.rules()).to_dict() == recorded
+                if isinstance(ev, Scorecard.SampleScored) and ev.outcome != "infra_error":
+                    scores.setdefault(ev.env, {})[ev.task_id] = ev.score
+        sides.append(restrict(scores, pool, config))
+    assert judge(sides[0], sides[1], config.rules()) == recorded
 
 
 ContestMachine.TestCase.settings = settings(

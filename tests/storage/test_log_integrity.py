@@ -12,7 +12,7 @@ from tests.support.contest import small_config
 from tests.support.played import play
 from throne.adapters.storage.database import StorageError, parse_database_url
 from throne.adapters.storage.integrity import CorruptLog, check_integrity
-from throne.adapters.storage.lock import SqliteWriterLock
+from throne.adapters.storage.lock import SqliteRoleLock
 from throne.app import open_log
 from throne.application import ThroneApplication
 
@@ -64,7 +64,7 @@ def test_a_log_with_a_damaged_page_is_refused_in_one_line(tmp_path: Path) -> Non
     assert isinstance(exc.value, StorageError)
     assert "\n" not in message and "stored_events" in message and "backup" in message
     assert path.stat().st_size == size
-    lock = SqliteWriterLock(db)  # the refused daemon let go of the log
+    lock = SqliteRoleLock(db)  # the refused daemon let go of the log
     lock.acquire()
     lock.release()
 

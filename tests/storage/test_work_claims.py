@@ -1,4 +1,5 @@
-"""Work claims on SQLite and PostgreSQL: one holder per item until it expires."""
+"""The `WorkClaims` contract, on each backend of SqlWorkClaims (SQLite, PostgreSQL): one holder
+per item until it expires."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from typing import Any
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
 from throne.audit.reader import numbered_lines
 from throne.audit.records import ExportedEvent
-from throne.audit.signing import Signer
 from throne.audit.sources import export_source
 from throne.audit.writer import ExportWriter
+from throne.ports.signer import Signer
 
 Events = list[dict[str, Any]]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.contest import Driver, fixed, fraction, small_config
-from throne.adapters.chain.u16 import to_u16
 from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
+from throne.domain.contest.weights import to_u16
 
 
 def set_weights(app: ThroneApplication, block: int) -> None:

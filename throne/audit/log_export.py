@@ -17,7 +17,6 @@ from throne.adapters.storage.log import APPLICATION_NAME
 from throne.audit.append import AppendError, open_export_for_append
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
 from throne.audit.replay import POOL_TOPIC, is_weight_submission
-from throne.audit.signing import Signer
 from throne.audit.stored import (
     NotificationSource,
     exported,
@@ -32,6 +31,7 @@ from throne.audit.writer import (
     open_for_writing,
     write_notifications,
 )
+from throne.ports.signer import Signer
 
 if TYPE_CHECKING:
     from throne.adapters.storage.database import Database

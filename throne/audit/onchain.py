@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from throne.adapters.chain.port import Chain, OnchainWeights
 from throne.audit.format import AuditError
 from throne.audit.replay import ReplaySummary
+from throne.ports.chain import Chain, OnchainWeights
 
 
 @dataclass(frozen=True)

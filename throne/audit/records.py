@@ -27,7 +27,8 @@ from throne.audit.format import (
     end_message,
 )
 from throne.audit.links import LinkState, first_head
-from throne.audit.signing import Signer, signature_is_valid
+from throne.audit.signing import signature_is_valid
+from throne.ports.signer import Signer
 
 #: Parses one line. orjson reads a line about four times faster than the standard library (it
 #: is most of the cost of a verification), the same JSON, and refuses NaN, which canonical

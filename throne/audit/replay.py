@@ -5,9 +5,11 @@ rebuilds each aggregate with the domain's own event classes and checks:
 
 - every verdict (``Dethroned``, and ``Terminated`` with a verdict) equals ``judge`` re-run on the
   ``SampleScored`` events of both scorecards up to the versions the decision recorded, restricted
-  to the pool's task ids, under the rules in force;
+  to the pool's task ids (the domain's ``restrict``), under the rules in force. Verdicts are read
+  as the domain decodes them, so those stored as plain dicts (before verdicts were records) and
+  those stored as records are checked alike;
 - every ``WeightsSet`` carries the weights of the contest version it names, and exactly the
-  ``u16`` vector the chain adapters derive from them (``throne.adapters.chain.u16.to_u16``);
+  ``u16`` vector the chain adapters derive from them (``throne.domain.contest.weights.to_u16``);
 - every retired pool's seed hashes to its published commitment and derives its task ids. A
   pool exported without its seed may be retired before its seed is revealed (an export appended
   to later reveals it in a checkpoint: see :meth:`ContestReplay.reveal`); by the end of the log
@@ -26,15 +28,17 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from throne.adapters.chain.u16 import to_u16
 from throne.audit.format import AuditError, canonical_json
 from throne.audit.records import ExportedEvent
 from throne.audit.stored import to_stored
+from throne.domain.contest.battle import restrict
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.domain.contest.pool import derive_task_ids, seed_commitment
-from throne.domain.contest.rules import judge
+from throne.domain.contest.rules import Verdict, judge
 from throne.domain.contest.scorecard import Scorecard
+from throne.domain.contest.state import DecisionInputs
+from throne.domain.contest.weights import to_u16
 
 SAMPLE_TOPIC = Scorecard.SampleScored.TOPIC
 WEIGHTS_TOPIC = WeightLedger.WeightsSet.TOPIC
@@ -152,7 +156,7 @@ class ContestReplay:
         domain_event = self._decode(event)
         aggregate = self._aggregates.get(event.originator)
         if isinstance(aggregate, Contest) or event.topic.startswith("throne:Contest."):
-            self._before_contest_event(event, aggregate)
+            self._before_contest_event(event, domain_event, aggregate)
         elif event.topic == WEIGHTS_TOPIC:
             self._check_weights(event)
         try:
@@ -224,7 +228,9 @@ class ContestReplay:
 
     # ---- checks -------------------------------------------------------------------------------
 
-    def _before_contest_event(self, event: ExportedEvent, contest: Contest | None) -> None:
+    def _before_contest_event(
+        self, event: ExportedEvent, decoded: Any, contest: Contest | None
+    ) -> None:
         if event.topic == POOL_TOPIC:
             previous = self._open_pools.get(event.originator)
             if previous is not None:
@@ -234,7 +240,7 @@ class ContestReplay:
             # (Keys carry no netuid: with several contests in one log, everything is kept.)
             if len(self._contest_of_netuid) <= 1 and isinstance(event.payload.get("pool"), int):
                 self._samples.forget_pools_before(event.payload["pool"])
-            settings = contest.settings if contest is not None else None
+            settings = contest.config if contest is not None else None
             pool = self._open_pools[event.originator] = {
                 **event.payload,
                 "_id": event.id,
@@ -243,26 +249,38 @@ class ContestReplay:
             if not pool.get("seed"):
                 self._withheld[event.id] = pool
         elif event.topic in (DETHRONED_TOPIC, TERMINATED_TOPIC) and contest is not None:
-            if event.payload.get("verdict") is not None:
-                self._check_verdict(event, contest)
+            decision: Contest.Dethroned | Contest.Terminated = decoded
+            if decision.verdict is not None:
+                self._check_verdict(event, decision.verdict, decision.inputs, contest)
             name = event.topic.rsplit(".", 1)[-1]
             self.summary.decisions[name] = self.summary.decisions.get(name, 0) + 1
 
-    def _check_verdict(self, event: ExportedEvent, contest: Contest) -> None:
-        p = event.payload
+    def _check_verdict(
+        self,
+        event: ExportedEvent,
+        verdict: Verdict,
+        inputs: DecisionInputs | None,
+        contest: Contest,
+    ) -> None:
         where = f"{event.topic.rsplit('.', 1)[-1]} at id {event.id}"
         if contest.champion is None or contest.battle is None or contest.pool is None:
             raise AuditError("verdict-mismatch", f"{where}: a verdict without a battle")
-        inputs = p.get("inputs") or {}
-        pool = int(contest.pool["pool"])
-        settings = contest.settings
-        allowed = {e.name: set(contest.pool["task_ids"][e.name]) for e in settings.scoring_envs}
-        champion = (pool, contest.champion["hotkey"], contest.champion["revision"])
-        challenger = (pool, contest.battle["hotkey"], contest.battle["revision"])
-        champ_scores = self._scores(champion, inputs.get("champion_scorecard_version"), allowed)
-        chal_scores = self._scores(challenger, inputs.get("challenger_scorecard_version"), allowed)
-        recomputed = judge(champ_scores, chal_scores, settings.rules()).to_dict()
-        recorded = p["verdict"]
+        pool, config = contest.pool, contest.config
+        envs = [e.name for e in config.scoring_envs]
+        champion = (pool.pool, contest.champion.hotkey, contest.champion.revision)
+        challenger = (pool.pool, contest.battle.hotkey, contest.battle.revision)
+        champ_scores = self._scores(
+            champion, None if inputs is None else inputs.champion_scorecard_version, envs
+        )
+        chal_scores = self._scores(
+            challenger, None if inputs is None else inputs.challenger_scorecard_version, envs
+        )
+        recomputed = judge(
+            restrict(champ_scores, pool, config),
+            restrict(chal_scores, pool, config),
+            config.rules(),
+        ).to_dict()
+        recorded = verdict.to_dict()
         if canonical_json(recomputed) != canonical_json(recorded):
             raise AuditError(
                 "verdict-mismatch",
@@ -280,16 +298,14 @@ class ContestReplay:
         self.summary.verdicts_checked += 1
 
     def _scores(
-        self,
-        key: tuple[int, str, str],
-        version: Any,
-        allowed: Mapping[str, set[int]],
+        self, key: tuple[int, str, str], version: int | None, envs: list[str]
     ) -> dict[str, dict[int, float]]:
-        limit = int(version) if isinstance(version, int) else 1 << 62
+        """A side's scores in ``envs``, as its scorecard held them at ``version``."""
+        limit = (1 << 62) if version is None else version
         scores: dict[str, dict[int, float]] = {}
-        for env, ids in allowed.items():
+        for env in envs:
             results = self._samples.by_key.get((*key, env), {})
-            scores[env] = {t: s for t, (v, s) in results.items() if v <= limit and t in ids}
+            scores[env] = {t: s for t, (v, s) in results.items() if v <= limit}
         return scores
 
     def _check_weights(self, event: ExportedEvent) -> None:

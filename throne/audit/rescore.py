@@ -13,15 +13,12 @@ from itertools import islice
 from typing import Any
 
 from throne.adapters.storage.database import Database
-from throne.adapters.storage.responses import (
-    ResponseCorrupted,
-    ResponseNotFound,
-    SqlResponseStore,
-)
+from throne.adapters.storage.responses import SqlResponseStore
 from throne.audit.format import AuditError
 from throne.audit.stored import iter_notifications, opened_log, parse_state
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.base import Environment
+from throne.ports.response_store import ResponseCorrupted, ResponseNotFound
 
 SLACK = 1e-9
 

@@ -11,8 +11,8 @@ from typing import IO, Any, cast
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, FORMAT_VERSION
 from throne.audit.links import LinkState, next_head
 from throne.audit.records import Checkpoint, EndRecord, ExportedEvent, Header
-from throne.audit.signing import Signer
 from throne.audit.stored import Redact, StoredNotification, exported
+from throne.ports.signer import Signer
 
 #: Decides whether a checkpoint follows this event (besides every N): weight submissions.
 CheckpointAfter = Callable[[str, dict[str, Any]], bool]

@@ -20,8 +20,6 @@ from throne.cli.main import CommandError
 from throne.cli.progress import ProgressLine
 
 if TYPE_CHECKING:
-    from throne.adapters.chain.port import Chain
-    from throne.app import AuditParts
     from throne.audit.log_export import Appended
     from throne.audit.onchain import OnchainQuery
     from throne.audit.sources import AuditSource
@@ -232,6 +230,7 @@ def _print_appended(appended: Appended, out: Path, signer: str) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from throne.app import open_environments
     from throne.audit.onchain import NoSubnet, NotRegistered, NoValidator
     from throne.audit.sources import DatabaseLog, export_source
     from throne.audit.verification import Rescoring, verify
@@ -262,9 +261,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 source,
                 expected_signer=args.signer,
                 jobs=args.jobs if args.file is not None else None,
-                rescore=Rescoring(_parts(args).environments(), args.jobs or 4)
-                if args.rescore
-                else None,
+                rescore=Rescoring(open_environments(), args.jobs or 4) if args.rescore else None,
                 onchain=_onchain_query(args) if args.onchain else None,
                 progress=progress,
             )
@@ -299,32 +296,16 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parts(args: argparse.Namespace) -> AuditParts:
-    """What the composition root builds for an audit, from the chain flags."""
-    from throne.app import AuditParts
-
-    return AuditParts(
-        network=args.chain,
-        chain_db=args.chain_db,
-        chain_timeout_seconds=args.timeout,
-        data_dir=args.data_dir,
-    )
-
-
 def _onchain_query(args: argparse.Namespace) -> OnchainQuery:
-    from throne.adapters.chain.port import is_chain_name
     from throne.audit.onchain import OnchainQuery
+    from throne.cli.chain_args import open_chain
 
-    def open_chain() -> Chain:
-        if args.chain != "local" and not is_chain_name(args.chain):
-            raise CommandError(
-                f"unknown chain {args.chain!r}: use local, finney, test or a ws(s) URL"
-            )
-        if args.chain != "local" and args.timeout <= 0:
-            raise CommandError("--timeout must be positive")
-        return _parts(args).open_chain()
-
-    return OnchainQuery(open_chain, args.netuid, args.validator_uid, args.validator_hotkey)
+    return OnchainQuery(
+        lambda: open_chain(args, need_signer=False),
+        args.netuid,
+        args.validator_uid,
+        args.validator_hotkey,
+    )
 
 
 class _StageLines:

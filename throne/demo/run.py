@@ -14,19 +14,20 @@ from typing import Any
 
 from throne import event_loop
 from throne.adapters.chain.local import LocalChain
-from throne.adapters.inference.endpoints import Endpoint, StaticModelEndpoints
+from throne.adapters.hub.fixed import StaticModelHub
+from throne.adapters.inference.endpoints import StaticModelEndpoints
 from throne.adapters.inference.policy import RetryPolicy
 from throne.adapters.storage.database import parse_database_url
 from throne.app import Services, build
 from throne.audit.format import AuditError
 from throne.audit.sources import DatabaseLog
 from throne.audit.verification import verify
-from throne.daemon.model_hub import StaticModelHub
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.demo.cast import CAST, model_hashes
 from throne.demo.story import battles_decided, reigns
 from throne.envs.registry import environments
 from throne.miners import MinerProfile, MinerServer
+from throne.ports.model_endpoints import Endpoint
 
 NETUID = 120
 VALIDATOR = "5DemoValidator"

@@ -21,12 +21,8 @@ def reigns(app: ThroneApplication) -> list[dict[str, Any]]:
         if isinstance(e, Contest.ChampionCrowned):
             out.append(_reign(e.hotkey, e.uid, e.block, "cold_start"))
         elif isinstance(e, Contest.Dethroned):
-            end(e.block, e.new_champion["hotkey"])
-            out.append(
-                _reign(
-                    e.new_champion["hotkey"], e.new_champion["uid"], e.block, e.verdict["reason"]
-                )
-            )
+            end(e.block, e.new_champion.hotkey)
+            out.append(_reign(e.new_champion.hotkey, e.new_champion.uid, e.block, e.verdict.reason))
         elif isinstance(e, Contest.Terminated) and out and out[-1]["hotkey"] == e.hotkey:
             end(e.block, None)  # abdication; a dethroned champion's reign already ended
     return out

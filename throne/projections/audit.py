@@ -91,9 +91,9 @@ class AuditProjection(Projection):
         new = e.new_champion
         inputs = {
             "pool": e.pool,
-            "old_champion": e.old_champion,
-            **e.inputs,
-            "verdict": _verdict_summary(e.verdict),
+            "old_champion": e.old_champion.to_dict(),
+            **e.inputs.to_dict(),
+            "verdict": _verdict_summary(e.verdict.to_dict()),
         }
         self._row(
             conn,
@@ -101,16 +101,16 @@ class AuditProjection(Projection):
             e.block,
             "dethroned",
             inputs,
-            new["hotkey"],
-            new["revision"],
-            e.verdict.get("reason"),
+            new.hotkey,
+            new.revision,
+            e.verdict.reason,
         )
 
     @process.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
-        inputs: dict[str, Any] = dict(e.inputs or {})
+        inputs: dict[str, Any] = {} if e.inputs is None else e.inputs.to_dict()
         if e.verdict is not None:
-            inputs["verdict"] = _verdict_summary(e.verdict)
+            inputs["verdict"] = _verdict_summary(e.verdict.to_dict())
         self._row(conn, nid, e.block, "terminated", inputs, e.hotkey, e.revision, e.reason)
 
     @process.register

@@ -9,11 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from throne.domain.contest.battle import progress
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
-from throne.domain.contest.pool import completeness_threshold
-from throne.domain.contest.rules import judge_env
 from throne.domain.contest.scorecard import Scorecard
+from throne.domain.contest.state import Pool
 from throne.projections.base import Projection, insert_ignore
 
 _C = Contest
@@ -86,11 +86,13 @@ class StandingsProjection(Projection):
 
     @process.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.insert(self.contest).values(netuid=e.netuid, config=_dump(e.config)))
+        conn.execute(
+            sa.insert(self.contest).values(netuid=e.netuid, config=_dump(e.config.to_dict()))
+        )
 
     @process.register
     def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.update(self.contest).values(config=_dump(e.config)))
+        conn.execute(sa.update(self.contest).values(config=_dump(e.config.to_dict())))
 
     @process.register
     def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
@@ -171,12 +173,13 @@ class StandingsProjection(Projection):
     @process.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
-        self._miner(conn, new["hotkey"], status="champion")
-        champion = {"hotkey": new["hotkey"], "revision": new["revision"], "since": e.block}
+        assert new.revision is not None
+        self._miner(conn, new.hotkey, status="champion")
+        champion = {"hotkey": new.hotkey, "revision": new.revision, "since": e.block}
         conn.execute(sa.update(self.contest).values(champion=_dump(champion), battle=None))
-        self._end_reign(conn, e.block, new["hotkey"])
-        how = f"dethroned:{e.old_champion['hotkey']}"
-        self._reign(conn, nid, new["hotkey"], new["revision"], how, e.block)
+        self._end_reign(conn, e.block, new.hotkey)
+        how = f"dethroned:{e.old_champion.hotkey}"
+        self._reign(conn, nid, new.hotkey, new.revision, how, e.block)
 
     @process.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
@@ -300,25 +303,8 @@ class StandingsProjection(Projection):
                 out.setdefault(env, {})[int(task)] = float(score)
             return out
 
-        champ, chal = scores(champion), scores(battle)
-        rules = config.rules()
-        progress = {}
-        for env in config.scoring_envs:
-            allowed = set(pool["task_ids"][env.name])
-            c = {t: s for t, s in champ.get(env.name, {}).items() if t in allowed}
-            d = {t: s for t, s in chal.get(env.name, {}).items() if t in allowed}
-            v = judge_env(c, d, rules.envs[env.name])
-            progress[env.name] = {
-                "common": v.n,
-                "needed": env.sampling_count,
-                "champion_mean": v.champion_mean,
-                "challenger_mean": v.challenger_mean,
-                "dominant_threshold": v.dominant_threshold,
-                "not_worse_threshold": v.not_worse_threshold,
-                "champion_scored": len(c),
-                "champion_needed": completeness_threshold(len(allowed), config.completeness),
-            }
-        return progress
+        envs = progress(scores(champion), scores(battle), Pool.from_dict(pool), config)
+        return {env: p.to_dict() for env, p in envs.items()}
 
 
 def _miner_row(m: dict[str, Any]) -> dict[str, Any]:

@@ -67,13 +67,13 @@ class WeightsProjection(Projection):
 
     @process.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        burn = float(e.config.get("burn", 0.0))
+        burn = e.config.burn
         conn.execute(sa.insert(self.state).values(netuid=e.netuid, burn=burn))
         self._recompute(conn)
 
     @process.register
     def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.update(self.state).values(burn=float(e.config.get("burn", 0.0))))
+        conn.execute(sa.update(self.state).values(burn=e.config.burn))
         self._recompute(conn)
 
     @process.register
@@ -101,7 +101,7 @@ class WeightsProjection(Projection):
 
     @process.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
-        self._set_champion(conn, e.new_champion["hotkey"])
+        self._set_champion(conn, e.new_champion.hotkey)
 
     @process.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:

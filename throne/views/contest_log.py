@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 from throne.application import ThroneApplication
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.rules import Verdict
 from throne.views.timeline import summarize_verdict
 
 
@@ -31,7 +32,7 @@ def recorded_config(app: ThroneApplication) -> ContestConfig:
         contest: Contest = app.repository.get(app.contest_id)
     except AggregateNotFoundError:
         return app.config
-    return contest.settings
+    return contest.config
 
 
 def last_block(app: ThroneApplication, scan: int = 50) -> int | None:
@@ -107,7 +108,7 @@ def said_about_everyone(app: ThroneApplication) -> dict[str, list[dict[str, Any]
 def describe(e: Any) -> list[tuple[str, dict[str, Any]]]:
     """The hotkeys an event is about, each with what it says of it."""
     if isinstance(e, Contest.Dethroned):
-        new, old = e.new_champion["hotkey"], e.old_champion["hotkey"]
+        new, old = e.new_champion.hotkey, e.old_champion.hotkey
         won = {"event": "Dethroned", "block": e.block, "beat": old, **_verdict(e.verdict)}
         return [(new, won), (old, {"event": "Dethroned", "block": e.block, "lost_to": new})]
     hotkey = getattr(e, "hotkey", None)
@@ -133,5 +134,5 @@ def _own(e: Any) -> dict[str, Any] | None:
     return None
 
 
-def _verdict(verdict: dict[str, Any] | None) -> dict[str, Any]:
-    return {} if verdict is None else {"verdict": summarize_verdict(verdict)}
+def _verdict(verdict: Verdict | None) -> dict[str, Any]:
+    return {} if verdict is None else {"verdict": summarize_verdict(verdict.to_dict())}

@@ -25,15 +25,16 @@ def fold_reigns(events: Iterable[Any]) -> list[dict[str, Any]]:
             reigns.append(current)
         elif isinstance(e, Contest.Dethroned):
             if current is not None:
-                _close(current, e.block, {"how": "dethroned", "by": e.new_champion["hotkey"]})
+                _close(current, e.block, {"how": "dethroned", "by": e.new_champion.hotkey})
             new = e.new_champion
             taken = {
                 "how": "dethrone",
-                "from": e.old_champion["hotkey"],
+                "from": e.old_champion.hotkey,
                 "pool": e.pool,
-                "verdict": summarize_verdict(e.verdict),
+                "verdict": summarize_verdict(e.verdict.to_dict()),
             }
-            current = _reign(new["hotkey"], new["revision"], new["uid"], models, e.block, taken)
+            assert new.revision is not None
+            current = _reign(new.hotkey, new.revision, new.uid, models, e.block, taken)
             reigns.append(current)
         elif (
             isinstance(e, Contest.Terminated)
@@ -68,9 +69,9 @@ def fold_battles(events: Iterable[Any]) -> list[dict[str, Any]]:
             }
             battles.append(current)
         elif isinstance(e, Contest.Dethroned):
-            champion = e.new_champion["hotkey"]
+            champion = e.new_champion.hotkey
             if current is not None and current["result"] == "ongoing":
-                won = summarize_verdict(e.verdict)
+                won = summarize_verdict(e.verdict.to_dict())
                 _end(current, e.block, "dethroned", str(won["reason"]), won)
         elif isinstance(e, Contest.ChallengerReleased):
             if current is not None and current["challenger"] == e.hotkey:
@@ -80,7 +81,7 @@ def fold_battles(events: Iterable[Any]) -> list[dict[str, Any]]:
                 champion = None
             ours = current is not None and current["challenger"] == e.hotkey
             if ours and current is not None and current["result"] == "ongoing":
-                lost = None if e.verdict is None else summarize_verdict(e.verdict)
+                lost = None if e.verdict is None else summarize_verdict(e.verdict.to_dict())
                 _end(current, e.block, "terminated", e.reason, lost)
     return battles
 
@@ -94,7 +95,7 @@ def fold_terminations(events: Iterable[Any]) -> list[dict[str, Any]]:
             "revision": e.revision,
             "block": e.block,
             "reason": e.reason,
-            "verdict": None if e.verdict is None else summarize_verdict(e.verdict),
+            "verdict": None if e.verdict is None else summarize_verdict(e.verdict.to_dict()),
         }
         for e in events
         if isinstance(e, Contest.Terminated)

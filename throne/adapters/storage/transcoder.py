@@ -1,4 +1,5 @@
-"""`OrjsonTranscoder`: eventsourcing's JSON transcoding, encoded by orjson.
+"""`OrjsonTranscoder`: eventsourcing's JSON transcoding, encoded by orjson; and the
+transcodings of the domain's records (`domain_transcodings`).
 
 Encoding an event's state is most of the CPU time of a batched save, and orjson encodes a
 ``SampleScored`` about three times faster than the standard library. It writes the same JSON:
@@ -17,10 +18,18 @@ the state instead, so the result always means exactly what it would have written
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from throne.domain.contest.config import ContestConfig
+from throne.domain.contest.rules import Verdict
+from throne.domain.contest.state import Battle, Champion, DecisionInputs, MinerRef, Pool
+from throne.domain.queue.miners import MinerRecord
+
+T = TypeVar("T")
 
 # Objects orjson would otherwise write itself go to ``default``, as with the standard encoder.
 _OPTIONS = (
@@ -45,3 +54,44 @@ class OrjsonTranscoder(JSONTranscoder):
         if b"null" in encoded or _QUOTED_UUID.search(encoded):
             return super().encode(obj)
         return encoded
+
+
+class RecordAsDict(Transcoding):
+    """A domain record stored as the plain dict its ``to_dict`` gives, read back by
+    ``from_dict``. ``name`` is written into every stored event: it never changes."""
+
+    def __init__(
+        self,
+        kind: type[T],
+        name: str,
+        to_dict: Callable[[T], object],
+        from_dict: Callable[[Any], T],
+    ) -> None:
+        self.type = kind
+        self.name = name
+        self._to_dict = to_dict
+        self._from_dict = from_dict
+
+    def encode(self, obj: Any) -> object:
+        return self._to_dict(obj)
+
+    def decode(self, data: Any) -> Any:
+        return self._from_dict(data)
+
+
+def domain_transcodings() -> list[Transcoding]:
+    """The transcodings of every record the contest's events and snapshots carry."""
+    return [
+        RecordAsDict(
+            ContestConfig, "contest_config", ContestConfig.to_dict, ContestConfig.from_dict
+        ),
+        RecordAsDict(Verdict, "verdict", Verdict.to_dict, Verdict.from_dict),
+        RecordAsDict(
+            DecisionInputs, "decision_inputs", DecisionInputs.to_dict, DecisionInputs.from_dict
+        ),
+        RecordAsDict(MinerRef, "miner_ref", MinerRef.to_dict, MinerRef.from_dict),
+        RecordAsDict(Champion, "champion", Champion.to_dict, Champion.from_dict),
+        RecordAsDict(Battle, "battle", Battle.to_dict, Battle.from_dict),
+        RecordAsDict(Pool, "pool", Pool.to_dict, Pool.from_dict),
+        RecordAsDict(MinerRecord, "miner", MinerRecord.row, MinerRecord.from_row),
+    ]

@@ -5,25 +5,37 @@ is one atomic save, and two writers racing on one log cannot both decide: optimi
 concurrency rejects the second. Samples live in per-(pool, miner) `Scorecard` streams; a
 decision receives them as `SideScores` and records their versions.
 
-Commands check a rule and then trigger events; ``apply`` methods never fail and do no I/O.
+Commands check a rule (the rules are pure functions: `throne.domain.contest.battle`,
+`throne.domain.queue`; the chain's commands are in `throne.domain.contest.roster`) and then
+trigger events; ``apply`` methods never fail and do no I/O.
+State is frozen records, replaced with ``attrs.evolve``.
+
+Events and snapshots written before the records existed hold plain dicts; ``class_version``
+2 and the ``upcast_v1_v2`` methods turn them into records as they load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
+from attrs import evolve
 from eventsourcing.domain import Aggregate
 
+from throne.domain.contest import roster
+from throne.domain.contest.battle import champion_complete, decide
 from throne.domain.contest.config import ContestConfig
-from throne.domain.contest.pool import completeness_threshold, derive_task_ids, seed_commitment
-from throne.domain.contest.rules import Verdict, judge, judge_env
+from throne.domain.contest.pool import derive_task_ids, seed_commitment
+from throne.domain.contest.rules import Verdict
 from throne.domain.contest.samples import SideScores
+from throne.domain.contest.state import Battle, Champion, DecisionInputs, MinerRef, Pool, Step
 from throne.domain.contest.weights import contest_weights
 from throne.domain.ids import NAMESPACE
-from throne.domain.queue.miners import MinerView, new_record, queue_order, view
-from throne.domain.queue.roster import RosterCommands
+from throne.domain.queue.miners import MinerRecord, Status, queue_order
+from throne.domain.queue.snapshot import ChainSnapshot
+
+T = TypeVar("T")
 
 
 class WrongScores(ValueError):
@@ -38,22 +50,37 @@ class NoBattle(ValueError):
     """The command needs a battle in progress."""
 
 
-class Contest(RosterCommands, Aggregate):
+def _config(state: dict[str, Any]) -> None:
+    state["config"] = ContestConfig.from_dict(state["config"])
+
+
+def _optional(value: Mapping[str, Any] | None, parse: Callable[[Mapping[str, Any]], T]) -> T | None:
+    return None if value is None else parse(value)
+
+
+class Contest(Aggregate):
     TOPIC = "throne:Contest"
+    class_version = 2
 
     # ---- events -------------------------------------------------------------------------
 
     class Created(Aggregate.Created):
         TOPIC = "throne:Contest.Created"
+        class_version = 2
         netuid: int
-        config: dict[str, Any]
+        config: ContestConfig
+
+        upcast_v1_v2 = staticmethod(_config)
 
     class Reconfigured(Aggregate.Event):
         TOPIC = "throne:Contest.Reconfigured"
-        config: dict[str, Any]
+        class_version = 2
+        config: ContestConfig
         block: int
 
-        def apply(self, c: Any) -> None:
+        upcast_v1_v2 = staticmethod(_config)
+
+        def apply(self, c: Contest) -> None:
             c.config = self.config
 
     class Committed(Aggregate.Event):
@@ -65,12 +92,17 @@ class Contest(RosterCommands, Aggregate):
         model: str
         revision: str
         first_block: int
-        extra: dict[str, Any]
+        extra: dict[str, object]
         text_digest: str
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey] = new_record(
-                self.uid, self.model, self.revision, self.first_block, self.text_digest
+        def apply(self, c: Contest) -> None:
+            c.miners[self.hotkey] = MinerRecord(
+                self.hotkey,
+                self.uid,
+                self.model,
+                self.revision,
+                self.first_block,
+                text_digest=self.text_digest,
             )
 
     class Invalidated(Aggregate.Event):
@@ -83,14 +115,15 @@ class Contest(RosterCommands, Aggregate):
         block: int
         text_digest: str | None
 
-        def apply(self, c: Any) -> None:
+        def apply(self, c: Contest) -> None:
             rec = c.miners.get(self.hotkey)
             if rec is None:
-                rec = c.miners[self.hotkey] = new_record(
-                    self.uid, None, None, self.block, self.text_digest
+                rec = MinerRecord(
+                    self.hotkey, self.uid, None, None, self.block, text_digest=self.text_digest
                 )
-            if rec["invalid_reason"] is None:
-                rec["invalid_reason"] = self.reason
+            if rec.invalid_reason is None:
+                rec = evolve(rec, invalid_reason=self.reason)
+            c.miners[self.hotkey] = rec
 
     class Registered(Aggregate.Event):
         """A known hotkey now sits at ``uid`` (re-registered or moved)."""
@@ -100,24 +133,24 @@ class Contest(RosterCommands, Aggregate):
         uid: int
         block: int
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey]["uid"] = self.uid
+        def apply(self, c: Contest) -> None:
+            c.miners[self.hotkey] = evolve(c.miners[self.hotkey], uid=self.uid)
 
     class Deregistered(Aggregate.Event):
         TOPIC = "throne:Contest.Deregistered"
         hotkey: str
         block: int
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey]["uid"] = None
+        def apply(self, c: Contest) -> None:
+            c.miners[self.hotkey] = evolve(c.miners[self.hotkey], uid=None)
 
     class ModelHashRecorded(Aggregate.Event):
         TOPIC = "throne:Contest.ModelHashRecorded"
         hotkey: str
         model_hash: str
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey]["model_hash"] = self.model_hash
+        def apply(self, c: Contest) -> None:
+            c.miners[self.hotkey] = evolve(c.miners[self.hotkey], model_hash=self.model_hash)
 
     class PoolRefreshed(Aggregate.Event):
         """A new task pool. ``seed`` is secret until this pool is retired (export redacts it)."""
@@ -130,13 +163,8 @@ class Contest(RosterCommands, Aggregate):
         task_ids: dict[str, list[int]]
         champion_missed_pools: int
 
-        def apply(self, c: Any) -> None:
-            c.pool = {
-                "pool": self.pool,
-                "block": self.block,
-                "seed_commitment": self.seed_commitment,
-                "task_ids": self.task_ids,
-            }
+        def apply(self, c: Contest) -> None:
+            c.pool = Pool(self.pool, self.block, self.seed_commitment, self.task_ids)
             c.champion_missed_pools = self.champion_missed_pools
 
     class ChampionCrowned(Aggregate.Event):
@@ -149,10 +177,8 @@ class Contest(RosterCommands, Aggregate):
         block: int
         reason: str
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey]["status"] = "champion"
-            c.champion = {"hotkey": self.hotkey, "revision": self.revision, "since": self.block}
-            c.champion_missed_pools = 0
+        def apply(self, c: Contest) -> None:
+            c.crown(self.hotkey, self.revision, self.block)
 
     class BattleStarted(Aggregate.Event):
         TOPIC = "throne:Contest.BattleStarted"
@@ -164,16 +190,16 @@ class Contest(RosterCommands, Aggregate):
         pool: int
         infra_baseline: int
 
-        def apply(self, c: Any) -> None:
-            c.miners[self.hotkey]["status"] = "battling"
-            c.battle = {
-                "hotkey": self.hotkey,
-                "revision": self.revision,
-                "started": self.block,
-                "deadline": self.deadline_block,
-                "pool": self.pool,
-                "infra_baseline": self.infra_baseline,
-            }
+        def apply(self, c: Contest) -> None:
+            c.set_status(self.hotkey, Status.BATTLING)
+            c.battle = Battle(
+                self.hotkey,
+                self.revision,
+                self.block,
+                self.deadline_block,
+                self.pool,
+                self.infra_baseline,
+            )
 
     class ChallengerReleased(Aggregate.Event):
         """We could not serve the challenger: it goes back to its place in the queue."""
@@ -185,53 +211,62 @@ class Contest(RosterCommands, Aggregate):
         releases: int
         block: int
 
-        def apply(self, c: Any) -> None:
+        def apply(self, c: Contest) -> None:
             rec = c.miners[self.hotkey]
-            rec["status"] = "queued"
-            rec["releases"] = self.releases
+            c.miners[self.hotkey] = evolve(rec, status=Status.QUEUED, releases=self.releases)
             c.battle = None
 
     class Dethroned(Aggregate.Event):
         """The challenger beat the champion; ``verdict`` holds every number used."""
 
         TOPIC = "throne:Contest.Dethroned"
-        old_champion: dict[str, Any]
-        new_champion: dict[str, Any]
-        verdict: dict[str, Any]
+        class_version = 2
+        old_champion: MinerRef
+        new_champion: MinerRef
+        verdict: Verdict
         block: int
         pool: int
-        inputs: dict[str, Any]
+        inputs: DecisionInputs
 
-        def apply(self, c: Any) -> None:
-            hk = self.new_champion["hotkey"]
-            c.miners[hk]["status"] = "champion"
-            c.champion = {
-                "hotkey": hk,
-                "revision": self.new_champion["revision"],
-                "since": self.block,
-            }
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["old_champion"] = MinerRef.from_dict(state["old_champion"])
+            state["new_champion"] = MinerRef.from_dict(state["new_champion"])
+            state["verdict"] = Verdict.from_dict(state["verdict"])
+            state["inputs"] = DecisionInputs.from_dict(state["inputs"])
+
+        def apply(self, c: Contest) -> None:
+            new = self.new_champion
+            assert new.revision is not None
+            c.crown(new.hotkey, new.revision, self.block)
             c.battle = None
-            c.champion_missed_pools = 0
 
     class Terminated(Aggregate.Event):
         """A miner's one shot is over: lost, dethroned, invalidated mid-battle, timed out..."""
 
         TOPIC = "throne:Contest.Terminated"
+        class_version = 2
         hotkey: str
         revision: str | None
         uid: int | None
         reason: str
-        verdict: dict[str, Any] | None
+        verdict: Verdict | None
         block: int
-        inputs: dict[str, Any] | None
+        inputs: DecisionInputs | None
 
-        def apply(self, c: Any) -> None:
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["verdict"] = _optional(state["verdict"], Verdict.from_dict)
+            state["inputs"] = _optional(state["inputs"], DecisionInputs.from_dict)
+
+        def apply(self, c: Contest) -> None:
             rec = c.miners[self.hotkey]
-            rec["status"] = "terminated"
-            rec["terminated_reason"] = self.reason
-            if c.battle is not None and c.battle["hotkey"] == self.hotkey:
+            c.miners[self.hotkey] = evolve(
+                rec, status=Status.TERMINATED, terminated_reason=self.reason
+            )
+            if c.battle is not None and c.battle.hotkey == self.hotkey:
                 c.battle = None
-            if c.champion is not None and c.champion["hotkey"] == self.hotkey:
+            if c.champion is not None and c.champion.hotkey == self.hotkey:
                 c.champion = None
 
     # ---- construction ---------------------------------------------------------------------
@@ -240,73 +275,81 @@ class Contest(RosterCommands, Aggregate):
     def create_id(netuid: int) -> UUID:
         return uuid5(NAMESPACE, f"contest:{netuid}")
 
-    def __init__(self, netuid: int, config: dict[str, Any]) -> None:
+    def __init__(self, netuid: int, config: ContestConfig) -> None:
         self.netuid = netuid
         self.config = config
-        self.miners: dict[str, dict[str, Any]] = {}
-        self.champion: dict[str, Any] | None = None
-        self.battle: dict[str, Any] | None = None
-        self.pool: dict[str, Any] | None = None
+        self.miners: dict[str, MinerRecord] = {}
+        self.champion: Champion | None = None
+        self.battle: Battle | None = None
+        self.pool: Pool | None = None
         self.champion_missed_pools = 0
 
-    @property
-    def settings(self) -> ContestConfig:
-        return ContestConfig.from_dict(self.config)
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken when the state was plain dicts."""
+        _config(state)
+        state["miners"] = {hk: MinerRecord.from_state(hk, d) for hk, d in state["miners"].items()}
+        state["champion"] = _optional(state["champion"], Champion.from_dict)
+        state["battle"] = _optional(state["battle"], Battle.from_dict)
+        state["pool"] = _optional(state["pool"], Pool.from_dict)
+
+    # ---- state changes the handlers share -------------------------------------------------
+
+    def set_status(self, hotkey: str, status: Status) -> None:
+        self.miners[hotkey] = evolve(self.miners[hotkey], status=status)
+
+    def crown(self, hotkey: str, revision: str, block: int) -> None:
+        self.set_status(hotkey, Status.CHAMPION)
+        self.champion = Champion(hotkey, revision, block)
+        self.champion_missed_pools = 0
 
     # ---- reads ----------------------------------------------------------------------------
 
-    def miner(self, hotkey: str) -> MinerView | None:
-        rec = self.miners.get(hotkey)
-        return None if rec is None else view(hotkey, rec)
+    def miner(self, hotkey: str) -> MinerRecord | None:
+        return self.miners.get(hotkey)
 
-    def all_miners(self) -> list[MinerView]:
-        return [view(hk, rec) for hk, rec in self.miners.items()]
+    def all_miners(self) -> list[MinerRecord]:
+        return list(self.miners.values())
 
-    def queue(self) -> list[MinerView]:
-        return queue_order(self.all_miners())
+    def queue(self) -> list[MinerRecord]:
+        return queue_order(self.miners.values())
 
-    def queue_head(self) -> MinerView | None:
+    def queue_head(self) -> MinerRecord | None:
         q = self.queue()
         return q[0] if q else None
 
-    def champion_view(self) -> MinerView | None:
-        return None if self.champion is None else self.miner(self.champion["hotkey"])
+    def champion_record(self) -> MinerRecord | None:
+        return None if self.champion is None else self.miners[self.champion.hotkey]
 
-    def challenger_view(self) -> MinerView | None:
-        return None if self.battle is None else self.miner(self.battle["hotkey"])
+    def challenger_record(self) -> MinerRecord | None:
+        return None if self.battle is None else self.miners[self.battle.hotkey]
 
     def pool_index(self) -> int | None:
-        return None if self.pool is None else int(self.pool["pool"])
-
-    def pool_task_ids(self) -> dict[str, list[int]]:
-        return {} if self.pool is None else {k: list(v) for k, v in self.pool["task_ids"].items()}
+        return None if self.pool is None else self.pool.pool
 
     def sampling(self) -> list[tuple[str, str]]:
         """The (hotkey, revision) pairs whose samples the contest takes now."""
         out = []
         if self.champion is not None:
-            out.append((self.champion["hotkey"], self.champion["revision"]))
+            out.append((self.champion.hotkey, self.champion.revision))
         if self.battle is not None:
-            out.append((self.battle["hotkey"], self.battle["revision"]))
+            out.append((self.battle.hotkey, self.battle.revision))
         return out
 
-    def weights(self) -> dict[int, float]:
-        champ = self.champion_view()
-        if champ is None:
-            return contest_weights(None, False, self.settings.burn)
-        return contest_weights(champ.uid, champ.valid, self.settings.burn)
+    def contender(self) -> tuple[str, str] | None:
+        """Who the champion's scores are compared with: the challenger, or the queue head."""
+        if self.battle is not None:
+            return self.battle.hotkey, self.battle.revision
+        head = self.queue_head()
+        if head is None or head.revision is None:
+            return None
+        return head.hotkey, head.revision
 
-    def champion_complete(self, champion: SideScores | None) -> bool:
-        """The champion has scored ``ceil(pool * completeness)`` tasks in every scoring env."""
-        if self.pool is None or champion is None:
-            return False
-        cfg = self.settings
-        scores = self._restrict(champion)
-        for env in cfg.scoring_envs:
-            need = completeness_threshold(len(self.pool["task_ids"][env.name]), cfg.completeness)
-            if len(scores.get(env.name, {})) < need:
-                return False
-        return True
+    def weights(self) -> dict[int, float]:
+        champ = self.champion_record()
+        if champ is None:
+            return contest_weights(None, False, self.config.burn)
+        return contest_weights(champ.uid, champ.valid, self.config.burn)
 
     # ---- commands: the contest ------------------------------------------------------------
 
@@ -315,8 +358,8 @@ class Contest(RosterCommands, Aggregate):
             raise BattleInProgress("the configuration changes only between battles")
         if config.netuid != self.netuid:
             raise ValueError(f"netuid {config.netuid} != {self.netuid}")
-        if config.to_dict() != self.config:
-            self.trigger_event(self.Reconfigured, config=config.to_dict(), block=block)
+        if config != self.config:
+            self.trigger_event(self.Reconfigured, config=config, block=block)
 
     def tick(
         self,
@@ -324,30 +367,27 @@ class Contest(RosterCommands, Aggregate):
         seed: bytes,
         champion: SideScores | None = None,
         challenger: SideScores | None = None,
-    ) -> str | None:
+    ) -> Step | None:
         """Take at most one step of the contest at ``block``; returns what happened.
 
         ``champion`` are the champion's scores in the current pool; ``challenger`` those of the
         battle's challenger, or of the queue head between battles. Call again until it returns
         None to take every step due at this block.
         """
-        cfg = self.settings
-        for side, who in ((champion, self.champion), (challenger, self._contender())):
-            if side is not None and who is not None:
-                if (side.hotkey, side.revision) != (who["hotkey"], who["revision"]):
-                    raise WrongScores(f"scores of {side.hotkey} handed for {who['hotkey']}")
-                if side.pool != self.pool_index():
-                    raise WrongScores(f"scores of pool {side.pool}, current {self.pool_index()}")
-        if self._pool_due(block, cfg):
-            self._refresh_pool(block, seed, champion, cfg)
-            return "pool_refreshed"
+        self._check_sides(champion, challenger)
+        cfg = self.config
+        if self.pool is None or (
+            self.battle is None and block - self.pool.block >= cfg.refresh_blocks
+        ):
+            self._refresh_pool(block, seed, champion)
+            return Step.POOL_REFRESHED
         if self.battle is not None:
-            return self._advance_battle(block, champion, challenger, cfg)
+            return self._advance_battle(block, champion, challenger)
+        head = self.queue_head()
+        if head is None:
+            return None
+        assert head.revision is not None and head.uid is not None
         if self.champion is None:
-            head = self.queue_head()
-            if head is None:
-                return None
-            assert head.revision is not None and head.uid is not None
             self.trigger_event(
                 self.ChampionCrowned,
                 hotkey=head.hotkey,
@@ -356,11 +396,9 @@ class Contest(RosterCommands, Aggregate):
                 block=block,
                 reason="cold_start",
             )
-            return "crowned"
-        head = self.queue_head()
-        if head is None or not self.champion_complete(champion):
+            return Step.CROWNED
+        if not champion_complete(None if champion is None else champion.scores, self.pool, cfg):
             return None
-        assert head.revision is not None and head.uid is not None and self.pool is not None
         self.trigger_event(
             self.BattleStarted,
             hotkey=head.hotkey,
@@ -368,38 +406,39 @@ class Contest(RosterCommands, Aggregate):
             uid=head.uid,
             block=block,
             deadline_block=block + cfg.battle_deadline_blocks,
-            pool=self.pool["pool"],
+            pool=self.pool.pool,
             infra_baseline=challenger.infra_errors if challenger is not None else 0,
         )
-        return "battle_started"
+        return Step.BATTLE_STARTED
 
     def release_challenger(self, block: int, reason: str) -> None:
         """Infrastructure failure: the challenger goes back to its place, a bounded number
         of times (``max_releases``); the failure after that terminates it as ``unservable``."""
         if self.battle is None:
             raise NoBattle("no battle to release")
-        if block >= int(self.battle["deadline"]):
-            self._terminate(self.battle["hotkey"], "deadline", block)
+        if self.battle.past_deadline(block):
+            self.terminate(self.battle.hotkey, "deadline", block)
             return
-        self._release(block, reason, self.settings)
+        self._release(block, reason)
 
-    def _contender(self) -> dict[str, Any] | None:
-        if self.battle is not None:
-            return self.battle
-        head = self.queue_head()
-        return None if head is None else {"hotkey": head.hotkey, "revision": head.revision}
+    def _check_sides(self, champion: SideScores | None, challenger: SideScores | None) -> None:
+        own = None if self.champion is None else (self.champion.hotkey, self.champion.revision)
+        for side, who in ((champion, own), (challenger, self.contender())):
+            if side is None or who is None:
+                continue
+            if (side.hotkey, side.revision) != who:
+                raise WrongScores(f"scores of {side.hotkey} handed for {who[0]}")
+            if side.pool != self.pool_index():
+                raise WrongScores(f"scores of pool {side.pool}, current {self.pool_index()}")
 
-    def _pool_due(self, block: int, cfg: ContestConfig) -> bool:
-        if self.pool is None:
-            return True
-        return self.battle is None and block - int(self.pool["block"]) >= cfg.refresh_blocks
-
-    def _refresh_pool(
-        self, block: int, seed: bytes, champion: SideScores | None, cfg: ContestConfig
-    ) -> None:
+    def _refresh_pool(self, block: int, seed: bytes, champion: SideScores | None) -> None:
+        cfg = self.config
         missed = self.champion_missed_pools
         if self.champion is not None and self.pool is not None:
-            missed = 0 if self.champion_complete(champion) else missed + 1
+            complete = champion_complete(
+                None if champion is None else champion.scores, self.pool, cfg
+            )
+            missed = 0 if complete else missed + 1
         task_ids = {
             e.name: derive_task_ids(seed, e.name, e.pool_size, e.id_range, e.mode) for e in cfg.envs
         }
@@ -413,116 +452,86 @@ class Contest(RosterCommands, Aggregate):
             champion_missed_pools=missed,
         )
         if self.champion is not None and missed >= cfg.max_champion_missed_pools:
-            self._terminate(self.champion["hotkey"], "unservable_champion", block)
+            self.terminate(self.champion.hotkey, "unservable_champion", block)
 
     def _advance_battle(
-        self,
-        block: int,
-        champion: SideScores | None,
-        challenger: SideScores | None,
-        cfg: ContestConfig,
-    ) -> str | None:
-        assert self.battle is not None
-        hotkey = self.battle["hotkey"]
-        if block >= int(self.battle["deadline"]):
-            self._terminate(hotkey, "deadline", block)
-            return "terminated"
-        if challenger is not None:
-            fresh = challenger.infra_errors - int(self.battle["infra_baseline"])
-            if fresh >= cfg.release_after_infra_errors:
-                self._release(block, f"infra_errors:{fresh}", cfg)
-                return "released"
-        if champion is None or challenger is None:
+        self, block: int, champion: SideScores | None, challenger: SideScores | None
+    ) -> Step | None:
+        assert self.battle is not None and self.pool is not None
+        decision = decide(self.battle, block, champion, challenger, self.pool, self.config)
+        if decision is None:
             return None
-        champ, chal = self._restrict(champion), self._restrict(challenger)
-        rules = cfg.rules()
-        inputs = {
-            "champion_scorecard_version": champion.version,
-            "challenger_scorecard_version": challenger.version,
-            "rule": "early_regression",
-        }
-        for env in cfg.scoring_envs:
-            env_champ, env_chal = champ.get(env.name, {}), chal.get(env.name, {})
-            common = len(set(env_champ) & set(env_chal)) if env_champ else len(env_chal)
-            if common >= env.sampling_count:
-                v = judge_env(env_champ, env_chal, rules.envs[env.name])
-                if v.verdict == "worse":
-                    verdict = judge(champ, chal, rules)
-                    reason = f"lost_to_champion:early_regression_in_{env.name}"
-                    self._terminate(hotkey, reason, block, verdict, inputs)
-                    return "terminated"
-        for env in cfg.scoring_envs:
-            env_champ, env_chal = champ.get(env.name, {}), chal.get(env.name, {})
-            common = len(set(env_champ) & set(env_chal)) if env_champ else len(env_chal)
-            if common < env.sampling_count:
-                return None
-        verdict = judge(champ, chal, rules)
-        inputs["rule"] = "judge"
-        if verdict.winner == "challenger":
-            self._dethrone(block, verdict, inputs)
-            return "dethroned"
-        self._terminate(hotkey, f"lost_to_champion:{verdict.reason}", block, verdict, inputs)
-        return "terminated"
+        if decision.step is Step.RELEASED:
+            self._release(block, decision.reason)
+        elif decision.step is Step.DETHRONED:
+            assert decision.verdict is not None and decision.inputs is not None
+            self._dethrone(block, decision.verdict, decision.inputs)
+        else:
+            self.terminate(
+                self.battle.hotkey, decision.reason, block, decision.verdict, decision.inputs
+            )
+        return decision.step
 
-    def _restrict(self, side: SideScores) -> dict[str, dict[int, float]]:
-        """Only the current pool's task ids of scoring envs count."""
-        if self.pool is None:
-            return {}
-        out: dict[str, dict[int, float]] = {}
-        for env in self.settings.scoring_envs:
-            allowed = set(self.pool["task_ids"][env.name])
-            got = side.scores.get(env.name, {})
-            out[env.name] = {t: s for t, s in got.items() if t in allowed}
-        return out
-
-    def _dethrone(self, block: int, verdict: Verdict, inputs: dict[str, Any]) -> None:
+    def _dethrone(self, block: int, verdict: Verdict, inputs: DecisionInputs) -> None:
         assert self.champion is not None and self.battle is not None and self.pool is not None
-        old = self.miner(self.champion["hotkey"])
-        new = self.miner(self.battle["hotkey"])
-        assert old is not None and new is not None
+        old, new = self.miners[self.champion.hotkey], self.miners[self.battle.hotkey]
         self.trigger_event(
             self.Dethroned,
-            old_champion={"hotkey": old.hotkey, "revision": old.revision, "uid": old.uid},
-            new_champion={"hotkey": new.hotkey, "revision": new.revision, "uid": new.uid},
-            verdict=verdict.to_dict(),
+            old_champion=MinerRef(old.hotkey, old.revision, old.uid),
+            new_champion=MinerRef(new.hotkey, new.revision, new.uid),
+            verdict=verdict,
             block=block,
-            pool=self.pool["pool"],
+            pool=self.pool.pool,
             inputs=inputs,
         )
-        self._terminate(old.hotkey, f"dethroned_by:{new.hotkey}", block)
+        self.terminate(old.hotkey, f"dethroned_by:{new.hotkey}", block)
 
-    def _terminate(
+    def terminate(
         self,
         hotkey: str,
         reason: str,
         block: int,
         verdict: Verdict | None = None,
-        inputs: Mapping[str, Any] | None = None,
+        inputs: DecisionInputs | None = None,
     ) -> None:
+        """The miner's one shot is over, for ``reason``."""
         rec = self.miners[hotkey]
         self.trigger_event(
             self.Terminated,
             hotkey=hotkey,
-            revision=rec["revision"],
-            uid=rec["uid"],
+            revision=rec.revision,
+            uid=rec.uid,
             reason=reason,
-            verdict=None if verdict is None else verdict.to_dict(),
+            verdict=verdict,
             block=block,
-            inputs=None if inputs is None else dict(inputs),
+            inputs=inputs,
         )
 
-    def _release(self, block: int, reason: str, cfg: ContestConfig) -> None:
+    def _release(self, block: int, reason: str) -> None:
         assert self.battle is not None
-        hotkey = self.battle["hotkey"]
-        releases = int(self.miners[hotkey]["releases"]) + 1
-        if releases > cfg.max_releases:
-            self._terminate(hotkey, "unservable", block)
+        hotkey = self.battle.hotkey
+        releases = self.miners[hotkey].releases + 1
+        if releases > self.config.max_releases:
+            self.terminate(hotkey, "unservable", block)
             return
         self.trigger_event(
             self.ChallengerReleased,
             hotkey=hotkey,
-            revision=self.battle["revision"],
+            revision=self.battle.revision,
             reason=reason,
             releases=releases,
             block=block,
         )
+
+    # ---- commands: the queue, from the chain (throne.domain.contest.roster) ----------------
+
+    def observe(self, snapshot: ChainSnapshot) -> None:
+        """Turn a chain snapshot into commitments, invalidations and uid changes; a chain
+        observation is saved atomically with whatever it implies for a battle."""
+        roster.observe(self, snapshot)
+
+    def invalidate(self, hotkey: str, reason: str, block: int) -> None:
+        """An outside check (e.g. the model hub) found the hotkey's model invalid."""
+        if hotkey not in self.miners:
+            raise KeyError(f"unknown hotkey {hotkey}")
+        roster.invalidate(self, hotkey, reason, block, None)

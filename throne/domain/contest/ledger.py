@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -31,7 +30,7 @@ class WeightLedger(Aggregate):
         error: str | None
         contest_version: int
 
-        def apply(self, ledger: Any) -> None:
+        def apply(self, ledger: WeightLedger) -> None:
             ledger.submissions += 1
             if self.ok:
                 ledger.last_ok_block = self.block

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import attrs
 
 SLACK = 1e-9
 
@@ -29,7 +30,7 @@ Winner = Literal["challenger", "champion"]
 Scores = Mapping[str, Mapping[int, float]]
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class EnvRule:
     """How one env is compared. ``margin`` is the dominance margin (and the additive tolerance)."""
 
@@ -55,15 +56,15 @@ class EnvRule:
         }
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class ContestRules:
     """The envs that vote, in order, and the aggregate rule."""
 
-    envs: Mapping[str, EnvRule] = field(default_factory=dict)
+    envs: Mapping[str, EnvRule] = attrs.field(factory=dict)
     min_dominant_envs: int = 0
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class EnvVerdict:
     verdict: EnvOutcome
     champion_mean: float
@@ -97,7 +98,7 @@ class EnvVerdict:
         )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Verdict:
     winner: Winner
     reason: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Literal
+
+import attrs
 
 Outcome = Literal["ok", "model_error", "infra_error"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "model_error", "infra_error")
@@ -15,7 +16,7 @@ class InvalidSample(ValueError):
     """A sample that is malformed in itself (unknown outcome, non-finite score, ...)."""
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Sample:
     """One finished evaluation.
 
@@ -48,9 +49,10 @@ class Sample:
             raise InvalidSample("task_id, latency_ms and attempt must be >= 0")
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class SideScores:
-    """What one side brings to a decision: its scores in the current pool, by env and task id.
+    """What one side brings to a decision: its scores in the current pool, by env and task
+    id (model errors count as 0, infrastructure failures do not).
 
     ``version`` is the version of the scorecard the scores were read from, recorded in verdicts
     so that an audit recomputes on exactly the samples the decision saw.
@@ -59,6 +61,8 @@ class SideScores:
     hotkey: str
     revision: str
     pool: int
-    scores: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    scores: Mapping[str, Mapping[int, float]] = attrs.field(factory=dict)
     infra_errors: int = 0
     version: int = 0
+    #: infrastructure failures so far, by env and task id
+    failures: Mapping[str, Mapping[int, int]] = attrs.field(factory=dict)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, TypedDict
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -16,6 +16,18 @@ class ConflictingSample(ValueError):
 
 
 RecordResult = Literal["accepted", "duplicate"]
+
+
+class Result(TypedDict):
+    """A scored sample as the scorecard keeps it (a plain dict: snapshots of scorecards hold
+    hundreds, and stay as cheap to write and read as the events themselves)."""
+
+    score: float
+    outcome: str
+    latency_ms: int
+    prompt_tokens: int
+    completion_tokens: int
+    response_digest: str
 
 
 class Scorecard(Aggregate):
@@ -43,8 +55,20 @@ class Scorecard(Aggregate):
         response_digest: str
         attempt: int
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.apply_sample(self)
+        def apply(self, card: Scorecard) -> None:
+            key = str(self.task_id)
+            if self.outcome == "infra_error":
+                card.infra.setdefault(self.env, {}).setdefault(key, []).append(self.attempt)
+                card.infra_errors += 1
+                return
+            card.results.setdefault(self.env, {})[key] = {
+                "score": self.score,
+                "outcome": self.outcome,
+                "latency_ms": self.latency_ms,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "response_digest": self.response_digest,
+            }
 
     @staticmethod
     def create_id(netuid: int, pool: int, hotkey: str, revision: str) -> UUID:
@@ -56,7 +80,7 @@ class Scorecard(Aggregate):
         self.hotkey = hotkey
         self.revision = revision
         # env -> str(task_id) -> the sample's fields; JSON keys are strings, so ids are too.
-        self.results: dict[str, dict[str, dict[str, Any]]] = {}
+        self.results: dict[str, dict[str, Result]] = {}
         # env -> str(task_id) -> attempts that failed on our side
         self.infra: dict[str, dict[str, list[int]]] = {}
         self.infra_errors = 0
@@ -94,21 +118,6 @@ class Scorecard(Aggregate):
         )
         return "accepted"
 
-    def apply_sample(self, e: SampleScored) -> None:
-        key = str(e.task_id)
-        if e.outcome == "infra_error":
-            self.infra.setdefault(e.env, {}).setdefault(key, []).append(e.attempt)
-            self.infra_errors += 1
-            return
-        self.results.setdefault(e.env, {})[key] = {
-            "score": e.score,
-            "outcome": e.outcome,
-            "latency_ms": e.latency_ms,
-            "prompt_tokens": e.prompt_tokens,
-            "completion_tokens": e.completion_tokens,
-            "response_digest": e.response_digest,
-        }
-
     def scores(self) -> dict[str, dict[int, float]]:
         """Scores by env and task id; model errors count as 0, infra errors do not count."""
         return {
@@ -124,10 +133,14 @@ class Scorecard(Aggregate):
             scores=self.scores(),
             infra_errors=self.infra_errors,
             version=self.version,
+            failures={
+                env: {int(t): len(attempts) for t, attempts in tasks.items()}
+                for env, tasks in self.infra.items()
+            },
         )
 
 
-def _fields(sample: Sample) -> dict[str, Any]:
+def _fields(sample: Sample) -> Result:
     return {
         "score": float(sample.score),
         "outcome": sample.outcome,

@@ -7,8 +7,8 @@ exception: malformed input from the chain must not stop the loop that reads it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from throne.domain.bounded_json import UnreadableJson, read_json
 
@@ -21,12 +21,17 @@ a kilobyte leaves room for extra keys and bounds what a hostile one costs to rea
 class ParsedCommitment:
     model: str
     revision: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Rejection:
     reason: str
+
+
+def commitment_digest(text: str) -> str:
+    """What tells one commitment text from another: its SHA-256, hex."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_commitment(text: str) -> ParsedCommitment | Rejection:

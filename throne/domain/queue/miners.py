@@ -1,31 +1,47 @@
 """Miner records as the contest holds them, and the queue order.
 
 A miner's identity is ``(hotkey, revision)``; its uid is only where it sits now (None when
-deregistered). Records are plain dicts inside the aggregate (so snapshots stay transcodable);
-`MinerView` is the frozen read of one.
+deregistered). A `MinerRecord` is frozen: the contest's event handlers replace it with
+``attrs.evolve``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from typing import Any
 
-Status = Literal["queued", "battling", "champion", "terminated"]
+import attrs
 
 
-@dataclass(frozen=True)
-class MinerView:
+class Status(StrEnum):
+    """Where a miner is in its one shot: waiting, battling, on the throne, or done for good."""
+
+    QUEUED = "queued"
+    BATTLING = "battling"
+    CHAMPION = "champion"
+    TERMINATED = "terminated"
+
+
+_STATUSES = {s.value: s for s in Status}
+
+
+@attrs.frozen
+class MinerRecord:
+    """A miner as the contest first records it is queued, valid and never released."""
+
     hotkey: str
     uid: int | None
     model: str | None
     revision: str | None
     first_block: int
-    status: Status
-    invalid_reason: str | None
-    terminated_reason: str | None
-    releases: int
-    model_hash: str | None
+    status: Status = Status.QUEUED
+    invalid_reason: str | None = None
+    terminated_reason: str | None = None
+    releases: int = 0
+    model_hash: str | None = None
+    #: the digest of the commitment text first seen, to tell a second commitment apart
+    text_digest: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -38,62 +54,96 @@ class MinerView:
             self.valid
             and self.uid is not None
             and self.revision is not None
-            and self.status == "queued"
+            and self.status is Status.QUEUED
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The miner as reads show it (the commitment's digest is no part of it)."""
         return {
             "hotkey": self.hotkey,
             "uid": self.uid,
             "model": self.model,
             "revision": self.revision,
             "first_block": self.first_block,
-            "status": self.status,
+            "status": self.status.value,
             "invalid_reason": self.invalid_reason,
             "terminated_reason": self.terminated_reason,
             "releases": self.releases,
             "model_hash": self.model_hash,
         }
 
+    def row(self) -> list[object]:
+        """Every field in order, as snapshots store it: a contest holds hundreds of miners, and
+        a row reads back several times faster than an object."""
+        return [
+            self.hotkey,
+            self.uid,
+            self.model,
+            self.revision,
+            self.first_block,
+            self.status.value,
+            self.invalid_reason,
+            self.terminated_reason,
+            self.releases,
+            self.model_hash,
+            self.text_digest,
+        ]
 
-def new_record(
-    uid: int | None,
-    model: str | None,
-    revision: str | None,
-    first_block: int,
-    text_digest: str | None,
-) -> dict[str, Any]:
-    """A miner as the contest first records it: queued, valid, never released."""
-    return {
-        "uid": uid,
-        "model": model,
-        "revision": revision,
-        "first_block": first_block,
-        "status": "queued",
-        "invalid_reason": None,
-        "terminated_reason": None,
-        "releases": 0,
-        "model_hash": None,
-        "text_digest": text_digest,
-    }
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> MinerRecord:
+        hotkey, uid, model, revision, first_block, status, invalid, terminated, *rest = row
+        releases, model_hash, text_digest = rest
+        return cls(
+            hotkey,
+            uid,
+            model,
+            revision,
+            first_block,
+            _STATUSES[status],
+            invalid,
+            terminated,
+            releases,
+            model_hash,
+            text_digest,
+        )
+
+    @classmethod
+    def from_state(cls, hotkey: str, d: Mapping[str, Any]) -> MinerRecord:
+        """A miner as snapshots stored it when records were plain dicts."""
+        return cls(
+            hotkey=hotkey,
+            uid=d["uid"],
+            model=d["model"],
+            revision=d["revision"],
+            first_block=int(d["first_block"]),
+            status=Status(d["status"]),
+            invalid_reason=d["invalid_reason"],
+            terminated_reason=d["terminated_reason"],
+            releases=int(d["releases"]),
+            model_hash=d["model_hash"],
+            text_digest=d.get("text_digest"),
+        )
 
 
-def view(hotkey: str, record: Mapping[str, Any]) -> MinerView:
-    return MinerView(
-        hotkey=hotkey,
-        uid=record["uid"],
-        model=record["model"],
-        revision=record["revision"],
-        first_block=record["first_block"],
-        status=record["status"],
-        invalid_reason=record["invalid_reason"],
-        terminated_reason=record["terminated_reason"],
-        releases=record["releases"],
-        model_hash=record["model_hash"],
-    )
-
-
-def queue_order(miners: Iterable[MinerView]) -> list[MinerView]:
+def queue_order(miners: Iterable[MinerRecord]) -> list[MinerRecord]:
     """Eligible miners by ``(first_block, uid)``: the head battles next."""
     eligible = [m for m in miners if m.eligible]
     return sorted(eligible, key=lambda m: (m.first_block, m.uid if m.uid is not None else -1))
+
+
+def copies(miners: Iterable[MinerRecord]) -> list[tuple[str, str]]:
+    """``(copy, original)`` hotkeys of each valid miner whose model hash an earlier committer
+    holds: the earliest by ``(first_block, uid, hotkey)`` keeps a hash (valid or not), later ones
+    are copies."""
+    ordered = sorted(
+        (m for m in miners if m.model_hash is not None),
+        key=lambda m: (m.first_block, m.uid if m.uid is not None else -1, m.hotkey),
+    )
+    first_of: dict[str, str] = {}
+    out = []
+    for m in ordered:
+        assert m.model_hash is not None
+        original = first_of.setdefault(m.model_hash, m.hotkey)
+        if original != m.hotkey and m.valid:
+            out.append((m.hotkey, original))
+    return out

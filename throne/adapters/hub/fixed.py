@@ -1,19 +1,10 @@
-"""Where model hashes come from, for the copy rule (same weights as an earlier committer).
-
-The hash of a (model, revision) is the model hub's business: the daemon asks a `ModelHub` and
-hands what it learns to the contest inside the chain snapshot.
-"""
+"""Model hubs that ask no one: none at all, and a fixed map."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 
-
-class ModelHub(ABC):
-    @abstractmethod
-    def model_hashes(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
-        """``(model, revision, hash)`` for every given pair whose hash is known."""
+from throne.ports.model_hub import ModelHub
 
 
 class NoModelHub(ModelHub):

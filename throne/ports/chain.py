@@ -9,10 +9,9 @@ later) and a request the chain will never accept as given (`ChainRefused`).
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from throne.domain.queue.snapshot import ChainSnapshot
 
@@ -121,24 +120,22 @@ class CommitReceipt:
     extrinsic_id: str | None = None
 
 
-class Chain(abc.ABC):
+class Chain(Protocol):
     """A subnet's chain as the validator sees it: blocks, neurons, commitments and weights.
 
     Every adapter signs with one configured hotkey (the validator's, or a miner's for
     `commit`). Implementations: `LocalChain` (SQLite, the embedded default) and
-    `BittensorChain` (bittensor 11). All of them pass one contract test suite.
+    `BittensorChain` (bittensor 11), which pass one contract suite
+    (``tests/chain/test_chain_contract.py``); `NoChain` refuses every call.
     """
 
     @property
-    @abc.abstractmethod
     def signer_hotkey(self) -> str:
         """The ss58 address (or local name) of the hotkey this adapter signs with."""
 
-    @abc.abstractmethod
     def current_block(self) -> int:
         """The chain's current block number."""
 
-    @abc.abstractmethod
     def snapshot(self, netuid: int) -> ChainSnapshot:
         """Neurons and every readable commitment of ``netuid``, all read at one block.
 
@@ -146,11 +143,9 @@ class Chain(abc.ABC):
         decides what a deregistration means.
         """
 
-    @abc.abstractmethod
     def blocks_until_weights_allowed(self, netuid: int, uid: int) -> int:
         """How many blocks ``uid`` must wait before the rate limit lets it set weights (0: now)."""
 
-    @abc.abstractmethod
     def set_weights(
         self, netuid: int, weights: Mapping[int, float], version_key: int
     ) -> WeightSubmission:
@@ -161,11 +156,9 @@ class Chain(abc.ABC):
         `WeightSubmission`; only an unreachable chain raises (`ChainUnavailable`).
         """
 
-    @abc.abstractmethod
     def onchain_weights(self, netuid: int, validator_uid: int) -> OnchainWeights:
         """The weight row stored on chain for ``validator_uid`` (empty if none)."""
 
-    @abc.abstractmethod
     def commit(self, netuid: int, text: str) -> CommitReceipt:
         """Publish ``text`` as the signer's commitment on ``netuid`` (replacing any previous).
 

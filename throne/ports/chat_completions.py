@@ -1,14 +1,17 @@
-"""What goes into a chat completion call and what comes out of it.
+"""The `ChatCompletions` port: ask a model served at an endpoint for one chat completion, and
+what goes into that call and comes out of it.
 
 A call never raises for anything the far side does: it returns either a `Completion` or a
 `Failure` whose ``kind`` says whose fault it was. What a failure means for a miner (a zero, or a
-release of the challenger) is the contest's rule, not this package's.
+release of the challenger) is the contest's rule, not the port's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
+
+from throne.ports.model_endpoints import Endpoint
 
 FailureKind = Literal["model_error", "infra_error"]
 
@@ -91,3 +94,17 @@ class Failure:
 
 
 Result = Completion | Failure
+
+
+class ChatCompletions(Protocol):
+    """The inference port: ask an endpoint for one chat completion. Adapter:
+    `AiohttpChatCompletions` (aiohttp, bounded, with retries and a circuit breaker)."""
+
+    async def complete(self, endpoint: Endpoint, request: ChatRequest) -> Result:
+        """A `Completion`, or a `Failure` classified as ``model_error`` or ``infra_error``;
+        never raises for what the endpoint does (cancellation still propagates)."""
+        ...
+
+    def healthy(self, endpoint: Endpoint) -> bool:
+        """False while the endpoint's circuit is open."""
+        ...

@@ -1,4 +1,4 @@
-"""The local miners' ASGI app: ``POST /v1/chat/completions`` for several miners at once.
+"""The local miners' ASGI application: ``POST /v1/chat/completions`` for several miners at once.
 
 The request's ``model`` field picks the miner, the way a gateway routes. ``GET /health`` (and
 ``GET /``) answers as soon as the server is up; ``GET /v1/models`` lists the miners.

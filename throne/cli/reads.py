@@ -1,4 +1,4 @@
-"""Opening the event log for the read commands: which database, read-only, clear errors.
+"""What the read commands share: which event log, opened read-only, one view, clear errors.
 
 ``--db`` takes a SQLite file path, a ``sqlite:///path`` URL or a ``postgresql://`` URL; the
 default is ``$THRONE_DB``, else ``throne.db`` in the user's data directory. A read never
@@ -69,7 +69,7 @@ def sqlite_path(db_url: str) -> Path | None:
     return Path(db_url)
 
 
-def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplication:
+def open_log_reader(db_url: str, config: ContestConfig | None = None) -> ThroneApplication:
     """The application over an existing log, read-only. The recorded rules live in the log, so
     the default config only chooses the netuid."""
     from throne.adapters.storage.database import (
@@ -77,6 +77,7 @@ def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplicat
         check_database,
         parse_database_url,
     )
+    from throne.app import open_reader
 
     path = sqlite_path(db_url)
     if path is not None:
@@ -91,9 +92,7 @@ def open_app(db_url: str, config: ContestConfig | None = None) -> ThroneApplicat
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
     try:
-        return ThroneApplication(
-            config or ContestConfig(), env=db.eventsourcing_env(create_tables=False)
-        )
+        return open_reader(db, config or ContestConfig())
     except (EventSourcingError, sqlite3.Error) as exc:
         raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
 
@@ -123,7 +122,7 @@ def _check_is_event_log(path: Path, uri: str) -> None:
 def read(db_url: str | None, netuid: int, view: Callable[[ThroneApplication], T]) -> T:
     """Open the log, run one view on it, close it; storage failures become one-line errors."""
     url = db_url or default_db()
-    app = open_app(url, ContestConfig(netuid=netuid))
+    app = open_log_reader(url, ContestConfig(netuid=netuid))
     try:
         return view(app)
     except (EventSourcingError, TopicError, sqlite3.Error) as exc:

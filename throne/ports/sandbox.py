@@ -1,9 +1,14 @@
-"""What a sandboxed program may use, and what came back from running it."""
+"""The `Sandbox` port: run an untrusted program under limits, isolated from the caller; what
+the program may use, and what came back from running it.
+
+The environments that score programs (the program env, ABD, DED) reach the world outside
+through this port only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 MIB = 1024 * 1024
 
@@ -62,3 +67,16 @@ class RunResult:
             and not self.truncated
             and self.exceeded is None
         )
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox could not be started or died: an infrastructure error, not a score."""
+
+
+class Sandbox(Protocol):
+    """Runs a Python 3 program on a given stdin under limits, isolated from the caller.
+    Adapter: `ForkServerSandbox` (forks of one warm, isolated server process)."""
+
+    def run(self, source: str, stdin: str = "", limits: Limits | None = None) -> RunResult:
+        """The run's result: whatever the program does (loops, floods, crashes) is a result,
+        with its markers; `SandboxUnavailable` only when no program can be run."""
