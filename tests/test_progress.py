@@ -11,12 +11,11 @@ from tests.support.contest import small_config
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.audit import database as audit_database
-from throne.audit import parallel
-from throne.audit.database import export_database, verify_database
-from throne.audit.parallel import audit_export
+from throne.audit import spans, stored
+from throne.audit.log_export import export_database
 from throne.audit.signing import keypair_from_text
-from throne.audit.verify import verify_export
+from throne.audit.sources import DatabaseLog, ExportFile
+from throne.audit.verification import check_export, verify
 from throne.cli import progress as progress_module
 from throne.cli.progress import ProgressLine
 
@@ -75,7 +74,7 @@ def played_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_exports_and_database_verifications_report_ids_up_to_the_last(
     played_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(stored, "PROGRESS_EVERY", 10)
     db = parse_database_url(str(played_db))
     seen: list[tuple[int, int]] = []
     export_database(db, tmp_path / "a.jsonl", VALIDATOR, progress=lambda *p: seen.append(p))
@@ -84,7 +83,7 @@ def test_exports_and_database_verifications_report_ids_up_to_the_last(
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1][0] < seen[0][1]
     seen.clear()
-    verify_database(db, progress=lambda *p: seen.append(p))
+    verify(DatabaseLog(db), progress=lambda _, *p: seen.append(p))
     assert len(seen) == 4
 
 
@@ -95,7 +94,7 @@ def test_a_file_verification_reports_bytes_up_to_the_whole_file(
     path = tmp_path / ("a.jsonl.gz" if compressed else "a.jsonl")
     export_database(parse_database_url(str(played_db)), path, VALIDATOR, checkpoint_every=2)
     seen: list[tuple[int, int]] = []
-    verify_export(path, progress=lambda *p: seen.append(p))
+    check_export(ExportFile(path), progress=lambda *p: seen.append(p))
     size = path.stat().st_size
     # compressed or not, the bytes counted are the file's own
     assert seen and seen[-1] == (size, size)
@@ -104,11 +103,11 @@ def test_a_file_verification_reports_bytes_up_to_the_whole_file(
 def test_a_verification_in_spans_reports_the_first_span_scaled_to_the_file(
     played_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(spans, "MIN_PARALLEL_BYTES", 0)
     path = tmp_path / "a.jsonl"
     export_database(parse_database_url(str(played_db)), path, VALIDATOR, checkpoint_every=2)
-    assert len(parallel.plan_spans(path, 2)) == 2
+    assert len(spans.plan_spans(ExportFile(path), 2)) == 2
     seen: list[tuple[int, int]] = []
-    audit_export(path, jobs=2, progress=lambda *p: seen.append(p))
+    verify(ExportFile(path), jobs=2, progress=lambda _, *p: seen.append(p))
     size = path.stat().st_size
     assert seen and seen[-1] == (size, size)

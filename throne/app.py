@@ -138,6 +138,14 @@ def open_chain(v: ValidatorSettings) -> Chain:
         ) from exc
 
 
+def open_environments() -> dict[str, Environment]:
+    """The installed environments, sharing one process-wide sandbox (started on first use):
+    what ``throne audit verify --rescore`` re-scores stored responses with."""
+    from throne.envs.registry import environments
+
+    return environments()
+
+
 def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None) -> ModelHub:
     """The configured model hub; ``auto`` asks Hugging Face only on a bittensor network."""
     from throne.adapters.hub.fixed import NoModelHub

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from throne.audit.format import GENESIS_HEAD, canonical_json, checkpoint_message, next_head
+from throne.audit.format import canonical_json, checkpoint_message
+from throne.audit.links import GENESIS_HEAD, next_head
 from throne.ports.signer import Signer
 
 #: (id, originator, version, topic, payload) of one event

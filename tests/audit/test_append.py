@@ -14,10 +14,11 @@ from tests.support.played import play_first_pool, retire_first_pool, set_weights
 from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.append import AppendError
-from throne.audit.database import append_database, export_database
 from throne.audit.format import FORMAT_VERSION, AuditError, canonical_json
-from throne.audit.parallel import audit_export
+from throne.audit.log_export import append_database, export_database
 from throne.audit.signing import keypair_from_text
+from throne.audit.sources import DatabaseLog, ExportFile
+from throne.audit.verification import verify as verify_source
 from throne.domain.contest.pool import seed_commitment
 
 VALIDATOR = keypair_from_text("//Alice")
@@ -44,7 +45,9 @@ def log(tmp_path: Path) -> Any:
 
 
 def verify(path: Path, jobs: int = 1) -> Any:
-    return audit_export(path, expected_signer=VALIDATOR.ss58_address, jobs=jobs)
+    """(the export's summary, the replay's) of a verification of the export at ``path``."""
+    report = verify_source(ExportFile(path), expected_signer=VALIDATOR.ss58_address, jobs=jobs)
+    return report.export, report.replay
 
 
 def header(path: Path) -> dict[str, Any]:
@@ -179,10 +182,10 @@ def test_each_append_reveals_the_pools_retired_since_the_one_before(log: Log) ->
 def test_an_append_racing_a_pool_refresh_reveals_nothing_drawn_meanwhile(
     log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from throne.audit import database as audit_database
+    from throne.audit import stored
 
     retire_first_pool(log.driver)
-    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(stored, "PROGRESS_EVERY", 1)
     steps: list[str] = []
 
     def daemon_goes_on(done: int, total: int) -> None:
@@ -328,22 +331,22 @@ def test_an_append_that_fails_half_way_leaves_the_file_as_it_was(log: Log, allow
 def test_an_appended_export_loads_with_the_revealed_seeds_in_place(
     log: Log, tmp_path: Path
 ) -> None:
-    from throne.audit.database import load_export, verify_database
+    from throne.audit.load import load_export
 
     retire_first_pool(log.driver)
     append_database(log.db, log.out, VALIDATOR)
     loaded = parse_database_url(str(tmp_path / "loaded.db"))
     assert load_export(log.out, loaded, expected_signer=VALIDATOR.ss58_address) == 49
-    count, replay = verify_database(loaded)
+    replay = verify_source(DatabaseLog(loaded)).replay
     # pool 1 has its seed again (checked when pool 2 retired it); pool 2's is still secret
-    assert count == 49 and (replay.pools_checked, replay.pools_unrevealed) == (1, 1)
+    assert replay.events == 49 and (replay.pools_checked, replay.pools_unrevealed) == (1, 1)
 
 
 SLOW_APPEND = """
 import sys, time
 from pathlib import Path
 from throne.adapters.storage.database import parse_database_url
-from throne.audit.database import append_database
+from throne.audit.log_export import append_database
 from throne.audit.signing import keypair_from_text
 
 key = keypair_from_text("//Alice")

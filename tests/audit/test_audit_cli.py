@@ -170,9 +170,9 @@ def test_verify_in_several_processes_reports_what_one_pass_reports(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from throne.audit import parallel
+    from throne.audit import spans
 
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(spans, "MIN_PARALLEL_BYTES", 0)
     out = tmp_path / "audit.jsonl"
     run(
         capsys,

@@ -16,11 +16,13 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from tests.audit.legacy import write_legacy_export
-from throne.audit.export import ChainWriter, export_notifications, write_notifications
-from throne.audit.format import FORMAT_VERSION, AuditError, ExportedEvent, canonical_json
-from throne.audit.records import EndRecord
+from throne.audit.format import FORMAT_VERSION, AuditError, canonical_json
+from throne.audit.records import EndRecord, ExportedEvent
+from throne.audit.report import ExportSummary
 from throne.audit.signing import keypair_from_text
-from throne.audit.verify import verify_export
+from throne.audit.sources import export_source
+from throne.audit.verification import check_export
+from throne.audit.writer import ExportWriter, export_notifications, write_notifications
 from throne.ports.signer import Signer
 
 VALIDATOR = keypair_from_text("//Alice")
@@ -86,6 +88,10 @@ def rewrite(path: Path, edit: Callable[[list[bytes]], list[bytes]]) -> None:
 
 def event_indexes(lines: list[bytes]) -> list[int]:
     return [i for i, line in enumerate(lines) if line.startswith(b'{"id":')]
+
+
+def verify_export(path: Path, **kwargs: Any) -> ExportSummary:
+    return check_export(export_source(path), **kwargs)
 
 
 def failure(path: Path, **kwargs: Any) -> AuditError:
@@ -239,8 +245,8 @@ def test_a_truncated_gzip_export_is_truncated(tmp_path: Path) -> None:
 
 def test_events_after_the_last_checkpoint_are_unsigned(tmp_path: Path) -> None:
     buffer = io.BytesIO()
-    writer = ChainWriter(buffer, VALIDATOR, application="test", checkpoint_every=100)
-    writer.event(1, ORIGINATORS[0], 1, "t", {})
+    writer = ExportWriter(buffer, VALIDATOR, application="test", checkpoint_every=100)
+    writer.write(ExportedEvent(1, ORIGINATORS[0], 1, "t", {}))
     buffer.write(b'{"end":{"events":1,"head":"x"}}\n')
     path = tmp_path / "unsigned.jsonl"
     path.write_bytes(buffer.getvalue())
@@ -271,9 +277,9 @@ def export_with_reveals(path: Path, reveals: dict[int, str], version: int) -> Pa
     if version < FORMAT_VERSION:
         return write_legacy_export(path, events, VALIDATOR, version=version, reveals=reveals)
     with path.open("wb") as out:
-        writer = ChainWriter(out, VALIDATOR, application="test", checkpoint_every=100)
+        writer = ExportWriter(out, VALIDATOR, application="test", checkpoint_every=100)
         for event in events:
-            writer.event(*event)
+            writer.write(ExportedEvent(*event))
         writer.close(reveals)
     return path
 
@@ -368,7 +374,9 @@ def test_an_end_record_of_another_edition_of_the_export_is_named(tmp_path: Path)
     with later.open("wb") as out:
         out.write(old[: old.rindex(b'{"end":')])
         resume = EndRecord.parse(json.loads(old_end)["end"], FORMAT_VERSION)
-        writer = ChainWriter(out, VALIDATOR, application="test", checkpoint_every=10, resume=resume)
+        writer = ExportWriter(
+            out, VALIDATOR, application="test", checkpoint_every=10, resume=resume
+        )
         write_notifications(writer, log[20:], checkpoint_after=is_weights)
         writer.close()
     assert verify_export(later).block == 138
@@ -498,9 +506,9 @@ def test_an_event_moved_a_few_lines_on_is_named_as_reordered(export: Path) -> No
 def test_a_stretch_too_long_to_keep_is_still_verified_and_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from throne.audit import verify
+    from throne.audit import verifier
 
-    monkeypatch.setattr(verify, "MAX_STRETCH", 4)
+    monkeypatch.setattr(verifier, "MAX_STRETCH", 4)
     path = tmp_path / "log.jsonl"
     write_export(path, sample_log())
     seen: list[ExportedEvent] = []

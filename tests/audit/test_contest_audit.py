@@ -13,32 +13,30 @@ import pytest
 
 from tests.support.contest import small_config
 from tests.support.forgery import Events, forge
-from tests.support.played import play
+from tests.support.played import play, played_database
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.audit.database import export_database, verify_database
 from throne.audit.format import AuditError
+from throne.audit.log_export import export_database
 from throne.audit.replay import ContestReplay, replay_mapper
 from throne.audit.signing import keypair_from_text
-from throne.audit.verify import verify_export
+from throne.audit.sources import DatabaseLog, ExportFile
+from throne.audit.verification import check_export, verify
 
 VALIDATOR = keypair_from_text("//Alice")
 
 
 @pytest.fixture
 def played_db(db_url: str) -> str:
-    db = parse_database_url(db_url)
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    try:
-        play(app)
-    finally:
-        app.close()
+    played_database(db_url)
     return db_url
 
 
 def verify_file(path: Path) -> Any:
     replay = ContestReplay(replay_mapper())
-    summary = verify_export(path, expected_signer=VALIDATOR.ss58_address, on_event=replay)
+    summary = check_export(
+        ExportFile(path), expected_signer=VALIDATOR.ss58_address, on_event=replay
+    )
     return summary, replay.finish()
 
 
@@ -60,8 +58,8 @@ def test_an_export_of_a_played_contest_verifies_every_decision(
 def test_a_database_verifies_in_place_and_is_not_modified(played_db: str) -> None:
     db = parse_database_url(played_db)
     before = db.path.read_bytes() if db.path else b""
-    count, replay = verify_database(db)
-    assert count == replay.events and replay.verdicts_checked == 2
+    replay = verify(DatabaseLog(db)).replay
+    assert replay.events == 49 and replay.verdicts_checked == 2
     # in place, the current pool's seed is there to check too
     assert (replay.pools_checked, replay.pools_unrevealed) == (2, 0)
     if db.path is not None:
@@ -96,12 +94,8 @@ def resigned(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
 
 @pytest.fixture
 def sqlite_export(tmp_path: Path) -> Path:
-    db = parse_database_url(str(tmp_path / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    play(app)
-    app.close()
     out = tmp_path / "audit.jsonl"
-    export_database(db, out, VALIDATOR)
+    export_database(played_database(tmp_path / "log.db"), out, VALIDATOR)
     return out
 
 
@@ -186,7 +180,7 @@ def test_the_replay_lets_go_of_a_retired_pools_samples(sqlite_export: Path) -> N
         replay(event)
         held.append(replay.pools_held)
 
-    verify_export(sqlite_export, on_event=feed)
+    check_export(ExportFile(sqlite_export), on_event=feed)
     assert replay.finish().verdicts_checked == 2
     assert {1} in held  # pool 1's samples, kept while it was the pool
     assert replay.pools_held <= {2}  # and dropped once pool 2 replaced it
@@ -209,16 +203,13 @@ class Racing:
 
 @pytest.fixture
 def racing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Racing]:
-    from throne.audit import database as audit_database
+    from throne.audit import stored
 
     db = parse_database_url(str(tmp_path / "log.db"))
     app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
     race = Racing(db, app, [], play(app))
-    monkeypatch.setattr(audit_database, "PROGRESS_EVERY", 10)
-    paged = audit_database.iter_notifications
-    monkeypatch.setattr(
-        audit_database, "iter_notifications", lambda src, **kw: paged(src, batch=5, **kw)
-    )
+    monkeypatch.setattr(stored, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(stored, "PAGE", 5)
     yield race
     app.close()
 
@@ -241,6 +232,6 @@ def test_an_export_racing_a_pool_refresh_never_reveals_the_new_pools_seed(
 
 
 def test_a_verification_in_place_reads_the_log_as_it_stood_when_it_began(racing: Racing) -> None:
-    count, replay = verify_database(racing.db, progress=racing.progress)
+    replay = verify(DatabaseLog(racing.db), progress=lambda _, *p: racing.progress(*p)).replay
     assert racing.steps == ["pool_refreshed"]
-    assert count == replay.events == 49 and replay.pools_checked == 2
+    assert replay.events == 49 and replay.pools_checked == 2

@@ -4,11 +4,13 @@ how far it can be trusted to go."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from throne.audit.format import FORMAT_VERSION, AuditError
-from throne.audit.parallel import audit_export
+from throne.audit.sources import ExportFile
+from throne.audit.verification import verify
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
@@ -16,6 +18,11 @@ ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 def golden(version: int) -> Path:
     return FIXTURES / f"golden-log-v{version}.jsonl"
+
+
+def audit_export(path: Path, **kwargs: Any) -> tuple[Any, Any]:
+    report = verify(ExportFile(path), **kwargs)
+    return report.export, report.replay
 
 
 def test_there_is_a_golden_export_of_the_format_written_today() -> None:

@@ -14,14 +14,17 @@ import pytest
 
 from tests.support.contest import small_config
 from tests.support.forgery import Events, forge
-from tests.support.played import play, play_first_pool, retire_first_pool, set_weights
+from tests.support.played import play_first_pool, played_database, retire_first_pool, set_weights
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.audit import parallel
-from throne.audit.database import append_database, export_database
+from throne.audit import spans as audit_spans
 from throne.audit.format import AuditError, canonical_json
-from throne.audit.parallel import Span, audit_export, plan_spans
+from throne.audit.log_export import append_database, export_database
+from throne.audit.order import stitch_versions
 from throne.audit.signing import keypair_from_text
+from throne.audit.sources import ExportFile
+from throne.audit.spans import Span
+from throne.audit.verification import verify
 
 VALIDATOR = keypair_from_text("//Alice")
 EVERY = 3  # a checkpoint every three events: many places to cut a small log
@@ -29,16 +32,13 @@ EVERY = 3  # a checkpoint every three events: many places to cut a small log
 
 @pytest.fixture(autouse=True)
 def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(audit_spans, "MIN_PARALLEL_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("played")
-    db = parse_database_url(str(tmp / "log.db"))
-    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
-    play(app)
-    app.close()
+    db = played_database(tmp / "log.db")
     out = tmp / "audit.jsonl"
     export_database(db, out, VALIDATOR, checkpoint_every=EVERY)
     return out
@@ -54,10 +54,15 @@ def export(played: Path, tmp_path: Path) -> Path:
 def outcome(path: Path, jobs: int) -> tuple[str, Any]:
     """What a verification concludes: both summaries, or the error's kind and message."""
     try:
-        chain, replay = audit_export(path, expected_signer=VALIDATOR.ss58_address, jobs=jobs)
+        report = verify(ExportFile(path), expected_signer=VALIDATOR.ss58_address, jobs=jobs)
     except AuditError as exc:
         return "failed", (exc.kind, str(exc))
-    return "ok", (dataclasses.asdict(chain), dataclasses.asdict(replay))
+    assert report.export is not None
+    return "ok", (dataclasses.asdict(report.export), dataclasses.asdict(report.replay))
+
+
+def plan_spans(path: Path, jobs: int) -> list[Span]:
+    return audit_spans.plan_spans(ExportFile(path), jobs)
 
 
 def spans_alone_fail(path: Path, jobs: int) -> bool:
@@ -66,9 +71,9 @@ def spans_alone_fail(path: Path, jobs: int) -> bool:
     try:
         spans = plan_spans(path, jobs)
         if len(spans) == 1:
-            parallel._audit_in_one_pass(path, VALIDATOR.ss58_address)
+            verify(ExportFile(path), expected_signer=VALIDATOR.ss58_address, jobs=1)
         else:
-            parallel._audit_spans(path, spans, VALIDATOR.ss58_address)
+            audit_spans.verify_in_spans(ExportFile(path), spans, VALIDATOR.ss58_address)
     except AuditError:
         return True
     return False
@@ -109,13 +114,13 @@ def test_a_compressed_or_small_export_is_verified_in_one_pass(
     def no_spans(*_: Any) -> list[Span]:
         raise AssertionError("planned spans")
 
-    monkeypatch.setattr(parallel, "plan_spans", no_spans)
+    monkeypatch.setattr(audit_spans, "plan_spans", no_spans)
     gz = export.with_suffix(".jsonl.gz")
     import gzip
 
     gz.write_bytes(gzip.compress(export.read_bytes()))
     assert outcome(gz, jobs=4)[0] == "ok"
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", export.stat().st_size + 1)
+    monkeypatch.setattr(audit_spans, "MIN_PARALLEL_BYTES", export.stat().st_size + 1)
     assert outcome(export, jobs=4)[0] == "ok"
 
 
@@ -328,17 +333,14 @@ def test_every_event_left_out_and_resigned_is_judged_as_one_pass_judges_it(
 
 
 def test_a_version_gap_between_spans_is_found_by_stitching() -> None:
-    from throne.audit.parallel import SpanResult, _stitch_versions
-    from throne.audit.verify import ChainSummary
-
     versions = {"a": 3, "b": 1}
-    _stitch_versions(versions, SpanResult(ChainSummary(), {"a": 6, "c": 2}, {"a": 4}))
+    stitch_versions(versions, {"a": 6, "c": 2}, {"a": 4})
     assert versions == {"a": 6, "b": 1, "c": 2}
     for later in ({"a": 8}, {"a": 6}):
         with pytest.raises(AuditError):
-            _stitch_versions(dict(versions), SpanResult(ChainSummary(), later, later))
+            stitch_versions(dict(versions), later, later)
     with pytest.raises(AuditError):  # "b" starting again at 1 is an inserted stream
-        _stitch_versions(dict(versions), SpanResult(ChainSummary(), {"b": 1}, {}))
+        stitch_versions(dict(versions), {"b": 1}, {})
 
 
 def test_a_verdict_moved_before_samples_it_names_is_caught_in_spans(

@@ -21,7 +21,8 @@ from tests.daemon.cluster import (
     wait_until,
 )
 from throne.adapters.storage.database import parse_database_url
-from throne.audit.database import verify_database
+from throne.audit.sources import DatabaseLog
+from throne.audit.verification import verify
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
 from throne.miners import MinerServer
@@ -88,7 +89,7 @@ def test_killed_daemons_reach_the_verdicts_of_an_uninterrupted_run(
         assert decisions(b) == decisions(a)
         assert len(decisions(a)) == 3
         _assert_no_sample_recorded_twice(b)
-    _events, summary = verify_database(parse_database_url(rough.db_url))
+    summary = verify(DatabaseLog(parse_database_url(rough.db_url))).replay
     assert summary.verdicts_checked >= 2
 
 

@@ -17,7 +17,8 @@ from tests.support.command import THRONE
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.adapters.storage.pg_session import advisory_key
-from throne.audit.database import verify_database
+from throne.audit.sources import DatabaseLog
+from throne.audit.verification import verify
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.envs.registry import environments
@@ -141,7 +142,7 @@ def assert_each_battle_decided_once(world: World, db_url: str) -> None:
     assert len(ends) == len(profiles()) - 1  # every challenger decided: none lost
     assert Counter(hk for _, hk, _ in ends) == starts
     assert max(starts.values()) == 1  # none twice
-    _, summary = verify_database(parse_database_url(db_url))
+    summary = verify(DatabaseLog(parse_database_url(db_url))).replay
     assert summary.verdicts_checked == len(ends)
 
 

@@ -14,7 +14,8 @@ import pytest
 from tests.daemon.cluster import decisions, make_world, profiles, settled
 from throne.adapters.storage.database import parse_database_url
 from throne.app import build
-from throne.audit.database import verify_database
+from throne.audit.sources import DatabaseLog
+from throne.audit.verification import verify
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.domain.contest.contest import Contest
 from throne.envs.registry import environments
@@ -69,5 +70,5 @@ def test_two_daemons_on_one_postgres_log_never_decide_a_battle_twice(
     assert len(ends) == 3
     assert Counter(hk for _, hk, _ in ends) == starts
     assert max(starts.values()) == 1
-    _, summary = verify_database(parse_database_url(postgres_schema_url))
+    summary = verify(DatabaseLog(parse_database_url(postgres_schema_url))).replay
     assert summary.verdicts_checked >= 2

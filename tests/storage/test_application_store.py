@@ -13,7 +13,7 @@ from tests.support.contest import Driver, small_config
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.audit.database import load_export
+from throne.audit.load import load_export
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.domain.contest.scorecard import Scorecard

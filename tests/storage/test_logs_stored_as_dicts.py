@@ -15,9 +15,10 @@ from tests.support.contest import Driver, small_config
 from tests.support.played import set_weights
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.audit.database import export_database, verify_database
-from throne.audit.parallel import audit_export
+from throne.audit.log_export import export_database
 from throne.audit.signing import keypair_from_text
+from throne.audit.sources import DatabaseLog, ExportFile
+from throne.audit.verification import verify
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.rules import Verdict
@@ -137,11 +138,11 @@ def test_an_old_log_goes_on_with_records_and_the_mixed_log_verifies(tmp_path: Pa
     reloaded.close()
     app.close()
 
-    _, summary = verify_database(parse_database_url(url))
+    summary = verify(DatabaseLog(parse_database_url(url))).replay
     assert summary.verdicts_checked == 3  # two stored as dicts, one as a record
     assert summary.weights_checked == 4
     export = tmp_path / "mixed.jsonl"
     export_database(parse_database_url(url), export, keypair_from_text("//Alice"))
-    _, replay = audit_export(export, expected_signer=ALICE, jobs=1)
+    replay = verify(ExportFile(export), expected_signer=ALICE, jobs=1).replay
     assert replay.verdicts_checked == 3
     assert replay.decisions == {"Dethroned": 1, "Terminated": 3}

@@ -67,6 +67,11 @@ def load_or_create_local_keypair(path: Path | None = None) -> Signer:
     return load_keypair(path)
 
 
+def load_signer(path: Path | None) -> Signer:
+    """The key in the file at ``path``, else the local-mode signer."""
+    return load_keypair(path) if path else load_or_create_local_keypair()
+
+
 def signature_is_valid(message: bytes, signature: bytes, ss58_address: str) -> bool:
     """Whether ``signature`` is ``ss58_address``'s sr25519 signature of ``message``."""
     try:

@@ -19,8 +19,9 @@ from throne.adapters.inference.endpoints import StaticModelEndpoints
 from throne.adapters.inference.policy import RetryPolicy
 from throne.adapters.storage.database import parse_database_url
 from throne.app import Services, build
-from throne.audit.database import verify_database
 from throne.audit.format import AuditError
+from throne.audit.sources import DatabaseLog
+from throne.audit.verification import verify
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.demo.cast import CAST, model_hashes
 from throne.demo.story import battles_decided, reigns
@@ -129,10 +130,10 @@ def run_demo(
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["directory"] = str(workdir)
     try:
-        events, replay = verify_database(db)
+        replay = verify(DatabaseLog(db)).replay
         summary["audit"] = {
             "ok": True,
-            "events": events,
+            "events": replay.events,
             "verdicts_checked": replay.verdicts_checked,
             "weights_checked": replay.weights_checked,
         }
