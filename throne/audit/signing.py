@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Re-exported: the audit command imports the port from here.
-from throne.ports.signer import Signer as Signer
+from throne.ports.signer import Signer
 
 
 class SigningKeyError(Exception):
