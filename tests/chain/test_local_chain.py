@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clock import FakeClock
 from throne.adapters.chain.local import LocalChain, LocalChainMissing
 from throne.adapters.chain.port import ChainRefused
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_blocks_follow_wall_time_at_twelve_seconds_each(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
+from tests.support.clock import FakeClock
 from tests.support.fake_hub import (
-    FakeClock,
     FakeHub,
     Fault,
     SilentServer,

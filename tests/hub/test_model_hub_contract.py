@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.fake_hub import FakeClock, FakeHub, lfs_file
+from tests.support.clock import FakeClock
+from tests.support.fake_hub import FakeHub, lfs_file
 from throne.adapters.hub import HuggingFaceHub
 from throne.daemon.model_hub import ModelHub, StaticModelHub
 

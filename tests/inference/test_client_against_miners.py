@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.clock import FakeClock
 from throne.adapters.inference import (
     AiohttpChatCompletions,
     BreakerPolicy,
@@ -216,14 +217,6 @@ def test_the_overall_bound_caps_requests_across_endpoints(servers: list[MinerSer
     assert all(isinstance(r, Completion) for r in results)
     assert server.stats.max_in_flight == 2
     assert server.stats.by_model == {"a": 5, "b": 5}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_circuit_opens_on_repeated_failures_and_a_probe_closes_it(
