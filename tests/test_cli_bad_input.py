@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.daemon.cluster import World, make_world, wait_until
+from tests.support.ports import refusing_port
 from throne.application import ThroneApplication
 from throne.cli.errors import user_error_line
 from throne.cli.main import build_parser, main
@@ -238,11 +239,9 @@ def _with_url_part(url: str, **parts: str) -> str:
 
 @pytest.mark.postgres
 def test_postgres_refusing_the_connection_is_one_line(world: World, postgres_url: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once it is closed
-    url = _with_url_part(postgres_url, netloc=f"throne:throne@127.0.0.1:{port}")
-    line = run_daemon(world, "--db", url)
+    with refusing_port() as port:
+        url = _with_url_part(postgres_url, netloc=f"throne:throne@127.0.0.1:{port}")
+        line = run_daemon(world, "--db", url)
     assert f"cannot reach PostgreSQL at 127.0.0.1:{port}" in line
     assert "is it running" in line
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.contest import Driver, small_config
 from tests.support.played import play, play_first_pool, retire_first_pool
+from tests.support.ports import refusing_port
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.audit.signing import keypair_from_text
@@ -147,13 +148,9 @@ def test_verify_on_a_file_that_is_not_a_throne_log_fails_in_one_line(
 def test_verify_on_an_unreachable_postgres_fails_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"postgresql://u:p@127.0.0.1:{port}/x?connect_timeout=2"
-    code, _, err = run(capsys, "audit", "verify", "--db", url)
+    with refusing_port() as port:
+        url = f"postgresql://u:p@127.0.0.1:{port}/x?connect_timeout=2"
+        code, _, err = run(capsys, "audit", "verify", "--db", url)
     assert code == 1 and "cannot reach PostgreSQL" in err and err.count("\n") == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import bittensor as bt
 import pytest
 from chain_worlds import NETUID, FakeNodeWorld
 
+from tests.support.ports import refusing_port
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 from throne.adapters.chain.port import ChainTimeout, ChainUnavailable, WalletLocked
 from throne.domain.queue.commitment import Rejection, parse_commitment
@@ -143,22 +143,17 @@ def test_any_other_chain_error_is_reported_with_its_name(fake_world: FakeNodeWor
     assert "NotEnoughStakeToSetWeights" in (result.error_message or "")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_connection_refused_is_a_retryable_unavailability(tmp_path: Path) -> None:
-    url = f"ws://127.0.0.1:{_closed_port()}"
-    chain = BittensorChain(BittensorSettings(network=url, data_dir=tmp_path))
-    try:
-        with pytest.raises(ChainUnavailable) as exc:
-            chain.current_block()
-        assert exc.value.retryable
-        assert url in str(exc.value)
-    finally:
-        chain.close()
+    with refusing_port() as port:
+        url = f"ws://127.0.0.1:{port}"
+        chain = BittensorChain(BittensorSettings(network=url, data_dir=tmp_path))
+        try:
+            with pytest.raises(ChainUnavailable) as exc:
+                chain.current_block()
+            assert exc.value.retryable
+            assert url in str(exc.value)
+        finally:
+            chain.close()
 
 
 @pytest.mark.parametrize("hangs_after_connecting", [False, True])

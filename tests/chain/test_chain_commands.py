@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
+from tests.support.ports import refusing_port
 from throne.adapters.chain.local import LocalChain
 from throne.cli.main import main
 
@@ -138,18 +138,13 @@ def test_an_unknown_chain_name_is_a_one_line_error(
     assert "unknown chain 'mainnet'" in capsys.readouterr().err
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unreachable_node_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"ws://127.0.0.1:{_closed_port()}"
-    argv = ["weights", "--onchain", "--chain", url, "--uid", "0", "--data-dir", str(tmp_path)]
-    assert main(argv) == 1
+    with refusing_port() as port:
+        url = f"ws://127.0.0.1:{port}"
+        argv = ["weights", "--onchain", "--chain", url, "--uid", "0", "--data-dir", str(tmp_path)]
+        assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach" in err
 
@@ -157,10 +152,10 @@ def test_an_unreachable_node_is_a_one_line_error(
 def test_committing_on_a_network_without_a_wallet_names_the_missing_hotkey_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"ws://127.0.0.1:{_closed_port()}"
-    argv = ["commit", "--chain", url, "--repo", "a/b", "--revision", SHA]
-    argv += ["--wallet-path", str(tmp_path / "wallets"), "--data-dir", str(tmp_path)]
-    assert main(argv) == 1
+    with refusing_port() as port:
+        argv = ["commit", "--chain", f"ws://127.0.0.1:{port}", "--repo", "a/b", "--revision", SHA]
+        argv += ["--wallet-path", str(tmp_path / "wallets"), "--data-dir", str(tmp_path)]
+        assert main(argv) == 1
     assert "no hotkey file" in capsys.readouterr().err
 
 

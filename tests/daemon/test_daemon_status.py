@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.daemon.cluster import (
     start_daemon,
     wait_until,
 )
+from tests.support.ports import free_port
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.envs.registry import environments
@@ -26,15 +26,9 @@ from throne.miners import MinerServer
 SAMPLED = 'throne_samples_scored_total{env="SAT",outcome="ok"}'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> None:
     envs = environments()
-    port = _free_port()
+    port = free_port()
     with MinerServer(profiles(), list(envs.values())) as miners:
         world = make_world(tmp_path, miners.base_url, bytes(32))
         settings = settings_from_dict(
@@ -98,7 +92,7 @@ def test_the_daemon_keeps_only_its_latest_steps_in_memory() -> None:
 
 def test_the_status_server_does_not_outlive_a_daemon_killed_outright(tmp_path: Path) -> None:
     envs = environments()
-    port = _free_port()
+    port = free_port()
     with MinerServer(profiles(), list(envs.values())) as miners:
         world = make_world(tmp_path, miners.base_url, bytes(32))
         text = world.config.read_text()

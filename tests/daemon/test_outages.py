@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import runpy
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.daemon.cluster import make_world, profiles
+from tests.support.ports import free_port
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.envs.registry import environments
@@ -27,12 +27,6 @@ from throne.miners import MinerServer
 
 SAMPLED = "throne_samples_scored_total{"
 PG_CLUSTER = Path(__file__).resolve().parents[2] / "scripts" / "pg-cluster"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _until(
@@ -77,7 +71,7 @@ def _through_an_outage(
     the sampler and for a loop to fail with an error that says ``failure_says`` (its call
     timed out, it did not hang), mend the log, wait for /healthz to be 200 again."""
     envs = environments()
-    port = _free_port()
+    port = free_port()
     seen: dict[str, Any] = {}
     with MinerServer(profiles(), list(envs.values())) as miners:
         world = make_world(tmp_path, miners.base_url, bytes(32), db_url=db_url)

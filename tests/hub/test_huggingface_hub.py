@@ -14,10 +14,10 @@ from tests.support.fake_hub import (
     FakeHub,
     Fault,
     SilentServer,
-    closed_port_url,
     git_file,
     lfs_file,
 )
+from tests.support.ports import refusing_port
 from throne.adapters.hub import HuggingFaceHub
 
 SHARD_1 = b"layer weights, first half"
@@ -246,8 +246,8 @@ def test_a_hanging_hub_times_out_without_an_exception_and_is_not_asked_again_soo
 
 
 def test_a_refused_connection_gives_no_hash_and_pauses_the_hub(clock: FakeClock) -> None:
-    hub = hub_for(closed_port_url(), clock)
-    with capture_logs() as logs:
+    with refusing_port() as port, capture_logs() as logs:
+        hub = hub_for(f"http://127.0.0.1:{port}", clock)
         assert hub.model_hashes([("org/affine-x", "a" * 40)]) == []
         assert hub.model_hashes([("org/affine-x", "a" * 40), ("org/affine-y", "b" * 40)]) == []
         clock.advance(BACKOFF + 1)

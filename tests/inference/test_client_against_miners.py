@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.clock import FakeClock
+from tests.support.ports import refusing_port
 from throne.adapters.inference import (
     AiohttpChatCompletions,
     BreakerPolicy,
@@ -152,26 +153,16 @@ def test_the_total_deadline_bounds_a_slow_answer(servers: list[MinerServer]) -> 
 
 
 def test_a_refused_connection_is_retried_then_an_infra_error() -> None:
-    server = MinerServer([MinerProfile("gone")], [ENV]).start()
-    server.stop()  # the port is now closed
-
-    async def go() -> Result:
+    async def go(port: int) -> Result:
         async with AiohttpChatCompletions(retry=FAST_RETRY) as client:
-            endpoint = Endpoint(f"http://127.0.0.1:{_closed_port()}/v1", "gone")
+            endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "gone")
             return await client.complete(endpoint, ChatRequest.single("gone", "hi"))
 
-    result = asyncio.run(go())
+    with refusing_port() as port:
+        result = asyncio.run(go(port))
     assert isinstance(result, Failure)
     assert (result.kind, result.attempts) == ("infra_error", 3)
     assert "connect error" in result.reason
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_malformed_json_body_is_a_model_error(servers: list[MinerServer]) -> None:
@@ -263,7 +254,9 @@ def test_cancelled_calls_leave_no_connection_open_after_close(
             asyncio.create_task(client.complete(endpoint, ChatRequest.single("stuck", "hi")))
             for _ in range(8)
         ]
+        deadline = time.monotonic() + 30
         while server.stats.in_flight < 8:
+            assert time.monotonic() < deadline, server.stats
             await asyncio.sleep(0.01)
         for task in tasks:
             task.cancel()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.support.ports import refusing_port
 from throne.adapters.storage.database import (
     StorageError,
     check_database,
@@ -96,14 +97,10 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_postgres_gives_one_line() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    db = parse_database_url(f"postgresql://u:p@127.0.0.1:{port}/x?connect_timeout=2")
-    with pytest.raises(StorageError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1") as exc:
-        check_database(db, must_exist=True)
+    with refusing_port() as port:
+        db = parse_database_url(f"postgresql://u:p@127.0.0.1:{port}/x?connect_timeout=2")
+        with pytest.raises(StorageError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1") as exc:
+            check_database(db, must_exist=True)
     assert "\n" not in str(exc.value)
 
 

@@ -166,11 +166,3 @@ class SilentServer:
         for conn in self._held:
             conn.close()
         self._sock.close()
-
-
-def closed_port_url() -> str:
-    """A loopback URL nobody listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
