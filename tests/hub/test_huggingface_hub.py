@@ -286,12 +286,12 @@ def test_the_budget_stops_a_call_early_and_later_calls_go_on(
 
 def test_the_budget_bounds_a_call_in_real_time_too(clock: FakeClock) -> None:
     with SilentServer() as silent, capture_logs() as logs:
-        hub = hub_for(silent.url, clock, timeout=1.0, budget=0.2)
-        began = time.monotonic()
+        hub = hub_for(silent.url, clock, timeout=3.0, budget=0.2)
         assert hub.model_hashes([("org/affine-x", "a" * 40)]) == []
-        assert time.monotonic() - began < 0.8
-        # The request left running times out on its own and is recorded as a failure.
-        while not logs and time.monotonic() - began < 5:
+        # Back before the request it left running timed out (that request logs its failure).
+        assert logs == []
+        deadline = time.monotonic() + 30
+        while not logs and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [e["event"] for e in logs] == ["model_hash_unknown"]
         assert hub.model_hashes([("org/affine-x", "a" * 40)]) == []
