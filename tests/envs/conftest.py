@@ -15,9 +15,11 @@ TEST_LIMITS = Limits(wall_s=3.0, cpu_s=2, cpu_hard_s=3, address_space=256 * 1024
                      output_bytes=100_000, processes=16)  # fmt: skip
 
 
-# A uid range of this test session's own, next to the default one: a check that no process of
-# a run survives it counts this session's runs only, whatever else runs on the machine.
-TEST_UID_BASE = UID_BASE + UID_COUNT * (1 + os.getpid() % 1000)
+# A uid range of this test session's own, above the default one: a check that no process of
+# a run survives it counts this session's runs only, whatever else runs on the machine. Two
+# live sessions share a range only if their pids differ by a multiple of the modulus (with
+# pid % 1000, one pair in a thousand did); the top range still ends below uid 2**32 - 1.
+TEST_UID_BASE = UID_BASE + UID_COUNT * (1 + os.getpid() % 500_000)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from tests.envs.conftest import TEST_UID_BASE
+from tests.envs.overlapping import run_overlapping
 from throne.envs.sandbox import ForkServerSandbox, Limits
 from throne.envs.sandbox.client import UID_COUNT
 
@@ -59,7 +59,9 @@ def test_cpu_and_wall_limits_end_the_run_with_a_marker_on_stderr() -> None:
     box = ForkServerSandbox(limits=Limits(wall_s=10.0, cpu_s=1, cpu_hard_s=2))
     try:
         spun = box.run("while True:\n    pass")
-        assert not spun.clean and "CPU time limit" in spun.stderr and spun.duration_s < 5
+        # The CPU limit's own marker, not the wall clock's: on a loaded machine a second of
+        # CPU may take seconds of wall time.
+        assert not spun.clean and "CPU time limit" in spun.stderr and not spun.timed_out
     finally:
         box.close()
 
@@ -95,22 +97,9 @@ def test_concurrent_runs_cannot_see_or_touch_each_others_files(
         "others = [d for d in os.listdir('/tmp') if d != me]\n"
         "print(began, time.time(), len(others))"
     )
-    results: dict[str, list[str]] = {}
-
-    def run(name: str, code: str) -> None:
-        results[name] = sandbox.run(code).stdout.split()
-
-    threads = [
-        threading.Thread(target=run, args=(n, c)) for n, c in [("v", victim), ("a", attacker)]
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    v_began, v_ended, notes = results["v"]
-    a_began, a_ended, others = results["a"]
+    results = run_overlapping(lambda code: sandbox.run(code).stdout, {"v": victim, "a": attacker})
     # Both were alive at once: the attacker looked while the victim's file existed.
-    assert float(a_began) < float(v_ended) and float(v_began) < float(a_ended)
+    notes, others = results["v"].split()[2], results["a"].split()[2]
     assert notes == "mine" and others == "0"
 
 
