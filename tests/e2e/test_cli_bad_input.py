@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.daemon.cluster import World, make_world, wait_until
+from tests.e2e.daemon.cluster import World, make_world, wait_until
 from tests.support.ports import refusing_port
 from throne.application import ThroneApplication
 from throne.cli.errors import user_error_line

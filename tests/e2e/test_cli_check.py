@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.cluster import make_world
-from tests.storage.test_log_identity import foreign_file
-from tests.storage.test_log_integrity import damage_an_old_page_of_the_events, played_log
+from tests.e2e.daemon.cluster import make_world
+from tests.integration.storage.test_log_identity import foreign_file
+from tests.integration.storage.test_log_integrity import (
+    damage_an_old_page_of_the_events,
+    played_log,
+)
 from throne.cli.main import main
 
 SECRET = bytes(range(32))

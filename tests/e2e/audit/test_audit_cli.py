@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.contest import Driver, small_config
+from tests.support.paths import FIXTURES
 from tests.support.played import play, play_first_pool, retire_first_pool
 from tests.support.ports import refusing_port
 from throne.adapters.storage.database import parse_database_url
@@ -312,7 +313,7 @@ def test_append_refuses_in_one_line_and_leaves_the_file_as_it_was(
     assert (out.read_bytes() if out.exists() else None) == before
 
 
-GOLDEN_V1 = Path(__file__).parents[1] / "fixtures" / "golden-log-v1.jsonl"
+GOLDEN_V1 = FIXTURES / "golden-log-v1.jsonl"
 
 
 def test_verify_says_how_far_the_signed_end_record_vouches_for_the_export(

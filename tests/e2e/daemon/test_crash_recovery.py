@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.cluster import (
+from tests.e2e.daemon.cluster import (
     decisions,
     make_world,
     profiles,

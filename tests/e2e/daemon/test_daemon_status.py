@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon.cluster import (
+from tests.e2e.daemon.cluster import (
     SKILLS,
     hotkey,
     make_world,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.cluster import (
+from tests.e2e.daemon.cluster import (
     decisions,
     hotkey,
     make_world,

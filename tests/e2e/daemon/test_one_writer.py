@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.cluster import World, decisions, make_world, profiles, settled, stop, wait_until
+from tests.e2e.daemon.cluster import (
+    World,
+    decisions,
+    make_world,
+    profiles,
+    settled,
+    stop,
+    wait_until,
+)
 from tests.support.command import THRONE
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url

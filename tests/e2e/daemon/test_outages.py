@@ -18,7 +18,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from tests.daemon.cluster import make_world, profiles
+from tests.e2e.daemon.cluster import make_world, profiles
+from tests.support.paths import ROOT
 from tests.support.ports import free_port
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
@@ -26,7 +27,7 @@ from throne.envs.registry import environments
 from throne.miners import MinerServer
 
 SAMPLED = "throne_samples_scored_total{"
-PG_CLUSTER = Path(__file__).resolve().parents[2] / "scripts" / "pg-cluster"
+PG_CLUSTER = ROOT / "scripts" / "pg-cluster"
 
 
 async def _until(

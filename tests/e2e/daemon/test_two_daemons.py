@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.cluster import decisions, make_world, profiles, settled
+from tests.e2e.daemon.cluster import decisions, make_world, profiles, settled
 from throne.adapters.storage.database import parse_database_url
 from throne.app import build
 from throne.audit.database import verify_database

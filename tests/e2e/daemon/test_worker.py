@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.cluster import NETUID, make_world, profiles, stop, wait_until
+from tests.e2e.daemon.cluster import NETUID, make_world, profiles, stop, wait_until
 from throne.adapters.chain.absent import NoChain
 from throne.adapters.chain.port import ChainError
 from throne.adapters.storage.database import parse_database_url

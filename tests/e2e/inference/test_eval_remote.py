@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from tests.support.arithmetic_env import ArithmeticEnvironment
 from throne.adapters.inference import AiohttpChatCompletions, Endpoint
 from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.cli import eval_remote
@@ -21,8 +22,6 @@ from throne.cli.main import build_parser, main
 from throne.envs.base import Environment, Evaluation, Task
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
-
-from .arithmetic_env import ArithmeticEnvironment
 
 ENV = ArithmeticEnvironment()
 ENTRY_POINT = "from throne.cli.main import main; raise SystemExit(main())"

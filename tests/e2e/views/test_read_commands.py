@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.contest import Driver, small_config
-from tests.views.story import CHAL_UID, WEAK_UID, tell
+from tests.support.story import CHAL_UID, WEAK_UID, tell
 from throne.application import ThroneApplication
 from throne.cli.main import CommandError, main
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner

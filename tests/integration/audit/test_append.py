@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.contest import Driver, small_config
+from tests.support.paths import FIXTURES
 from tests.support.played import play_first_pool, retire_first_pool, set_weights
 from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
@@ -264,7 +265,7 @@ def test_an_appended_export_declared_version_1_is_named_as_altered(log: Log) -> 
 # ---- refusals and failures ---------------------------------------------------------------------
 
 
-GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden-log-v1.jsonl"
+GOLDEN = FIXTURES / "golden-log-v1.jsonl"
 
 
 def test_an_append_to_an_export_of_an_older_version_is_refused(log: Log, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Notification
 
-from tests.audit.legacy import write_legacy_export
+from tests.integration.audit.legacy import write_legacy_export
 from throne.audit.export import ChainWriter, export_notifications, write_notifications
 from throne.audit.format import FORMAT_VERSION, AuditError, ExportedEvent, canonical_json
 from throne.audit.records import EndRecord

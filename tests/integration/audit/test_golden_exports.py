@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import FIXTURES
 from throne.audit.format import FORMAT_VERSION, AuditError
 from throne.audit.parallel import audit_export
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from bittensor.sp_core import Keypair
-from fake_substrate import FakeSubstrate
 
+from tests.integration.chain.fake_substrate import FakeSubstrate
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.chain.port import Chain

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import bittensor as bt
 import pytest
-from chain_worlds import NETUID, FakeNodeWorld
 
+from tests.integration.chain.chain_worlds import NETUID, FakeNodeWorld
 from tests.support.ports import refusing_port
 from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 from throne.adapters.chain.port import ChainTimeout, ChainUnavailable, WalletLocked

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from chain_worlds import NETUID, World
 
+from tests.integration.chain.chain_worlds import NETUID, World
 from throne.adapters.chain.commitment import commitment_text
 from throne.adapters.chain.port import ChainRefused
 from throne.domain.queue.snapshot import Commitment, Neuron

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.envs.conftest import TEST_UID_BASE
-from tests.envs.peeking import (
+from tests.integration.envs.conftest import TEST_UID_BASE
+from tests.integration.envs.peeking import (
     ESCAPING_PROGRAM,
     assert_nothing_seen,
     assert_still_inside,

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.envs.conftest import TEST_UID_BASE
-from tests.envs.overlapping import run_overlapping
+from tests.integration.envs.conftest import TEST_UID_BASE
+from tests.integration.envs.overlapping import run_overlapping
 from throne.envs.sandbox import ForkServerSandbox, Limits
 from throne.envs.sandbox.client import UID_COUNT
 

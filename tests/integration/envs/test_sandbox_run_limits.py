@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.envs.overlapping import run_overlapping
-from tests.envs.run_watch import RunWatch, expected_run_limits
+from tests.integration.envs.overlapping import run_overlapping
+from tests.integration.envs.run_watch import RunWatch, expected_run_limits
 from throne.cli.check import RUN_LIMITS
 from throne.cli.check import _sandbox as sandbox_check
 from throne.envs.sandbox import ForkServerSandbox, Limits

@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 
 import throne
-from tests.envs.peeking import (
+from tests.integration.envs.peeking import (
     ESCAPING_PROGRAM,
     assert_nothing_seen,
     assert_still_inside,
     lay_out_validator_files,
     peeking_program,
 )
-from tests.envs.run_watch import RunWatch
-from tests.envs.test_sandbox_run_limits import (
+from tests.integration.envs.run_watch import RunWatch
+from tests.integration.envs.test_sandbox_run_limits import (
     BURNER_LIMITS,
     CPU_BURNERS,
     CPU_SLACK_S,

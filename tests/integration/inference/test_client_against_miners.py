@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.arithmetic_env import ArithmeticEnvironment
 from tests.support.clock import FakeClock
 from tests.support.ports import refusing_port
 from throne.adapters.inference import (
@@ -23,8 +24,6 @@ from throne.adapters.inference import (
     RetryPolicy,
 )
 from throne.miners import Faults, MinerProfile, MinerServer
-
-from .arithmetic_env import ArithmeticEnvironment
 
 ENV = ArithmeticEnvironment()
 FAST_RETRY = RetryPolicy(attempts=3, base=0.01, cap=0.05)

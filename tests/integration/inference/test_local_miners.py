@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.support.arithmetic_env import ArithmeticEnvironment
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED, answer
-
-from .arithmetic_env import ArithmeticEnvironment
 
 ENV = ArithmeticEnvironment()
 

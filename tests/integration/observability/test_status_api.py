@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.contest import Driver, small_config
-from tests.views.story import CHAL_UID, WEAK_UID, tell
+from tests.support.story import CHAL_UID, WEAK_UID, tell
 from throne.application import ThroneApplication
 from throne.domain.contest.config import ContestConfig
 from throne.observability.health import Heartbeat

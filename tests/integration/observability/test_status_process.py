@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.contest import Driver, small_config
-from tests.views.story import CHAL_UID, tell
+from tests.support.story import CHAL_UID, tell
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.observability.health import Heartbeat

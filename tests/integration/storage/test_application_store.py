@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic, resolve_topic
 
 from tests.support.contest import Driver, small_config
+from tests.support.paths import FIXTURES
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
@@ -18,7 +19,7 @@ from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.domain.contest.scorecard import Scorecard
 
-GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden-log-v1.jsonl"
+GOLDEN = FIXTURES / "golden-log-v1.jsonl"
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 #: Every topic ever written. A rename must keep the old string (or upcast): stored logs use it.

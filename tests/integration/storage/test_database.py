@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.support.paths import ROOT
 from tests.support.ports import refusing_port
 from throne.adapters.storage.database import (
     StorageError,
@@ -144,10 +145,10 @@ def test_postgres_tests_fail_rather_than_skip_in_ci_without_a_cluster(tmp_path: 
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "THRONE_TEST_POSTGRES_URL"}
-    test = "tests/storage/test_database.py::test_a_missing_postgres_database_is_named"
-    root = Path(__file__).parents[2]
+    here = Path(__file__).resolve().relative_to(ROOT)
+    test = f"{here}::test_a_missing_postgres_database_is_named"
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
-    in_ci = subprocess.run(args, cwd=root, env={**env, "CI": "true"}, capture_output=True)
+    in_ci = subprocess.run(args, cwd=ROOT, env={**env, "CI": "true"}, capture_output=True)
     assert in_ci.returncode != 0 and b"CI never skips" in in_ci.stdout
-    at_home = subprocess.run(args, cwd=root, env={**env, "CI": ""}, capture_output=True)
+    at_home = subprocess.run(args, cwd=ROOT, env={**env, "CI": ""}, capture_output=True)
     assert at_home.returncode == 0 and b"1 skipped" in at_home.stdout

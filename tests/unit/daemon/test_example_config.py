@@ -1,9 +1,8 @@
-from pathlib import Path
-
+from tests.support.paths import ROOT
 from throne.daemon.settings import load_settings
 from throne.envs.registry import environments
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "throne.toml"
+EXAMPLE = ROOT / "docs" / "throne.toml"
 
 
 def test_the_documented_example_parses_and_equals_the_defaults() -> None:

@@ -1,7 +1,7 @@
 """Golden digests of tasks 0..99 per environment: tasks are pure functions of (env, version, id).
 
 A change in any digest means the tasks changed: that needs a new env version, then new golden
-files (``python tests/envs/test_golden.py`` rewrites them).
+files (``python tests/unit/envs/test_golden.py`` rewrites them).
 """
 
 from __future__ import annotations

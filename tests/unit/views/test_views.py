@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.contest import Driver, fixed
-from tests.views.story import BAD_UID, CHAL_UID, IDLE_UID, WEAK_UID, tell
+from tests.support.story import BAD_UID, CHAL_UID, IDLE_UID, WEAK_UID, tell
 from throne import views
 
 
