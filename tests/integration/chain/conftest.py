@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.integration.chain.chain_worlds import FakeNodeWorld, LocalWorld, World
-from tests.support.bittensor_home import _no_home_writes  # noqa: F401 (autouse)
+
+
+@pytest.fixture(autouse=True)
+def _no_home_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing under test may write to the real home directory or read a real wallet."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp_path / "home" / "symbols.json"))
+    monkeypatch.setenv("BITTENSOR_RUNTIME_CACHE_DIR", str(tmp_path / "home" / "runtime"))
+    monkeypatch.delenv("BT_WALLET_PASSWORD", raising=False)
+    monkeypatch.delenv("BT_WALLET_PASSWORD_FILE", raising=False)
 
 
 @pytest.fixture(params=["local", "bittensor"])
