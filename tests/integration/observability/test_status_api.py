@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.clock import FakeClock
 from tests.support.contest import Driver, small_config
 from tests.support.story import CHAL_UID, WEAK_UID, tell
 from throne.application import ThroneApplication
@@ -18,26 +19,20 @@ from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def driver() -> Driver:
     return tell(Driver())
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def served(driver: Driver, clock: Clock) -> Iterator[tuple[httpx.Client, Heartbeat, ThroneMetrics]]:
+def served(
+    driver: Driver, clock: FakeClock
+) -> Iterator[tuple[httpx.Client, Heartbeat, ThroneMetrics]]:
     heartbeat, metrics = Heartbeat(clock), ThroneMetrics()
     app = status_app(lambda: driver.app, heartbeat=heartbeat, metrics=metrics, max_staleness=60)
     with StatusServer(app) as server, httpx.Client(base_url=server.url, timeout=5) as client:
@@ -45,7 +40,7 @@ def served(driver: Driver, clock: Clock) -> Iterator[tuple[httpx.Client, Heartbe
 
 
 def test_healthz_reports_the_last_tick_and_turns_503_when_it_is_stale(
-    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: FakeClock
 ) -> None:
     client, heartbeat, _ = served
     first = client.get("/healthz")
@@ -63,7 +58,7 @@ def test_healthz_reports_the_last_tick_and_turns_503_when_it_is_stale(
 
 
 def test_healthz_is_503_naming_each_loop_in_outage_until_it_works_again(
-    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: FakeClock
 ) -> None:
     client, heartbeat, _ = served
     heartbeat.beat(7)
@@ -85,7 +80,7 @@ def test_healthz_is_503_naming_each_loop_in_outage_until_it_works_again(
 
 
 def test_a_daemon_that_never_ticks_becomes_unhealthy(
-    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: Clock
+    served: tuple[httpx.Client, Heartbeat, ThroneMetrics], clock: FakeClock
 ) -> None:
     client, _, _ = served
     clock.now += 61

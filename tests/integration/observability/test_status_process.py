@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.clock import FakeClock
 from tests.support.contest import Driver, small_config
 from tests.support.story import CHAL_UID, tell
 from throne.adapters.storage.database import parse_database_url
@@ -18,14 +19,6 @@ from throne.application import ThroneApplication
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_process import Relay, StatusProcess
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _until(check: Callable[[], bool], timeout: float = 30) -> None:
@@ -93,7 +86,7 @@ def test_a_busy_port_fails_in_start_in_the_callers_thread(tmp_path: Path) -> Non
 
 
 def test_a_daemon_that_stops_reporting_makes_healthz_unhealthy() -> None:
-    clock = Clock()
+    clock = FakeClock(10.0)
     relay = Relay(clock, silence=5.0)
     assert relay.status() == (True, {"status": "starting", "outages": {}})
     relay.update(True, {"status": "ok", "outages": {}}, b"metrics")

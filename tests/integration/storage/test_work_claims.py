@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import threading
 
+from tests.support.clock import FakeClock
 from throne.adapters.storage.claims import SqlWorkClaims
 from throne.adapters.storage.database import parse_database_url
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _claims(db_url: str, worker: str, clock: Clock) -> SqlWorkClaims:
+def _claims(db_url: str, worker: str, clock: FakeClock) -> SqlWorkClaims:
     engine = parse_database_url(db_url).create_engine()
     return SqlWorkClaims(engine, worker, ttl_seconds=60, clock=clock)
 
 
 def test_an_item_has_one_holder_until_its_claim_expires(db_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     a, b = _claims(db_url, "a", clock), _claims(db_url, "b", clock)
     assert a.claim(["k1", "k2"]) == ["k1", "k2"]
     assert b.claim(["k1", "k2", "k3"]) == ["k3"]
@@ -33,7 +26,7 @@ def test_an_item_has_one_holder_until_its_claim_expires(db_url: str) -> None:
 
 
 def test_released_items_can_be_claimed_by_others(db_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     a, b = _claims(db_url, "a", clock), _claims(db_url, "b", clock)
     a.claim(["k1", "k2"])
     b.release(["k1"])  # releasing another's claim does nothing
@@ -45,7 +38,7 @@ def test_released_items_can_be_claimed_by_others(db_url: str) -> None:
 
 
 def test_racing_workers_split_the_items_without_overlap(db_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     workers = [_claims(db_url, f"w{i}", clock) for i in range(4)]
     keys = [f"k{i}" for i in range(200)]
     got: dict[str, list[str]] = {}
@@ -95,12 +88,12 @@ def test_claimers_hammering_overlapping_work_never_deadlock(db_url: str) -> None
         t.join()
     assert errors == []
     assert all(claimed.get(f"w{i}", 0) > 0 for i in range(3))
-    fresh = _claims(db_url, "fresh", Clock())
+    fresh = _claims(db_url, "fresh", FakeClock())
     assert fresh.claim(keys) == keys
 
 
 def test_a_claim_answers_in_the_order_asked_and_once_per_key(db_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     a = _claims(db_url, "a", clock)
     assert a.claim(["k3", "k1", "k3", "k2"]) == ["k3", "k1", "k2"]
     b = _claims(db_url, "b", clock)

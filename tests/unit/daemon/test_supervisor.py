@@ -13,18 +13,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from tests.support.clock import FakeClock
 from throne.daemon.supervisor import Backoff, Supervisor, progressed
 from throne.observability.outages import Outages
 
 FIRST = 0.01
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def scripted(runs: list[str], stop: asyncio.Event) -> Callable[[asyncio.Event], Any]:
@@ -99,7 +92,7 @@ def test_a_failure_after_a_recovery_opens_a_new_outage() -> None:
 
 
 def test_an_outage_ends_with_its_duration_and_the_number_of_failures() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     seen: list[tuple[str, bool]] = []
     outages = Outages(clock, listener=lambda loop, active: seen.append((loop, active)))
     with capture_logs() as logs:
@@ -179,7 +172,8 @@ def test_a_loop_blocked_in_a_call_is_in_outage_until_the_call_returns() -> None:
 
 
 def test_a_loop_that_keeps_progressing_is_never_called_stalled() -> None:
-    clock = Clock()  # moved by the loop: five seconds in all, never more than 0.05 s unreported
+    # moved by the loop: five seconds in all, never more than 0.05 s unreported
+    clock = FakeClock(100.0)
     outages = Outages(clock)
     stop = asyncio.Event()
 

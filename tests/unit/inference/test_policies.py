@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.clock import FakeClock
 from throne.adapters.inference import BreakerPolicy, CircuitBreaker, RetryPolicy
 from throne.adapters.inference.policy import parse_retry_after
 
@@ -32,16 +33,8 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after(None) is None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_breaker_lets_one_probe_through_after_the_cooldown() -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     breaker = CircuitBreaker(BreakerPolicy(threshold=3, cooldown=10), clock)
     for _ in range(2):
         breaker.record_failure()
@@ -61,7 +54,7 @@ def test_the_breaker_lets_one_probe_through_after_the_cooldown() -> None:
 
 
 def test_a_cancelled_probe_lets_the_next_call_probe() -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     breaker = CircuitBreaker(BreakerPolicy(threshold=1, cooldown=1), clock)
     breaker.record_failure()
     clock.now = 1
@@ -71,7 +64,7 @@ def test_a_cancelled_probe_lets_the_next_call_probe() -> None:
 
 
 def test_successes_between_failures_keep_the_circuit_closed() -> None:
-    breaker = CircuitBreaker(BreakerPolicy(threshold=2, cooldown=10), Clock())
+    breaker = CircuitBreaker(BreakerPolicy(threshold=2, cooldown=10), FakeClock(0.0))
     for _ in range(5):
         breaker.record_failure()
         breaker.record_success()

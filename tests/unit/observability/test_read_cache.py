@@ -7,15 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.clock import FakeClock
 from throne.observability.read_cache import ReadCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Log:
@@ -50,7 +43,7 @@ def test_many_reads_between_two_changes_of_the_log_build_once() -> None:
 
 
 def test_the_log_is_asked_at_most_once_per_interval_and_a_change_shows_after_it() -> None:
-    log, clock = Log(), Clock()
+    log, clock = Log(), FakeClock(50.0)
     cache = ReadCache(log.position, check_every=1.0, clock=clock)
     assert cache.read("rank", lambda: log.head) == 7
     log.head = 8
