@@ -3,18 +3,20 @@
 Each port, its adapters, and the contract test that every one of them passes:
 
 - `Chain`: `LocalChain`, `BittensorChain` (and `NoChain`, a worker's, which refuses every
-  call); ``tests/chain/test_chain_contract.py``.
+  call); ``tests/integration/chain/test_chain_contract.py``.
 - `ModelHub`: `HuggingFaceHub`, `StaticModelHub`, `NoModelHub`;
-  ``tests/hub/test_model_hub_contract.py``.
+  ``tests/integration/hub/test_model_hub_contract.py``.
 - `ModelEndpoints`: `StaticModelEndpoints`; and `ChatCompletions`: `AiohttpChatCompletions`;
-  ``tests/inference/test_inference_ports_contract.py``.
+  ``tests/integration/inference/test_inference_ports_contract.py``.
 - `ResponseStore`: `SqlResponseStore` (SQLite, PostgreSQL), `InMemoryResponseStore`;
-  ``tests/storage/test_response_store_contract.py``.
-- `WorkClaims`: `SqlWorkClaims` (SQLite, PostgreSQL); ``tests/storage/test_work_claims.py``.
-- `RoleLock`: `SqliteRoleLock`, `PostgresRoleLock`; ``tests/storage/test_role_lock_contract.py``.
+  ``tests/integration/storage/test_response_store_contract.py``.
+- `WorkClaims`: `SqlWorkClaims` (SQLite, PostgreSQL);
+  ``tests/integration/storage/test_work_claims.py``.
+- `RoleLock`: `SqliteRoleLock`, `PostgresRoleLock`;
+  ``tests/integration/storage/test_role_lock_contract.py``.
 - `Signer`: bittensor's ``Keypair``, however `throne.audit.signing` obtains it;
-  ``tests/audit/test_signer_contract.py``.
-- `Sandbox`: `ForkServerSandbox`; ``tests/envs/test_sandbox_contract.py``.
+  ``tests/integration/audit/test_signer_contract.py``.
+- `Sandbox`: `ForkServerSandbox`; ``tests/integration/envs/test_sandbox_contract.py``.
 
 Each module holds the port, the records its methods take and return, and the errors a caller
 is expected to handle; it imports nothing but the standard library, the domain and other

@@ -126,7 +126,7 @@ class Chain(Protocol):
     Every adapter signs with one configured hotkey (the validator's, or a miner's for
     `commit`). Implementations: `LocalChain` (SQLite, the embedded default) and
     `BittensorChain` (bittensor 11), which pass one contract suite
-    (``tests/chain/test_chain_contract.py``); `NoChain` refuses every call.
+    (``tests/integration/chain/test_chain_contract.py``); `NoChain` refuses every call.
     """
 
     @property
