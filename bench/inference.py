@@ -28,15 +28,9 @@ import aiohttp
 import httpx
 
 from throne import event_loop
-from throne.adapters.inference import (
-    AiohttpChatCompletions,
-    ChatRequest,
-    Completion,
-    Deadlines,
-    Endpoint,
-    Limits,
-    RetryPolicy,
-)
+from throne.adapters.inference import AiohttpChatCompletions, Deadlines, Limits, RetryPolicy
+from throne.ports.chat_completions import ChatRequest, Completion
+from throne.ports.model_endpoints import Endpoint
 
 ENTRY_POINT = "from throne.cli.main import main; raise SystemExit(main())"
 MODEL = "bench"

@@ -30,7 +30,7 @@ from tests.support.contest import Driver, fixed, small_config
 from throne import views
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
-from throne.cli._app import open_app, open_reads
+from throne.cli.reads import open_log_reader, open_reads
 from throne.projections.read_side import ReadSide
 
 
@@ -67,7 +67,7 @@ def build(path: Path, miners: int, battles: int, refresh_blocks: int = 10**9) ->
 def project(path: Path, *, leave: int = 0) -> None:
     """What a daemon does: keep the read models in the log's database, here up to all but the
     last ``leave`` events."""
-    app = open_app(str(path))
+    app = open_log_reader(str(path))
     engine = parse_database_url(str(path)).create_engine()
     recorder = app.recorder
     if leave:
@@ -127,7 +127,7 @@ def main() -> None:
         shutil.copy(bare, behind)
         project(stored)
         project(behind, leave=args.behind)
-        app = open_app(str(bare))
+        app = open_log_reader(str(bare))
         reads = open_reads(str(stored))
         decided = views.history(reads)["battles_decided"]
         print(

@@ -345,10 +345,12 @@ def synthetic_log(tmp: Path, samples: int) -> Iterator[Any]:
 
 
 def bench_verify(tmp: Path, samples: int, repeats: int) -> list[Row]:
-    from throne.audit.export import export_notifications, open_for_writing
-    from throne.audit.parallel import audit_export, default_jobs
     from throne.audit.replay import is_weight_submission
     from throne.audit.signing import keypair_from_text
+    from throne.audit.sources import ExportFile
+    from throne.audit.spans import default_jobs
+    from throne.audit.verification import verify as verify_source
+    from throne.audit.writer import export_notifications, open_for_writing
 
     signer = keypair_from_text("//Alice")
     path = tmp / "synthetic.jsonl"
@@ -367,10 +369,11 @@ def bench_verify(tmp: Path, samples: int, repeats: int) -> list[Row]:
 
     def verify(jobs: int) -> Callable[[], int]:
         def run() -> int:
-            chain, result = audit_export(path, expected_signer=signer.ss58_address, jobs=jobs)
+            report = verify_source(ExportFile(path), expected_signer=signer.ss58_address, jobs=jobs)
+            result, export = report.replay, report.export
             assert result.verdicts_checked == 2 and result.weights_checked == 3
-            assert chain.events == result.events
-            return chain.events
+            assert export is not None and export.events == result.events
+            return export.events
 
         return run
 

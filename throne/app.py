@@ -1,7 +1,14 @@
 """Composition root: the one place that knows the concrete adapters.
 
-`build` takes the settings and, optionally, adapters to use instead of the configured ones
-(tests and the demo pass local chains, local miners and a static model hub).
+`build` assembles what ``throne run`` and ``throne worker`` run, from the settings and,
+optionally, adapters to use instead of the configured ones (tests and the demo pass local
+chains, local miners and a static model hub). The functions after it are what the other
+commands open: they ask here for a chain, a log, a client or a sandbox, and build none
+themselves.
+
+At the top of this module only ports are imported; each function imports the adapters and
+parts it builds. A command that only reads the chain must not pay for importing the daemon
+(aiohttp, SQLAlchemy, the status server: about a second).
 """
 
 from __future__ import annotations
@@ -12,44 +19,28 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from throne.adapters.chain.absent import NoChain
-from throne.adapters.chain.port import Chain
-from throne.adapters.hub import HuggingFaceHub
-from throne.adapters.inference.client import AiohttpChatCompletions
-from throne.adapters.inference.endpoints import ModelEndpoints, StaticModelEndpoints
-from throne.adapters.inference.policy import Deadlines, RetryPolicy
-from throne.adapters.storage.claims import SqlWorkClaims
-from throne.adapters.storage.database import (
-    Database,
-    check_database,
-    default_database_path,
-    limit_event_store_sessions,
-    resolve_database,
-    storage_errors,
-)
-from throne.adapters.storage.identity import claim_sqlite_log
-from throne.adapters.storage.integrity import check_integrity
-from throne.adapters.storage.lock import PostgresRoleLock, SqliteWriterLock
-from throne.adapters.storage.responses import SqlResponseStore
-from throne.adapters.storage.schema import creating
-from throne.application import ThroneApplication
-from throne.daemon.daemon import Daemon, stall_bound
-from throne.daemon.model_hub import ModelHub, NoModelHub
-from throne.daemon.pool_seed import load_or_create_secret
-from throne.daemon.projections import ProjectionKeeper
-from throne.daemon.sampler import Sampler
-from throne.daemon.settings import Settings, ValidatorSettings
-from throne.daemon.weight_setter import WeightSetter
-from throne.domain.contest.samples import Sample
-from throne.envs.base import Environment
-from throne.envs.registry import environments as installed_environments
-from throne.envs.sandbox.client import ForkServerSandbox, default_hidden_paths
-from throne.observability.metrics import ThroneMetrics
-from throne.observability.status_process import StatusProcess
-from throne.projections.decisions import DecisionsProjection
-from throne.projections.read_side import ReadSide
+from throne.ports.chain import Chain
+from throne.ports.model_endpoints import ModelEndpoints
+from throne.ports.model_hub import ModelHub
+
+if TYPE_CHECKING:
+    from throne.adapters.chain.local import ClockMode, LocalChain
+    from throne.adapters.inference.client import AiohttpChatCompletions
+    from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
+    from throne.adapters.storage.database import Database
+    from throne.adapters.storage.lock import SqliteRoleLock
+    from throne.application import ThroneApplication
+    from throne.daemon.daemon import Daemon
+    from throne.daemon.sampler import Sampler
+    from throne.daemon.settings import Settings, ValidatorSettings
+    from throne.domain.contest.config import ContestConfig
+    from throne.envs.base import Environment
+    from throne.envs.sandbox.client import ForkServerSandbox
+    from throne.observability.metrics import ThroneMetrics
+    from throne.observability.status_process import StatusProcess
+    from throne.projections.read_side import ReadSide
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -63,6 +54,8 @@ def creates_log_directory(db: Database) -> bool:
     """Whether `throne run` creates the log's missing directory: only for the default log, in
     the user's data directory. A named path whose directory is missing is refused instead, as a
     typo there would otherwise start a new, empty contest."""
+    from throne.adapters.storage.database import default_database_path
+
     return db.backend == "sqlite" and db.path == default_database_path()
 
 
@@ -70,6 +63,13 @@ def open_application(settings: Settings, db: Database) -> ThroneApplication:
     """The application on ``db``, created if new, its sessions bounded so that a blocked query
     fails in time; a log that cannot be used is a
     :class:`~throne.adapters.storage.database.StorageError` with one line, before any loop."""
+    from throne.adapters.storage.database import (
+        check_database,
+        limit_event_store_sessions,
+        storage_errors,
+    )
+    from throne.application import ThroneApplication
+
     check_database(db, must_exist=False, create_parent=creates_log_directory(db))
     with storage_errors(db):
         app = ThroneApplication(settings.contest, env=db.eventsourcing_env())
@@ -77,41 +77,91 @@ def open_application(settings: Settings, db: Database) -> ThroneApplication:
     return app
 
 
-def open_chain(v: ValidatorSettings) -> Chain:
-    if v.chain == "local":
-        from throne.adapters.chain.local import LocalChain
+@dataclass(frozen=True)
+class ChainChoice:
+    """Which chain to open and whose key signs on it: what ``[validator]`` or a command's
+    chain flags name. ``hotkey`` is the signer on the local chain (None: read only); on a
+    bittensor network the wallet's hotkey signs."""
 
-        return LocalChain(v.chain_db, hotkey=v.hotkey)
+    network: str = "local"
+    chain_db: Path = Path(".throne/chain.db")
+    hotkey: str | None = None
+    wallet_name: str = "default"
+    wallet_hotkey: str = "default"
+    wallet_path: Path = Path("~/.bittensor/wallets")
+    data_dir: Path = Path(".throne")
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def of(cls, v: ValidatorSettings) -> ChainChoice:
+        return cls(
+            network=v.chain,
+            chain_db=Path(v.chain_db),
+            hotkey=v.hotkey,
+            wallet_name=v.wallet_name,
+            wallet_hotkey=v.wallet_hotkey,
+            wallet_path=Path(v.wallet_path),
+            data_dir=Path(v.data_dir),
+            timeout_seconds=v.chain_timeout_seconds,
+        )
+
+
+def connect_chain(choice: ChainChoice) -> Chain:
+    """The chain ``choice`` names: the embedded local chain, or bittensor's; writes get at
+    least `CHAIN_WRITE_SECONDS`."""
+    if choice.network == "local":
+        return open_local_chain(choice.chain_db, hotkey=choice.hotkey)
     from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
 
-    try:
-        return BittensorChain(
-            BittensorSettings(
-                network=v.chain,
-                wallet_name=v.wallet_name,
-                wallet_hotkey=v.wallet_hotkey,
-                wallet_path=Path(v.wallet_path),
-                data_dir=Path(v.data_dir),
-                read_deadline_s=v.chain_timeout_seconds,
-                write_deadline_s=max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
-            )
+    return BittensorChain(
+        BittensorSettings(
+            network=choice.network,
+            wallet_name=choice.wallet_name,
+            wallet_hotkey=choice.wallet_hotkey,
+            wallet_path=choice.wallet_path,
+            data_dir=choice.data_dir,
+            read_deadline_s=choice.timeout_seconds,
+            write_deadline_s=max(choice.timeout_seconds, CHAIN_WRITE_SECONDS),
         )
+    )
+
+
+def open_chain(v: ValidatorSettings) -> Chain:
+    """The validator's chain; a data directory the SDK cannot use names the setting to fix."""
+    try:
+        return connect_chain(ChainChoice.of(v))
     except OSError as exc:  # the SDK's caches go under data_dir
+        if v.chain == "local":
+            raise
         raise StartupError(
             f"cannot use the data directory {v.data_dir}: {exc.strerror}; choose a writable "
             "data_dir"
         ) from exc
 
 
+def open_environments() -> dict[str, Environment]:
+    """The installed environments, sharing one process-wide sandbox (started on first use):
+    what ``throne audit verify --rescore`` re-scores stored responses with."""
+    from throne.envs.registry import environments
+
+    return environments()
+
+
 def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None) -> ModelHub:
     """The configured model hub; ``auto`` asks Hugging Face only on a bittensor network."""
+    from throne.adapters.hub.fixed import NoModelHub
+
     hub = settings.model_hub
     if hub.resolved_kind(settings.validator.chain) == "none":
         return NoModelHub()
+    # Imported here: the hub's client costs a few tenths of a second, on the local chain for
+    # nothing.
+    from throne.adapters.hub import HuggingFaceHub
+
     env = os.environ if environ is None else environ
     return HuggingFaceHub(
-        hub.endpoint,
-        token=env.get(hub.token_env) or None,
+        hub.resolved_endpoint(env),
+        token=hub.resolved_token(env),
         timeout=hub.timeout_seconds,
         budget=hub.budget_seconds,
         retry_after_failure=hub.retry_after_failure_seconds,
@@ -121,6 +171,8 @@ def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None)
 def _private_paths(v: ValidatorSettings, db: Database) -> list[str]:
     """What miners' programs must never see: homes, the working directory, and wherever the
     validator keeps its log, chain file, wallets, pool secret and caches."""
+    from throne.envs.sandbox.client import default_hidden_paths
+
     paths = set(default_hidden_paths())
     for p in (v.data_dir, v.chain_db, v.wallet_path, v.pool_secret_file):
         if p:
@@ -132,12 +184,16 @@ def _private_paths(v: ValidatorSettings, db: Database) -> list[str]:
 
 
 def _secret(v: ValidatorSettings) -> bytes:
+    from throne.daemon.pool_seed import load_or_create_secret
+
     return load_or_create_secret(v.pool_secret_path)
 
 
 def _stall_after(settings: Settings) -> dict[str, float]:
     """Per loop, how long an iteration may take before the loop is reported stalled: a chain
     sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    from throne.daemon.daemon import stall_bound
+
     v = settings.validator
     base = stall_bound(v.poll_seconds)
     return {
@@ -211,14 +267,18 @@ def build(
     return services
 
 
-def open_log(db: Database, *, as_daemon: bool) -> SqliteWriterLock | None:
+def open_log(db: Database, *, as_daemon: bool) -> SqliteRoleLock | None:
     """Before anything is written: refuse a SQLite file that is not a throne log, take a
     SQLite log's writer lock for a daemon (the lock that makes it the only one), and check the
     log's pages. Returns the lock taken, if any."""
+    from throne.adapters.storage.identity import claim_sqlite_log
+    from throne.adapters.storage.integrity import check_integrity
+    from throne.adapters.storage.lock import SqliteRoleLock
+
     if db.backend != "sqlite":
         return None
     claim_sqlite_log(db)
-    lock = SqliteWriterLock(db) if as_daemon else None
+    lock = SqliteRoleLock(db) if as_daemon else None
     if lock is not None:
         lock.acquire()
     try:
@@ -244,6 +304,25 @@ def _build(
     pool_secret: bytes | None,
     role: str,
 ) -> Services:
+    from throne.adapters.chain.absent import NoChain
+    from throne.adapters.inference.endpoints import StaticModelEndpoints
+    from throne.adapters.inference.policy import Deadlines, RetryPolicy
+    from throne.adapters.storage.claims import SqlWorkClaims
+    from throne.adapters.storage.database import check_database, resolve_database
+    from throne.adapters.storage.lock import PostgresRoleLock
+    from throne.adapters.storage.responses import SqlResponseStore
+    from throne.adapters.storage.schema import creating
+    from throne.daemon.daemon import Daemon
+    from throne.daemon.projections import ProjectionKeeper
+    from throne.daemon.sampler import Sampler
+    from throne.daemon.weight_setter import WeightSetter
+    from throne.domain.contest.samples import Sample
+    from throne.envs.registry import environments as installed_environments
+    from throne.observability.metrics import ThroneMetrics
+    from throne.observability.status_process import StatusProcess
+    from throne.projections.decisions import DecisionsProjection
+    from throne.projections.read_side import ReadSide
+
     # What the operator configured is opened first (the chain, then the log, which is created
     # if new, then the pool secret), so a mistake stops the start with one line before anything
     # else runs.
@@ -287,13 +366,13 @@ def _build(
         projections = ProjectionKeeper(reads, db, metrics)
     secret = pool_secret if pool_secret is not None else _secret(v)
     if environments is None:
-        sandbox = ForkServerSandbox(hidden_paths=_private_paths(v, db))
+        sandbox = open_sandbox(_private_paths(v, db))
         undo.callback(sandbox.close)
         environments = installed_environments(sandbox)
     else:
         sandbox = None
     envs = dict(environments)
-    client = AiohttpChatCompletions(
+    client = open_chat_client(
         deadlines=Deadlines(
             read=settings.sampler.request_timeout_seconds,
             total=settings.sampler.request_timeout_seconds,
@@ -372,3 +451,125 @@ def _build(
         services.status = server
         services.closers.insert(0, server.stop)
     return services
+
+
+# -- What the other commands open --------------------------------------------------------------
+
+
+def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:
+    """The application over an existing log, for reading: it creates no table. ``config``
+    only names the subnet; the rules in force are the ones the log recorded."""
+    from throne.application import ThroneApplication
+
+    return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
+
+
+def open_reads(db: Database, config: ContestConfig) -> ReadSide:
+    """The read side of an existing log for a reader that may not write (a read command, the
+    status API's process): the log opened read-only, and the read models the daemon keeps in
+    its database. Closing it closes both."""
+    from throne.adapters.storage.database import limit_event_store_sessions
+    from throne.projections.read_side import ReadSide
+
+    readonly = db.readonly()
+    app = open_reader(readonly, config)
+    try:
+        limit_event_store_sessions(app.recorder, readonly)
+        return ReadSide(app, store=readonly.create_engine(), owns=True)
+    except BaseException:
+        app.close()
+        raise
+
+
+def init_log(db: Database) -> None:
+    """Create every table of the log (idempotent): the event store, the responses, the work
+    claims, and the schema version, recorded once. A SQLite file that holds something else is
+    refused first."""
+    from throne.adapters.storage.claims import SqlWorkClaims
+    from throne.adapters.storage.database import storage_errors
+    from throne.adapters.storage.identity import claim_sqlite_log
+    from throne.adapters.storage.responses import SqlResponseStore
+    from throne.adapters.storage.schema import creating, record_schema_version
+    from throne.application import ThroneApplication
+    from throne.domain.contest.config import ContestConfig
+
+    if db.backend == "sqlite":
+        claim_sqlite_log(db)
+    with storage_errors(db), creating(db):
+        ThroneApplication(ContestConfig(), env=db.eventsourcing_env()).close()
+        engine = db.create_engine()
+        try:
+            SqlResponseStore(engine)
+            SqlWorkClaims(engine, "init", ttl_seconds=1)
+            record_schema_version(engine)
+        finally:
+            engine.dispose()
+
+
+def log_schema_version(db: Database) -> int | None:
+    """The schema version an existing log records (None: it has no throne schema)."""
+    from throne.adapters.storage.database import storage_errors
+    from throne.adapters.storage.schema import read_schema_version
+
+    with storage_errors(db):
+        engine = db.create_engine()
+        try:
+            return read_schema_version(engine)
+        finally:
+            engine.dispose()
+
+
+def open_chat_client(
+    *,
+    deadlines: Deadlines,
+    retry: RetryPolicy,
+    limits: Limits | None = None,
+    trust_env: bool = False,
+) -> AiohttpChatCompletions:
+    """The client that asks models for chat completions (the daemon's, and ``throne eval``'s);
+    with ``trust_env`` it goes through the environment's HTTP(S) proxy."""
+    from throne.adapters.inference.client import AiohttpChatCompletions
+
+    return AiohttpChatCompletions(
+        deadlines=deadlines, retry=retry, limits=limits, trust_env=trust_env
+    )
+
+
+def open_sandbox(hidden_paths: list[str] | None = None) -> ForkServerSandbox:
+    """The program sandbox (its server starts on first use); ``hidden_paths`` are covered from
+    programs (default: the home directories and the working directory)."""
+    from throne.envs.sandbox.client import ForkServerSandbox
+
+    return ForkServerSandbox(hidden_paths=hidden_paths)
+
+
+def open_local_chain(path: Path, *, hotkey: str | None = None) -> LocalChain:
+    """The embedded chain in ``path``, signing as ``hotkey``: the `Chain` of ``--chain local``,
+    and what ``throne localnet`` drives beyond the port (registrations, blocks)."""
+    from throne.adapters.chain.local import LocalChain
+
+    return LocalChain(path, hotkey=hotkey)
+
+
+def create_local_chain(
+    path: Path,
+    *,
+    netuid: int,
+    start_block: int,
+    clock_mode: ClockMode,
+    block_time: float,
+    weights_rate_limit: int,
+    version_key: int,
+) -> LocalChain:
+    """A new embedded chain in ``path`` with one subnet; refuses to overwrite a file."""
+    from throne.adapters.chain.local import LocalChain
+
+    return LocalChain.init(
+        path,
+        netuid=netuid,
+        start_block=start_block,
+        clock_mode=clock_mode,
+        block_time=block_time,
+        weights_rate_limit=weights_rate_limit,
+        version_key=version_key,
+    )

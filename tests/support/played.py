@@ -6,7 +6,10 @@ after each decision, and a second pool retires the first (revealing its seed).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.support.contest import Driver, fixed, fraction, small_config
+from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
 from throne.domain.contest.weights import to_u16
 
@@ -22,6 +25,18 @@ def set_weights(app: ThroneApplication, block: int) -> None:
         error=None,
         contest_version=version,
     )
+
+
+def played_database(url: str | Path) -> Database:
+    """The log at ``url`` (a SQLite path, or a database URL) holding the contest :func:`play`
+    plays."""
+    db = parse_database_url(str(url))
+    app = ThroneApplication(small_config(burn=0.25), env=db.eventsourcing_env())
+    try:
+        play(app)
+    finally:
+        app.close()
+    return db
 
 
 def play(app: ThroneApplication) -> Driver:

@@ -1,11 +1,11 @@
 """Extend a published export in place: its old bytes stay as they are but its end record.
 
 An append writes in place of the end record: new event lines and checkpoints that carry the
-hash chain (and the checkpoints' numbers) on from the state the signed end record names, then a
+links (and the checkpoints' numbers) on from the state the signed end record names, then a
 new signed end record. Readers who hold the old part find it unchanged but for the end record.
 
 Only an export of format version 3 or later can be appended to: before it, the end record is
-unsigned and the header outside the hash chain, and an append could not make them otherwise
+unsigned and the header not linked, and an append could not make them otherwise
 without rewriting the file (export afresh instead).
 
 The file is never left half-written by a failure: whatever goes wrong while the new part is
@@ -22,16 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 import orjson
 
 from throne.audit.format import AuditError, canonical_json
-from throne.audit.reading import GZIP_MAGIC
-from throne.audit.records import Checkpoint, EndRecord, Header
-
-# The tail is read backwards this many bytes at a time.
-_BLOCK = 64 << 10
+from throne.audit.reader import lines_backwards
+from throne.audit.records import Checkpoint, EndRecord, ExportedEvent, Header, decode_line
+from throne.audit.sources import is_gzip
 
 
 class AppendError(Exception):
@@ -167,8 +165,6 @@ def open_export_for_append(path: Path) -> Iterator[AppendTarget]:
     """The plain export at ``path``, locked against a second append, with its tail checked:
     a header this throne reads, an end record, and before it a checkpoint of the same state
     whose signature verifies. Raises :class:`AppendError` otherwise."""
-    if path.name.endswith(".gz"):
-        raise AppendError(f"{path} is compressed: only a plain .jsonl export can be appended to")
     try:
         f = path.open("r+b")
     except OSError as exc:
@@ -187,7 +183,7 @@ def open_export_for_append(path: Path) -> Iterator[AppendTarget]:
 def read_tail(path: Path, f: BinaryIO) -> ExportTail:
     """The header and last lines of the export open as ``f``, checked (see above)."""
     f.seek(0)
-    if f.read(2) == GZIP_MAGIC:
+    if is_gzip(f.read(2)):
         raise AppendError(f"{path} is compressed: only a plain .jsonl export can be appended to")
     f.seek(0)
     header_line = f.readline()
@@ -196,31 +192,26 @@ def read_tail(path: Path, f: BinaryIO) -> ExportTail:
     f.seek(max(0, size - 1))
     if size <= len(header_line) or f.read(1) != b"\n":
         raise AppendError(f"{path} is truncated: it ends without an end record")
-    lines = _lines_backwards(f, size, stop=len(header_line))
+    lines = lines_backwards(f, size, stop=len(header_line))
     end_offset, end_line = next(lines)
     try:
-        end = EndRecord.parse(_record(end_line, "end"), header.version)
+        end = EndRecord.read(end_line, header.version)
     except AuditError:
         raise AppendError(f"{path} is truncated: it ends without a signed end record") from None
     if end.signer != header.signer or not end.verifies():
         raise AppendError(f"{path}: its end record is not signed by {header.signer}")
     try:
-        cp = Checkpoint.parse(_record(next(lines, (0, b""))[1], "checkpoint"), header.version)
+        cp = Checkpoint.read(next(lines, (0, b""))[1], header.version)
     except AuditError:
         raise AppendError(f"{path}: no valid checkpoint before its end record") from None
     if cp.signer != header.signer or not cp.verifies():
         raise AppendError(f"{path}: its last checkpoint is not signed by {header.signer}")
-    if (cp.events, cp.head, cp.last_id, cp.seq) != (
-        end.events,
-        end.head,
-        end.last_id,
-        end.checkpoints,
-    ):
+    if cp.state != end.state:
         raise AppendError(f"{path}: its end record does not match its last checkpoint")
     last_event = None
     if end.events:
         last_event = next((line for _, line in lines if line.startswith(b'{"id":')), None)
-        if last_event is None or _record(last_event, "id") != end.last_id:
+        if last_event is None or _event_id(last_event) != end.last_id:
             raise AppendError(
                 f"{path}: its last event is not the one its last checkpoint names "
                 f"(id {end.last_id})"
@@ -238,9 +229,9 @@ def read_tail(path: Path, f: BinaryIO) -> ExportTail:
 
 def _header(path: Path, line: bytes) -> Header:
     try:
-        header = Header.parse(orjson.loads(line))
-    except (orjson.JSONDecodeError, AuditError) as exc:
-        if isinstance(exc, AuditError) and exc.kind == "newer-format":
+        header = Header.read(line.removesuffix(b"\n"), line=None)
+    except AuditError as exc:
+        if exc.kind == "newer-format":
             raise AppendError(f"{path}: {exc}") from None
         raise AppendError(f"{path} is not a throne audit export (no readable header)") from None
     if not header.sealed:
@@ -253,31 +244,8 @@ def _header(path: Path, line: bytes) -> Header:
     return header
 
 
-def _record(line: bytes, key: str) -> Any:
-    """``record[key]`` of a JSON object line, or None."""
+def _event_id(line: bytes) -> int | None:
     try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        return ExportedEvent.parse(decode_line(line)).id
+    except AuditError:
         return None
-    return record.get(key) if isinstance(record, dict) else None
-
-
-def _lines_backwards(f: BinaryIO, size: int, *, stop: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, line without its newline) of each line of ``f`` between offset ``stop`` (the
-    start of a line) and ``size`` (the end of one), the last first."""
-    position = size
-    pending = b""  # bytes from ``position`` to the end of the last line not yet yielded
-    while True:
-        cut = pending.rfind(b"\n", 0, len(pending) - 1)
-        while cut >= 0:
-            yield position + cut + 1, pending[cut + 1 : -1]
-            pending = pending[: cut + 1]
-            cut = pending.rfind(b"\n", 0, len(pending) - 1)
-        if position <= stop:
-            if pending:
-                yield position, pending[:-1]
-            return
-        step = min(_BLOCK, position - stop)
-        position -= step
-        f.seek(position)
-        pending = f.read(step) + pending

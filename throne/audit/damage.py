@@ -1,4 +1,4 @@
-"""Name what broke a stretch of the hash chain: events reordered, deleted, inserted or altered.
+"""Name what broke a stretch of the links: events reordered, deleted, inserted or altered.
 
 A line out of place (an id that goes back, a version that skips, a checkpoint that does not
 come when due), or a verdict that does not recompute, says something is wrong, but not what: a
@@ -7,7 +7,7 @@ like one missing before it and one added after, an edited score like a wrong ver
 signed checkpoint that closes the stretch settles it. It names how many events the stretch
 holds, its last id and its head, so:
 
-- if the event lines around it, taken in the order of their ids, chain to that head, the events
+- if the event lines around it, taken in the order of their ids, hash to that head, the events
   are the ones signed, only moved: ``reordered`` (certain, as far as sha256 is);
 - else if fewer or more lines precede it than it counts, events were ``deleted`` or
   ``inserted``;
@@ -28,6 +28,7 @@ from typing import NamedTuple
 import orjson
 
 from throne.audit.format import AuditError
+from throne.audit.links import LinkState
 from throne.audit.records import Checkpoint
 
 #: Event lines the verifier keeps between checkpoints, and after a failed one, to name a fault.
@@ -35,30 +36,45 @@ MAX_STRETCH = 1 << 14
 
 
 class Anchor(NamedTuple):
-    """Where the last checkpoint that checked out left the chain (or where the chain starts)."""
+    """Where the last checkpoint that checked out left the links (or where they start), and
+    the line it stands on (0 for the start)."""
 
     line: int
-    events: int
-    head: bytes
-    last_id: int
-    seq: int
+    state: LinkState
+
+
+class Stretch:
+    """The event lines since the anchor (from line ``first_line``), kept to name a fault with:
+    all of them when ``whole``, else those since they were too many to keep.
+
+    Only lines are kept: holding the events themselves would keep their payloads alive, which
+    costs the garbage collector a fifth of a verification."""
+
+    __slots__ = ("first_line", "lines", "whole")
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.first_line = 1
+        self.whole = True
+
+    def restart(self, first_line: int, *, whole: bool = True) -> None:
+        """Keep lines from ``first_line`` on (the same list: a verifier appends to it)."""
+        self.lines.clear()
+        self.first_line, self.whole = first_line, whole
 
 
 @dataclass
 class Damage:
-    """A stretch of the chain that does not check out, gathered until it can be named.
+    """A stretch of the links that does not check out, gathered until it can be named.
 
-    ``lines`` are the event lines after ``anchor`` (from line ``first_line``), ``whole`` when
-    they are all of them; ``read`` counts them all. ``fault`` is the first thing found out of
-    place, if any; ``checkpoint`` the signed checkpoint that disagrees with the stretch, once
-    read, and ``after`` the event lines that follow it."""
+    ``stretch`` holds the event lines after ``anchor``; ``read`` counts them all. ``fault`` is
+    the first thing found out of place, if any; ``checkpoint`` the signed checkpoint that
+    disagrees with the stretch, once read, and ``after`` the event lines that follow it."""
 
     anchor: Anchor
-    lines: list[bytes]
-    first_line: int
-    whole: bool
+    stretch: Stretch
     fault: AuditError | None = None
-    #: whether the header is in the chain, so it may be what was altered in the first stretch
+    #: whether the header is linked, so it may be what was altered in the first stretch
     sealed: bool = False
     read: int = 0
     checkpoint: Checkpoint | None = None
@@ -71,7 +87,7 @@ class Damage:
         return self.checkpoint is not None
 
     def judge(self, checkpoint: Checkpoint, line: int, head_read: bytes) -> None:
-        """Note the signed checkpoint at ``line`` that the stretch, which chains to
+        """Note the signed checkpoint at ``line`` that the stretch, which hashes to
         ``head_read``, does not match; the lines that follow it are gathered next."""
         self.checkpoint, self.checkpoint_line, self.head_read = checkpoint, line, head_read
 
@@ -85,16 +101,16 @@ class Damage:
         moved = self._reordered(cp)
         if moved is not None:
             return moved
-        anchor = self.anchor
+        anchor, state = self.anchor, self.anchor.state
         since = f"since the checkpoint at line {anchor.line}" if anchor.line else "from the start"
-        signed = cp.events - anchor.events
+        signed = cp.events - state.events
         if self.read != signed:
             kind = "deleted" if self.read < signed else "inserted"
             if self.fault is not None and self.fault.kind == kind:
                 return self.fault  # it names the very event
             return AuditError(
                 kind,
-                f"checkpoint covers {cp.events} events but {anchor.events + self.read} "
+                f"checkpoint covers {cp.events} events but {state.events + self.read} "
                 f"precede it: events {kind} {since}",
                 line=self.checkpoint_line,
             )
@@ -103,7 +119,7 @@ class Damage:
         first = f"; line {fault.line} is the first out of place" if fault and fault.line else ""
         return AuditError(
             "altered",
-            f"hash chain broken: {what} {since} (ids {anchor.last_id + 1}..{self._last_id()}) "
+            f"hash chain broken: {what} {since} (ids {state.last_id + 1}..{self._last_id()}) "
             f"was altered; expected head {cp.head.hex()[:16]}…, found "
             f"{self.head_read.hex()[:16]}…{first}",
             line=self.checkpoint_line,
@@ -112,10 +128,11 @@ class Damage:
     def _reordered(self, cp: Checkpoint) -> AuditError | None:
         """The events moved, if the lines around the checkpoint, in id order, are what it
         signed; else None."""
-        if not self.whole:
+        stretch, state = self.stretch, self.anchor.state
+        if not stretch.whole:
             return None
-        low, high = self.anchor.last_id, cp.last_id
-        placed = [(self.first_line + i, line) for i, line in enumerate(self.lines)]
+        low, high = state.last_id, cp.last_id
+        placed = [(stretch.first_line + i, line) for i, line in enumerate(stretch.lines)]
         placed += [(self.checkpoint_line + 1 + i, line) for i, line in enumerate(self.after)]
         covered: list[tuple[int, int, bytes]] = []
         for number, line in placed:
@@ -123,9 +140,9 @@ class Damage:
             if event_id is not None and low < event_id <= high:
                 covered.append((event_id, number, line))
         covered.sort()
-        if len(covered) != cp.events - self.anchor.events:
+        if len(covered) != cp.events - state.events:
             return None
-        head = self.anchor.head
+        head = state.head
         for _, _, line in covered:
             head = sha256(head + line).digest()
         if head != cp.head:
@@ -165,7 +182,7 @@ class Damage:
         return next((number for number, _ in before if number not in kept), None)
 
     def _last_id(self) -> int | str:
-        for line in reversed(self.lines):
+        for line in reversed(self.stretch.lines):
             event_id = _id_of(line)
             if event_id is not None:
                 return event_id

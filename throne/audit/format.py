@@ -32,9 +32,10 @@ UTF-8, no NaN. In order:
    ``block`` is the newest chain block an exported event names (its payload's ``block``), or
    ``null`` when none does: the export is complete to that block.
 
-The hash chain: ``head_0 = sha256(sha256("throne-audit/1") || header)`` over the raw bytes of
-the header line, then ``head_i = sha256(head_{i-1} || line_i)`` over the raw bytes of the i-th
-event line (each without its newline). A checkpoint signs
+The hash links (the export's hash chain, :mod:`throne.audit.links`):
+``head_0 = sha256(sha256("throne-audit/1") || header)`` over the raw bytes of the header line,
+then ``head_i = sha256(head_{i-1} || line_i)`` over the raw bytes of the i-th event line (each
+without its newline). A checkpoint signs
 ``"throne-audit/3 checkpoint {seq}:{events}:{id}:{head}"`` and the end record signs
 ``"throne-audit/3 end {checkpoints}:{events}:{id}:{head}:{block}"`` with the signer's sr25519
 key. So a header field or an event line altered, removed, added or moved changes every later
@@ -52,10 +53,10 @@ reveals the seed in a later checkpoint instead::
 
 Each key is the notification id (in decimal) of a ``PoolRefreshed`` line earlier in the file
 written with ``"seed":null``; the value is its seed. Reveals are not signed and are no part of
-the hash chain: the seed proves itself, since it must hash to the commitment in the signed
+the links: the seed proves itself, since it must hash to the commitment in the signed
 line and derive the pool's task ids.
 
-Versions 1 and 2 (still read, no longer written). The header is no part of the chain
+Versions 1 and 2 (still read, no longer written). The header is no part of the links
 (``head_0 = sha256("throne-audit/1")``), checkpoints carry no ``seq`` and sign
 ``"throne-audit/1 checkpoint {events}:{id}:{head}"``, nothing fixes where they fall, and the
 end record is ``{"end":{"events":COUNT,"head":HEX}}``, unsigned: such a file cut after any
@@ -66,10 +67,9 @@ header's version digit in place); reveals in a version-1 file make it ``corrupt`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -78,11 +78,10 @@ FORMAT_NAME = "throne-audit"
 FORMAT_VERSION = 3
 #: The first version whose checkpoints may carry reveals.
 REVEALS_FORMAT_VERSION = 2
-#: The first version whose header is in the hash chain, whose checkpoints are numbered and
+#: The first version whose header is linked (the first link), whose checkpoints are numbered and
 #: fall where the header says, and whose end record is signed.
 SEALED_FORMAT_VERSION = 3
 DEFAULT_CHECKPOINT_EVERY = 1000
-GENESIS_HEAD = hashlib.sha256(b"throne-audit/1").digest()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -120,17 +119,6 @@ _ORJSON_CANONICAL = (
 _SMALL_FLOAT = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9]+(?:\.[0-9]+)?e-)")
 
 
-def next_head(head: bytes, line: bytes) -> bytes:
-    return hashlib.sha256(head + line).digest()
-
-
-def first_head(version: int, header_line: bytes) -> bytes:
-    """The head before the first event: the header is the chain's first line from version 3."""
-    if version >= SEALED_FORMAT_VERSION:
-        return next_head(GENESIS_HEAD, header_line)
-    return GENESIS_HEAD
-
-
 def checkpoint_message(events: int, last_id: int, head_hex: str, seq: int | None = None) -> bytes:
     """The bytes a checkpoint's signature covers: numbered (``seq``) from version 3."""
     if seq is None:
@@ -144,18 +132,6 @@ def end_message(
     """The bytes the signature of a version-3 end record covers."""
     named = "null" if block is None else str(block)
     return f"throne-audit/3 end {checkpoints}:{events}:{last_id}:{head_hex}:{named}".encode()
-
-
-class ExportedEvent(NamedTuple):
-    """One event as it appears in an export (and as verification hands it on).
-
-    A named tuple rather than a dataclass: a verification makes a million of them."""
-
-    id: int
-    originator: str
-    version: int
-    topic: str
-    payload: Any
 
 
 class AuditError(Exception):

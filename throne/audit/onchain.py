@@ -8,12 +8,69 @@ before a later submission, and a fresh one will tell).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from throne.adapters.chain.port import OnchainWeights
 from throne.audit.format import AuditError
 from throne.audit.replay import ReplaySummary
+from throne.ports.chain import Chain, OnchainWeights
+
+
+@dataclass(frozen=True)
+class OnchainQuery:
+    """Whose weights to read, and from which chain (opened only once the log has verified).
+
+    The subnet defaults to the log's contest's, the validator to the export's signer (its
+    hotkey on a Bittensor network)."""
+
+    open_chain: Callable[[], Chain]
+    netuid: int | None = None
+    validator_uid: int | None = None
+    validator_hotkey: str | None = None
+
+
+class ValidatorUnknown(Exception):
+    """The validator (or subnet) whose weights to read is not known: the caller must name it."""
+
+
+class NoSubnet(ValidatorUnknown):
+    """The log holds no contest to take the subnet from."""
+
+
+class NoValidator(ValidatorUnknown):
+    """Neither a uid nor a hotkey is named, and no signer (a database has none)."""
+
+
+class NotRegistered(ValidatorUnknown):
+    """The hotkey holds no uid on the subnet."""
+
+    def __init__(self, hotkey: str, netuid: int, *, named: bool) -> None:
+        super().__init__(f"{hotkey} is not registered on subnet {netuid}")
+        self.hotkey, self.netuid = hotkey, netuid
+        #: whether the hotkey was named (else it is the export's signer)
+        self.named = named
+
+
+def onchain_check(query: OnchainQuery, summary: ReplaySummary, signer: str | None) -> ChainCheck:
+    """Read the validator's row from the chain and :func:`check_onchain` it."""
+    netuid = query.netuid if query.netuid is not None else summary.netuid
+    if netuid is None:
+        raise NoSubnet("the log holds no contest")
+    chain = query.open_chain()
+    try:
+        uid = query.validator_uid
+        if uid is None:
+            hotkey = query.validator_hotkey or signer
+            if hotkey is None:
+                raise NoValidator("no validator named, and a database names no signer")
+            uid = chain.snapshot(netuid).uid_of(hotkey)
+            if uid is None:
+                raise NotRegistered(hotkey, netuid, named=bool(query.validator_hotkey))
+        row = chain.onchain_weights(netuid, uid)
+    finally:
+        chain.close()
+    return check_onchain(summary, row)
 
 
 @dataclass(frozen=True)

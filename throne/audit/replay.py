@@ -21,15 +21,16 @@ are most of the log.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper
 
-from throne.audit.format import AuditError, ExportedEvent, canonical_json
+from throne.audit.format import AuditError, canonical_json
+from throne.audit.records import ExportedEvent
+from throne.audit.stored import to_stored
 from throne.domain.contest.battle import restrict
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
@@ -230,14 +231,8 @@ class ContestReplay:
     # ---- decoding -----------------------------------------------------------------------------
 
     def _decode(self, event: ExportedEvent) -> Any:
-        stored = StoredEvent(
-            originator_id=UUID(event.originator),
-            originator_version=event.version,
-            topic=event.topic,
-            state=json.dumps(event.payload).encode(),
-        )
         try:
-            return self._mapper.to_domain_event(stored)
+            return self._mapper.to_domain_event(to_stored(event))
         except Exception as exc:
             raise AuditError(
                 "unknown-topic" if "topic" in str(exc).lower() else "replay-failed",

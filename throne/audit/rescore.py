@@ -13,16 +13,12 @@ from itertools import islice
 from typing import Any
 
 from throne.adapters.storage.database import Database
-from throne.adapters.storage.log import open_notification_log
-from throne.adapters.storage.responses import (
-    ResponseCorrupted,
-    ResponseNotFound,
-    SqlResponseStore,
-)
-from throne.audit.export import iter_notifications, parse_state
+from throne.adapters.storage.responses import SqlResponseStore
 from throne.audit.format import AuditError
+from throne.audit.stored import iter_notifications, opened_log, parse_state
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.base import Environment
+from throne.ports.response_store import ResponseCorrupted, ResponseNotFound
 
 SLACK = 1e-9
 
@@ -50,9 +46,6 @@ def rescore_database(
     differs. Evaluations run on ``jobs`` threads (the environments' sandbox serves several
     programs at once); ``progress`` is told (notification id reached, last id in the log)."""
     ro = db.readonly()
-    recorder, factory = open_notification_log(ro)
-    engine = ro.create_engine()
-    store = SqlResponseStore(engine, create_table=False)
     summary = RescoreSummary()
 
     def samples() -> Iterator[tuple[int, dict[str, Any]]]:
@@ -96,15 +89,17 @@ def rescore_database(
             )
         return None
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rescore") as pool:
-            pending = samples()
-            while window := list(islice(pending, _WINDOW)):
-                for problem in pool.map(check, window):
-                    if problem is not None:
-                        raise problem
-                    summary.rescored += 1
-    finally:
-        factory.close()
-        engine.dispose()
+    with opened_log(ro) as recorder:
+        engine = ro.create_engine()
+        store = SqlResponseStore(engine, create_table=False)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rescore") as pool:
+                pending = samples()
+                while window := list(islice(pending, _WINDOW)):
+                    for problem in pool.map(check, window):
+                        if problem is not None:
+                            raise problem
+                        summary.rescored += 1
+        finally:
+            engine.dispose()
     return summary

@@ -1,4 +1,4 @@
-"""sr25519 keys that sign audit checkpoints (bittensor 11's ``Keypair``).
+"""`Signer`s: sr25519 keys that sign audit checkpoints (bittensor 11's ``Keypair``).
 
 A validator signs with its hotkey. In local mode a keypair is generated once and kept in the
 user's data directory, so that exports made on one machine verify against one address.
@@ -9,20 +9,14 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+# Re-exported: the audit command imports the port from here.
+from throne.ports.signer import Signer
 
 
 class SigningKeyError(Exception):
     """A key file that cannot be read as a key. The message is one line."""
-
-
-class Signer(Protocol):
-    """Anything that signs bytes as an ss58 address (a bittensor ``Keypair`` does)."""
-
-    @property
-    def ss58_address(self) -> str: ...
-
-    def sign(self, data: bytes) -> bytes: ...
 
 
 def _keypair_class() -> Any:
@@ -71,6 +65,11 @@ def load_or_create_local_keypair(path: Path | None = None) -> Signer:
         with os.fdopen(fd, "w") as f:
             f.write("0x" + secrets.token_hex(32) + "\n")
     return load_keypair(path)
+
+
+def load_signer(path: Path | None) -> Signer:
+    """The key in the file at ``path``, else the local-mode signer."""
+    return load_keypair(path) if path else load_or_create_local_keypair()
 
 
 def signature_is_valid(message: bytes, signature: bytes, ss58_address: str) -> bool:

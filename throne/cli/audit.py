@@ -1,4 +1,6 @@
-"""`throne audit export|verify`: publish the log with a signed hash chain; check one."""
+"""`throne audit export|verify`: publish the log with a signed hash chain; check one.
+
+This module parses the arguments and prints; the audit itself is :mod:`throne.audit`."""
 
 from __future__ import annotations
 
@@ -6,21 +8,22 @@ import argparse
 import json
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from throne.adapters.storage.database import DB_ENV_VAR, StorageError, resolve_database
+from throne.adapters.storage.database import DB_ENV_VAR, resolve_database
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, AuditError
-from throne.audit.signing import (
-    Signer,
-    SigningKeyError,
-    default_key_path,
-    load_keypair,
-    load_or_create_local_keypair,
-)
+from throne.audit.signing import load_signer
 from throne.cli.chain_args import CHAIN_HELP, add_chain_db_option
 from throne.cli.main import CommandError
 from throne.cli.progress import ProgressLine
+
+if TYPE_CHECKING:
+    from throne.audit.log_export import Appended
+    from throne.audit.onchain import OnchainQuery
+    from throne.audit.sources import AuditSource
+    from throne.audit.verification import Stage
 
 
 def register(sub: Any) -> None:
@@ -165,94 +168,72 @@ def _db_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _signer(path: Path | None) -> Signer:
-    try:
-        return load_keypair(path) if path else load_or_create_local_keypair(default_key_path())
-    except SigningKeyError as exc:
-        raise CommandError(str(exc)) from exc
-
-
 def run_export(args: argparse.Namespace) -> int:
-    from throne.audit.database import export_database
+    from throne.audit.append import AppendError
+    from throne.audit.log_export import append_database, export_database
 
-    if args.append:
-        return _run_append(args)
     every = DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    if args.append and args.checkpoint_every is not None:
+        raise CommandError("--append keeps the checkpoint interval the export's header names")
     if every < 1:
         raise CommandError("--checkpoint-every must be at least 1")
-    signer = _signer(args.key)
+    signer = load_signer(args.key)
     started = time.perf_counter()
+    db = resolve_database(args.db)
+    label = "appending" if args.append else "exporting"
     try:
-        db = resolve_database(args.db)
-        with ProgressLine("exporting", unit="", scale=1, enabled=_progress_shown(args)) as line:
-            count = export_database(
-                db, args.out, signer, checkpoint_every=every, progress=line.update
-            )
-    except StorageError as exc:
-        raise CommandError(str(exc)) from exc
-    except OSError as exc:
-        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
-    result = {
-        "events": count,
-        "out": str(args.out),
-        "signer": signer.ss58_address,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"exported {count} events to {args.out}, signed by {signer.ss58_address}")
-    return 0
-
-
-def _run_append(args: argparse.Namespace) -> int:
-    from throne.audit.append import AppendError
-    from throne.audit.database import append_database
-
-    if args.checkpoint_every is not None:
-        raise CommandError("--append keeps the checkpoint interval the export's header names")
-    signer = _signer(args.key)
-    started = time.perf_counter()
-    try:
-        db = resolve_database(args.db)
-        with ProgressLine("appending", unit="", scale=1, enabled=_progress_shown(args)) as line:
-            appended = append_database(db, args.out, signer, progress=line.update)
+        with ProgressLine(label, unit="", scale=1, enabled=_progress_shown(args)) as line:
+            if args.append:
+                done: Any = append_database(db, args.out, signer, progress=line.update)
+            else:
+                done = export_database(
+                    db, args.out, signer, checkpoint_every=every, progress=line.update
+                )
     except AppendError as exc:
         raise CommandError(f"cannot append: {exc}") from exc
-    except StorageError as exc:
-        raise CommandError(str(exc)) from exc
     except OSError as exc:
         raise CommandError(f"cannot write {args.out}: {exc.strerror}") from exc
-    result = {
-        "events": appended.events,
-        "revealed": list(appended.revealed),
-        "version": appended.version,
-        "changed": appended.changed,
-        "restored": appended.restored,
-        "out": str(args.out),
-        "signer": signer.ss58_address,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    result = (
+        {
+            "events": done.events,
+            "revealed": list(done.revealed),
+            "version": done.version,
+            "changed": done.changed,
+            "restored": done.restored,
+        }
+        if args.append
+        else {"events": done}
+    )
+    result.update(
+        out=str(args.out),
+        signer=signer.ss58_address,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     if args.json:
         print(json.dumps(result))
-        return 0
-    if appended.restored:
-        print(f"{args.out}: an earlier append was interrupted; its partial part was removed")
-    if not appended.changed:
-        print(f"{args.out} is up to date: nothing new to append, left unchanged")
+    elif args.append:
+        _print_appended(done, args.out, signer.ss58_address)
     else:
-        seeds = len(appended.revealed)
-        revealed = f", revealed {seeds} pool seed{'s' if seeds != 1 else ''}" if seeds else ""
-        print(
-            f"appended {appended.events} events to {args.out}{revealed}, "
-            f"signed by {signer.ss58_address}"
-        )
+        print(f"exported {done} events to {args.out}, signed by {signer.ss58_address}")
     return 0
+
+
+def _print_appended(appended: Appended, out: Path, signer: str) -> None:
+    if appended.restored:
+        print(f"{out}: an earlier append was interrupted; its partial part was removed")
+    if not appended.changed:
+        print(f"{out} is up to date: nothing new to append, left unchanged")
+        return
+    seeds = len(appended.revealed)
+    revealed = f", revealed {seeds} pool seed{'s' if seeds != 1 else ''}" if seeds else ""
+    print(f"appended {appended.events} events to {out}{revealed}, signed by {signer}")
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from throne.audit.database import verify_database
-    from throne.audit.parallel import audit_export
+    from throne.app import open_environments
+    from throne.audit.onchain import NoSubnet, NotRegistered, NoValidator
+    from throne.audit.sources import DatabaseLog, export_source
+    from throne.audit.verification import Rescoring, verify
 
     if args.rescore and args.file is not None:
         raise CommandError(
@@ -269,100 +250,86 @@ def run_verify(args: argparse.Namespace) -> int:
     if not args.onchain and (args.validator_uid is not None or args.validator_hotkey):
         raise CommandError("--validator-uid and --validator-hotkey go with --onchain")
     started = time.perf_counter()
-    report: dict[str, Any] = {}
+    source: AuditSource = (
+        export_source(args.file)
+        if args.file is not None
+        else DatabaseLog(resolve_database(args.db))
+    )
     try:
-        if args.file is not None:
-            with ProgressLine("verifying", enabled=_progress_shown(args)) as line:
-                chain, summary = audit_export(
-                    args.file, expected_signer=args.signer, jobs=args.jobs, progress=line.update
-                )
-            report["source"] = "standard input" if str(args.file) == "-" else str(args.file)
-            report["chain"] = {
-                "events": chain.events,
-                "checkpoints": chain.checkpoints,
-                "signer": chain.signer,
-                "signer_pinned": args.signer is not None,
-                "format_version": chain.format_version,
-                "head": chain.head,
-                "end_signed": chain.end_signed,
-                "complete_to_block": chain.block,
-            }
-        else:
-            db = resolve_database(args.db)
-            with ProgressLine("verifying", unit="", scale=1, enabled=_progress_shown(args)) as line:
-                _, summary = verify_database(db, progress=line.update)
-            report["source"] = db.display
-            report["chain"] = None
-            if args.rescore:
-                from throne.audit.rescore import rescore_database
-                from throne.envs.registry import environments
-
-                with ProgressLine(
-                    "re-scoring", unit="", scale=1, enabled=_progress_shown(args)
-                ) as line:
-                    rescored = rescore_database(
-                        db, environments(), jobs=args.jobs or 4, progress=line.update
-                    )
-                report["rescored"] = rescored.rescored
-        if args.onchain:
-            signer = report["chain"]["signer"] if report["chain"] else None
-            report["onchain"] = _check_chain(args, summary, signer).to_dict()
+        with closing(_StageLines(_progress_shown(args))) as progress:
+            report = verify(
+                source,
+                expected_signer=args.signer,
+                jobs=args.jobs if args.file is not None else None,
+                rescore=Rescoring(open_environments(), args.jobs or 4) if args.rescore else None,
+                onchain=_onchain_query(args) if args.onchain else None,
+                progress=progress,
+            )
     except AuditError as exc:
         return _fail(args, exc)
-    except StorageError as exc:
-        raise CommandError(str(exc)) from exc
+    except NoSubnet as exc:
+        raise CommandError("the log holds no contest: name the subnet with --netuid") from exc
+    except NoValidator as exc:
+        raise CommandError(
+            "a database names no signer: say whose weights with --validator-uid UID or "
+            "--validator-hotkey HK"
+        ) from exc
+    except NotRegistered as exc:
+        hint = (
+            ""
+            if exc.named
+            else " (it signed the export; name the validator with --validator-uid or "
+            "--validator-hotkey)"
+        )
+        raise CommandError(f"{exc}{hint}") from exc
     elapsed = time.perf_counter() - started
-    report.update(
-        ok=True,
-        events=summary.events,
-        samples=summary.samples,
-        verdicts_checked=summary.verdicts_checked,
-        weights_checked=summary.weights_checked,
-        pools_checked=summary.pools_checked,
-        pools_unrevealed=summary.pools_unrevealed,
-        decisions=summary.decisions,
+    printed = report.to_dict()
+    events = printed["events"]
+    printed.update(
         seconds=round(elapsed, 3),
-        events_per_second=round(summary.events / elapsed) if elapsed > 0 else None,
+        events_per_second=round(events / elapsed) if elapsed > 0 else None,
     )
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(printed))
     else:
-        _print_table(report)
+        _print_table(printed)
     return 0
 
 
-def _check_chain(args: argparse.Namespace, summary: Any, signer: str | None) -> Any:
-    """The validator's weight row on chain, checked against the log's last landed submission."""
-    from throne.audit.onchain import check_onchain
-    from throne.cli.chain_args import chain_errors, open_chain
+def _onchain_query(args: argparse.Namespace) -> OnchainQuery:
+    from throne.audit.onchain import OnchainQuery
+    from throne.cli.chain_args import open_chain
 
-    netuid = args.netuid if args.netuid is not None else summary.netuid
-    if netuid is None:
-        raise CommandError("the log holds no contest: name the subnet with --netuid")
-    chain = open_chain(args, need_signer=False)
-    try:
-        with chain_errors():
-            uid = args.validator_uid
-            if uid is None:
-                hotkey = args.validator_hotkey or signer
-                if hotkey is None:
-                    raise CommandError(
-                        "a database names no signer: say whose weights with --validator-uid "
-                        "UID or --validator-hotkey HK"
-                    )
-                uid = chain.snapshot(netuid).uid_of(hotkey)
-                if uid is None:
-                    hint = (
-                        ""
-                        if args.validator_hotkey
-                        else " (it signed the export; name the validator with --validator-uid "
-                        "or --validator-hotkey)"
-                    )
-                    raise CommandError(f"{hotkey} is not registered on subnet {netuid}{hint}")
-            row = chain.onchain_weights(netuid, uid)
-    finally:
-        chain.close()
-    return check_onchain(summary, row)
+    return OnchainQuery(
+        lambda: open_chain(args, need_signer=False),
+        args.netuid,
+        args.validator_uid,
+        args.validator_hotkey,
+    )
+
+
+class _StageLines:
+    """One progress line per stage of a verification, each erased when the next begins."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._stage: Stage | None = None
+        self._line = ProgressLine("", enabled=False)
+
+    def __call__(self, stage: Stage, done: int, total: int) -> None:
+        if stage is not self._stage:
+            from throne.audit.verification import Stage
+
+            self.close()
+            label = "re-scoring" if stage is Stage.RESCORE else "verifying"
+            # an export's progress is in bytes, a database's in notification ids
+            unit, scale = ("MB", 1e6) if stage is Stage.EXPORT else ("", 1)
+            self._line = ProgressLine(label, unit=unit, scale=scale, enabled=self._enabled)
+            self._stage = stage
+        self._line.update(done, total)
+
+    def close(self) -> None:
+        self._line.close()
 
 
 def _progress_shown(args: argparse.Namespace) -> bool:
@@ -372,14 +339,6 @@ def _progress_shown(args: argparse.Namespace) -> bool:
 
 def _fail(args: argparse.Namespace, exc: AuditError) -> int:
     message = str(exc)
-    file = getattr(args, "file", None)
-    if exc.kind == "truncated" and file is not None and str(file) != "-":
-        from throne.audit.append import journal_path
-
-        if journal_path(file).exists():
-            message += (
-                "; an append to it was interrupted: `throne audit export --append` puts it back"
-            )
     if args.json:
         print(json.dumps({"ok": False, "kind": exc.kind, "error": message}))
     print(f"throne: audit failed ({exc.kind}): {message}", file=sys.stderr)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from throne.adapters.chain.port import Chain, ChainError, is_chain_name
 from throne.cli.main import CommandError
+from throne.ports.chain import Chain, ChainError, is_chain_name
 
 DEFAULT_NETUID = 120
 DEFAULT_CHAIN_DB = Path(os.environ.get("THRONE_CHAIN_DB", ".throne/chain.db"))
@@ -85,30 +85,27 @@ def is_local(args: argparse.Namespace) -> bool:
 
 def open_chain(args: argparse.Namespace, *, need_signer: bool) -> Chain:
     """The chain the flags select; on the local chain ``--hotkey`` is the signer."""
-    if is_local(args):
-        from throne.adapters.chain.local import LocalChain
+    from throne.app import ChainChoice, connect_chain
 
+    if is_local(args):
         if need_signer and not args.hotkey:
             raise CommandError("the local chain needs --hotkey HK to act as")
-        with chain_errors():
-            return LocalChain(args.chain_db, hotkey=args.hotkey)
-    if not is_chain_name(args.chain):
+    elif not is_chain_name(args.chain):
         raise CommandError(f"unknown chain {args.chain!r}: use local, finney, test or a ws(s) URL")
-    if args.timeout <= 0:
+    elif args.timeout <= 0:
         raise CommandError("--timeout must be positive")
-    from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
-
-    return BittensorChain(
-        BittensorSettings(
-            network=args.chain,
-            wallet_name=args.wallet_name,
-            wallet_hotkey=args.wallet_hotkey,
-            wallet_path=args.wallet_path,
-            data_dir=args.data_dir,
-            read_deadline_s=args.timeout,
-            write_deadline_s=max(args.timeout, 120.0),
-        )
+    choice = ChainChoice(
+        network=args.chain,
+        chain_db=args.chain_db,
+        hotkey=args.hotkey,
+        wallet_name=args.wallet_name,
+        wallet_hotkey=args.wallet_hotkey,
+        wallet_path=args.wallet_path,
+        data_dir=args.data_dir,
+        timeout_seconds=args.timeout,
     )
+    with chain_errors():
+        return connect_chain(choice)
 
 
 @contextmanager

@@ -11,9 +11,7 @@ import argparse
 import json
 import os
 import socket
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,8 +111,8 @@ def _event_log(settings: Any) -> Check:
 
 
 def _chain(settings: Any) -> Check:
-    from throne.adapters.chain.port import ChainError
     from throne.app import open_chain
+    from throne.ports.chain import ChainError
 
     v = settings.validator
     try:
@@ -161,9 +159,10 @@ def _pool_secret(settings: Any) -> Check:
 
 
 def _sandbox(_settings: Any) -> Check:
-    from throne.envs.sandbox import ForkServerSandbox, SandboxUnavailable
+    from throne.app import open_sandbox
+    from throne.ports.sandbox import SandboxUnavailable
 
-    box = ForkServerSandbox()
+    box = open_sandbox()
     try:
         iso = box.isolation
         result = box.run("print(6 * 7)")
@@ -199,30 +198,48 @@ RUN_LIMITS = {
 
 
 def _model_hub(settings: Any) -> Check:
+    import ssl
+
+    import httpx
+
+    from throne.daemon.settings import SettingsError
+
     hub = settings.model_hub
     kind = hub.resolved_kind(settings.validator.chain)
     if kind == "none":
         if settings.validator.chain == "local":
             return Check("model hub", "ok", "none on the local chain")
         return Check("model hub", "warn", "none: copies of other miners' weights go undetected")
-    url = f"{hub.endpoint.rstrip('/')}/api/models?limit=1"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    token = os.environ.get(hub.token_env) or None
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=hub.timeout_seconds) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Check("model hub", "warn", f"{hub.endpoint} unreachable ({reason}): copies go "
+        endpoint = hub.resolved_endpoint(os.environ)
+    except SettingsError as exc:
+        return Check("model hub", "fail", str(exc))
+    token = hub.resolved_token(os.environ)
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    # The system's trust store, as the daemon's hub client uses; the proxy settings of the
+    # environment are followed; a redirect to another host does not carry the token.
+    client = httpx.Client(
+        timeout=hub.timeout_seconds, verify=ssl.create_default_context(), follow_redirects=True
+    )
+    try:
+        # The status is the answer: the body is not read.
+        with (
+            client,
+            client.stream(
+                "GET", f"{endpoint.rstrip('/')}/api/models", params={"limit": 1}, headers=headers
+            ) as response,
+        ):
+            status = response.status_code
+    except httpx.HTTPError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return Check("model hub", "warn", f"{endpoint} unreachable ({reason}): copies go "
                      "undetected until it is")  # fmt: skip
     if status >= 400:
-        return Check("model hub", "warn", f"{hub.endpoint} answered {status}")
+        return Check("model hub", "warn", f"{endpoint} answered {status}")
     with_token = " with a token" if token else ""
-    return Check("model hub", "ok", f"{hub.endpoint} reachable{with_token}")
+    return Check("model hub", "ok", f"{endpoint} reachable{with_token}")
 
 
 def _inference(settings: Any, *, connect: bool) -> Check:

@@ -5,18 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import sqlalchemy as sa
-
 from throne.cli.main import CommandError
-
-SCHEMA_VERSION = 1
-_meta = sa.MetaData()
-schema_table = sa.Table(
-    "throne_schema",
-    _meta,
-    sa.Column("component", sa.String(50), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-)
 
 
 def register(sub: Any) -> None:
@@ -50,31 +39,13 @@ def _open(args: argparse.Namespace, must_exist: bool) -> Any:
 
 
 def init(args: argparse.Namespace) -> int:
-    from throne.adapters.storage.claims import SqlWorkClaims
-    from throne.adapters.storage.database import StorageError, storage_errors
-    from throne.adapters.storage.identity import claim_sqlite_log
-    from throne.adapters.storage.responses import SqlResponseStore
-    from throne.adapters.storage.schema import create_tables, creating
-    from throne.application import ThroneApplication
-    from throne.domain.contest.config import ContestConfig
+    from throne.adapters.storage.database import StorageError
+    from throne.adapters.storage.schema import SCHEMA_VERSION
+    from throne.app import init_log
 
     db = _open(args, must_exist=False)
     try:
-        if db.backend == "sqlite":
-            claim_sqlite_log(db)  # refuses a file that holds something else
-        with storage_errors(db), creating(db):
-            ThroneApplication(ContestConfig(), env=db.eventsourcing_env()).close()
-            engine = db.create_engine()
-            SqlResponseStore(engine)
-            SqlWorkClaims(engine, "init", ttl_seconds=1)
-            create_tables(_meta, engine)
-            with engine.begin() as conn:
-                current = _version(conn)
-                if current is None:
-                    conn.execute(
-                        schema_table.insert().values(component="throne", version=SCHEMA_VERSION)
-                    )
-            engine.dispose()
+        init_log(db)
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
     print(f"{db.display}: ready (schema version {SCHEMA_VERSION})")
@@ -82,15 +53,13 @@ def init(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from throne.adapters.storage.database import StorageError, storage_errors
+    from throne.adapters.storage.database import StorageError
+    from throne.adapters.storage.schema import SCHEMA_VERSION
+    from throne.app import log_schema_version
 
     db = _open(args, must_exist=True)
     try:
-        with storage_errors(db):
-            engine = db.create_engine()
-            with engine.connect() as conn:
-                current = _version(conn)
-            engine.dispose()
+        current = log_schema_version(db)
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
     if current is None:
@@ -103,12 +72,3 @@ def migrate(args: argparse.Namespace) -> int:
     # Version 1 is the only schema so far; old events are upcast in code when they are read.
     print(f"{db.display}: schema version {current} is current; nothing to migrate")
     return 0
-
-
-def _version(conn: sa.Connection) -> int | None:
-    if not sa.inspect(conn).has_table("throne_schema"):
-        return None
-    row = conn.execute(
-        sa.select(schema_table.c.version).where(schema_table.c.component == "throne")
-    ).first()
-    return None if row is None else int(row[0])

@@ -18,13 +18,13 @@ from pathlib import Path
 USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("throne.daemon.settings", "SettingsError"),
     ("throne.adapters.storage.database", "StorageError"),
-    ("throne.adapters.chain.port", "ChainError"),
+    ("throne.ports.chain", "ChainError"),
     ("throne.daemon.pool_seed", "PoolSecretError"),
     ("throne.app", "StartupError"),
     ("throne.audit.signing", "SigningKeyError"),
     ("throne.audit.format", "AuditError"),
     ("throne.audit.append", "AppendError"),
-    ("throne.envs.sandbox.client", "SandboxUnavailable"),
+    ("throne.ports.sandbox", "SandboxUnavailable"),
 )
 
 

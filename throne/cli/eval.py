@@ -11,7 +11,7 @@ from throne.cli import eval_remote
 from throne.cli.main import CommandError
 from throne.envs.base import Environment, TaskIdOutOfRange
 from throne.envs.registry import UnknownEnvironment, get_environment
-from throne.envs.sandbox.client import SandboxUnavailable
+from throne.ports.sandbox import SandboxUnavailable
 
 
 def register(sub: Any) -> None:

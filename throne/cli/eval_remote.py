@@ -14,13 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from throne import event_loop
-from throne.adapters.inference.client import AiohttpChatCompletions
-from throne.adapters.inference.endpoints import Endpoint
 from throne.adapters.inference.env_run import TaskScore, run_tasks
 from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
+from throne.app import open_chat_client
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.envs.base import Environment
+from throne.ports.model_endpoints import Endpoint
 
 API_KEY_VARIABLE = "THRONE_API_KEY"
 
@@ -96,7 +96,7 @@ async def _evaluate(
     env: Environment, endpoint: Endpoint, task_ids: list[int], args: argparse.Namespace
 ) -> list[TaskScore]:
     console = Console(stderr=True)
-    client = AiohttpChatCompletions(
+    client = open_chat_client(
         deadlines=Deadlines(connect=min(10.0, args.timeout), read=args.timeout, total=args.timeout),
         retry=RetryPolicy(attempts=args.retries + 1),
         limits=Limits(per_endpoint=args.concurrency, overall=args.concurrency),

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from throne import views
-from throne.cli._app import add_read_options, read
+from throne.cli.reads import add_read_options, read
 from throne.cli.tables import console, opt, print_json, short, verdict_line
 
 

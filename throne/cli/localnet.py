@@ -7,11 +7,8 @@ import json
 from typing import Any
 
 from throne.adapters.chain.commitment import commitment_text
-from throne.adapters.chain.local import (
-    DEFAULT_BLOCK_TIME,
-    DEFAULT_WEIGHTS_RATE_LIMIT,
-    LocalChain,
-)
+from throne.adapters.chain.local import DEFAULT_BLOCK_TIME, DEFAULT_WEIGHTS_RATE_LIMIT, LocalChain
+from throne.app import create_local_chain, open_local_chain
 from throne.cli.chain_args import add_chain_db_option, add_netuid_option, chain_errors
 from throne.cli.main import CommandError
 from throne.domain.queue.snapshot import ChainSnapshot
@@ -127,12 +124,12 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _open(args: argparse.Namespace) -> LocalChain:
     with chain_errors():
-        return LocalChain(args.chain_db)
+        return open_local_chain(args.chain_db)
 
 
 def _init(args: argparse.Namespace) -> int:
     with chain_errors():
-        LocalChain.init(
+        create_local_chain(
             args.chain_db,
             netuid=args.netuid,
             start_block=args.start_block,

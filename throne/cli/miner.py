@@ -10,7 +10,7 @@ from throne import event_loop
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
-from throne.miners.app import miner_app
+from throne.miners.asgi import miner_app
 from throne.miners.profile import Faults, MinerProfile
 from throne.miners.server import bind, uvicorn_server
 

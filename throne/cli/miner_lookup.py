@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from throne import views
-from throne.cli._app import add_read_options, read
 from throne.cli.main import CommandError
+from throne.cli.reads import add_read_options, read
 from throne.cli.tables import console, opt, print_json, verdict_line
 from throne.views.miner import BadMinerKey, parse_miner_key
 

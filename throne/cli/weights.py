@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from throne import views
-from throne.cli._app import add_db_option, read
 from throne.cli.chain_args import add_chain_options, chain_errors, is_local, open_chain
 from throne.cli.main import CommandError
+from throne.cli.reads import add_db_option, read
 from throne.cli.tables import console, opt, print_json
 
 

@@ -25,11 +25,9 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from throne.adapters.chain.port import Chain
 from throne.application import ThroneApplication
-from throne.daemon.model_hub import ModelHub
 from throne.daemon.pool_seed import pool_seed
-from throne.daemon.role import RoleLock, hold_role
+from throne.daemon.role import hold_role
 from throne.daemon.sampler import Sampler
 from throne.daemon.supervisor import Loop, Supervisor, progressed, sleep_or_stop
 from throne.daemon.weight_setter import WeightSetter
@@ -37,6 +35,9 @@ from throne.domain.contest.state import Step
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
+from throne.ports.chain import Chain
+from throne.ports.model_hub import ModelHub
+from throne.ports.role_lock import RoleLock
 from throne.projections.read_side import ReadSide
 
 STEPS_KEPT = 100

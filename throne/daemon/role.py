@@ -13,28 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from throne.daemon.supervisor import sleep_or_stop
+from throne.ports.role_lock import RoleLock
 
 #: Seconds between a standby's tries, and between a holder's checks of its lock.
 POLL_SECONDS = 1.0
 #: Polls a daemon that lost the role waits before it tries for it again.
 LOST_PAUSE_POLLS = 3
-
-
-class RoleLock(Protocol):
-    """A lock that makes one daemon the writer of a log. Calls may block; one at a time."""
-
-    def try_acquire(self) -> bool:
-        """Take the lock if free; never waits for it. Raises if the database cannot answer."""
-        ...
-
-    def holds(self) -> bool:
-        """Whether the lock is still this daemon's (False once its session is gone)."""
-        ...
-
-    def release(self) -> None: ...
 
 
 async def hold_role(

@@ -14,23 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
-from throne.adapters.inference.client import ChatCompletions
-from throne.adapters.inference.endpoints import ModelEndpoints, UnknownModel
 from throne.adapters.inference.env_run import task_seed
-from throne.adapters.inference.records import ChatRequest, Completion
-from throne.adapters.storage.responses import ResponseStore
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
 from throne.daemon.supervisor import progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
-from throne.envs.sandbox.client import SandboxUnavailable
+from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
+from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
+from throne.ports.response_store import ResponseStore
+from throne.ports.sandbox import SandboxUnavailable
+from throne.ports.work_claims import WorkClaims
 from throne.projections.read_side import ReadSide
 
 WorkKey = tuple[int, str, int, str, str, int]
@@ -42,12 +41,6 @@ def _key(w: WorkItem) -> WorkKey:
 
 def _claim(w: WorkItem) -> str:
     return "|".join(map(str, _key(w)))
-
-
-class WorkClaims(Protocol):
-    def claim(self, keys: Iterable[str]) -> list[str]: ...
-
-    def release(self, keys: Iterable[str]) -> None: ...
 
 
 def _key_of_sample(s: Sample) -> WorkKey:

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from throne.adapters.chain.port import is_chain_name
-from throne.adapters.inference.endpoints import StaticModelEndpoints
+from throne.adapters.inference.endpoints import read_endpoint_table
 from throne.adapters.storage.database import StorageError, parse_database_url
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
 from throne.domain.field_rules import (
@@ -30,10 +29,12 @@ from throne.domain.field_rules import (
     at_least,
     check_fields,
     http_url,
+    is_http_url,
     not_empty,
     one_of,
     within,
 )
+from throne.ports.chain import is_chain_name
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
@@ -117,13 +118,15 @@ class SamplerSettings:
 
 
 MODEL_HUB_KINDS = ("auto", "huggingface", "none")
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 
 
 @dataclass(frozen=True)
 class ModelHubSettings:
     #: auto (Hugging Face on a bittensor network, none on the local chain), huggingface, none
     kind: Annotated[str, one_of(*MODEL_HUB_KINDS)] = "auto"
-    endpoint: Annotated[str, http_url()] = "https://huggingface.co"
+    #: the hub's URL; at its default, $HF_ENDPOINT (when set) stands in for it
+    endpoint: Annotated[str, http_url()] = DEFAULT_HUB_ENDPOINT
     #: the environment variable holding a hub access token; unset or empty = no token
     token_env: str = "HF_TOKEN"
     #: seconds for one request to the hub
@@ -141,6 +144,20 @@ class ModelHubSettings:
         if self.kind != "auto":
             return self.kind
         return "none" if chain == "local" else "huggingface"
+
+    def resolved_endpoint(self, environ: Mapping[str, str]) -> str:
+        """The hub's URL: ``endpoint``, or ``HF_ENDPOINT`` (the variable every Hugging Face tool
+        reads) when it is set and ``endpoint`` is left at its default."""
+        given = environ.get("HF_ENDPOINT", "").strip()
+        if self.endpoint != DEFAULT_HUB_ENDPOINT or not given:
+            return self.endpoint
+        if not is_http_url(given):
+            raise SettingsError(f"HF_ENDPOINT must be an http(s):// URL, got {given!r}")
+        return given
+
+    def resolved_token(self, environ: Mapping[str, str]) -> str | None:
+        """The hub's access token: the variable named by ``token_env``; unset or empty, none."""
+        return environ.get(self.token_env) or None
 
 
 @dataclass(frozen=True)
@@ -267,7 +284,7 @@ def _inference(table: Any, where: str) -> dict[str, Any]:
     if not isinstance(table.get("proxy_from_environment", False), bool):
         raise SettingsError(f"{where}: proxy_from_environment must be true or false")
     try:
-        StaticModelEndpoints.from_config(table)  # the one reader of gateway, key and routes
+        read_endpoint_table(table)  # the one reader of gateway, key and routes
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
     return dict(table)

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from throne.adapters.chain.port import ChainError
 from throne.adapters.storage.database import is_storage_failure
 from throne.observability.outages import Outages
+from throne.ports.chain import ChainError
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 FIRST_BACKOFF_SECONDS = 1.0

@@ -11,9 +11,9 @@ from __future__ import annotations
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
-from throne.adapters.chain.port import Chain, WeightSubmission
 from throne.application import ThroneApplication
 from throne.domain.contest.weights import to_u16
+from throne.ports.chain import Chain, WeightSubmission
 
 #: How far back (in contest versions) a lost submission is looked for.
 RECOVERY_VERSIONS = 2000

@@ -14,18 +14,20 @@ from typing import Any
 
 from throne import event_loop
 from throne.adapters.chain.local import LocalChain
-from throne.adapters.inference.endpoints import Endpoint, StaticModelEndpoints
+from throne.adapters.hub.fixed import StaticModelHub
+from throne.adapters.inference.endpoints import StaticModelEndpoints
 from throne.adapters.inference.policy import RetryPolicy
 from throne.adapters.storage.database import parse_database_url
 from throne.app import Services, build
-from throne.audit.database import verify_database
 from throne.audit.format import AuditError
-from throne.daemon.model_hub import StaticModelHub
+from throne.audit.sources import DatabaseLog
+from throne.audit.verification import verify
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.demo.cast import CAST, model_hashes
 from throne.demo.story import battles_decided, reigns
 from throne.envs.registry import environments
 from throne.miners import MinerProfile, MinerServer
+from throne.ports.model_endpoints import Endpoint
 from throne.views.standings import standings
 
 NETUID = 120
@@ -129,10 +131,10 @@ def run_demo(
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["directory"] = str(workdir)
     try:
-        events, replay = verify_database(db)
+        replay = verify(DatabaseLog(db)).replay
         summary["audit"] = {
             "ok": True,
-            "events": events,
+            "events": replay.events,
             "verdicts_checked": replay.verdicts_checked,
             "weights_checked": replay.weights_checked,
         }

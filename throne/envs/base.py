@@ -1,8 +1,11 @@
-"""The `Environment` port: deterministic tasks and their evaluation.
+"""The `Environment` base class: deterministic tasks and their evaluation.
 
 An environment is a pure function of ``(name, version, task_id)`` for its tasks; evaluation of a
 response is deterministic too (programs run in the sandbox under pinned limits). Everything a
-miner, an auditor or the validator needs to reproduce a score lives behind this port.
+miner, an auditor or the validator needs to reproduce a score lives behind this interface.
+
+Not a port (see `throne.ports`): environments are the contest's own code, inside the
+adapters; they reach the world outside only through the `Sandbox` port.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from throne.envs.base import Environment
-from throne.envs.sandbox.port import Sandbox
+from throne.ports.sandbox import Sandbox
 
 
 class ProgramEnvironment(Environment):

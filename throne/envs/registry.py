@@ -5,8 +5,8 @@ from __future__ import annotations
 from throne.envs.abd import AbdEnvironment
 from throne.envs.base import Environment
 from throne.envs.ded import DedEnvironment
-from throne.envs.sandbox import Sandbox
 from throne.envs.sat import SatEnvironment
+from throne.ports.sandbox import Sandbox
 
 
 class UnknownEnvironment(KeyError):

@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 from throne.domain.bounded_json import UnreadableJson, read_json
-from throne.envs.sandbox.limits import Limits, RunResult
-from throne.envs.sandbox.port import Sandbox
+from throne.ports.sandbox import Limits, RunResult, Sandbox
 
 MAX_CALL_RESULT_BYTES = 3 * Limits().output_bytes
 """The longest call result read: the sandbox keeps at most `Limits.output_bytes` of a stream and

@@ -6,7 +6,7 @@ run is reproducible, and can inject faults (latency, 500/429, hangs, malformed o
 nested bodies).
 """
 
-from throne.miners.app import MinerStats, miner_app
+from throne.miners.asgi import MinerStats, miner_app
 from throne.miners.profile import Faults, MinerProfile
 from throne.miners.server import BackgroundServer, MinerServer
 

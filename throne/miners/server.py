@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 from throne import event_loop
 from throne.envs.base import Environment
-from throne.miners.app import MinerStats, miner_app
+from throne.miners.asgi import MinerStats, miner_app
 from throne.miners.profile import MinerProfile
 
 # Long enough for answers in progress to finish, short enough that hung requests do not hold

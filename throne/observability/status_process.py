@@ -30,7 +30,7 @@ import structlog
 import uvicorn
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from throne.adapters.storage.database import Database, limit_event_store_sessions
+from throne.adapters.storage.database import Database
 from throne.domain.contest.config import ContestConfig
 from throne.observability.status_api import Health, MetricsText, bound_socket, status_app
 
@@ -209,15 +209,11 @@ def _serve(
     with_metrics: bool,
 ) -> None:
     """The child: serve until the daemon says stop or its end of the pipe closes."""
-    from throne.application import ThroneApplication
-    from throne.projections.read_side import ReadSide
+    from throne.app import open_reads
 
     relay = Relay()
-    readonly = db.readonly()
     try:
-        app = ThroneApplication(config, env=readonly.eventsourcing_env(create_tables=False))
-        limit_event_store_sessions(app.recorder, db)
-        reads = ReadSide(app, store=readonly.create_engine(), owns=True)
+        reads = open_reads(db, config)
     except Exception as exc:
         conn.send(("failed", f"cannot read the log: {type(exc).__name__}: {exc}"))
         return

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NoReturn
 
-from throne.adapters.chain.port import (
+from throne.domain.queue.snapshot import ChainSnapshot
+from throne.ports.chain import (
     Chain,
     ChainError,
     CommitReceipt,
     OnchainWeights,
     WeightSubmission,
 )
-from throne.domain.queue.snapshot import ChainSnapshot
 
 
 class NoChain(Chain):

@@ -20,7 +20,10 @@ from typing import Any, TypeVar
 
 from throne.adapters.chain.commitment import raw_fields
 from throne.adapters.chain.loop_thread import LoopThread
-from throne.adapters.chain.port import (
+from throne.adapters.chain.rate_limit import blocks_until_allowed
+from throne.domain.contest.weights import U16_MAX, InvalidWeights, to_u16
+from throne.domain.queue.snapshot import ChainSnapshot, Commitment, CommitmentStatus, Neuron
+from throne.ports.chain import (
     Chain,
     ChainRefused,
     ChainTimeout,
@@ -31,9 +34,6 @@ from throne.adapters.chain.port import (
     WeightErrorCode,
     WeightSubmission,
 )
-from throne.adapters.chain.rate_limit import blocks_until_allowed
-from throne.domain.contest.weights import U16_MAX, InvalidWeights, to_u16
-from throne.domain.queue.snapshot import ChainSnapshot, Commitment, CommitmentStatus, Neuron
 
 T = TypeVar("T")
 

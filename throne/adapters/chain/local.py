@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from throne.adapters.chain.port import (
+from throne.adapters.chain.rate_limit import blocks_until_allowed
+from throne.domain.contest.weights import InvalidWeights, to_u16
+from throne.domain.queue.snapshot import ChainSnapshot, Commitment, Neuron
+from throne.ports.chain import (
     Chain,
     ChainError,
     ChainRefused,
@@ -30,9 +33,6 @@ from throne.adapters.chain.port import (
     WeightErrorCode,
     WeightSubmission,
 )
-from throne.adapters.chain.rate_limit import blocks_until_allowed
-from throne.domain.contest.weights import InvalidWeights, to_u16
-from throne.domain.queue.snapshot import ChainSnapshot, Commitment, Neuron
 
 ClockMode = Literal["wall", "manual"]
 

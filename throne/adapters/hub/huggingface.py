@@ -1,37 +1,46 @@
-"""`HuggingFaceHub`: model hashes from the Hugging Face Hub's model-info API.
+"""`HuggingFaceHub`: model hashes from the Hugging Face Hub, through `huggingface_hub`.
 
-One ``GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true`` per committed
-``(model, revision)``; the answer's ``siblings`` carry each LFS file's sha256, from which
-`model_hash` computes the copy rule's hash. A hash is only taken when the answer's ``sha`` is
-the committed revision itself: a branch, a tag or a short sha names a moving target.
+One ``HfApi.model_info(repo, revision=..., files_metadata=True)`` per committed
+``(model, revision)`` (``GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true``); the
+answer's ``siblings`` carry each LFS file's sha256, from which `model_hash` computes the copy
+rule's hash. A hash is only taken when the answer's ``sha`` is the committed revision itself: a
+branch, a tag or a short sha names a moving target.
 
 Hub trouble never raises: the hash stays unknown this time. A commit is immutable, so a known
 hash is kept for the life of the process; a failed lookup waits out a backoff before it is tried
 again, and an overloaded or unreachable hub (429, 5xx, no connection) pauses every lookup, so an
 outage is not hammered on every chain sync. One call spends at most ``budget`` seconds; what it
-did not reach is looked up on a later call.
+did not reach is looked up on a later call. Each answer is bounded as `bounded_answers` says.
 """
 
 from __future__ import annotations
 
 import collections
 import email.utils
-import http.client
 import re
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Any
 
+import httpx2
 import structlog
+from huggingface_hub import HfApi
+from huggingface_hub.errors import (
+    DisabledRepoError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
+from throne import __version__
+from throne.adapters.hub.bounded_answers import IDENTITY, AnswerRefused, bounded_json_answers
 from throne.adapters.hub.model_hash import model_hash
-from throne.daemon.model_hub import ModelHub
-from throne.domain.bounded_json import UnreadableJson, read_json
+from throne.domain.bounded_json import UnreadableJson
+from throne.ports.model_hub import ModelHub
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -39,6 +48,14 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 bytes each, so 32 MiB holds the listing of any real repository, with room to spare."""
 # Hub repo ids: "name" or "namespace/name", of letters, digits, "-", "_" and ".".
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
+# What the library's typed errors say, after the status: the repo or revision that is missing,
+# not visible to us, or closed. Subclasses first (a gated repo is a kind of missing repo).
+_NOT_VISIBLE = (
+    (GatedRepoError, "repo is gated"),
+    (RepositoryNotFoundError, "repo not found or private"),
+    (RevisionNotFoundError, "revision not found"),
+    (DisabledRepoError, "repo is disabled"),
+)
 
 Pair = tuple[str, str]
 
@@ -86,7 +103,14 @@ class HuggingFaceHub(ModelHub):
         self._concurrency = concurrency
         self._clock = clock
         self._max_body = max_body_bytes
-        self._opener = urllib.request.build_opener(_SameHostAuthRedirects(self._host()))
+        # token=False: no token but the one given, never one the library finds on the machine.
+        self._api = HfApi(
+            endpoint=self.endpoint,
+            token=self._token or False,
+            headers=IDENTITY,
+            library_name="throne",
+            library_version=__version__,
+        )
         self._lock = threading.Lock()
         self._hashes: dict[Pair, str] = {}
         self._not_before: dict[Pair, float] = {}
@@ -185,40 +209,54 @@ class HuggingFaceHub(ModelHub):
             return self._settled("not a hub repo id")
         if not revision:
             return self._settled("empty revision")
-        url = (
-            f"{self.endpoint}/api/models/{urllib.parse.quote(model, safe='/')}"
-            f"/revision/{urllib.parse.quote(revision, safe='')}?blobs=true"
-        )
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        if self._token is not None:
-            # Unredirected: a redirect to another host must not carry the token along.
-            request.add_unredirected_header("Authorization", f"Bearer {self._token}")
         try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                body = _read_capped(response, self._max_body)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return self._status(exc.code, exc.headers.get("Retry-After"))
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            return self._unreachable(_transport_reason(exc))
-        if body is None:
-            return self._failed(f"response larger than {self._max_body} bytes")
-        try:
-            info = read_json(body, max_bytes=self._max_body)
-        except UnreadableJson as exc:
-            return self._failed(f"response is not readable JSON: {exc}")
-        if not isinstance(info, dict) or not isinstance(info.get("siblings"), list):
+            with bounded_json_answers(self._max_body):
+                info = self._api.model_info(
+                    model, revision=revision, files_metadata=True, timeout=self._timeout
+                )
+        except Exception as exc:
+            return self._failure(exc)
+        if info.siblings is None:
             return self._failed("response has no file list")
-        if info.get("sha") != revision:
-            return self._settled(f"revision is not a full commit sha (hub: {info.get('sha')})")
-        digest = model_hash(info["siblings"])
+        if info.sha != revision:
+            return self._settled(f"revision is not a full commit sha (hub: {info.sha})")
+        digest = model_hash(info.siblings)
         if digest is None:
             return self._settled("no LFS *.safetensors or *.bin file")
         return _Outcome(hash=digest)
 
-    def _status(self, status: int, retry_after: str | None) -> _Outcome:
+    def _failure(self, exc: Exception) -> _Outcome:
+        """What a failed ``model_info`` means; an exception no rule names goes on up."""
+        if isinstance(exc, HFValidationError):
+            return self._settled(f"not a hub repo id ({_one_line(exc)})")
+        if isinstance(exc, HfHubHTTPError):
+            return self._status(exc)
+        if isinstance(exc, OfflineModeIsEnabled):
+            return self._unreachable("HF_HUB_OFFLINE is set: the hub client sends nothing")
+        if isinstance(exc, httpx2.TransportError):
+            return self._unreachable(_transport_reason(exc))
+        if isinstance(exc, UnreadableJson):
+            return self._failed(f"response is not readable JSON: {exc}")
+        if isinstance(exc, AnswerRefused):
+            return self._failed(f"response {exc}")
+        if isinstance(exc, httpx2.TooManyRedirects):
+            return self._failed("too many redirects")
+        if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError)):
+            # Read and parsed, but not shaped as model info (no "id", a list...).
+            return self._failed(f"response is not model info ({type(exc).__name__}: {exc})")
+        raise exc
+
+    def _status(self, exc: HfHubHTTPError) -> _Outcome:
+        status = exc.response.status_code
+        for kind, what in _NOT_VISIBLE:
+            if isinstance(exc, kind):
+                # Missing, private, gated or disabled: none of it changes soon.
+                return _Outcome(
+                    reason=f"not found or not visible ({status}): {what}",
+                    retry_in=self._retry_after_missing,
+                )
         if status == 429:
-            wait = _retry_after_seconds(retry_after)
+            wait = _retry_after_seconds(exc.response.headers.get("Retry-After"))
             if wait is None:
                 wait = self._retry_after_failure
             wait = min(wait, max(self._retry_after_missing, self._retry_after_failure))
@@ -226,7 +264,7 @@ class HuggingFaceHub(ModelHub):
         if status >= 500:
             return self._unreachable(f"hub error ({status})")
         if status in (401, 403, 404):
-            # The hub answers 401 for a private or missing repo, 404 for a missing revision.
+            # Without the hub's error code: a private or missing repo, or a missing revision.
             return _Outcome(
                 reason=f"not found or not visible ({status})", retry_in=self._retry_after_missing
             )
@@ -241,20 +279,22 @@ class HuggingFaceHub(ModelHub):
     def _settled(self, reason: str) -> _Outcome:
         return _Outcome(reason=reason, retry_in=self._retry_after_missing, settled=True)
 
-    def _host(self) -> str:
-        return urllib.parse.urlsplit(self.endpoint).netloc
+
+def _transport_reason(exc: httpx2.TransportError) -> str:
+    # The socket's own error, where there is one, says most: ConnectionRefusedError, a timeout.
+    cause: BaseException = exc
+    for _ in range(8):
+        inner = cause.__cause__ or cause.__context__
+        if inner is None:
+            break
+        cause = inner
+    if cause is not exc and isinstance(cause, OSError):
+        return _one_line(f"{type(cause).__name__}: {cause}")
+    return _one_line(f"{type(exc).__name__}: {exc}")
 
 
-def _transport_reason(exc: BaseException) -> str:
-    cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(cause, BaseException):
-        return " ".join(f"{type(cause).__name__}: {cause}".split())[:300]
-    return " ".join(f"unreachable: {cause}".split())[:300]
-
-
-def _read_capped(response: IO[bytes], limit: int) -> bytes | None:
-    body = response.read(limit + 1)
-    return None if len(body) > limit else body
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())[:300]
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -269,25 +309,3 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-class _SameHostAuthRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects (the hub redirects renamed repos), keeping the token on its own host."""
-
-    def __init__(self, host: str) -> None:
-        self._host = host
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        token = req.unredirected_hdrs.get("Authorization")
-        if new is not None and token and urllib.parse.urlsplit(newurl).netloc == self._host:
-            new.add_unredirected_header("Authorization", token)
-        return new

@@ -9,34 +9,32 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+
+from huggingface_hub.hf_api import RepoSibling
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def weight_file_digests(siblings: Iterable[Any]) -> list[str]:
-    """The LFS sha256 of every weight file in a model-info ``siblings`` list.
+def weight_file_digests(siblings: Iterable[RepoSibling]) -> list[str]:
+    """The LFS sha256 of every weight file in a model info's ``siblings``.
 
-    Entries that do not have the expected shape are skipped rather than trusted.
+    The library copies the hub's values into these records unchecked: a name or digest of the
+    wrong type or shape is skipped rather than trusted.
     """
     digests = []
     for sibling in siblings:
-        if not isinstance(sibling, Mapping):
-            continue
-        name, lfs = sibling.get("rfilename"), sibling.get("lfs")
+        name: object = sibling.rfilename
         if not isinstance(name, str) or not name.endswith(WEIGHT_SUFFIXES):
             continue
-        if not isinstance(lfs, Mapping):
-            continue
-        digest = lfs.get("sha256")
+        digest: object = None if sibling.lfs is None else sibling.lfs.sha256
         if isinstance(digest, str) and _SHA256.fullmatch(digest):
             digests.append(digest)
     return digests
 
 
-def model_hash(siblings: Iterable[Any]) -> str | None:
+def model_hash(siblings: Iterable[RepoSibling]) -> str | None:
     """The model hash of a commit's files, or None when it holds no LFS weight file."""
     digests = weight_file_digests(siblings)
     if not digests:

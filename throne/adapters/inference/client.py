@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
 
 import aiohttp
 import orjson
@@ -21,7 +20,6 @@ from yarl import URL
 
 from throne.adapters.inference.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from throne.adapters.inference.completion_body import UnusableBody, parse_completion_body
-from throne.adapters.inference.endpoints import Endpoint
 from throne.adapters.inference.policy import (
     INFRA_STATUSES,
     RETRYABLE_STATUSES,
@@ -30,28 +28,18 @@ from throne.adapters.inference.policy import (
     RetryPolicy,
     parse_retry_after,
 )
-from throne.adapters.inference.records import (
+from throne.adapters.inference.transport_errors import TRANSPORT_ERRORS, classify
+from throne.ports.chat_completions import (
+    ChatCompletions,
     ChatRequest,
     Completion,
     Failure,
     FailureKind,
     Result,
 )
-from throne.adapters.inference.transport_errors import TRANSPORT_ERRORS, classify
+from throne.ports.model_endpoints import Endpoint
 
 _ERROR_SNIPPET_BYTES = 2048
-
-
-class ChatCompletions(Protocol):
-    """The inference port: ask an endpoint for one chat completion."""
-
-    async def complete(self, endpoint: Endpoint, request: ChatRequest) -> Result:
-        """A `Completion`, or a `Failure` classified as ``model_error`` or ``infra_error``."""
-        ...
-
-    def healthy(self, endpoint: Endpoint) -> bool:
-        """False while the endpoint's circuit is open."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ class _Slots:
             self.headers["Authorization"] = f"Bearer {endpoint.api_key}"
 
 
-class AiohttpChatCompletions:
+class AiohttpChatCompletions(ChatCompletions):
     """Async client for OpenAI-compatible ``POST {base_url}/chat/completions``.
 
     One aiohttp session serves every endpoint; it is opened inside the running loop on the

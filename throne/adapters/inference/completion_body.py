@@ -13,8 +13,8 @@ from typing import TypeGuard
 import orjson
 
 from throne.adapters.inference.policy import MAX_BODY_BYTES
-from throne.adapters.inference.records import Usage
 from throne.domain.bounded_json import UnreadableJson, read_json
+from throne.ports.chat_completions import Usage
 
 MAX_TOKEN_COUNT = 2**63 - 1
 """The largest token count taken from a body: what a signed 64-bit integer holds, as every JSON

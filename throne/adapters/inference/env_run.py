@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from throne.adapters.inference.client import ChatCompletions
-from throne.adapters.inference.endpoints import Endpoint
-from throne.adapters.inference.records import ChatRequest, Completion
 from throne.envs.base import Environment
+from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
+from throne.ports.model_endpoints import Endpoint
 
 Outcome = Literal["ok", "model_error", "infra_error"]
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from throne.adapters.storage.schema import create_tables
+from throne.ports.work_claims import WorkClaims
 
 metadata = sa.MetaData()
 claims_table = sa.Table(
@@ -39,7 +40,10 @@ def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
         yield keys[start : start + CHUNK]
 
 
-class SqlWorkClaims:
+class SqlWorkClaims(WorkClaims):
+    """Claims as rows of ``throne_work_claims`` in the log's database (see the module's
+    docstring for why no two claimers can deadlock)."""
+
     def __init__(
         self,
         engine: sa.Engine,

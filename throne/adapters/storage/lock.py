@@ -1,4 +1,4 @@
-"""One writer per log: the daemon's lock, a lock file on SQLite, an advisory lock on PostgreSQL.
+"""`RoleLock` adapters, one writer per log: a lock file on SQLite, an advisory lock on PostgreSQL.
 
 The writer reads the chain, decides the contest and sets weights; two of them on one log set
 weights twice as often and race each decision. Sampling needs no lock: workers share it through
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from throne.adapters.storage.database import Database, StorageError, storage_errors
+from throne.ports.role_lock import RoleLock
 
 
 class LogInUse(StorageError):
@@ -33,7 +34,7 @@ def lock_file_of(db: Database) -> Path:
     return db.path.with_name(db.path.name + ".lock")
 
 
-class SqliteWriterLock:
+class SqliteRoleLock(RoleLock):
     """``flock`` on the file beside the log; it names its holder for the message."""
 
     def __init__(self, db: Database) -> None:
@@ -60,6 +61,18 @@ class SqliteWriterLock:
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd
 
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        try:
+            self.acquire()
+        except LogInUse:
+            return False
+        return True
+
+    def holds(self) -> bool:
+        return self._fd is not None  # the kernel keeps the lock as long as the descriptor
+
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
@@ -67,7 +80,7 @@ class SqliteWriterLock:
             self._fd = None
 
 
-class PostgresRoleLock:
+class PostgresRoleLock(RoleLock):
     """The writer's role on a PostgreSQL log: ``pg_try_advisory_lock`` on a session of its own.
 
     ``try_acquire`` never waits, so a standby polls it; ``holds`` asks the session whether it

@@ -1,4 +1,4 @@
-"""Miners' raw responses, kept compressed and addressed by their sha256.
+"""`ResponseStore` adapters: the log's database (SQLite or PostgreSQL), and a dict for tests.
 
 ``SampleScored`` carries only the digest; the bytes live here, in the same database as the log, so
 that several sampling workers on one PostgreSQL share them and an auditor can re-score a sample.
@@ -6,46 +6,23 @@ that several sampling workers on one PostgreSQL share them and an auditor can re
 
 from __future__ import annotations
 
-import hashlib
 import zlib
-from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from throne.adapters.storage.schema import create_tables
+from throne.ports.response_store import (
+    ResponseCorrupted,
+    ResponseNotFound,
+    ResponseStore,
+    digest_of,
+)
 
 COMPRESSION_LEVEL = 6
 
 
-class ResponseNotFound(KeyError):
-    """No response is stored under this digest."""
-
-
-class ResponseCorrupted(ValueError):
-    """The stored bytes no longer hash to their digest."""
-
-
-def digest_of(body: bytes) -> str:
-    """The address of a response: lowercase hex sha256 of its raw bytes."""
-    return hashlib.sha256(body).hexdigest()
-
-
-class ResponseStore(Protocol):
-    """Content-addressed storage of raw responses. ``put`` is idempotent."""
-
-    def put(self, body: bytes) -> str:
-        """Store ``body``; return its digest."""
-        ...
-
-    def get(self, digest: str) -> bytes:
-        """The raw bytes stored under ``digest``; :class:`ResponseNotFound` if none."""
-        ...
-
-    def has(self, digest: str) -> bool: ...
-
-
-class InMemoryResponseStore:
+class InMemoryResponseStore(ResponseStore):
     """A dict, for tests of code that stores responses."""
 
     def __init__(self) -> None:
@@ -76,7 +53,7 @@ responses_table = sa.Table(
 )
 
 
-class SqlResponseStore:
+class SqlResponseStore(ResponseStore):
     """Responses in the ``throne_responses`` table of the log's database (SQLite or PostgreSQL).
 
     Bodies are zlib-compressed; ``get`` checks the digest of what it returns.

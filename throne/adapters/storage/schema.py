@@ -1,4 +1,5 @@
-"""Creating the log's tables safely when several processes start on one database together.
+"""Creating the log's tables safely when several processes start on one database together, and
+the schema version the log records.
 
 On PostgreSQL, ``CREATE TABLE IF NOT EXISTS`` and ``CREATE TYPE`` race: two sessions both find
 nothing and one fails on a duplicate in the catalogue. Every creator therefore runs inside
@@ -16,6 +17,17 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from throne.adapters.storage.database import Database, StorageError, storage_errors
+
+#: The version of the tables this throne writes; old events are upcast in code when read.
+SCHEMA_VERSION = 1
+
+_schema_meta = sa.MetaData()
+schema_table = sa.Table(
+    "throne_schema",
+    _schema_meta,
+    sa.Column("component", sa.String(50), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
 
 #: How long a process waits for another to finish creating the tables.
 CREATION_WAIT_S = 60
@@ -69,3 +81,26 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
         except sa.exc.DBAPIError as exc:
             if attempt == _ATTEMPTS - 1 or not _created_meanwhile(exc):
                 raise
+
+
+def record_schema_version(engine: sa.Engine) -> None:
+    """Record `SCHEMA_VERSION` in ``throne_schema``, unless the log records a version already."""
+    create_tables(_schema_meta, engine)
+    with engine.begin() as conn:
+        if _version(conn) is None:
+            conn.execute(schema_table.insert().values(component="throne", version=SCHEMA_VERSION))
+
+
+def read_schema_version(engine: sa.Engine) -> int | None:
+    """The schema version the log records; None if it has no ``throne_schema``."""
+    with engine.connect() as conn:
+        return _version(conn)
+
+
+def _version(conn: sa.Connection) -> int | None:
+    if not sa.inspect(conn).has_table("throne_schema"):
+        return None
+    row = conn.execute(
+        sa.select(schema_table.c.version).where(schema_table.c.component == "throne")
+    ).first()
+    return None if row is None else int(row[0])

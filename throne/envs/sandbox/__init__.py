@@ -1,14 +1,8 @@
-"""The program sandbox: untrusted Python programs under limits, isolated from the validator."""
+"""The program sandbox: untrusted Python programs under limits, isolated from the validator.
 
-from throne.envs.sandbox.client import ForkServerSandbox, SandboxUnavailable, shared_sandbox
-from throne.envs.sandbox.limits import Limits, RunResult
-from throne.envs.sandbox.port import Sandbox
+`ForkServerSandbox` is the adapter of the `Sandbox` port (`throne.ports.sandbox`).
+"""
 
-__all__ = [
-    "ForkServerSandbox",
-    "Limits",
-    "RunResult",
-    "Sandbox",
-    "SandboxUnavailable",
-    "shared_sandbox",
-]
+from throne.envs.sandbox.client import ForkServerSandbox, shared_sandbox
+
+__all__ = ["ForkServerSandbox", "shared_sandbox"]

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import throne
-from throne.envs.sandbox.limits import Limits, RunResult
 from throne.envs.sandbox.wire import recv_frame, send_frame
+from throne.ports.sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
 
 # Runs take uids from this range, one per run in rotation: unprivileged, owned by no account,
 # and far from the ranges that distributions hand out to users and rootless containers.
@@ -51,15 +51,11 @@ UID_BASE = 1_900_000_000
 UID_COUNT = 4096
 
 
-class SandboxUnavailable(RuntimeError):
-    """The sandbox server could not be started or died: an infrastructure error, not a score."""
-
-
 def default_hidden_paths() -> list[str]:
     return sorted({str(Path.home()), "/root", "/home", os.getcwd()})
 
 
-class ForkServerSandbox:
+class ForkServerSandbox(Sandbox):
     """Runs programs in forks of one warm, isolated server process. Thread-safe.
 
     Programs see only the minimal root (`rootfs`): the validator's files are absent from it.

@@ -10,9 +10,11 @@ server, and a run only adds its own namespaces, its /tmp and its /proc on top.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -90,11 +92,18 @@ def serve(control: socket.socket, config: dict[str, Any], tree: CgroupTree | Non
     base, count = config["uid_base"], config["uid_count"]
     runs = 0
     slots = _Slots()
+    exits = _ChildExits()
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
+    poller.register(exits.fd, select.POLLIN)
     while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(control, 16, 1)
-        except InterruptedError:
+        ready = {fd for fd, _ in poller.poll()}
+        if exits.fd in ready:
+            exits.clear()  # before reaping: an exit from now on wakes the next poll
+            slots.reap()
+        if control.fileno() not in ready:
             continue
+        msg, fds, _, _ = socket.recv_fds(control, 16, 1)
         if not msg:
             break
         if not fds:
@@ -105,36 +114,63 @@ def serve(control: socket.socket, config: dict[str, Any], tree: CgroupTree | Non
         uid = None if base is None else base + runs % count
         runs += 1
         slot = slots.take()
-        # Until the new supervisor is on record, its exit must not be reaped unseen.
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         try:
             pid = os.fork()
             if pid == 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+                exits.close()
                 control.close()
                 supervise(conn, {**config, "uid": uid, "slot": slot, "run": runs}, tree)
             slots.hold(pid, slot)
         except OSError:
             slots.give_back(slot)  # the client sees the connection close: sandbox unavailable
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
         conn.close()
     if tree is not None:
         tree.close()
 
 
+class _ChildExits:
+    """A descriptor that turns readable when a supervisor exits.
+
+    Python runs a signal handler only between bytecodes, never inside a blocking system call
+    it entered after the signal came: a SIGCHLD arriving just before the server blocks in
+    ``recvmsg`` would be handled only at the next request, and the exited supervisor would
+    stay a zombie until then. The interpreter's C-level handler writes to the wakeup
+    descriptor at once, so polling it beside the control socket misses no exit; the loop
+    reaps, not the handler.
+    """
+
+    def __init__(self) -> None:
+        self.fd, self._write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._write_end, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, _ignore)  # a Python handler: so the wakeup fd is written
+
+    def clear(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.fd, 4096):
+                pass
+
+    def close(self) -> None:
+        """In a forked supervisor: its own children's exits are its own business."""
+        signal.set_wakeup_fd(-1)
+        os.close(self.fd)
+        os.close(self._write_end)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
 class _Slots:
     """Which run group each live supervisor holds: a slot goes to the next run only once the
-    supervisor that held it has exited (and with it every process of its run). Supervisors
-    are reaped as they exit, so none lingers as a zombie."""
+    supervisor that held it has exited (and with it every process of its run). The serving
+    loop reaps supervisors as they exit, so none lingers as a zombie."""
 
     def __init__(self) -> None:
         self._held: dict[int, int] = {}
         self._free: list[int] = []
         self._made = 0
-        signal.signal(signal.SIGCHLD, self._reap)
 
-    def _reap(self, signum: int, frame: object) -> None:
+    def reap(self) -> None:
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
