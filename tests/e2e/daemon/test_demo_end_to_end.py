@@ -90,12 +90,12 @@ def test_the_daemon_kept_the_read_models_up_to_date(
     """The read models the daemon left in its database cover the whole log: a read-only
     reader reads them as they are, decoding no event, and they say what the demo said."""
     from throne.adapters.storage.database import parse_database_url
-    from throne.cli._app import open_app
+    from throne.cli.reads import open_log_reader
     from throne.demo.story import reigns
     from throne.projections.read_side import ReadSide
 
     path = str(Path(summary["directory"]) / "throne.db")
-    app = open_app(path)
+    app = open_log_reader(path)
     decoded = []
     decode = app.mapper.to_domain_event
 

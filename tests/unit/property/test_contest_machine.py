@@ -17,9 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tests.support.contest import Driver, commitment_text, small_config
 from throne.application import ThroneApplication
-from throne.audit.export import iter_notifications, parse_state
-from throne.audit.format import ExportedEvent
 from throne.audit.replay import ContestReplay, replay_mapper
+from throne.audit.stored import exported, iter_notifications
 from throne.domain.contest.battle import restrict
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
@@ -312,15 +311,7 @@ class ContestMachine(RuleBasedStateMachine):
         every verdict and every submission against the contest it rebuilt)."""
         app = self.d.app
         for n in iter_notifications(app.recorder, after=self.replayed):  # what is new
-            self.replay(
-                ExportedEvent(
-                    id=n.id,
-                    originator=str(n.originator_id),
-                    version=n.originator_version,
-                    topic=n.topic,
-                    payload=parse_state(n.state),
-                )
-            )
+            self.replay(exported(n))
             self.replayed = n.id
         contest = self.replay.contest(self.config.netuid)
         assert contest is not None
