@@ -98,7 +98,7 @@ def status_server(daemon: int) -> frozenset[int]:
         try:
             if b"throne.observability.status_process" in Path(f"/proc/{p}/cmdline").read_bytes():
                 found.add(p)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # it ended in between
             continue
     return frozenset(found)
 

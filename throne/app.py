@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from throne.envs.sandbox.client import ForkServerSandbox
     from throne.observability.metrics import ThroneMetrics
     from throne.observability.status_process import StatusProcess
+    from throne.projections.read_side import ReadSide
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -209,6 +210,8 @@ class Services:
     settings: Settings
     db: Database
     app: ThroneApplication
+    #: every read of the log (the daemon's own questions, the demo's view) goes through it
+    reads: ReadSide
     chain: Chain
     client: AiohttpChatCompletions
     sampler: Sampler
@@ -224,6 +227,7 @@ class Services:
     def close_sync(self) -> None:
         for c in self.closers:
             c()
+        self.reads.close()
         self.app.close()
         self.chain.close()
 
@@ -316,6 +320,8 @@ def _build(
     from throne.envs.registry import environments as installed_environments
     from throne.observability.metrics import ThroneMetrics
     from throne.observability.status_process import StatusProcess
+    from throne.projections.decisions import DecisionsProjection
+    from throne.projections.read_side import ReadSide
 
     # What the operator configured is opened first (the chain, then the log, which is created
     # if new, then the pool secret), so a mistake stops the start with one line before anything
@@ -351,7 +357,13 @@ def _build(
             ttl_seconds=settings.sampler.claim_ttl_seconds,
         )
         metrics = ThroneMetrics()
-        projections = ProjectionKeeper(app, db, engine, metrics)
+        reads = ReadSide(
+            app,
+            store=engine,
+            keeps_store=True,
+            also=[DecisionsProjection(app.config.netuid)],
+        )
+        projections = ProjectionKeeper(reads, db, metrics)
     secret = pool_secret if pool_secret is not None else _secret(v)
     if environments is None:
         sandbox = open_sandbox(_private_paths(v, db))
@@ -383,6 +395,7 @@ def _build(
         settings.sampler,
         claims=claims,
         on_sample=on_sample,
+        reads=reads,
     )
     weight_setter = (
         WeightSetter(
@@ -408,13 +421,14 @@ def _build(
         projections=projections.run,
         role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
         stall_after=_stall_after(settings),
+        reads=reads,
     )
     closers: list[Any] = [engine.dispose]
     if sandbox is not None:
         closers.append(sandbox.close)
     if writer_lock is not None:
         closers.append(writer_lock.release)
-    services = Services(settings, db, app, chain, client, sampler, daemon, closers)
+    services = Services(settings, db, app, reads, chain, client, sampler, daemon, closers)
     services.metrics = metrics
     if v.status_port:
         # In a process of its own: viewers must not take the daemon's CPU from sampling.
@@ -448,6 +462,23 @@ def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:
     from throne.application import ThroneApplication
 
     return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
+
+
+def open_reads(db: Database, config: ContestConfig) -> ReadSide:
+    """The read side of an existing log for a reader that may not write (a read command, the
+    status API's process): the log opened read-only, and the read models the daemon keeps in
+    its database. Closing it closes both."""
+    from throne.adapters.storage.database import limit_event_store_sessions
+    from throne.projections.read_side import ReadSide
+
+    readonly = db.readonly()
+    app = open_reader(readonly, config)
+    try:
+        limit_event_store_sessions(app.recorder, readonly)
+        return ReadSide(app, store=readonly.create_engine(), owns=True)
+    except BaseException:
+        app.close()
+        raise
 
 
 def init_log(db: Database) -> None:

@@ -3,7 +3,9 @@
 Persistence is eventsourcing's: in-memory by default, SQLite or PostgreSQL through the usual
 environment (``PERSISTENCE_MODULE`` and friends). Commands load aggregates, run one domain
 command, and save everything it touched in one transaction, retrying on a concurrent write.
-Queries return plain dicts and frozen records, never aggregates.
+Its few queries are what the daemon's loops need to act (the work owed, the weights to set);
+they return plain dicts and frozen records, never aggregates. Everything shown to a person is
+read through the read side (`throne.projections`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
 from throne.adapters.storage.transcoder import OrjsonTranscoder, domain_transcodings
 from throne.domain.contest.admission import RecordReport, record_batch
-from throne.domain.contest.battle import progress
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
@@ -25,7 +26,6 @@ from throne.domain.contest.samples import Sample, SideScores
 from throne.domain.contest.scorecard import Scorecard, empty_side
 from throne.domain.contest.state import Step
 from throne.domain.contest.work import WorkItem, owed_work
-from throne.domain.queue.miners import Status
 from throne.domain.queue.snapshot import ChainSnapshot
 
 __all__ = ["RecordReport", "ThroneApplication", "WorkItem"]
@@ -241,18 +241,6 @@ class ThroneApplication(Application[UUID]):
         contest = self._contest()
         return contest.version, contest.weights()
 
-    def miner(self, hotkey: str) -> dict[str, Any] | None:
-        m = self._contest().miner(hotkey)
-        return None if m is None else m.to_dict()
-
-    def miners(self) -> list[dict[str, Any]]:
-        return [m.to_dict() for m in self._contest().all_miners()]
-
-    def pool(self) -> dict[str, Any] | None:
-        """The current pool without its seed (secret until the pool is retired)."""
-        pool = self._contest().pool
-        return None if pool is None else pool.to_dict()
-
     def pending_work(self) -> list[WorkItem]:
         """What the samplers should evaluate next (`owed_work`)."""
         contest = self._contest()
@@ -267,38 +255,3 @@ class ThroneApplication(Application[UUID]):
         if contest.battle is not None:
             challenger = self.side_scores(pool.pool, contest.battle.hotkey, contest.battle.revision)
         return owed_work(pool, contest.config, champion, challenger)
-
-    def standings(self) -> dict[str, Any]:
-        """Champion, battle with per-env progress, queue with positions, terminated miners."""
-        contest = self._contest()
-        champ, chal, pool = contest.champion_record(), contest.challenger_record(), contest.pool
-        out: dict[str, Any] = {
-            "contest_version": contest.version,
-            "champion": None,
-            "battle": None,
-            "pool": None
-            if pool is None
-            else {"pool": pool.pool, "block": pool.block, "seed_commitment": pool.seed_commitment},
-            "queue": [{"position": i + 1, **m.to_dict()} for i, m in enumerate(contest.queue())],
-            "terminated": [
-                m.to_dict() for m in contest.all_miners() if m.status is Status.TERMINATED
-            ],
-            "weights": {str(k): v for k, v in contest.weights().items()},
-        }
-        if champ is not None and contest.champion is not None:
-            out["champion"] = {**champ.to_dict(), "since_block": contest.champion.since}
-        if chal is not None and contest.battle is not None and pool is not None:
-            champion, challenger = self._sides(contest)
-            envs = progress(
-                {} if champion is None else champion.scores,
-                {} if challenger is None else challenger.scores,
-                pool,
-                contest.config,
-            )
-            out["battle"] = {
-                **chal.to_dict(),
-                "started_block": contest.battle.started,
-                "deadline_block": contest.battle.deadline,
-                "progress": {env: p.to_dict() for env, p in envs.items()},
-            }
-        return out

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from throne.application import RecordReport, ThroneApplication
 from throne.domain.contest.config import ContestConfig, EnvConfig
 from throne.domain.contest.samples import Sample
 from throne.domain.queue.snapshot import ChainSnapshot, Commitment, Neuron
+from throne.projections.read_side import ReadSide
+from throne.views.standings import standings
 
 
 def small_config(**overrides: object) -> ContestConfig:
@@ -70,10 +73,32 @@ class Chain:
         )
 
 
+def read_standings(app: ThroneApplication) -> dict[str, Any]:
+    """The standings of ``app``'s log (`throne.views.standings`), read through a new read side."""
+    reads = ReadSide(app)
+    try:
+        with reads.read() as r:
+            return standings(r.standings())
+    finally:
+        reads.close()
+
+
+def read_miner(app: ThroneApplication, hotkey: str) -> dict[str, Any] | None:
+    """The record of ``hotkey`` in ``app``'s log, read through a new read side."""
+    reads = ReadSide(app)
+    try:
+        with reads.read() as r:
+            found = r.standings().miner(hotkey)
+    finally:
+        reads.close()
+    return None if found is None else found.to_dict()
+
+
 class Driver:
     def __init__(self, config: ContestConfig | None = None, app: ThroneApplication | None = None):
         self.config = config or small_config()
         self.app = app or ThroneApplication(self.config)
+        self.reads = ReadSide(self.app)
         self.chain = Chain()
 
     def join(self, hotkey: str, block: int | None = None, uid: int | None = None) -> None:
@@ -102,20 +127,41 @@ class Driver:
             )
         return self.app.record_samples(batch)
 
+    # ---- what the log says, through the read side -------------------------------------------
+
+    def standings(self) -> dict[str, Any]:
+        with self.reads.read() as r:
+            return standings(r.standings())
+
+    def miner(self, hotkey: str) -> dict[str, Any] | None:
+        with self.reads.read() as r:
+            found = r.standings().miner(hotkey)
+        return None if found is None else found.to_dict()
+
+    def miners(self) -> list[dict[str, Any]]:
+        with self.reads.read() as r:
+            return [m.to_dict() for m in r.standings().miners]
+
+    def pool(self) -> dict[str, Any] | None:
+        """The current pool without its seed (secret until the pool is retired)."""
+        with self.reads.read() as r:
+            pool = r.standings().pool
+        return None if pool is None else pool.to_dict()
+
     def status(self, hotkey: str) -> str:
-        m = self.app.miner(hotkey)
+        m = self.miner(hotkey)
         assert m is not None
         return str(m["status"])
 
     def reason(self, hotkey: str) -> str | None:
-        m = self.app.miner(hotkey)
+        m = self.miner(hotkey)
         assert m is not None
         return m["terminated_reason"]  # type: ignore[no-any-return]
 
     def champion(self) -> str | None:
-        c = self.app.standings()["champion"]
+        c = self.standings()["champion"]
         return None if c is None else str(c["hotkey"])
 
     def challenger(self) -> str | None:
-        b = self.app.standings()["battle"]
+        b = self.standings()["battle"]
         return None if b is None else str(b["hotkey"])

@@ -215,6 +215,19 @@ class ContestReplay:
                 self.summary.pools_unrevealed += 1
         return self.summary
 
+    # ---- what it rebuilt ----------------------------------------------------------------------
+
+    def contest(self, netuid: int) -> Contest | None:
+        """The contest of ``netuid`` as replayed so far."""
+        found = self._aggregates.get(self._contest_of_netuid.get(netuid, ""))
+        return found if isinstance(found, Contest) else None
+
+    def weights_at(self, netuid: int, version: int) -> dict[str, float] | None:
+        """The weights the contest of ``netuid`` gave at ``version``, by uid (None if the log
+        never reached it)."""
+        contest_id = self._contest_of_netuid.get(netuid)
+        return None if contest_id is None else self._weights_by_version.get((contest_id, version))
+
     # ---- decoding -----------------------------------------------------------------------------
 
     def _decode(self, event: ExportedEvent) -> Any:

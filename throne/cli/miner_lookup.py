@@ -45,7 +45,7 @@ def show_miner(args: argparse.Namespace) -> int:
         parse_miner_key(args.who)  # bounded before the log is opened, as the status API does
     except BadMinerKey as exc:
         raise CommandError(f"{exc}, got {_shown(args.who)}") from None
-    data = read(args.db, args.netuid, lambda app: views.miner(app, args.who))
+    data = read(args.db, args.netuid, lambda reads: views.miner(reads, args.who))
     if data is None:
         raise CommandError(f"no miner with hotkey or uid {args.who!r} in the event log")
     if args.json:

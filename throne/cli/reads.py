@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from eventsourcing.domain import EventSourcingError
 from eventsourcing.utils import TopicError
@@ -21,6 +21,10 @@ from eventsourcing.utils import TopicError
 from throne.application import ThroneApplication
 from throne.cli.main import CommandError
 from throne.domain.contest.config import ContestConfig
+
+if TYPE_CHECKING:
+    from throne.adapters.storage.database import Database
+    from throne.projections.read_side import ReadSide
 
 T = TypeVar("T")
 EVENTS_TABLE = "stored_events"  # eventsourcing's SQLite table
@@ -72,12 +76,34 @@ def sqlite_path(db_url: str) -> Path | None:
 def open_log_reader(db_url: str, config: ContestConfig | None = None) -> ThroneApplication:
     """The application over an existing log, read-only. The recorded rules live in the log, so
     the default config only chooses the netuid."""
+    from throne.app import open_reader
+
+    db = _existing_log(db_url)
+    try:
+        return open_reader(db, config or ContestConfig())
+    except (EventSourcingError, sqlite3.Error) as exc:
+        raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
+
+
+def open_reads(db_url: str, config: ContestConfig | None = None) -> ReadSide:
+    """The read side over an existing log, read-only: the log, and the read models the daemon
+    keeps in its database. `ReadSide.close` closes both."""
+    from throne.app import open_reads as open_read_side
+
+    db = _existing_log(db_url)
+    try:
+        return open_read_side(db, config or ContestConfig())
+    except (EventSourcingError, sqlite3.Error) as exc:
+        raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
+
+
+def _existing_log(db_url: str) -> Database:
+    """The database ``db_url`` names, read-only, once it is known to hold a throne log."""
     from throne.adapters.storage.database import (
         StorageError,
         check_database,
         parse_database_url,
     )
-    from throne.app import open_reader
 
     path = sqlite_path(db_url)
     if path is not None:
@@ -91,10 +117,7 @@ def open_log_reader(db_url: str, config: ContestConfig | None = None) -> ThroneA
         check_database(db, must_exist=True)
     except StorageError as exc:
         raise CommandError(str(exc)) from exc
-    try:
-        return open_reader(db, config or ContestConfig())
-    except (EventSourcingError, sqlite3.Error) as exc:
-        raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
+    return db
 
 
 def _check_is_event_log(path: Path, uri: str) -> None:
@@ -119,15 +142,17 @@ def _check_is_event_log(path: Path, uri: str) -> None:
         raise CommandError(f"{path} is not a throne event log: it has no {EVENTS_TABLE} table")
 
 
-def read(db_url: str | None, netuid: int, view: Callable[[ThroneApplication], T]) -> T:
+def read(db_url: str | None, netuid: int, view: Callable[[ReadSide], T]) -> T:
     """Open the log, run one view on it, close it; storage failures become one-line errors."""
+    import sqlalchemy as sa
+
     url = db_url or default_db()
-    app = open_log_reader(url, ContestConfig(netuid=netuid))
+    reads = open_reads(url, ContestConfig(netuid=netuid))
     try:
-        return view(app)
-    except (EventSourcingError, TopicError, sqlite3.Error) as exc:
+        return view(reads)
+    except (EventSourcingError, TopicError, sqlite3.Error, sa.exc.DBAPIError) as exc:
         from throne.daemon.settings import redact_url
 
         raise CommandError(f"{redact_url(url)} is not a readable throne event log: {exc}") from exc
     finally:
-        app.close()
+        reads.close()

@@ -38,6 +38,7 @@ from throne.observability.metrics import ThroneMetrics
 from throne.ports.chain import Chain
 from throne.ports.model_hub import ModelHub
 from throne.ports.role_lock import RoleLock
+from throne.projections.read_side import ReadSide
 
 STEPS_KEPT = 100
 
@@ -82,10 +83,13 @@ class Daemon:
         projections: Loop | None = None,
         role_lock: RoleLock | None = None,
         stall_after: float | Mapping[str, float] | None = None,
+        reads: ReadSide | None = None,
     ) -> None:
         """``stall_after``: seconds a loop may go without completing an iteration before it is
-        reported in outage, for all loops or by name (default: `stall_bound` of the poll)."""
+        reported in outage, for all loops or by name (default: `stall_bound` of the poll);
+        ``reads``: the read side of the log (default: one of its own, in memory)."""
         self.app = app
+        self.reads = reads if reads is not None else ReadSide(app)
         self.chain = chain
         self.sampler = sampler
         self.weight_setter = weight_setter
@@ -170,8 +174,8 @@ class Daemon:
                 if self.metrics is not None:
                     self.metrics.observe_tick(block, steps)
                     if steps:
-                        champ = (await asyncio.to_thread(self.app.standings))["champion"]
-                        self.metrics.observe_champion(None if champ is None else champ["uid"])
+                        champion = await asyncio.to_thread(self._champion_uid)
+                        self.metrics.observe_champion(champion)
                 for step in steps:
                     self.state.steps.append((block, step))
                     self.log.info("contest_step", block=block, step=step)
@@ -181,9 +185,16 @@ class Daemon:
             await sleep_or_stop(stop, self.poll / 2)
 
     def _tick(self, block: int) -> list[Step]:
-        pool = self.app.pool()
-        next_pool = 1 if pool is None else int(pool["pool"]) + 1
+        with self.reads.read() as r:
+            pool = r.standings().pool
+        next_pool = 1 if pool is None else pool.pool + 1
         return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))
+
+    def _champion_uid(self) -> int | None:
+        with self.reads.read() as r:
+            s = r.standings()
+        champion = s.champion_record()
+        return None if champion is None else champion.uid
 
     async def _weights_loop(self, stop: asyncio.Event) -> None:
         assert self.weight_setter is not None

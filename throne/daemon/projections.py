@@ -1,4 +1,8 @@
-"""The read models, kept up to date beside the daemon (polling on SQLite, NOTIFY on PostgreSQL)."""
+"""The read models, kept up to date beside the daemon (polling on SQLite, NOTIFY on PostgreSQL).
+
+The loop drives the daemon's read side (`ReadSide` with ``keeps_store``), which also answers
+the daemon's own reads: one runner per process applies the log to the stored read models.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,23 @@ import asyncio
 import contextlib
 import threading
 
-import sqlalchemy as sa
-
 from throne.adapters.storage.database import Database
-from throne.application import ThroneApplication
 from throne.daemon.supervisor import progressed
 from throne.observability.metrics import ThroneMetrics
-from throne.projections import all_projections
-from throne.projections.runner import ProjectionRunner, waiter_for
+from throne.projections.read_side import ReadSide
+from throne.projections.runner import ChangeWaiter, waiter_for
 
 
 class ProjectionKeeper:
-    def __init__(
-        self,
-        app: ThroneApplication,
-        db: Database,
-        engine: sa.Engine,
-        metrics: ThroneMetrics | None = None,
-    ) -> None:
-        self._app = app
+    def __init__(self, reads: ReadSide, db: Database, metrics: ThroneMetrics | None = None) -> None:
+        self._reads = reads
         self._db = db
         self._metrics = metrics
-        self.runner = ProjectionRunner(
-            app.recorder, app.mapper, engine, all_projections(), application=app.name
-        )
 
     async def run(self, stop: asyncio.Event) -> None:
         halt = threading.Event()
-        waiter = waiter_for(self._db, self._app.name)
-        worker = asyncio.create_task(asyncio.to_thread(self.runner.run, halt, waiter, idle=1.0))
+        waiter = waiter_for(self._db, self._reads.application)
+        worker = asyncio.create_task(asyncio.to_thread(self._follow, halt, waiter))
         try:
             while not stop.is_set() and not worker.done():
                 # A query: in a thread, so that a database that hangs does not hang the loop.
@@ -48,14 +40,19 @@ class ProjectionKeeper:
             await worker
             waiter.close()
         # What the last moments logged is projected before the daemon exits.
-        await asyncio.to_thread(self.runner.catch_up)
+        await asyncio.to_thread(self._reads.catch_up)
+
+    def _follow(self, halt: threading.Event, waiter: ChangeWaiter) -> None:
+        while not halt.is_set():
+            self._reads.catch_up()
+            waiter.wait(1.0)
 
     def report_lag(self) -> dict[str, int]:
-        head = self._app.recorder.max_notification_id() or 0
+        head = self._reads.log_position
         lag = {}
-        for p in self.runner.projections:
-            behind = max(0, head - self.runner.position(p))
-            lag[p.name] = behind
+        for name, at in self._reads.positions().items():
+            behind = max(0, head - at)
+            lag[name] = behind
             if self._metrics is not None:
-                self._metrics.observe_projection_lag(p.name, behind)
+                self._metrics.observe_projection_lag(name, behind)
         return lag

@@ -30,6 +30,7 @@ from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
 from throne.ports.response_store import ResponseStore
 from throne.ports.sandbox import SandboxUnavailable
 from throne.ports.work_claims import WorkClaims
+from throne.projections.read_side import ReadSide
 
 WorkKey = tuple[int, str, int, str, str, int]
 
@@ -69,8 +70,14 @@ class Sampler:
         *,
         on_sample: Callable[[Sample, float], None] | None = None,
         claims: WorkClaims | None = None,
+        reads: ReadSide | None = None,
     ) -> None:
+        """``reads``: the read side of the log, where the miners' models are looked up
+        (default: one of its own, in memory)."""
         self._app = app
+        self._reads = reads if reads is not None else ReadSide(app)
+        # A (hotkey, revision) is one commitment: its model never changes.
+        self._model_of: dict[tuple[str, str], str | None] = {}
         self._envs = environments
         self._endpoints = endpoints
         self._client = client
@@ -127,7 +134,9 @@ class Sampler:
         if room <= 0:
             return 0
         work = await asyncio.to_thread(self._app.pending_work)
-        models = {m["hotkey"]: m["model"] for m in await asyncio.to_thread(self._app.miners)}
+        wanted = {(w.hotkey, w.revision) for w in work}
+        if not wanted <= self._model_of.keys():
+            await asyncio.to_thread(self._look_up_models, wanted)
         finished = {_key_of_sample(s) for s in self._done}
         fresh = [
             w
@@ -153,10 +162,18 @@ class Sampler:
             if extra:
                 await asyncio.to_thread(self._claims.release, [_claim(w) for w in extra])
         for w in queue:
-            model = models.get(w.hotkey)
+            model = self._model_of.get((w.hotkey, w.revision))
             self._in_flight[_key(w)] = asyncio.create_task(self.evaluate(w, model))
         self.stats.asked += len(queue)
         return len(queue)
+
+    def _look_up_models(self, wanted: set[tuple[str, str]]) -> None:
+        with self._reads.read() as r:
+            standings = r.standings()
+        for hotkey, revision in wanted:
+            m = standings.miner(hotkey)
+            if m is not None and m.revision == revision:
+                self._model_of[(hotkey, revision)] = m.model
 
     def _collect(self) -> list[str]:
         """Move finished evaluations to the batch; the claims of those that raised, which stay

@@ -28,6 +28,7 @@ from throne.demo.story import battles_decided, reigns
 from throne.envs.registry import environments
 from throne.miners import MinerProfile, MinerServer
 from throne.ports.model_endpoints import Endpoint
+from throne.views.standings import standings
 
 NETUID = 120
 VALIDATOR = "5DemoValidator"
@@ -143,7 +144,8 @@ def run_demo(
 
 
 def finished(services: Services) -> bool:
-    std = services.app.standings()
+    with services.reads.read() as r:
+        std = standings(r.standings())
     return (
         std["champion"] is not None
         and std["battle"] is None
@@ -176,20 +178,22 @@ async def _drive(
 
 
 def summarise(services: Services) -> dict[str, Any]:
-    app = services.app
-    std = app.standings()
+    with services.reads.read() as r:
+        s = r.standings()
+        history = r.history()
+    std = standings(s)
     return {
-        "battles_decided": battles_decided(app),
-        "reigns": reigns(app),
+        "battles_decided": battles_decided(history),
+        "reigns": reigns(history),
         "terminated": [
             {"hotkey": m["hotkey"], "uid": m["uid"], "reason": m["terminated_reason"]}
             for m in std["terminated"]
         ],
         "invalid": [
-            {"hotkey": m["hotkey"], "uid": m["uid"], "reason": m["invalid_reason"]}
-            for m in app.miners()
-            if m["invalid_reason"] is not None
+            {"hotkey": m.hotkey, "uid": m.uid, "reason": m.invalid_reason}
+            for m in s.miners
+            if m.invalid_reason is not None
         ],
-        "weights": {str(uid): w for uid, w in sorted(app.weights()[1].items())},
+        "weights": {str(uid): w for uid, w in sorted(s.weights().items())},
         "champion": None if std["champion"] is None else std["champion"]["hotkey"],
     }

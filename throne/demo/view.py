@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from throne.app import Services
+from throne.views.standings import standings
 
 
 def _short(hotkey: str | None) -> str:
@@ -17,7 +18,8 @@ def _short(hotkey: str | None) -> str:
 
 
 def render(services: Services, elapsed: float) -> Group:
-    std: dict[str, Any] = services.app.standings()
+    with services.reads.read() as r:
+        std = standings(r.standings())
     state = services.daemon.state
     champ = std["champion"]
     head = Text.assemble(

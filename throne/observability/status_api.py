@@ -31,14 +31,14 @@ from starlette.types import ASGIApp
 
 from throne import views
 from throne.adapters.storage.database import is_storage_failure
-from throne.application import ThroneApplication
 from throne.observability.read_cache import ReadCache
+from throne.projections.read_side import ReadSide
 from throne.views.miner import BadMinerKey, MinerDirectory, miner_directory, parse_miner_key
 
 T = TypeVar("T")
 JSON = "application/json"
 
-AppProvider = Callable[[], ThroneApplication]
+ReadsProvider = Callable[[], ReadSide]
 
 
 class Health(Protocol):
@@ -69,21 +69,19 @@ def bound_socket(host: str, port: int) -> socket.socket:
 
 
 def status_app(
-    provide: AppProvider,
+    provide: ReadsProvider,
     *,
     heartbeat: Health,
     metrics: MetricsText | None = None,
     max_staleness: float | None = None,
     refresh_seconds: float = 1.0,
 ) -> Starlette:
-    """``provide`` returns the application to read (the daemon may hand out a reader of its
-    own); ``max_staleness`` seconds without a tick make ``/healthz`` 503; the log is looked at
-    for changes at most every ``refresh_seconds`` (0: on every request). The snapshots are in
-    ``app.state.read_cache``."""
+    """``provide`` returns the read side to read; ``max_staleness`` seconds without a tick make
+    ``/healthz`` 503; the log is looked at for changes at most every ``refresh_seconds`` (0: on
+    every request). The snapshots are in ``app.state.read_cache``."""
 
     def log_position() -> int:
-        app = provide()  # held while its recorder is used: a reader made per call may close
-        return int(app.recorder.max_notification_id() or 0)
+        return provide().log_position
 
     cache = ReadCache(log_position, check_every=refresh_seconds)
 
@@ -104,7 +102,7 @@ def status_app(
         return await run_in_threadpool(cache.read, key, build)
 
     def served(
-        key: str, view: Callable[[ThroneApplication], Any]
+        key: str, view: Callable[[ReadSide], Any]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:

@@ -6,11 +6,12 @@ clients polling once a second take a server a twentieth of a core, which inside 
 came out of sampling, request by request (``bench/status_load.py``). In a child process they
 cost the daemon nothing but a share of the machine.
 
-The child reads the log through an application of its own (the same database, opened
-read-only) and serves `status_app`. Twice a second the daemon sends it what only the daemon
-knows: its health (`Heartbeat.status`) and its metrics (the Prometheus text). A daemon silent
-for `SILENCE_SECONDS` makes ``/healthz`` 503; the child exits when the daemon's end of the pipe
-closes, so it never outlives the daemon, even one killed outright.
+The child reads the log through a read side of its own (the same database, opened read-only:
+the log and the read models the daemon keeps there) and serves `status_app`. Twice a second
+the daemon sends it what only the daemon knows: its health (`Heartbeat.status`) and its
+metrics (the Prometheus text). A daemon silent for `SILENCE_SECONDS` makes ``/healthz`` 503;
+the child exits when the daemon's end of the pipe closes, so it never outlives the daemon, even
+one killed outright.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import structlog
 import uvicorn
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from throne.adapters.storage.database import Database, limit_event_store_sessions
+from throne.adapters.storage.database import Database
 from throne.domain.contest.config import ContestConfig
 from throne.observability.status_api import Health, MetricsText, bound_socket, status_app
 
@@ -208,17 +209,16 @@ def _serve(
     with_metrics: bool,
 ) -> None:
     """The child: serve until the daemon says stop or its end of the pipe closes."""
-    from throne.application import ThroneApplication
+    from throne.app import open_reads
 
     relay = Relay()
     try:
-        app = ThroneApplication(config, env=db.readonly().eventsourcing_env(create_tables=False))
-        limit_event_store_sessions(app.recorder, db)
+        reads = open_reads(db, config)
     except Exception as exc:
         conn.send(("failed", f"cannot read the log: {type(exc).__name__}: {exc}"))
         return
     asgi = status_app(
-        lambda: app,
+        lambda: reads,
         heartbeat=relay,
         metrics=relay if with_metrics else None,
         max_staleness=max_staleness,
@@ -250,7 +250,7 @@ def _serve(
     try:
         server.run(sockets=[sock])
     finally:
-        app.close()
+        reads.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

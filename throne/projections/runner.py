@@ -19,6 +19,7 @@ from throne.adapters.storage.database import Database
 from throne.projections.base import PositionMoved, Projection, advance, position
 
 DEFAULT_BATCH = 500
+RESET_PAGE = 1000
 MAX_CONFLICTS = 1000
 
 
@@ -98,15 +99,18 @@ class ProjectionRunner:
         *,
         application: str,
         batch: int = DEFAULT_BATCH,
+        created: bool = False,
     ) -> None:
+        """``created``: the tables are made already (else they are, where missing)."""
         self._recorder = recorder
         self._mapper = mapper
         self._engine = engine
         self.projections = list(projections)
         self._application = application
         self._batch = batch
-        for p in self.projections:
-            p.create(engine)
+        if not created:
+            for p in self.projections:
+                p.create(engine)
 
     def position(self, projection: Projection) -> int:
         with self._engine.connect() as conn:
@@ -118,13 +122,17 @@ class ProjectionRunner:
 
     def _catch_up(self, projection: Projection) -> int:
         applied = conflicts = 0
+        reset = self._last_reset(projection)
         while True:
             start = self.position(projection)
+            topics = list(projection.topics)
+            stop = None
+            if start < reset:
+                # Up to the reset, what it discards is not even read.
+                topics = [t for t in topics if t not in projection.discarded_by_reset]
+                stop = reset
             page = self._recorder.select_notifications(
-                start,
-                self._batch,
-                topics=list(projection.topics),
-                inclusive_of_start=False,
+                start, self._batch, stop, topics=topics, inclusive_of_start=False
             )
             if not page:
                 return applied
@@ -141,8 +149,25 @@ class ProjectionRunner:
                     raise
                 continue
             applied += len(page)
-            if len(page) < self._batch:
+            if stop is None and len(page) < self._batch:
                 return applied
+
+    def _last_reset(self, projection: Projection) -> int:
+        """The notification id of the newest reset of ``projection`` after its position (0 if
+        none, or if it declares none)."""
+        if projection.reset_topic is None:
+            return 0
+        last, after = 0, self.position(projection)
+        while True:
+            page = self._recorder.select_notifications(
+                after, RESET_PAGE, topics=[projection.reset_topic], inclusive_of_start=False
+            )
+            for n in page:
+                if projection.is_reset(n):
+                    last = n.id
+            if len(page) < RESET_PAGE:
+                return last
+            after = page[-1].id
 
     def run(self, stop: threading.Event, waiter: ChangeWaiter, *, idle: float = 5.0) -> None:
         """Catch up, then wait for news, until ``stop`` is set."""

@@ -1,46 +1,116 @@
-"""Standings: the champion, the battle with its per-env progress, the queue, the terminated
-miners and the history of reigns, as tables any reader (or a web page) can query."""
+"""Standings: the contest as it stands — its rules, champion, battle and task pool, every
+miner's record, and the scores of the sides still in play on the current pool.
+
+Each handler does to the rows what the event does to the `Contest` aggregate, so the rows are
+the aggregate's state, one table per part. Scores are kept only while they can be read: those
+of the current pool, for miners not terminated (the champion, the challenger, and challengers
+released back to the queue, whose scores count again if they return).
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
-from throne.domain.contest.battle import progress
+from throne.domain.contest.battle import EnvProgress, progress
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.rules import Scores
 from throne.domain.contest.scorecard import Scorecard
-from throne.domain.contest.state import Pool
-from throne.projections.base import Projection, insert_ignore
+from throne.domain.contest.state import Battle, Champion, Pool
+from throne.domain.contest.weights import contest_weights
+from throne.domain.queue.miners import MinerRecord, Status, queue_order
+from throne.projections.base import CONTEST_TOPICS, Projection, dump_json, load_json
 
-_C = Contest
+#: a miner's columns: `MinerRecord`'s fields, in their order, but the commitment's digest
+MINER_FIELDS = tuple(f.name for f in attrs.fields(MinerRecord) if f.name != "text_digest")
+
+
+@dataclass(frozen=True)
+class Standings:
+    """The standings at one position of the log: the contest's state as its aggregate holds
+    it. ``config`` is the contest's recorded rules (None before the contest is created);
+    ``version`` its own version (1, the version of its creation, before then); ``last_block``
+    the block of its newest event that names one."""
+
+    config: ContestConfig | None = None
+    version: int = 1
+    last_block: int | None = None
+    #: every miner's record, in the order the contest first recorded them
+    miners: tuple[MinerRecord, ...] = ()
+    champion: Champion | None = None
+    battle: Battle | None = None
+    pool: Pool | None = None
+    #: the champion's and the battle's challenger's scores on the current pool
+    champion_scores: Scores = field(default_factory=dict)
+    challenger_scores: Scores = field(default_factory=dict)
+
+    def miner(self, hotkey: str) -> MinerRecord | None:
+        return next((m for m in self.miners if m.hotkey == hotkey), None)
+
+    def queue(self) -> list[MinerRecord]:
+        """The eligible miners in the order they battle."""
+        return queue_order(self.miners)
+
+    def champion_record(self) -> MinerRecord | None:
+        return None if self.champion is None else self.miner(self.champion.hotkey)
+
+    def challenger_record(self) -> MinerRecord | None:
+        return None if self.battle is None else self.miner(self.battle.hotkey)
+
+    def weights(self) -> dict[int, float]:
+        """The vector the contest gives now."""
+        champion = self.champion_record()
+        if champion is None or self.config is None:
+            return contest_weights(None, False, 0.0)
+        return contest_weights(champion.uid, champion.valid, self.config.burn)
+
+    def progress(self) -> dict[str, EnvProgress]:
+        """The battle's progress per scoring env (none between battles)."""
+        if self.battle is None or self.pool is None or self.config is None:
+            return {}
+        return progress(self.champion_scores, self.challenger_scores, self.pool, self.config)
 
 
 class StandingsProjection(Projection):
     name = "standings"
-    topics = (
-        _C.Created.TOPIC,
-        _C.Reconfigured.TOPIC,
-        _C.Committed.TOPIC,
-        _C.Invalidated.TOPIC,
-        _C.Registered.TOPIC,
-        _C.Deregistered.TOPIC,
-        _C.PoolRefreshed.TOPIC,
-        _C.ChampionCrowned.TOPIC,
-        _C.BattleStarted.TOPIC,
-        _C.ChallengerReleased.TOPIC,
-        _C.Dethroned.TOPIC,
-        _C.Terminated.TOPIC,
-        Scorecard.SampleScored.TOPIC,
-    )
+    # Every contest event moves the contest's version; samples fill the scores.
+    topics = (*CONTEST_TOPICS, Scorecard.SampleScored.TOPIC)
+    # A sample is taken only for the pool of its time, and a new pool drops every older pool's
+    # scores: a long log's samples (most of it) before its newest pool are never read.
+    reset_topic = Contest.PoolRefreshed.TOPIC
+    discarded_by_reset = (Scorecard.SampleScored.TOPIC,)
 
     def define_tables(self) -> None:
+        self.contest = self.table(
+            "contest",
+            sa.Column("netuid", sa.Integer, primary_key=True),
+            sa.Column("config", sa.Text, nullable=False),  # JSON, as recorded
+            sa.Column("version", sa.BigInteger, nullable=False),
+            sa.Column("last_block", sa.BigInteger),
+            sa.Column("champion_hotkey", sa.String(100)),
+            sa.Column("champion_revision", sa.Text),
+            sa.Column("champion_since", sa.BigInteger),
+            sa.Column("battle_hotkey", sa.String(100)),
+            sa.Column("battle_revision", sa.Text),
+            sa.Column("battle_started", sa.BigInteger),
+            sa.Column("battle_deadline", sa.BigInteger),
+            sa.Column("battle_pool", sa.BigInteger),
+            sa.Column("battle_infra_baseline", sa.BigInteger),
+            sa.Column("pool", sa.BigInteger),
+            sa.Column("pool_block", sa.BigInteger),
+            sa.Column("pool_seed_commitment", sa.String(64)),
+            sa.Column("pool_task_ids", sa.Text),  # JSON {env: [task id, ...]}
+        )
         self.miners = self.table(
             "miners",
             sa.Column("hotkey", sa.String(100), primary_key=True),
+            # the notification id that first recorded the miner: the contest's order of miners
+            sa.Column("seq", sa.BigInteger, nullable=False, index=True),
             sa.Column("uid", sa.Integer),
             sa.Column("model", sa.Text),
             sa.Column("revision", sa.Text),
@@ -49,14 +119,7 @@ class StandingsProjection(Projection):
             sa.Column("invalid_reason", sa.Text),
             sa.Column("terminated_reason", sa.Text),
             sa.Column("releases", sa.Integer, nullable=False),
-        )
-        self.contest = self.table(
-            "contest",
-            sa.Column("netuid", sa.Integer, primary_key=True),
-            sa.Column("config", sa.Text, nullable=False),
-            sa.Column("champion", sa.Text),  # JSON {hotkey, revision, since}
-            sa.Column("battle", sa.Text),  # JSON {hotkey, revision, started, deadline, pool}
-            sa.Column("pool", sa.Text),  # JSON {pool, block, seed_commitment, task_ids}
+            sa.Column("model_hash", sa.Text),
         )
         self.scores = self.table(
             "scores",
@@ -67,263 +130,253 @@ class StandingsProjection(Projection):
             sa.Column("task_id", sa.BigInteger, primary_key=True),
             sa.Column("score", sa.Float, nullable=False),
         )
-        self.reigns = self.table(
-            "reigns",
-            sa.Column("crowned_at", sa.BigInteger, primary_key=True),  # notification id
-            sa.Column("hotkey", sa.String(100), nullable=False),
-            sa.Column("revision", sa.Text, nullable=False),
-            sa.Column("how", sa.String(30), nullable=False),  # cold_start | dethroned:<old>
-            sa.Column("from_block", sa.BigInteger, nullable=False),
-            sa.Column("to_block", sa.BigInteger),
-            sa.Column("ended_by", sa.Text),  # the hotkey that took the crown, or a reason
-        )
 
     # ---- handlers -----------------------------------------------------------------------------
 
+    def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+        self._apply(event, conn, notification_id)
+        if isinstance(event, Scorecard.SampleScored | Contest.Created):
+            return
+        block = getattr(event, "block", None)
+        if isinstance(block, int):
+            self._contest(conn, version=event.originator_version, last_block=block)
+        else:
+            self._contest(conn, version=event.originator_version)
+
     @singledispatchmethod
-    def process(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+    def _apply(self, event: Any, conn: sa.Connection, nid: int) -> None:
         """Events this projection does not need change nothing."""
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Created, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            sa.insert(self.contest).values(netuid=e.netuid, config=_dump(e.config.to_dict()))
-        )
+        config = dump_json(e.config.to_dict())
+        row = {"netuid": e.netuid, "config": config, "version": e.originator_version}
+        self.insert(conn, self.contest, row)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Reconfigured, conn: sa.Connection, nid: int) -> None:
-        conn.execute(sa.update(self.contest).values(config=_dump(e.config.to_dict())))
+        self._contest(conn, config=dump_json(e.config.to_dict()))
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            sa.insert(self.miners).values(
-                hotkey=e.hotkey,
-                uid=e.uid,
-                model=e.model,
-                revision=e.revision,
-                first_block=e.first_block,
-                status="queued",
-                releases=0,
-            )
-        )
+        self._record(conn, nid, e.hotkey, e.uid, e.model, e.revision, e.first_block, replace=True)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Invalidated, conn: sa.Connection, nid: int) -> None:
-        conn.execute(
-            insert_ignore(conn, self.miners),
-            {
-                "hotkey": e.hotkey,
-                "uid": e.uid,
-                "first_block": e.block,
-                "status": "queued",
-                "releases": 0,
-            },
-        )
-        conn.execute(
-            sa.update(self.miners)
-            .where(self.miners.c.hotkey == e.hotkey, self.miners.c.invalid_reason.is_(None))
-            .values(invalid_reason=e.reason)
-        )
+        self._record(conn, nid, e.hotkey, e.uid, None, None, e.block, replace=False)
+        m = self.miners
 
-    @process.register
+        def build() -> Any:
+            return (
+                sa.update(m)
+                .where(m.c.hotkey == sa.bindparam("hk"), m.c.invalid_reason.is_(None))
+                .values(invalid_reason=sa.bindparam("reason"))
+            )
+
+        conn.execute(self.prepared(("invalidate",), build), {"hk": e.hotkey, "reason": e.reason})
+
+    @_apply.register
     def _(self, e: Contest.Registered, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, uid=e.uid)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Deregistered, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, uid=None)
 
-    @process.register
+    @_apply.register
+    def _(self, e: Contest.ModelHashRecorded, conn: sa.Connection, nid: int) -> None:
+        self._miner(conn, e.hotkey, model_hash=e.model_hash)
+
+    @_apply.register
     def _(self, e: Contest.PoolRefreshed, conn: sa.Connection, nid: int) -> None:
-        pool = {
-            "pool": e.pool,
-            "block": e.block,
-            "seed_commitment": e.seed_commitment,
-            "task_ids": e.task_ids,
-        }
-        conn.execute(sa.update(self.contest).values(pool=_dump(pool)))
-        # Only the current pool's scores matter to the standings.
-        conn.execute(sa.delete(self.scores).where(self.scores.c.pool < e.pool))
+        self._contest(
+            conn,
+            pool=e.pool,
+            pool_block=e.block,
+            pool_seed_commitment=e.seed_commitment,
+            pool_task_ids=dump_json(e.task_ids),
+        )
+        # A battle never spans two pools: no read asks for a retired pool's scores.
+        s = self.scores
 
-    @process.register
+        def build() -> Any:
+            return sa.delete(s).where(s.c.pool < sa.bindparam("pool"))
+
+        conn.execute(self.prepared(("retire",), build), {"pool": e.pool})
+
+    @_apply.register
     def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="champion")
-        champion = {"hotkey": e.hotkey, "revision": e.revision, "since": e.block}
-        conn.execute(sa.update(self.contest).values(champion=_dump(champion)))
-        self._reign(conn, nid, e.hotkey, e.revision, e.reason, e.block)
+        self._miner(conn, e.hotkey, status=Status.CHAMPION.value)
+        self._crown(conn, e.hotkey, e.revision, e.block)
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="battling")
-        battle = {
-            "hotkey": e.hotkey,
-            "revision": e.revision,
-            "started": e.block,
-            "deadline": e.deadline_block,
-            "pool": e.pool,
-        }
-        conn.execute(sa.update(self.contest).values(battle=_dump(battle)))
+        self._miner(conn, e.hotkey, status=Status.BATTLING.value)
+        self._contest(
+            conn,
+            battle_hotkey=e.hotkey,
+            battle_revision=e.revision,
+            battle_started=e.block,
+            battle_deadline=e.deadline_block,
+            battle_pool=e.pool,
+            battle_infra_baseline=e.infra_baseline,
+        )
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="queued", releases=e.releases)
-        conn.execute(sa.update(self.contest).values(battle=None))
+        self._miner(conn, e.hotkey, status=Status.QUEUED.value, releases=e.releases)
+        self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
-        assert new.revision is not None
-        self._miner(conn, new.hotkey, status="champion")
-        champion = {"hotkey": new.hotkey, "revision": new.revision, "since": e.block}
-        conn.execute(sa.update(self.contest).values(champion=_dump(champion), battle=None))
-        self._end_reign(conn, e.block, new.hotkey)
-        how = f"dethroned:{e.old_champion.hotkey}"
-        self._reign(conn, nid, new.hotkey, new.revision, how, e.block)
+        assert new.revision is not None  # a challenger has committed
+        self._miner(conn, new.hotkey, status=Status.CHAMPION.value)
+        self._crown(conn, new.hotkey, new.revision, e.block)
+        self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
 
-    @process.register
+    @_apply.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
-        self._miner(conn, e.hotkey, status="terminated", terminated_reason=e.reason)
-        row = conn.execute(sa.select(self.contest.c.champion, self.contest.c.battle)).first()
-        if row is None:
-            return
-        champion, battle = _load(row.champion), _load(row.battle)
-        if battle is not None and battle["hotkey"] == e.hotkey:
-            conn.execute(sa.update(self.contest).values(battle=None))
-        if champion is not None and champion["hotkey"] == e.hotkey:
-            conn.execute(sa.update(self.contest).values(champion=None))
-            self._end_reign(conn, e.block, e.reason)
+        self._miner(conn, e.hotkey, status=Status.TERMINATED.value, terminated_reason=e.reason)
+        battle = {"battle_hotkey": e.hotkey}
+        self.update(conn, self.contest, battle, **dict.fromkeys(_BATTLE_COLUMNS))
+        champion = {"champion_hotkey": e.hotkey}
+        self.update(conn, self.contest, champion, **dict.fromkeys(_CHAMPION_COLUMNS))
+        # One shot per hotkey: its scores are never read again.
+        self.delete(conn, self.scores, {"hotkey": e.hotkey})
 
-    @process.register
+    @_apply.register
     def _(self, e: Scorecard.SampleScored, conn: sa.Connection, nid: int) -> None:
         if e.outcome == "infra_error":
-            return
-        conn.execute(
-            insert_ignore(conn, self.scores),
-            {
-                "pool": e.pool,
-                "hotkey": e.hotkey,
-                "revision": e.revision,
-                "env": e.env,
-                "task_id": e.task_id,
-                "score": float(e.score),
-            },
-        )
+            return  # a failure on our side is no result
+        score = {
+            "pool": e.pool,
+            "hotkey": e.hotkey,
+            "revision": e.revision,
+            "env": e.env,
+            "task_id": e.task_id,
+            "score": float(e.score),
+        }
+        self.insert(conn, self.scores, score, ignore=True)  # the first result of a task stands
 
     # ---- helpers ------------------------------------------------------------------------------
 
-    def _miner(self, conn: sa.Connection, hotkey: str, **values: Any) -> None:
-        conn.execute(sa.update(self.miners).where(self.miners.c.hotkey == hotkey).values(**values))
-
-    def _reign(
-        self, conn: sa.Connection, nid: int, hotkey: str, revision: str, how: str, block: int
+    def _record(
+        self,
+        conn: sa.Connection,
+        nid: int,
+        hotkey: str,
+        uid: int | None,
+        model: str | None,
+        revision: str | None,
+        first_block: int,
+        *,
+        replace: bool,
     ) -> None:
-        conn.execute(
-            sa.insert(self.reigns).values(
-                crowned_at=nid, hotkey=hotkey, revision=revision, how=how, from_block=block
-            )
-        )
+        """A miner's record as the contest first makes it (``replace``: made afresh, keeping
+        its place in the order, if one exists)."""
+        fresh = {
+            "uid": uid,
+            "model": model,
+            "revision": revision,
+            "first_block": first_block,
+            "status": Status.QUEUED.value,
+            "invalid_reason": None,
+            "terminated_reason": None,
+            "releases": 0,
+            "model_hash": None,
+        }
+        self.insert(conn, self.miners, {"hotkey": hotkey, "seq": nid, **fresh}, ignore=True)
+        if replace:
+            self._miner(conn, hotkey, **fresh)
 
-    def _end_reign(self, conn: sa.Connection, block: int, ended_by: str) -> None:
-        conn.execute(
-            sa.update(self.reigns)
-            .where(self.reigns.c.to_block.is_(None))
-            .values(to_block=block, ended_by=ended_by)
+    def _miner(self, conn: sa.Connection, hotkey: str, **values: Any) -> None:
+        self.update(conn, self.miners, {"hotkey": hotkey}, **values)
+
+    def _contest(self, conn: sa.Connection, **values: Any) -> None:
+        self.update(conn, self.contest, {}, **values)
+
+    def _crown(self, conn: sa.Connection, hotkey: str, revision: str, block: int) -> None:
+        self._contest(
+            conn, champion_hotkey=hotkey, champion_revision=revision, champion_since=block
         )
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def read(self, conn: sa.Connection) -> dict[str, Any]:
-        """Everything a miner wants to see, as plain data."""
-        row = conn.execute(sa.select(self.contest)).first()
-        miners = [dict(r._mapping) for r in conn.execute(sa.select(self.miners))]
-        out: dict[str, Any] = {
-            "champion": None,
-            "battle": None,
-            "pool": None,
-            "queue": [],
-            "terminated": sorted(
-                (_miner_row(m) for m in miners if m["status"] == "terminated"),
-                key=lambda m: m["hotkey"],
-            ),
-            "reigns": [
-                dict(r._mapping)
-                for r in conn.execute(sa.select(self.reigns).order_by(self.reigns.c.crowned_at))
-            ],
-        }
-        eligible = [
-            m
-            for m in miners
-            if m["invalid_reason"] is None
-            and m["uid"] is not None
-            and m["revision"] is not None
-            and m["status"] == "queued"
-        ]
-        eligible.sort(key=lambda m: (m["first_block"], m["uid"]))
-        out["queue"] = [{"position": i + 1, **_miner_row(m)} for i, m in enumerate(eligible)]
-        if row is None:
-            return out
-        by_hotkey = {m["hotkey"]: m for m in miners}
-        champion, battle, pool = _load(row.champion), _load(row.battle), _load(row.pool)
-        if pool is not None:
-            out["pool"] = {k: pool[k] for k in ("pool", "block", "seed_commitment")}
-        if champion is not None:
-            out["champion"] = {
-                **_miner_row(by_hotkey[champion["hotkey"]]),
-                "since_block": champion["since"],
-            }
-        if battle is not None and champion is not None and pool is not None:
-            config = ContestConfig.from_dict(json.loads(row.config))
-            out["battle"] = {
-                **_miner_row(by_hotkey[battle["hotkey"]]),
-                "started_block": battle["started"],
-                "deadline_block": battle["deadline"],
-                "progress": self._progress(conn, config, pool, champion, battle),
-            }
+    def read(self, conn: sa.Connection) -> Standings:
+        row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
+        contest = row.first()
+        m = self.miners
+        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS)).order_by(m.c.seq)
+        miners = tuple(
+            _record(dict(zip(MINER_FIELDS, row, strict=True))) for row in conn.execute(ordered)
+        )
+        if contest is None:
+            return Standings(miners=miners)
+        champion = battle = pool = None
+        champion_scores: Scores = {}
+        challenger_scores: Scores = {}
+        if contest.pool is not None:
+            pool = Pool(
+                contest.pool,
+                contest.pool_block,
+                contest.pool_seed_commitment,
+                load_json(contest.pool_task_ids),
+            )
+        if contest.champion_hotkey is not None:
+            champion = Champion(
+                contest.champion_hotkey, contest.champion_revision, contest.champion_since
+            )
+            if pool is not None:
+                champion_scores = self._scores(conn, pool.pool, champion.hotkey, champion.revision)
+        if contest.battle_hotkey is not None:
+            battle = Battle(
+                contest.battle_hotkey,
+                contest.battle_revision,
+                contest.battle_started,
+                contest.battle_deadline,
+                contest.battle_pool,
+                contest.battle_infra_baseline,
+            )
+            if pool is not None:
+                challenger_scores = self._scores(conn, pool.pool, battle.hotkey, battle.revision)
+        return Standings(
+            config=ContestConfig.from_dict(load_json(contest.config)),
+            version=int(contest.version),
+            last_block=contest.last_block,
+            miners=miners,
+            champion=champion,
+            battle=battle,
+            pool=pool,
+            champion_scores=champion_scores,
+            challenger_scores=challenger_scores,
+        )
+
+    def _scores(
+        self, conn: sa.Connection, pool: int, hotkey: str, revision: str
+    ) -> dict[str, dict[int, float]]:
+        s = self.scores.c
+        rows = conn.execute(
+            sa.select(s.env, s.task_id, s.score).where(
+                s.pool == pool, s.hotkey == hotkey, s.revision == revision
+            )
+        )
+        out: dict[str, dict[int, float]] = {}
+        for env, task, score in rows:
+            out.setdefault(env, {})[int(task)] = float(score)
         return out
 
-    def _progress(
-        self,
-        conn: sa.Connection,
-        config: ContestConfig,
-        pool: dict[str, Any],
-        champion: dict[str, Any],
-        battle: dict[str, Any],
-    ) -> dict[str, Any]:
-        def scores(side: dict[str, Any]) -> dict[str, dict[int, float]]:
-            out: dict[str, dict[int, float]] = {}
-            rows = conn.execute(
-                sa.select(self.scores.c.env, self.scores.c.task_id, self.scores.c.score).where(
-                    self.scores.c.pool == pool["pool"],
-                    self.scores.c.hotkey == side["hotkey"],
-                    self.scores.c.revision == side["revision"],
-                )
-            )
-            for env, task, score in rows:
-                out.setdefault(env, {})[int(task)] = float(score)
-            return out
 
-        envs = progress(scores(champion), scores(battle), Pool.from_dict(pool), config)
-        return {env: p.to_dict() for env, p in envs.items()}
+def _record(fields: dict[str, Any]) -> MinerRecord:
+    return MinerRecord(**{**fields, "status": Status(fields["status"])})
 
 
-def _miner_row(m: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "hotkey": m["hotkey"],
-        "uid": m["uid"],
-        "model": m["model"],
-        "revision": m["revision"],
-        "first_block": m["first_block"],
-        "status": m["status"],
-        "invalid_reason": m["invalid_reason"],
-        "terminated_reason": m["terminated_reason"],
-        "releases": m["releases"],
-    }
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+_CHAMPION_COLUMNS = ("champion_hotkey", "champion_revision", "champion_since")
+_BATTLE_COLUMNS = (
+    "battle_hotkey",
+    "battle_revision",
+    "battle_started",
+    "battle_deadline",
+    "battle_pool",
+    "battle_infra_baseline",
+)

@@ -1,10 +1,9 @@
-"""Read views: pure functions of the application service that return JSON-ready dicts.
+"""Read views: JSON-ready dicts shaped from the rows of the read side (`throne.projections`).
 
-They read through `ThroneApplication`'s queries and, where a query does not say enough (reign
-history, when a miner was terminated), fold the contest's events: through an index kept per
-application (`contest_log`), so a long-lived reader such as the status API decodes each event
-once, not on every request. The CLI and the status API print them; neither reaches into
-aggregates.
+Each view takes a `ReadSide`, reads it once (one consistent read, caught up to the log's head)
+and shapes what it read; the rules it shows (the queue's order, the weights, a battle's
+progress) are the domain's, called by the projections. The CLI prints the views; the status
+API serves them.
 """
 
 from throne.views.history import history

@@ -1,21 +1,20 @@
-"""`history`: the reigns, the battles and the terminations, folded from the contest's events."""
+"""`history`: the reigns, the battles and the terminations."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from throne.application import ThroneApplication
-from throne.views.contest_log import timeline_events
-from throne.views.timeline import fold_battles, fold_reigns, fold_terminations
+from throne.projections.read_side import ReadSide
 
 
-def history(app: ThroneApplication) -> dict[str, Any]:
-    events = timeline_events(app)
-    battles = fold_battles(events)
+def history(reads: ReadSide) -> dict[str, Any]:
+    with reads.read() as r:
+        h = r.history()
+    battles = list(h.battles)
     return {
-        "netuid": app.config.netuid,
-        "reigns": fold_reigns(events),
+        "netuid": reads.netuid,
+        "reigns": list(h.reigns),
         "battles": battles,
         "battles_decided": sum(1 for b in battles if b["result"] in ("dethroned", "terminated")),
-        "terminated": fold_terminations(events),
+        "terminated": list(h.terminations),
     }

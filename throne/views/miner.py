@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from throne.application import ThroneApplication
-from throne.views.contest_log import said_about, said_about_everyone
+from throne.projections.read_side import ReadSide
+from throne.projections.standings import Standings
+from throne.views.standings import standings as shape_standings
 
 #: uids are u16 on chain
 MAX_UID = 65535
@@ -41,13 +42,13 @@ def parse_miner_key(who: str) -> str | int:
     return who
 
 
-def find_miner(app: ThroneApplication, hotkey_or_uid: str | int) -> dict[str, Any] | None:
+def find_miner(s: Standings, hotkey_or_uid: str | int) -> dict[str, Any] | None:
     """A hotkey first; failing that, a number is the uid a miner sits at now."""
     if isinstance(hotkey_or_uid, str):
-        found = app.miner(hotkey_or_uid)
+        found = s.miner(hotkey_or_uid)
         if found is not None or not hotkey_or_uid.strip().isdigit():
-            return found
-    return at_uid(app.miners(), int(hotkey_or_uid))
+            return None if found is None else found.to_dict()
+    return at_uid((m.to_dict() for m in s.miners), int(hotkey_or_uid))
 
 
 def at_uid(miners: Iterable[Mapping[str, Any]], uid: int) -> dict[str, Any] | None:
@@ -57,16 +58,14 @@ def at_uid(miners: Iterable[Mapping[str, Any]], uid: int) -> dict[str, Any] | No
     return dict(max(here, key=lambda m: m["first_block"])) if here else None
 
 
-def miner(app: ThroneApplication, hotkey_or_uid: str | int) -> dict[str, Any] | None:
-    found = find_miner(app, hotkey_or_uid)
-    if found is None:
-        return None
-    return _view(found, app.standings(), miner_events(app, found["hotkey"]))
-
-
-def miner_events(app: ThroneApplication, hotkey: str) -> list[dict[str, Any]]:
-    """The contest events about this hotkey, oldest first, as short dicts."""
-    return said_about(app, hotkey)
+def miner(reads: ReadSide, hotkey_or_uid: str | int) -> dict[str, Any] | None:
+    with reads.read() as r:
+        s = r.standings()
+        found = find_miner(s, hotkey_or_uid)
+        if found is None:
+            return None
+        events = r.said_about(found["hotkey"])
+    return _view(found, shape_standings(s), events)
 
 
 @dataclass(frozen=True)
@@ -86,11 +85,13 @@ class MinerDirectory:
         return None if hotkey is None else self.by_hotkey[hotkey]
 
 
-def miner_directory(app: ThroneApplication) -> MinerDirectory:
-    miners = app.miners()
-    standings = app.standings()
-    about = said_about_everyone(app)
-    by_hotkey = {m["hotkey"]: _view(m, standings, about.get(m["hotkey"], [])) for m in miners}
+def miner_directory(reads: ReadSide) -> MinerDirectory:
+    with reads.read() as r:
+        s = r.standings()
+        about = r.said_about_everyone()
+    shaped = shape_standings(s)
+    miners = [m.to_dict() for m in s.miners]
+    by_hotkey = {m["hotkey"]: _view(m, shaped, about.get(m["hotkey"], [])) for m in miners}
     by_uid = {}
     for uid in {m["uid"] for m in miners if m["uid"] is not None}:
         shown = at_uid(miners, uid)

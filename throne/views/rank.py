@@ -12,30 +12,33 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from throne.application import ThroneApplication
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.pool import completeness_threshold
-from throne.views.contest_log import last_block, recorded_config, timeline_events
-from throne.views.timeline import fold_terminations
+from throne.domain.contest.rules import Scores
+from throne.domain.contest.state import Pool
+from throne.projections.read_side import ReadSide
+from throne.views.standings import standings as shape_standings
 
 Cell = dict[str, Any]
 INVALID_LABEL_CHARS = 11
 
 
-def rank(app: ThroneApplication, recent: int = 10) -> dict[str, Any]:
-    standings = app.standings()
-    cfg = recorded_config(app)
-    pool = app.pool()
-    terminations = fold_terminations(timeline_events(app))
-    champion = _champion(app, standings["champion"], pool, cfg)
+def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
+    with reads.read() as r:
+        s = r.standings()
+        cfg = r.config
+        terminations = r.terminations()
+    standings = shape_standings(s)
+    pool = s.pool
+    champion = _champion(standings["champion"], pool, s.champion_scores, cfg)
     battle = standings["battle"]
     if battle is not None:
         battle = {**battle, "champion_complete": bool(champion and champion["complete"])}
-    miners = app.miners()
+    miners = [m.to_dict() for m in s.miners]
     valid = sum(1 for m in miners if m["invalid_reason"] is None)
     return {
-        "netuid": app.config.netuid,
-        "block": last_block(app),
+        "netuid": reads.netuid,
+        "block": s.last_block,
         "contest_version": standings["contest_version"],
         "envs": [e.name for e in cfg.envs],
         "champion": champion,
@@ -55,13 +58,13 @@ def rank(app: ThroneApplication, recent: int = 10) -> dict[str, Any]:
     }
 
 
-def _public_pool(pool: Mapping[str, Any]) -> dict[str, Any]:
+def _public_pool(pool: Pool) -> dict[str, Any]:
     # Task ids would let a miner train on the pool: only their number is shown.
     return {
-        "pool": pool["pool"],
-        "block": pool["block"],
-        "seed_commitment": pool["seed_commitment"],
-        "sizes": {env: len(ids) for env, ids in pool["task_ids"].items()},
+        "pool": pool.pool,
+        "block": pool.block,
+        "seed_commitment": pool.seed_commitment,
+        "sizes": {env: len(ids) for env, ids in pool.task_ids.items()},
     }
 
 
@@ -71,9 +74,9 @@ def _queue_entry(m: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _champion(
-    app: ThroneApplication,
     champ: Mapping[str, Any] | None,
-    pool: Mapping[str, Any] | None,
+    pool: Pool | None,
+    scores: Scores,
     cfg: ContestConfig,
 ) -> dict[str, Any] | None:
     """The champion with its own means on the current pool and how complete its scoring is."""
@@ -82,15 +85,12 @@ def _champion(
     out = {k: champ[k] for k in ("uid", "hotkey", "model", "revision", "since_block")}
     out["valid"] = champ["invalid_reason"] is None
     out["invalid_reason"] = champ["invalid_reason"]
-    scores: Mapping[str, Mapping[int, float]] = {}
-    if pool is not None:
-        scores = app.side_scores(pool["pool"], champ["hotkey"], champ["revision"]).scores
     out["cells"] = {
         env.name: _mean_cell(list(scores.get(env.name, {}).values())) for env in cfg.envs
     }
     completeness = {}
     for env in cfg.scoring_envs:
-        size = len(pool["task_ids"].get(env.name, ())) if pool is not None else 0
+        size = len(pool.task_ids.get(env.name, ())) if pool is not None else 0
         completeness[env.name] = {
             "scored": len(scores.get(env.name, {})),
             "needed": completeness_threshold(size, cfg.completeness),

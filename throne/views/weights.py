@@ -4,37 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from throne.application import ThroneApplication
-from throne.domain.contest.ledger import WeightLedger
-from throne.views.contest_log import recorded_config
+from throne.projections.read_side import ReadSide
+from throne.views.standings import standings as shape_standings
 
 
-def weights(app: ThroneApplication) -> dict[str, Any]:
-    version, vector = app.weights()
-    champion = app.standings()["champion"]
+def weights(reads: ReadSide) -> dict[str, Any]:
+    with reads.read() as r:
+        s = r.standings()
+        burn = r.config.burn
+        last = r.last_submission()
+    champion = shape_standings(s)["champion"]
     return {
-        "netuid": app.config.netuid,
-        "contest_version": version,
-        "burn": recorded_config(app).burn,
+        "netuid": reads.netuid,
+        "contest_version": s.version,
+        "burn": burn,
         "champion": None
         if champion is None
         else {k: champion[k] for k in ("hotkey", "uid", "revision", "since_block")},
-        "weights": {str(uid): w for uid, w in sorted(vector.items())},
-        "last_submission": last_submission(app),
+        "weights": {str(uid): w for uid, w in sorted(s.weights().items())},
+        "last_submission": last,
     }
-
-
-def last_submission(app: ThroneApplication) -> dict[str, Any] | None:
-    """The newest `WeightsSet` of the ledger, whether the chain accepted it or not."""
-    for event in app.events.get(app.ledger_id, desc=True):
-        if isinstance(event, WeightLedger.WeightsSet):
-            return {
-                "block": event.block,
-                "ok": event.ok,
-                "weights": dict(event.weights),
-                "u16": [list(p) for p in event.u16],
-                "extrinsic": event.extrinsic,
-                "error": event.error,
-                "contest_version": event.contest_version,
-            }
-    return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.contest import read_standings
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
@@ -127,7 +128,7 @@ def settled(world: World) -> bool:
     """Every miner has had its battle: a champion, nobody queued, no battle running."""
     try:
         with world.app() as app:
-            std = app.standings()
+            std = read_standings(app)
     except Exception:
         return False
     return std["champion"] is not None and std["battle"] is None and not std["queue"]

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from tests.support.contest import read_miner
 from tests.support.fake_hub import FakeHub, git_file, lfs_file
 from throne.adapters.chain.local import LocalChain
 from throne.app import build
@@ -67,7 +68,7 @@ def test_a_later_committer_of_the_same_weights_is_invalid_as_a_copy(tmp_path: Pa
             task = asyncio.create_task(services.daemon.run(stop))
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                bob = await asyncio.to_thread(services.app.miner, "5TestBob")
+                bob = await asyncio.to_thread(read_miner, services.app, "5TestBob")
                 if bob is not None and bob["invalid_reason"] is not None:
                     break
                 await asyncio.sleep(0.1)
@@ -76,7 +77,8 @@ def test_a_later_committer_of_the_same_weights_is_invalid_as_a_copy(tmp_path: Pa
 
         try:
             asyncio.run(run_until_bob_is_judged())
-            miners = {m["hotkey"]: m for m in services.app.miners()}
+            with services.reads.read() as r:
+                miners = {m.hotkey: m.to_dict() for m in r.standings().miners}
         finally:
             asyncio.run(services.aclose())
     ann, bob, cat = (miners[f"5Test{n}"] for n in ("Ann", "Bob", "Cat"))

@@ -20,6 +20,7 @@ from tests.e2e.daemon.cluster import (
     stop,
     wait_until,
 )
+from tests.support.contest import read_standings
 from throne.adapters.storage.database import parse_database_url
 from throne.audit.sources import DatabaseLog
 from throne.audit.verification import verify
@@ -55,7 +56,7 @@ def test_a_stop_during_start_up_still_exits_cleanly(tmp_path: Path, miners: str)
 def _has_pool(world) -> bool:  # type: ignore[no-untyped-def]
     try:
         with world.app() as app:
-            return app.pool() is not None
+            return read_standings(app)["pool"] is not None
     except Exception:
         return False
 

@@ -83,18 +83,38 @@ def test_demo_refuses_a_used_directory_with_a_one_line_error(
     assert "\n" not in err
 
 
-def test_the_daemon_kept_the_read_models_up_to_date(summary: dict) -> None:  # type: ignore[type-arg]
+def test_the_daemon_kept_the_read_models_up_to_date(
+    summary: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read models the daemon left in its database cover the whole log: a read-only
+    reader reads them as they are, decoding no event, and they say what the demo said."""
     from throne.adapters.storage.database import parse_database_url
-    from throne.projections import StandingsProjection, WeightsProjection
+    from throne.cli.reads import open_log_reader
+    from throne.demo.story import reigns
+    from throne.projections.read_side import ReadSide
 
-    engine = parse_database_url(str(Path(summary["directory"]) / "throne.db")).create_engine()
-    with engine.connect() as conn:
-        weights = WeightsProjection().current_weights(conn)
-        standings = StandingsProjection().read(conn)
-    engine.dispose()
-    assert {str(k): v for k, v in weights.items()} == summary["weights"]
-    assert [r["hotkey"] for r in standings["reigns"]] == [r["hotkey"] for r in summary["reigns"]]
-    assert {m["hotkey"] for m in standings["terminated"]} == {
+    path = str(Path(summary["directory"]) / "throne.db")
+    app = open_log_reader(path)
+    decoded = []
+    decode = app.mapper.to_domain_event
+
+    def counting(stored: Any) -> Any:
+        decoded.append(stored)
+        return decode(stored)
+
+    monkeypatch.setattr(app.mapper, "to_domain_event", counting)
+    store = parse_database_url(path).readonly().create_engine()
+    reads = ReadSide(app, store=store, owns=True)
+    try:
+        with reads.read() as r:
+            standings, history = r.standings(), r.history()
+    finally:
+        reads.close()
+    assert decoded == []
+    assert {str(k): v for k, v in standings.weights().items()} == summary["weights"]
+    assert reigns(history) == summary["reigns"]
+    assert {t["hotkey"] for t in history.terminations} == {
         m["hotkey"] for m in summary["terminated"]
     }
 

@@ -22,6 +22,7 @@ from tests.e2e.daemon.cluster import (
     wait_until,
 )
 from tests.support.command import THRONE
+from tests.support.contest import read_standings
 from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.adapters.storage.pg_session import advisory_key
@@ -126,7 +127,7 @@ def weights_blocks(world: World) -> list[int]:
 def in_battle(world: World) -> bool:
     try:
         with world.app() as app:
-            return app.standings()["battle"] is not None
+            return read_standings(app)["battle"] is not None
     except Exception:
         return False
 

@@ -41,7 +41,7 @@ def test_weights_are_submitted_once_allowed_and_recorded_exactly(tmp_path: Path)
     chain.advance(10)
     sub = setter.maybe_submit(chain.current_block())
     assert sub is not None and sub.ok
-    champ_uid = d.app.miner("champ")["uid"]  # type: ignore[index]
+    champ_uid = d.miner("champ")["uid"]  # type: ignore[index]
     assert dict(sub.intended) == {champ_uid: 0.8, 0: 0.2}
     last = list(d.app.events.get(d.app.ledger_id))[-1]
     assert last.weights == {str(champ_uid): 0.8, "0": 0.2}

@@ -17,6 +17,7 @@ from throne.domain.contest.config import ContestConfig
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
+from throne.projections.read_side import ReadSide
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def served(
     driver: Driver, clock: FakeClock
 ) -> Iterator[tuple[httpx.Client, Heartbeat, ThroneMetrics]]:
     heartbeat, metrics = Heartbeat(clock), ThroneMetrics()
-    app = status_app(lambda: driver.app, heartbeat=heartbeat, metrics=metrics, max_staleness=60)
+    app = status_app(lambda: driver.reads, heartbeat=heartbeat, metrics=metrics, max_staleness=60)
     with StatusServer(app) as server, httpx.Client(base_url=server.url, timeout=5) as client:
         yield client, heartbeat, metrics
 
@@ -137,8 +138,8 @@ def test_an_unreadable_log_answers_503_not_a_crash(tmp_path: Path) -> None:
         "CREATE_TABLE": "false",
     }
 
-    def provide() -> ThroneApplication:
-        return ThroneApplication(ContestConfig(), env=env)
+    def provide() -> ReadSide:
+        return ReadSide(ThroneApplication(ContestConfig(), env=env), owns=True)
 
     app = status_app(provide, heartbeat=Heartbeat())
     with StatusServer(app) as server:
@@ -148,7 +149,7 @@ def test_an_unreadable_log_answers_503_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_the_server_stops_and_frees_its_port() -> None:
-    server = StatusServer(status_app(lambda: Driver().app, heartbeat=Heartbeat()))
+    server = StatusServer(status_app(lambda: Driver().reads, heartbeat=Heartbeat()))
     server.start()
     url = server.url
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
@@ -176,7 +177,7 @@ def test_requests_between_two_changes_of_the_log_build_rank_once_and_the_next_sh
 ) -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.db")}
     told = tell(Driver(app=ThroneApplication(small_config(), env=env)))
-    app = status_app(lambda: told.app, heartbeat=Heartbeat(), refresh_seconds=0)
+    app = status_app(lambda: told.reads, heartbeat=Heartbeat(), refresh_seconds=0)
     cache = app.state.read_cache
     with StatusServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         with ThreadPoolExecutor(8) as pool:

@@ -1,4 +1,5 @@
-"""Read models on SQLite and PostgreSQL: exactly once, rebuildable, and caught up live."""
+"""Read models on SQLite and PostgreSQL: exactly once, rebuildable, caught up live, and equal to
+the state of the aggregates they are folded from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from attrs import evolve
 from eventsourcing.persistence import IntegrityError
 
 from tests.support.contest import Driver, fixed, fraction, small_config
@@ -18,11 +20,14 @@ from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
 from throne.domain.contest.contest import Contest
 from throne.projections import all_projections
-from throne.projections.audit import AuditProjection
 from throne.projections.base import Projection
+from throne.projections.decisions import DecisionsProjection
+from throne.projections.history import HistoryProjection
 from throne.projections.runner import PollingWaiter, ProjectionRunner, waiter_for
 from throne.projections.standings import StandingsProjection
 from throne.projections.weights import WeightsProjection
+
+NETUID = 120
 
 
 @dataclass
@@ -36,7 +41,7 @@ class Store:
             self.app.recorder,
             self.app.mapper,
             self.engine,
-            projections if projections is not None else all_projections(),
+            projections if projections is not None else all_projections(NETUID),
             application=self.app.name,
             batch=batch,
         )
@@ -87,62 +92,86 @@ def test_projections_followed_live_equal_a_rebuild_from_zero(store: Store) -> No
         waiter.wake()
         thread.join()
     live.catch_up()
-    rebuilt = store.runner(all_projections(prefix="rebuild_"))
+    rebuilt = store.runner(all_projections(NETUID, prefix="rebuild_"))
     assert rebuilt.catch_up() > 0
     for old, new in zip(live.projections, rebuilt.projections, strict=True):
         assert rows(store.engine, old) == rows(store.engine, new), old.name
         assert rows(store.engine, old)  # not trivially equal
 
 
-def test_standings_read_model_says_what_the_application_says(store: Store) -> None:
+def test_the_standings_hold_the_state_of_the_contest_aggregate(store: Store) -> None:
     d = play(store.app)
     d.score({"strong": fixed(1.0)})
     d.join("late", block=100)
     d.sync()
     assert d.tick(121) == ["battle_started"]
     d.score({"late": fraction(0.5)})
-    projection = StandingsProjection()
+    projection = StandingsProjection(NETUID)
     store.runner([projection]).catch_up()
     with store.engine.connect() as conn:
         read = projection.read(conn)
-    expected = store.app.standings()
-    for key in ("champion", "battle"):
-        assert read[key] == {k: v for k, v in expected[key].items() if k in read[key]}
-    assert read["battle"]["progress"] == expected["battle"]["progress"]
-    assert read["battle"]["progress"]["SAT"]["common"] == 5  # the whole pool of ceil(4 * 1.1)
-    assert read["pool"] == expected["pool"]
-    assert [m["hotkey"] for m in read["terminated"]] == ["champ", "weak"]
-    assert read["queue"] == [
-        {k: v for k, v in m.items() if k in read["queue"][i]}
-        for i, m in enumerate(expected["queue"])
-    ]
-    assert [
-        (r["hotkey"], r["how"], r["from_block"], r["to_block"], r["ended_by"])
-        for r in read["reigns"]
-    ] == [
-        ("champ", "cold_start", 6, 8, "strong"),
-        ("strong", "dethroned:champ", 8, None, None),
-    ]
+    contest: Contest = store.app.repository.get(store.app.contest_id)
+    assert read.version == contest.version
+    assert read.config == contest.config
+    # the records as the aggregate holds them, but for the commitment's digest, which no read
+    # shows
+    assert [m.to_dict() for m in read.miners] == [m.to_dict() for m in contest.all_miners()]
+    assert read.queue() == [evolve(m, text_digest=None) for m in contest.queue()]
+    assert (read.champion, read.battle, read.pool) == (
+        contest.champion,
+        contest.battle,
+        contest.pool,
+    )
+    assert read.weights() == contest.weights() == {2: 0.75, 0: 0.25}
+    assert read.battle is not None and read.pool is not None
+    side = store.app.side_scores(2, "late", read.battle.revision)
+    assert read.challenger_scores == side.scores
+    assert read.progress()["SAT"].common == 5  # the whole pool of ceil(4 * 1.1)
+    assert read.last_block == 121
 
 
-def test_weights_read_model_holds_the_current_vector_and_every_submission(store: Store) -> None:
+def test_the_history_tells_every_reign_battle_and_termination(store: Store) -> None:
     play(store.app)
-    projection = WeightsProjection()
+    projection = HistoryProjection(NETUID)
     store.runner([projection]).catch_up()
     with store.engine.connect() as conn:
-        assert projection.current_weights(conn) == store.app.weights()[1] == {2: 0.75, 0: 0.25}
+        history = projection.read(conn)
+        about_weak = projection.said_about(conn, "weak")
+    assert [(r["hotkey"], r["from_block"], r["to_block"]) for r in history.reigns] == [
+        ("champ", 6, 8),
+        ("strong", 8, None),
+    ]
+    assert history.reigns[0]["ended_by"] == {"how": "dethroned", "by": "strong"}
+    assert [(b["challenger"], b["champion"], b["result"]) for b in history.battles] == [
+        ("strong", "champ", "dethroned"),
+        ("weak", "strong", "terminated"),
+    ]
+    assert [(t["hotkey"], t["reason"]) for t in history.terminations] == [
+        ("champ", "dethroned_by:strong"),
+        ("weak", "lost_to_champion:early_regression_in_SAT"),
+    ]
+    assert [a["event"] for a in about_weak] == ["Committed", "BattleStarted", "Terminated"]
+
+
+def test_the_weights_read_model_holds_every_submission(store: Store) -> None:
+    play(store.app)
+    projection = WeightsProjection(NETUID)
+    store.runner([projection]).catch_up()
+    with store.engine.connect() as conn:
         history = projection.submissions(conn)
+        last = projection.last_submission(conn)
     assert [h["block"] for h in history] == [6, 8, 120]
-    assert history[0]["weights"] == {"0": 0.25, "1": 0.75}  # champ's reign
+    assert history[0]["weights"] == {"1": 0.75, "0": 0.25}  # champ's reign, as recorded
     assert history[1]["u16"] == [[0, 21845], [2, 65535]]
+    assert last == history[-1]
 
 
-def test_audit_read_model_has_one_row_per_decision(store: Store) -> None:
+def test_the_decisions_read_model_has_one_row_per_decision(store: Store) -> None:
     play(store.app)
-    projection = AuditProjection()
+    projection = DecisionsProjection(NETUID)
     store.runner([projection]).catch_up()
     with store.engine.connect() as conn:
-        decisions = projection.decisions_list(conn)
+        decisions = projection.read(conn)
     assert [(d["kind"], d["hotkey"]) for d in decisions] == [
         ("pool_refreshed", None),
         ("crowned", "champ"),
@@ -162,11 +191,11 @@ def test_audit_read_model_has_one_row_per_decision(store: Store) -> None:
     assert dethroned["rule"] == "judge" and "champion_scorecard_version" in dethroned
 
 
-class Crashing(WeightsProjection):
+class Crashing(StandingsProjection):
     """Fails once, half-way through a batch, like a process killed mid-transaction."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(NETUID)
         self.crashed = False
 
     def process(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
@@ -187,20 +216,25 @@ def test_a_batch_that_fails_half_way_leaves_nothing_and_is_applied_once_later(
     assert runner.position(projection) == 0
     assert all(not r for r in rows(store.engine, projection).values())
     runner.catch_up()
-    clean = WeightsProjection(prefix="clean_")
+    clean = StandingsProjection(NETUID, prefix="clean_")
     store.runner([clean]).catch_up()
     assert rows(store.engine, projection) == rows(store.engine, clean)
 
 
 def test_two_runners_racing_on_one_read_model_apply_each_event_once(store: Store) -> None:
     play(store.app)
-    runners = [store.runner([WeightsProjection(), AuditProjection()], batch=2) for _ in range(3)]
+    runners = [
+        store.runner([StandingsProjection(NETUID), DecisionsProjection(NETUID)], batch=2)
+        for _ in range(3)
+    ]
     threads = [threading.Thread(target=r.catch_up) for r in runners]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    single = store.runner([WeightsProjection("single_"), AuditProjection("single_")])
+    single = store.runner(
+        [StandingsProjection(NETUID, "single_"), DecisionsProjection(NETUID, "single_")]
+    )
     single.catch_up()
     for raced, alone in zip(runners[0].projections, single.projections, strict=True):
         assert rows(store.engine, raced) == rows(store.engine, alone)
@@ -209,7 +243,7 @@ def test_two_runners_racing_on_one_read_model_apply_each_event_once(store: Store
 def test_a_read_model_catches_up_on_new_events_by_itself(store: Store) -> None:
     """Polling on SQLite; on PostgreSQL the NOTIFY of each save wakes it (the fallback
     wait is a minute, so only a notification can make it in time)."""
-    projection = WeightsProjection()
+    projection = WeightsProjection(NETUID)
     runner = store.runner([projection])
     waiter = waiter_for(store.db, store.app.name, poll_interval=0.02)
     stop, thread = follow(runner, waiter)
@@ -249,14 +283,15 @@ def test_gaps_in_postgres_notification_ids_are_stepped_over(postgres_schema_url:
         d.sync()
         ids = [n.id for n in first.recorder.select_notifications(before, 100)]
         assert ids[-1] - ids[0] > len(ids) - 1, "expected a gap in notification ids"
-        projection = WeightsProjection()
+        projection = StandingsProjection(NETUID)
         runner = ProjectionRunner(
             first.recorder, first.mapper, engine, [projection], application=first.name
         )
         runner.catch_up()
         assert runner.position(projection) == ids[-1]
         with engine.connect() as conn:
-            hotkeys = {r.hotkey: r.valid for r in conn.execute(sa.select(projection.miners))}
+            miners = conn.execute(sa.select(projection.miners))
+            hotkeys = {r.hotkey: r.invalid_reason is None for r in miners}
         assert hotkeys == {"a": False, "b": True}
     finally:
         engine.dispose()

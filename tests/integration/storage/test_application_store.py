@@ -9,7 +9,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic, resolve_topic
 
-from tests.support.contest import Driver, small_config
+from tests.support.contest import Driver, read_miner, read_standings, small_config
 from tests.support.paths import FIXTURES
 from tests.support.played import play
 from throne.adapters.storage.database import parse_database_url
@@ -56,12 +56,13 @@ def open_app(url: str, **env: str) -> ThroneApplication:
 def test_a_contest_reopened_from_the_store_is_the_one_played(db_url: str) -> None:
     live = open_app(db_url)
     play(live)
-    expected = (live.standings(), live.weights(), live.miners())
+    expected = (read_standings(live), live.weights(), live.repository.get(live.contest_id))
     live.close()
     reopened = open_app(db_url)
     try:
-        assert (reopened.standings(), reopened.weights(), reopened.miners()) == expected
-        assert reopened.standings()["champion"]["hotkey"] == "strong"
+        contest = reopened.repository.get(reopened.contest_id)
+        assert (read_standings(reopened), reopened.weights(), contest) == expected
+        assert read_standings(reopened)["champion"]["hotkey"] == "strong"
     finally:
         reopened.close()
 
@@ -77,7 +78,7 @@ def test_two_writers_on_one_log_cannot_both_decide(db_url: str) -> None:
         first.save(a)
         with pytest.raises(IntegrityError):
             second.save(b)
-        assert second.miner("strong")["invalid_reason"] == "copy_detected"  # type: ignore[index]
+        assert read_miner(second, "strong")["invalid_reason"] == "copy_detected"  # type: ignore[index]
     finally:
         first.close()
         second.close()
@@ -101,7 +102,8 @@ def test_a_long_contest_stream_loads_from_a_snapshot(tmp_path: Path) -> None:
     full = open_app(url, IS_SNAPSHOTTING_ENABLED="n")
     try:
         assert full.snapshots is None
-        assert full.miners() == app.miners() and full.contest_version() == version
+        assert full.repository.get(full.contest_id) == app.repository.get(app.contest_id)
+        assert full.contest_version() == version
     finally:
         full.close()
         app.close()
@@ -145,7 +147,7 @@ def test_the_golden_log_still_loads_and_means_the_same(db_url: str) -> None:
     assert load_export(GOLDEN, db, expected_signer=ALICE) == 49
     app = open_app(db_url)
     try:
-        standings = app.standings()
+        standings = read_standings(app)
         assert standings["champion"]["hotkey"] == "strong"
         assert {m["hotkey"]: m["terminated_reason"] for m in standings["terminated"]} == {
             "champ": "dethroned_by:strong",

@@ -111,8 +111,10 @@ def test_an_unmarked_log_with_no_events_yet_and_only_throne_tables_opens(tmp_pat
     db = parse_database_url(str(path))
     ThroneApplication(small_config(), env=db.eventsourcing_env()).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE weights_current (uid INTEGER)")
+        conn.execute("CREATE TABLE weights_current (uid INTEGER)")  # an older throne's
         conn.execute("CREATE TABLE rebuilt_standings_miners (uid INTEGER)")
+        conn.execute("CREATE TABLE history_120_reigns (uid INTEGER)")
+        conn.execute("CREATE TABLE decisions_120_made (uid INTEGER)")
     claim_sqlite_log(db)
     assert application_id(path) == THRONE_APPLICATION_ID
 

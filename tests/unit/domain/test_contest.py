@@ -35,7 +35,7 @@ def test_first_tick_draws_a_pool_and_does_nothing_else() -> None:
     d.sync()
     assert d.tick(1) == ["pool_refreshed"]
     assert d.champion() is None
-    pool = d.app.pool()
+    pool = d.pool()
     assert pool is not None and len(pool["task_ids"]["SAT"]) == 5  # ceil(4 * 1.1)
     assert "seed" not in pool
 
@@ -57,8 +57,8 @@ def test_queue_order_is_first_block_then_uid() -> None:
     d.join("a", block=5, uid=4)
     d.join("c", block=2, uid=20)
     d.sync()
-    assert [m["hotkey"] for m in d.app.standings()["queue"]] == ["c", "a", "b"]
-    assert [m["position"] for m in d.app.standings()["queue"]] == [1, 2, 3]
+    assert [m["hotkey"] for m in d.standings()["queue"]] == ["c", "a", "b"]
+    assert [m["position"] for m in d.standings()["queue"]] == [1, 2, 3]
 
 
 def test_battle_waits_until_the_champion_has_scored_95_percent_of_every_env() -> None:
@@ -98,7 +98,7 @@ def test_a_stronger_challenger_dethrones_and_the_old_champion_is_terminated() ->
     assert d.champion() == "chal"
     assert d.reason("champ") == "dethroned_by:chal"
     assert d.status("champ") == "terminated"
-    uid = d.app.miner("chal")["uid"]  # type: ignore[index]
+    uid = d.miner("chal")["uid"]  # type: ignore[index]
     assert d.app.weights()[1] == {uid: 1.0}
 
 
@@ -159,7 +159,7 @@ def test_samples_outside_the_pool_or_for_miners_not_sampled_are_rejected() -> No
     d.join("idle", block=5)
     d.sync()
     w = d.app.pending_work()[0]
-    outside = next(t for t in range(40) if t not in d.app.pool()["task_ids"][w.env])  # type: ignore[index]
+    outside = next(t for t in range(40) if t not in d.pool()["task_ids"][w.env])  # type: ignore[index]
     report = d.app.record_samples(
         [
             Sample(w.pool, w.env, outside, w.hotkey, w.revision, 1.0),
@@ -184,7 +184,7 @@ def test_infra_errors_release_the_challenger_back_to_its_place() -> None:
     d.score({"chal": fixed(0.0)}, outcome="infra_error")
     assert d.tick(5) == ["released", "battle_started"]
     assert d.challenger() == "chal"  # still the queue head
-    assert d.app.miner("chal")["releases"] == 1  # type: ignore[index]
+    assert d.miner("chal")["releases"] == 1  # type: ignore[index]
 
 
 def test_a_challenger_released_max_releases_times_is_terminated_unservable() -> None:
@@ -214,14 +214,14 @@ def test_a_battle_past_its_deadline_terminates_the_challenger() -> None:
 def test_the_pool_is_not_refreshed_during_a_battle() -> None:
     d = Driver()
     in_battle(d)
-    pool = d.app.pool()
+    pool = d.pool()
     d.tick(4 + 49 + 0)  # refresh is due at 102 but the deadline comes first here
-    assert d.app.pool() == pool
+    assert d.pool() == pool
     d2 = Driver(small_config(battle_deadline_blocks=1000))
     in_battle(d2)
-    before = d2.app.pool()
+    before = d2.pool()
     assert d2.tick(500) == []
-    assert d2.app.pool() == before
+    assert d2.pool() == before
     d2.app.release_challenger(501, "x")
     assert d2.tick(502) == ["pool_refreshed"]
 
@@ -229,10 +229,10 @@ def test_the_pool_is_not_refreshed_during_a_battle() -> None:
 def test_the_pool_refreshes_every_refresh_blocks_between_battles() -> None:
     d = Driver()
     crowned(d)
-    first = d.app.pool()
+    first = d.pool()
     assert d.tick(101) == []
     assert d.tick(102) == ["pool_refreshed"]
-    second = d.app.pool()
+    second = d.pool()
     assert second is not None and first is not None
     assert second["pool"] == first["pool"] + 1
 
@@ -265,8 +265,8 @@ def test_a_second_different_commitment_invalidates_the_hotkey() -> None:
     d.sync()
     d.chain.commit("a", commitment_text("a", revision="r2"))
     d.sync()
-    assert d.app.miner("a")["invalid_reason"] == "multiple_commits"  # type: ignore[index]
-    assert d.app.standings()["queue"] == []
+    assert d.miner("a")["invalid_reason"] == "multiple_commits"  # type: ignore[index]
+    assert d.standings()["queue"] == []
 
 
 def test_malformed_commitments_invalidate_without_raising() -> None:
@@ -278,9 +278,9 @@ def test_malformed_commitments_invalidate_without_raising() -> None:
     d.chain.register("nomarker")
     d.chain.commit("nomarker", commitment_text("nomarker", model="org/model-nomarker"))
     d.sync()
-    assert d.app.miner("bad")["invalid_reason"] == "invalid_json"  # type: ignore[index]
-    assert d.app.miner("wrongrepo")["invalid_reason"] == "repo_name_not_ending_with_hotkey"  # type: ignore[index]
-    assert d.app.miner("nomarker")["invalid_reason"] == "model_name_missing_affine"  # type: ignore[index]
+    assert d.miner("bad")["invalid_reason"] == "invalid_json"  # type: ignore[index]
+    assert d.miner("wrongrepo")["invalid_reason"] == "repo_name_not_ending_with_hotkey"  # type: ignore[index]
+    assert d.miner("nomarker")["invalid_reason"] == "model_name_missing_affine"  # type: ignore[index]
     assert d.sync() == 0  # seeing the same chain again records nothing
 
 
@@ -291,8 +291,8 @@ def test_a_model_hash_equal_to_an_earlier_committers_marks_the_later_a_copy() ->
     d.chain.hashes[("org/affine-orig", "r1")] = "h1"
     d.chain.hashes[("org/affine-copy", "r1")] = "h1"
     d.sync()
-    assert d.app.miner("copy")["invalid_reason"] == "copy_of:orig"  # type: ignore[index]
-    assert d.app.miner("orig")["invalid_reason"] is None  # type: ignore[index]
+    assert d.miner("copy")["invalid_reason"] == "copy_of:orig"  # type: ignore[index]
+    assert d.miner("orig")["invalid_reason"] is None  # type: ignore[index]
 
 
 def test_uid_changes_follow_the_hotkey_not_the_uid() -> None:
@@ -301,16 +301,16 @@ def test_uid_changes_follow_the_hotkey_not_the_uid() -> None:
     d.sync()
     del d.chain.neurons["a"]
     d.sync()
-    assert d.app.miner("a")["uid"] is None  # type: ignore[index]
+    assert d.miner("a")["uid"] is None  # type: ignore[index]
     d.chain.register("a", 17)
     d.sync()
-    assert d.app.miner("a")["uid"] == 17  # type: ignore[index]
+    assert d.miner("a")["uid"] == 17  # type: ignore[index]
 
 
 def test_a_deregistered_champion_keeps_defending_and_its_weight_burns() -> None:
     d = Driver(small_config(burn=0.1))
     crowned(d)
-    champ_uid = d.app.miner("champ")["uid"]  # type: ignore[index]
+    champ_uid = d.miner("champ")["uid"]  # type: ignore[index]
     assert d.app.weights()[1] == {champ_uid: 0.9, 0: 0.1}
     del d.chain.neurons["champ"]
     d.sync()

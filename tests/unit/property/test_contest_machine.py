@@ -1,7 +1,9 @@
-"""A stateful property test: random chains, samples and ticks against the real application.
+"""A stateful property test: random chains, samples, ticks and weight submissions against the
+real application.
 
 Invariants hold after every step; the log is re-read from scratch to check that every
-recorded verdict is what `judge` gives on the recorded samples.
+recorded verdict is what `judge` gives on the recorded samples, and the read side is checked
+against itself rebuilt from zero and against the audit's replay of the log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tests.support.contest import Driver, commitment_text, small_config
 from throne.application import ThroneApplication
+from throne.audit.replay import ContestReplay, replay_mapper
+from throne.audit.stored import exported, iter_notifications
 from throne.domain.contest.battle import restrict
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
@@ -22,6 +26,8 @@ from throne.domain.contest.rules import Verdict, judge
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import DecisionInputs, Pool
+from throne.domain.contest.weights import to_u16
+from throne.projections.read_side import ReadSide
 
 HOTKEYS = [f"hk{i}" for i in range(8)]
 MALFORMED = ["", "{", "[]", '{"model": 3, "revision": "r"}', '{"model": "x/y"}', "\x00\xff"]
@@ -40,6 +46,9 @@ class ContestMachine(RuleBasedStateMachine):
         self.terminated: set[str] = set()
         self.config: ContestConfig = small_config()
         self.d = Driver(self.config)
+        self.live = ReadSide(self.d.app, batch=1)
+        self.replay = ContestReplay(replay_mapper())
+        self.replayed = 0  # the last notification id the replay was fed
 
     @initialize(
         strict=st.booleans(),
@@ -56,6 +65,8 @@ class ContestMachine(RuleBasedStateMachine):
             burn=0.1,
         )
         self.d = Driver(self.config, SnapshottingApp(self.config))
+        # Kept current event by event: each read applies what is new, one event a transaction.
+        self.live = ReadSide(self.d.app, batch=1)
         for hk in HOTKEYS[:3]:
             self.d.chain.register(hk)
             self.d.chain.commit(hk, commitment_text(hk), block=0)
@@ -146,7 +157,7 @@ class ContestMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def champion_aces_its_pool(self, data: st.DataObject) -> None:
         """Let battles start: the champion answers its whole pool."""
-        std = self.d.app.standings()
+        std = self.d.standings()
         if std["champion"] is None:
             return
         hk = std["champion"]["hotkey"]
@@ -168,7 +179,7 @@ class ContestMachine(RuleBasedStateMachine):
 
     @rule(skill=st.floats(0, 1))
     def challenger_answers(self, skill: float) -> None:
-        b = self.d.app.standings()["battle"]
+        b = self.d.standings()["battle"]
         if b is None:
             return
         work = [w for w in self.d.app.pending_work() if w.hotkey == b["hotkey"]]
@@ -190,7 +201,7 @@ class ContestMachine(RuleBasedStateMachine):
     def play_round(self, champ: float, chal: float, step: int) -> None:
         """Both sides answer what is pending, then time passes: battles get decided."""
         for _ in range(2):
-            std = self.d.app.standings()
+            std = self.d.standings()
             skills = {}
             if std["champion"]:
                 skills[std["champion"]["hotkey"]] = champ
@@ -219,19 +230,43 @@ class ContestMachine(RuleBasedStateMachine):
         self.block += step
         self.d.chain.block = self.block
         self.d.app.tick(self.block, b"seed-%d" % self.block)
-        battle = self.d.app.standings()["battle"]
+        battle = self.d.standings()["battle"]
         if battle is not None:
             assert self.block < battle["deadline_block"], "a battle outlived its deadline"
 
     @rule(reason=st.sampled_from(["deploy_failed", "unhealthy"]))
     def infra_failure(self, reason: str) -> None:
-        if self.d.app.standings()["battle"] is not None:
+        if self.d.standings()["battle"] is not None:
             self.d.app.release_challenger(self.block, reason)
 
     @rule(hk=st.sampled_from(HOTKEYS))
     def outside_invalidation(self, hk: str) -> None:
-        if self.d.app.miner(hk) is not None:
+        if self.d.miner(hk) is not None:
             self.d.app.invalidate(hk, "hf_revision_not_found", self.block)
+
+    @rule(landed=st.booleans())
+    def set_weights(self, landed: bool) -> None:
+        """The daemon's weight setter: the vector of the contest now, landed on chain or not."""
+        version, weights = self.d.app.weights()
+        self.d.app.record_weights(
+            block=self.block,
+            weights=weights,
+            u16=list(to_u16(weights)) if landed else [],
+            ok=landed,
+            extrinsic=f"0x{self.block:04x}" if landed else None,
+            error=None if landed else "rate_limited",
+            contest_version=version,
+        )
+
+    @rule()
+    def a_read_side_rebuilt_from_zero_holds_what_the_live_one_holds(self) -> None:
+        """At any point of the contest: the same rows, and the same positions."""
+        afresh = ReadSide(self.d.app)
+        try:
+            with self.live.read() as live, afresh.read() as rebuilt:
+                assert live.rows() == rebuilt.rows()
+        finally:
+            afresh.close()
 
     def teardown(self) -> None:
         # Shown by --hypothesis-show-statistics: how often each transition was reached.
@@ -243,14 +278,14 @@ class ContestMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_champion(self) -> None:
-        champs = [m for m in self.d.app.miners() if m["status"] == "champion"]
-        std = self.d.app.standings()
+        champs = [m for m in self.d.miners() if m["status"] == "champion"]
+        std = self.d.standings()
         assert len(champs) <= 1
         assert (std["champion"] is None) == (not champs)
 
     @invariant()
     def terminated_hotkeys_never_battle_again(self) -> None:
-        statuses = {m["hotkey"]: m["status"] for m in self.d.app.miners()}
+        statuses = {m["hotkey"]: m["status"] for m in self.d.miners()}
         for hk in self.terminated:
             assert statuses[hk] == "terminated"
         self.terminated |= {hk for hk, s in statuses.items() if s == "terminated"}
@@ -259,7 +294,7 @@ class ContestMachine(RuleBasedStateMachine):
     def weights_sum_to_one_on_the_champion_and_uid_zero(self) -> None:
         _, weights = self.d.app.weights()
         assert abs(sum(weights.values()) - 1.0) < 1e-12
-        champ = self.d.app.standings()["champion"]
+        champ = self.d.standings()["champion"]
         allowed = {0} | ({champ["uid"]} if champ and champ["uid"] is not None else set())
         assert set(weights) <= allowed
         if champ is None or champ["uid"] is None or champ["invalid_reason"]:
@@ -267,7 +302,30 @@ class ContestMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_log_explains_every_verdict_and_every_crown(self) -> None:
-        check_log(self.d.app)
+        check_log(self.d.app, self.d.reads)
+
+    @invariant()
+    def the_live_read_side_says_what_the_audit_replays(self) -> None:
+        """Every miner's record and status, and every weight vector: the current one and each
+        submission's, as the audit's replay of the log has them (the replay itself rechecks
+        every verdict and every submission against the contest it rebuilt)."""
+        app = self.d.app
+        for n in iter_notifications(app.recorder, after=self.replayed):  # what is new
+            self.replay(exported(n))
+            self.replayed = n.id
+        contest = self.replay.contest(self.config.netuid)
+        assert contest is not None
+        with self.live.read() as live:
+            standings, submissions = live.standings(), live.submissions()
+        replayed = {m.hotkey: m.status for m in contest.all_miners()}
+        assert {m.hotkey: m.status for m in standings.miners} == replayed
+        assert [m.to_dict() for m in standings.miners] == [
+            m.to_dict() for m in contest.all_miners()
+        ]
+        assert standings.version == contest.version
+        assert standings.weights() == contest.weights()
+        for s in submissions:
+            assert s["weights"] == self.replay.weights_at(self.config.netuid, s["contest_version"])
 
     @invariant()
     def reloading_every_aggregate_from_the_log_equals_the_live_state(self) -> None:
@@ -280,7 +338,7 @@ class ContestMachine(RuleBasedStateMachine):
             assert app.repository.get(aggregate_id) == folded
 
 
-def check_log(app: ThroneApplication) -> None:
+def check_log(app: ThroneApplication, reads: ReadSide) -> None:
     """Walk the contest's events from the start and recheck every decision."""
     champion: str | None = None
     battle: dict[str, Any] | None = None
@@ -317,20 +375,22 @@ def check_log(app: ThroneApplication) -> None:
                 if e.verdict is not None:
                     assert config is not None and pool is not None and champion is not None
                     assert e.inputs is not None
-                    old = (champion, _revision(app, champion))
+                    old = (champion, _revision(reads, champion))
                     recheck(app, config, pool, old, (e.hotkey, e.revision), e.verdict, e.inputs)
                     assert e.verdict.winner == "champion" or e.inputs.rule == "early_regression"
                 battle = None
             elif e.hotkey == champion:
                 champion = None  # dethroned (already moved on) or abdicated
-    live = app.standings()
-    assert (live["champion"] or {}).get("hotkey") == champion
+    with reads.read() as r:
+        live = r.standings().champion
+    assert (None if live is None else live.hotkey) == champion
 
 
-def _revision(app: ThroneApplication, hotkey: str) -> str:
-    m = app.miner(hotkey)
+def _revision(reads: ReadSide, hotkey: str) -> str:
+    with reads.read() as r:
+        m = r.standings().miner(hotkey)
     assert m is not None
-    return str(m["revision"])
+    return str(m.revision)
 
 
 def recheck(

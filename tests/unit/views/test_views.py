@@ -9,6 +9,7 @@ import pytest
 from tests.support.contest import Driver, fixed
 from tests.support.story import BAD_UID, CHAL_UID, IDLE_UID, WEAK_UID, tell
 from throne import views
+from throne.projections.read_side import ReadSide
 
 
 @pytest.fixture(scope="module")
@@ -17,23 +18,23 @@ def told() -> Driver:
 
 
 def test_an_empty_log_reads_as_no_champion_no_battle_and_everything_to_uid_0() -> None:
-    app = Driver().app
-    r = views.rank(app)
+    reads = Driver().reads
+    r = views.rank(reads)
     assert (r["champion"], r["battle"], r["pool"], r["block"]) == (None, None, None, None)
     assert r["queue"] == [] and r["rows"] == []
     assert r["counts"] == {"miners": 0, "valid": 0, "invalid": 0, "queued": 0, "terminated": 0}
-    assert views.history(app) == {
+    assert views.history(reads) == {
         "netuid": 120,
         "reigns": [],
         "battles": [],
         "battles_decided": 0,
         "terminated": [],
     }
-    assert views.weights(app)["weights"] == {"0": 1.0}
+    assert views.weights(reads)["weights"] == {"0": 1.0}
 
 
 def test_rank_shows_the_champion_since_the_block_it_took_the_crown(told: Driver) -> None:
-    champion = views.rank(told.app)["champion"]
+    champion = views.rank(told.reads)["champion"]
     assert champion["hotkey"] == "chal" and champion["uid"] == CHAL_UID
     assert champion["since_block"] == 5
     assert champion["cells"]["SAT"] == {"mean": pytest.approx(0.9), "n": 5}
@@ -42,7 +43,7 @@ def test_rank_shows_the_champion_since_the_block_it_took_the_crown(told: Driver)
 
 
 def test_rank_shows_the_battle_progress_per_env_against_the_thresholds(told: Driver) -> None:
-    battle = views.rank(told.app)["battle"]
+    battle = views.rank(told.reads)["battle"]
     assert battle["hotkey"] == "late" and battle["started_block"] == 7
     sat, abd = battle["progress"]["SAT"], battle["progress"]["ABD"]
     assert (sat["common"], sat["needed"]) == (2, 4)
@@ -54,7 +55,7 @@ def test_rank_shows_the_battle_progress_per_env_against_the_thresholds(told: Dri
 
 
 def test_rank_shows_the_pool_commitment_but_never_its_seed_or_task_ids(told: Driver) -> None:
-    r = views.rank(told.app)
+    r = views.rank(told.reads)
     assert r["pool"]["pool"] == 1 and r["pool"]["block"] == 2
     assert len(r["pool"]["seed_commitment"]) == 64
     assert r["pool"]["sizes"] == {"SAT": 5, "ABD": 5}
@@ -64,26 +65,28 @@ def test_rank_shows_the_pool_commitment_but_never_its_seed_or_task_ids(told: Dri
 
 
 def test_rank_lists_the_queue_with_positions_and_counts_valid_and_invalid(told: Driver) -> None:
-    r = views.rank(told.app)
+    r = views.rank(told.reads)
     assert [(q["position"], q["hotkey"], q["uid"]) for q in r["queue"]] == [(1, "idle", IDLE_UID)]
     assert r["counts"] == {"miners": 6, "valid": 5, "invalid": 1, "queued": 1, "terminated": 2}
     assert r["block"] == 7
 
 
 def test_rank_lists_recent_terminations_newest_first_with_reasons(told: Driver) -> None:
-    recent = views.rank(told.app)["recent_terminations"]
+    recent = views.rank(told.reads)["recent_terminations"]
     assert [(t["hotkey"], t["block"], t["reason"]) for t in recent] == [
         ("weak", 7, "lost_to_champion:early_regression_in_SAT"),
         ("champ", 5, "dethroned_by:chal"),
     ]
     assert recent[0]["verdict"]["winner"] == "champion"
-    assert [t["hotkey"] for t in views.rank(told.app, recent=1)["recent_terminations"]] == ["weak"]
+    assert [t["hotkey"] for t in views.rank(told.reads, recent=1)["recent_terminations"]] == [
+        "weak"
+    ]
 
 
 def test_rank_rows_go_champion_then_active_then_inactive_with_status_labels(
     told: Driver,
 ) -> None:
-    rows = views.rank(told.app)["rows"]
+    rows = views.rank(told.reads)["rows"]
     assert [(r["hotkey"], r["label"]) for r in rows] == [
         ("chal", "CHAMPION"),
         ("late", "BATTLING"),
@@ -96,19 +99,19 @@ def test_rank_rows_go_champion_then_active_then_inactive_with_status_labels(
 
 
 def test_a_terminated_challengers_cells_are_frozen_at_its_verdict(told: Driver) -> None:
-    weak = next(r for r in views.rank(told.app)["rows"] if r["hotkey"] == "weak")
+    weak = next(r for r in views.rank(told.reads)["rows"] if r["hotkey"] == "weak")
     assert weak["cells"]["SAT"] == {
         "mean": pytest.approx(0.1),
         "n": 5,
         "lower": pytest.approx(0.882),
         "upper": pytest.approx(0.93),
     }
-    late = next(r for r in views.rank(told.app)["rows"] if r["hotkey"] == "late")
+    late = next(r for r in views.rank(told.reads)["rows"] if r["hotkey"] == "late")
     assert late["cells"]["SAT"]["n"] == 2 and late["cells"]["ABD"] is None
 
 
 def test_history_tells_each_reign_and_how_the_crown_changed_hands(told: Driver) -> None:
-    reigns = views.history(told.app)["reigns"]
+    reigns = views.history(told.reads)["reigns"]
     assert [(r["hotkey"], r["from_block"], r["to_block"]) for r in reigns] == [
         ("champ", 3, 5),
         ("chal", 5, None),
@@ -123,7 +126,7 @@ def test_history_tells_each_reign_and_how_the_crown_changed_hands(told: Driver) 
 
 
 def test_history_counts_decided_battles_but_not_the_one_in_progress(told: Driver) -> None:
-    h = views.history(told.app)
+    h = views.history(told.reads)
     assert [(b["challenger"], b["result"]) for b in h["battles"]] == [
         ("chal", "dethroned"),
         ("weak", "terminated"),
@@ -143,7 +146,7 @@ def test_a_reign_ends_when_an_unservable_champion_abdicates() -> None:
     d.tick(103)
     steps = d.tick(203)
     assert steps[0] == "pool_refreshed"
-    reigns = views.history(d.app)["reigns"]
+    reigns = views.history(d.reads)["reigns"]
     assert reigns[0]["ended_by"] == {"how": "terminated", "reason": "unservable_champion"}
     assert reigns[0]["to_block"] == 203
 
@@ -158,43 +161,43 @@ def test_a_released_challenger_shows_as_a_released_battle() -> None:
     d.score({"champ": fixed(0.5)})
     assert d.tick(4) == ["battle_started"]
     d.app.release_challenger(5, "deploy_failed")
-    battle = views.history(d.app)["battles"][0]
+    battle = views.history(d.reads)["battles"][0]
     assert (battle["result"], battle["reason"], battle["ended_block"]) == (
         "released",
         "deploy_failed",
         5,
     )
-    assert views.history(d.app)["battles_decided"] == 0
+    assert views.history(d.reads)["battles_decided"] == 0
 
 
 def test_miner_is_found_by_hotkey_or_by_the_uid_it_sits_at(told: Driver) -> None:
-    by_uid = views.miner(told.app, str(WEAK_UID))
-    by_hotkey = views.miner(told.app, "weak")
+    by_uid = views.miner(told.reads, str(WEAK_UID))
+    by_hotkey = views.miner(told.reads, "weak")
     assert by_uid == by_hotkey
     assert by_uid is not None and by_uid["terminated_reason"].startswith("lost_to_champion")
     assert [e["event"] for e in by_uid["events"]] == ["Committed", "BattleStarted", "Terminated"]
     assert by_uid["events"][-1]["verdict"]["winner"] == "champion"
-    assert views.miner(told.app, WEAK_UID) == by_uid
+    assert views.miner(told.reads, WEAK_UID) == by_uid
 
 
 def test_miner_shows_queue_position_weight_and_invalid_reason(told: Driver) -> None:
-    idle = views.miner(told.app, "idle")
+    idle = views.miner(told.reads, "idle")
     assert idle is not None and idle["queue_position"] == 1 and idle["weight"] == 0.0
-    chal = views.miner(told.app, str(CHAL_UID))
+    chal = views.miner(told.reads, str(CHAL_UID))
     assert chal is not None and chal["weight"] == 1.0
     assert [e["event"] for e in chal["events"]][-2:] == ["BattleStarted", "Dethroned"]
     assert chal["events"][-1]["beat"] == "champ"
-    bad = views.miner(told.app, str(BAD_UID))
+    bad = views.miner(told.reads, str(BAD_UID))
     assert bad is not None and bad["valid"] is False and bad["invalid_reason"] == "invalid_json"
 
 
 def test_an_unknown_hotkey_or_uid_finds_no_miner(told: Driver) -> None:
-    assert views.miner(told.app, "nobody") is None
-    assert views.miner(told.app, "99") is None
+    assert views.miner(told.reads, "nobody") is None
+    assert views.miner(told.reads, "99") is None
 
 
 def test_weights_give_the_current_vector_and_the_last_recorded_submission(told: Driver) -> None:
-    w = views.weights(told.app)
+    w = views.weights(told.reads)
     assert w["weights"] == {str(CHAL_UID): 1.0}
     assert w["champion"]["hotkey"] == "chal"
     d = tell(Driver())
@@ -207,56 +210,41 @@ def test_weights_give_the_current_vector_and_the_last_recorded_submission(told: 
         error="rate_limited",
         contest_version=d.app.contest_version(),
     )
-    last = views.weights(d.app)["last_submission"]
+    last = views.weights(d.reads)["last_submission"]
     assert last["block"] == 9 and last["ok"] is False and last["error"] == "rate_limited"
     assert last["u16"] == [[CHAL_UID, 65535]]
 
 
 def test_every_view_is_plain_json(told: Driver) -> None:
     for value in (
-        views.rank(told.app),
-        views.history(told.app),
-        views.miner(told.app, "late"),
-        views.weights(told.app),
+        views.rank(told.reads),
+        views.history(told.reads),
+        views.miner(told.reads, "late"),
+        views.weights(told.reads),
     ):
         assert json.loads(json.dumps(value)) == value
 
 
-def _folded_afresh(app: object) -> tuple[object, dict[str, list[dict[str, object]]]]:
-    """History and per-miner events folded from every event, without the index."""
-    from throne.views.contest_log import contest_events, describe
-    from throne.views.timeline import fold_battles, fold_reigns, fold_terminations
-
-    events = list(contest_events(app))  # type: ignore[arg-type]
-    about: dict[str, list[dict[str, object]]] = {}
-    for e in events:
-        for hotkey, said in describe(e):
-            about.setdefault(hotkey, []).append(said)
-    return (fold_reigns(events), fold_battles(events), fold_terminations(events)), about
+def _every_view(reads: ReadSide) -> list[object]:
+    return [
+        views.rank(reads),
+        views.history(reads),
+        views.weights(reads),
+        *(views.miner(reads, who) for who in ("champ", "chal", "weak", "bad", "4", "7")),
+    ]
 
 
-def test_the_views_read_new_events_only_and_agree_with_a_fold_from_scratch() -> None:
-    from throne.views.miner import miner_events
-
+def test_a_long_lived_read_side_applies_only_new_events_and_reads_as_one_built_afresh() -> None:
     d = Driver()
-    app = d.app
-    reads: list[int] = []
-    get = app.events.get
-
-    def counting_get(originator_id: object, **kwargs: object) -> object:
-        # Aggregate loads (from a snapshot, with ``lte``) and newest-first scans are not folds.
-        if "lte" not in kwargs and not kwargs.get("desc"):
-            reads.append(int(kwargs.get("gt") or 0))  # type: ignore[call-overload]
-        return get(originator_id, **kwargs)  # type: ignore[arg-type]
-
-    app.events.get = counting_get  # type: ignore[method-assign]
+    reads = d.reads
 
     def check() -> None:
-        h = views.history(app)
-        expected, about = _folded_afresh(app)
-        assert (h["reigns"], h["battles"], h["terminated"]) == expected
-        for hotkey in ("champ", "chal", "weak", "bad"):
-            assert miner_events(app, hotkey) == about.get(hotkey, [])
+        afresh = ReadSide(d.app)
+        try:
+            assert _every_view(reads) == _every_view(afresh)
+        finally:
+            afresh.close()
+        assert reads.catch_up() == 0  # nothing new since the read
 
     d.join("champ", block=1, uid=1)
     d.join("chal", block=2, uid=2)
@@ -276,13 +264,9 @@ def test_the_views_read_new_events_only_and_agree_with_a_fold_from_scratch() -> 
     check()
     d.chain.neurons["weak"] = 7  # moves: one Registered event about weak
     d.sync()
+    # One event, which the standings and the history each follow: applied once by each.
+    assert reads.catch_up() == 2
     d.score({"weak": fixed(0.1)})
     d.tick(7)
     check()
-    assert views.history(app)["battles_decided"] >= 2
-    # Once caught up, a read decodes only what came after the version it had reached.
-    reads.clear()
-    views.rank(app)
-    views.history(app)
-    views.miner(app, "weak")
-    assert reads and set(reads) == {app.contest_version()}
+    assert views.history(reads)["battles_decided"] >= 2

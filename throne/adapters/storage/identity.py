@@ -28,7 +28,7 @@ THRONE_TOPIC_PREFIX = "throne:"
 #: read models and their positions (a rebuilt read model's tables carry a prefix).
 _THRONE_TABLE = re.compile(
     r"^(stored_events|stored_snapshots|projection_tracking|throne_\w+"
-    r"|(\w+_)?(weights|standings|audit)_\w+)$"
+    r"|(\w+_)?(weights|standings|history|decisions|audit)_\w+)$"
 )
 
 

@@ -1,4 +1,8 @@
-"""Audit: one row per decision of the validator, with the summary of what it was decided on."""
+"""Decisions: one row per decision of the validator (pool drawn, crown, battle started,
+release, dethroning, termination, weights set), with the summary of what it was decided on.
+
+No view reads it: it is there for whoever queries the database (a dashboard, a notebook). The
+audit of the log (`throne.audit`) recomputes the decisions themselves."""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ import sqlalchemy as sa
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.projections.base import Projection
+from throne.projections.history import summarize_verdict
 
 _C = Contest
 
 
-class AuditProjection(Projection):
-    name = "audit"
+class DecisionsProjection(Projection):
+    name = "decisions"
     topics = (
         _C.PoolRefreshed.TOPIC,
         _C.ChampionCrowned.TOPIC,
@@ -29,7 +34,7 @@ class AuditProjection(Projection):
 
     def define_tables(self) -> None:
         self.decisions = self.table(
-            "decisions",
+            "made",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),
             sa.Column("block", sa.BigInteger, nullable=False, index=True),
             sa.Column("kind", sa.String(30), nullable=False),
@@ -63,37 +68,37 @@ class AuditProjection(Projection):
         )
 
     @singledispatchmethod
-    def process(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
+    def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
         """Events this projection does not need change nothing."""
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.PoolRefreshed, conn: sa.Connection, nid: int) -> None:
         sizes = {env: len(ids) for env, ids in e.task_ids.items()}
         inputs = {"pool": e.pool, "seed_commitment": e.seed_commitment, "tasks": sizes}
         self._row(conn, nid, e.block, "pool_refreshed", inputs)
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.ChampionCrowned, conn: sa.Connection, nid: int) -> None:
         self._row(conn, nid, e.block, "crowned", {"uid": e.uid}, e.hotkey, e.revision, e.reason)
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.BattleStarted, conn: sa.Connection, nid: int) -> None:
         inputs = {"pool": e.pool, "deadline_block": e.deadline_block, "uid": e.uid}
         self._row(conn, nid, e.block, "battle_started", inputs, e.hotkey, e.revision)
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
         inputs = {"releases": e.releases}
         self._row(conn, nid, e.block, "released", inputs, e.hotkey, e.revision, e.reason)
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:
         new = e.new_champion
         inputs = {
             "pool": e.pool,
             "old_champion": e.old_champion.to_dict(),
             **e.inputs.to_dict(),
-            "verdict": _verdict_summary(e.verdict.to_dict()),
+            "verdict": summarize_verdict(e.verdict),
         }
         self._row(
             conn,
@@ -106,14 +111,14 @@ class AuditProjection(Projection):
             e.verdict.reason,
         )
 
-    @process.register
+    @handle.register
     def _(self, e: Contest.Terminated, conn: sa.Connection, nid: int) -> None:
         inputs: dict[str, Any] = {} if e.inputs is None else e.inputs.to_dict()
         if e.verdict is not None:
-            inputs["verdict"] = _verdict_summary(e.verdict.to_dict())
+            inputs["verdict"] = summarize_verdict(e.verdict)
         self._row(conn, nid, e.block, "terminated", inputs, e.hotkey, e.revision, e.reason)
 
-    @process.register
+    @handle.register
     def _(self, e: WeightLedger.WeightsSet, conn: sa.Connection, nid: int) -> None:
         inputs = {
             "contest_version": e.contest_version,
@@ -123,28 +128,6 @@ class AuditProjection(Projection):
         }
         self._row(conn, nid, e.block, "weights_set", inputs, reason=e.error)
 
-    def decisions_list(self, conn: sa.Connection) -> list[dict[str, Any]]:
+    def read(self, conn: sa.Connection) -> list[dict[str, Any]]:
         rows = conn.execute(sa.select(self.decisions).order_by(self.decisions.c.notification_id))
         return [{**r._mapping, "inputs": json.loads(r.inputs)} for r in rows]
-
-
-def _verdict_summary(verdict: dict[str, Any]) -> dict[str, Any]:
-    """Winner, reason and per env: verdict, n, both means, both thresholds."""
-    return {
-        "winner": verdict.get("winner"),
-        "reason": verdict.get("reason"),
-        "per_env": {
-            env: {
-                k: v[k]
-                for k in (
-                    "verdict",
-                    "n",
-                    "champion_mean",
-                    "challenger_mean",
-                    "dominant_threshold",
-                    "not_worse_threshold",
-                )
-            }
-            for env, v in (verdict.get("per_env") or {}).items()
-        },
-    }
