@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
-from throne import event_loop
 from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
 from throne.miners.asgi import miner_app
 from throne.miners.profile import Faults, MinerProfile
-from throne.miners.server import bind, uvicorn_server
+from throne.miners.server import bind, serve_until_signalled
 
 
 def register(sub: Any) -> None:
@@ -112,6 +112,8 @@ def run_serve(args: argparse.Namespace) -> int:
     envs = ", ".join(sorted(environments)) or "none installed: every prompt gets a refusal"
     print(f"serving {names} at http://{host}:{port}/v1 (environments: {envs})", flush=True)
     app = miner_app(miners, list(environments.values()), seed=args.seed)
-    event_loop.run(uvicorn_server(app).serve(sockets=[sock]))
+    received = serve_until_signalled(app, sock)
     print("stopped", file=sys.stderr)
-    return 0
+    if received == signal.SIGINT:
+        raise KeyboardInterrupt
+    return 128 + received if received else 0

@@ -6,11 +6,13 @@ also host several miners, routed by model name.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from types import TracebackType
+from collections.abc import Iterator, Sequence
+from types import FrameType, TracebackType
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -47,6 +49,40 @@ def uvicorn_server(app: ASGIApp, log_level: str = "warning") -> uvicorn.Server:
         backlog=2048,
     )
     return uvicorn.Server(config)
+
+
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve_until_signalled` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve_until_signalled(app: ASGIApp, sock: socket.socket) -> int:
+    """Serve on ``sock`` in the foreground until SIGINT or SIGTERM; returns the signal.
+
+    uvicorn re-raises the signal it caught once it has shut down, and whether that surfaces as
+    a ``KeyboardInterrupt`` depends on where the event loop is at that moment. Here the handler
+    only asks the server to stop and remembers the signal, so the caller decides the exit code.
+    """
+    server = _ForegroundServer(uvicorn_server(app).config)
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True
+        server.should_exit = True
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    try:
+        event_loop.run(server.serve(sockets=[sock]))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0] if received else 0
 
 
 class BackgroundServer:

@@ -115,7 +115,12 @@ def test_eval_rejects_bad_input_in_one_line(
     assert message in err and "Traceback" not in err
 
 
-def test_miner_serve_answers_health_then_completions_and_stops_on_interrupt() -> None:
+@pytest.mark.parametrize(
+    ("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_miner_serve_answers_health_then_completions_and_stops_on_a_signal(
+    stop: signal.Signals, exit_code: int
+) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", ENTRY_POINT, *SERVE_ARGS],
         stdout=subprocess.PIPE,
