@@ -3,7 +3,7 @@
 A miner commits ``(model, revision)`` on chain; the validator needs a base URL that speaks
 ``/chat/completions`` and the name the model goes by there. Today that is a fixed map or one
 gateway whose model name routes the call (`StaticModelEndpoints`); hosting models on rented
-GPUs is a later adapter behind the same port.
+GPUs is `throne.daemon.hosting`, which serves the endpoints of the deployments it keeps.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ class UnknownModel(LookupError):
     """No endpoint serves this (model, revision)."""
 
 
+class NotDeployed(UnknownModel):
+    """The model is to be served, but is not ready now (deploying, or being replaced): its
+    work stays pending, instead of failing as an infrastructure error."""
+
+
 class ModelEndpoints(Protocol):
     """Maps a miner's committed ``(model, revision)`` to the endpoint that serves it."""
 
     def resolve(self, model: str, revision: str) -> Endpoint:
-        """The endpoint for this model; raises `UnknownModel` when none serves it."""
+        """The endpoint for this model; raises `UnknownModel` when none serves it, and
+        `NotDeployed` when one will but is not ready yet."""
