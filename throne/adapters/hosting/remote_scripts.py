@@ -30,7 +30,7 @@ ENGINE_MISSING = 127
 # /proc/$$/stat is the start time; the wrapper's own name ("sh") has no spaces, so cut is exact.
 _WRAPPER = (
     'p=$1; t=$(cut -d" " -f22 /proc/$$/stat); '
-    "printf '{\"pid\": %d, \"pgid\": %d, \"start\": %s, \"deployment\": %s}\\n' "
+    'printf \'{"pid": %d, "pgid": %d, "start": %s, "deployment": %s}\\n\' '
     '$$ $$ "$t" "$2" > "$p.json.tmp" && mv "$p.json.tmp" "$p.json"; '
     'shift 2; "$@"; echo $? > "$p.exit"'
 )
@@ -39,7 +39,7 @@ _WRAPPER = (
 # any process of a group still runs (zombies do not count).
 _HELPERS = r"""
 record() { pid=$(sed -n 's/^{"pid": \([0-9]*\),.*/\1/p' "$D/$1.json" 2>/dev/null)
-  start=$(sed -n 's/^{"pid": [0-9]*, "pgid": [0-9]*, "start": \([0-9]*\),.*/\1/p' "$D/$1.json" 2>/dev/null); }
+  start=$(sed -n 's/^{.*, "start": \([0-9]*\),.*/\1/p' "$D/$1.json" 2>/dev/null); }
 running() { [ -n "$pid" ] || return 1; s=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   s=${s##*") "}; set -- $s; [ "$1" != Z ] && [ "${20}" = "$start" ]; }
 group_alive() { for f in /proc/[0-9]*/stat; do

@@ -45,8 +45,8 @@ from throne.adapters.hosting.template import TemplateError, render_command, temp
 from throne.ports.model_host import (
     ROLES,
     Capacity,
-    Deployment,
     DeployFailed,
+    Deployment,
     DeploymentSpec,
     Health,
     Probe,
@@ -118,8 +118,8 @@ class SshEngineHost:
             raise TemplateError(f"unknown field {names} in the engine command (known: {known})")
         if not boxes:
             raise ValueError("an SSH host needs at least one box")
-        names = [box.name for box in boxes]
-        if len(set(names)) != len(names):
+        box_names = [box.name for box in boxes]
+        if len(set(box_names)) != len(box_names):
             raise ValueError("two SSH boxes share a name")
         if len(ports) == 0:
             raise ValueError("an SSH host needs at least one port")
@@ -362,7 +362,9 @@ class SshEngineHost:
             if state.startswith("exited "):
                 raise DeployFailed(f"exited:{state.split()[1]}", f"see {deployment.log}")
             if state in ("gone", "none"):
-                raise DeployFailed("exited:killed", f"the engine ended without a status on {box.name}")
+                raise DeployFailed(
+                    "exited:killed", f"the engine ended without a status on {box.name}"
+                )
             if time.monotonic() > deadline:
                 raise DeployFailed(
                     f"never_ready:{self._ready_timeout:g}s",
@@ -520,7 +522,7 @@ def _deployment_from(deployment_id: str, state: Mapping[str, object]) -> Deploym
         raise ValueError(role)
     started_at = float(str(state["started_at"]))
     ready = state.get("ready_at")
-    role_value: Role = role  # type: ignore[assignment]
+    role_value: Role = role
     return Deployment(
         id=deployment_id,
         hotkey=str(spec["hotkey"]),

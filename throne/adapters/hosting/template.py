@@ -53,6 +53,8 @@ def _format(word: str, fields: Mapping[str, object]) -> str:
         return word.format_map(fields)
     except KeyError as exc:
         known = ", ".join("{" + name + "}" for name in sorted(fields))
-        raise TemplateError(f"unknown field {{{exc.args[0]}}} in {word!r} (known: {known})") from None
+        raise TemplateError(
+            f"unknown field {{{exc.args[0]}}} in {word!r} (known: {known})"
+        ) from None
     except (ValueError, IndexError, AttributeError) as exc:
         raise TemplateError(f"bad braces in {word!r}: {exc}") from None
