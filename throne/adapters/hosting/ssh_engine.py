@@ -401,10 +401,11 @@ class SshEngineHost:
         except NotListing:
             return None
         with self._lock:
-            if _Placement(box.name, slot, port) in self._placed.values() or any(
-                p.box == box.name and p.slot == slot for p in self._placed.values()
+            if any(
+                p.box == box.name and (p.slot == slot or p.port == port)
+                for p in self._placed.values()
             ):
-                return None
+                return None  # two states claim one slot or port: only the first is adopted
             self._placed[deployment_id] = _Placement(box.name, slot, port)
         if state.get("ready_at") is None:
             _write(self._state_path(deployment_id), {**state, "ready_at": deployment.ready_at})
