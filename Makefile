@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv clean
+.PHONY: demo test lint typecheck unit venv clean ssh-tools
 
 venv: $(STAMP)
 
@@ -24,8 +24,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The SSH host's tests run a real sshd on loopback: Debian's openssh-server, installed once.
+ssh-tools:
+	@test -x /usr/sbin/sshd && command -v ssh >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq openssh-server openssh-client >/dev/null)
+
 # pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
-unit: $(STAMP)
+unit: $(STAMP) ssh-tools
 	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit
