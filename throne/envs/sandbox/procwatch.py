@@ -52,6 +52,7 @@ class ProcWatch:
         self._before = os.stat(proc).st_dev if isinstance(proc, str) else None
         self._uid = uid
         self._session = -1
+        self._own = os.getpid()
         self._seen: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, start) -> (own, waited)
         self._lost = 0
         self._headroom = float(self._memory_cap)
@@ -60,7 +61,7 @@ class ProcWatch:
         pass
 
     def started(self, pid: int) -> None:
-        self._session = pid  # the child calls setsid(): its session id is its pid
+        self._session = os.getsid(0)  # the child stays in the supervisor's own session
 
     def _path(self, pid: int, name: str) -> str:
         return f"{pid}/{name}" if self._dir_fd is not None else f"{self._proc}/{pid}/{name}"
@@ -89,7 +90,7 @@ class ProcWatch:
                 continue  # gone between the listing and the read
             fields = stat[stat.rindex(b")") + 2 :].split()
             by_session = self._dir_fd is not None and self._uid is None
-            if by_session and int(fields[3]) != self._session:
+            if by_session and (int(fields[3]) != self._session or pid == self._own):
                 continue
             own, waited = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
             now[(pid, int(fields[19]))] = (own, waited)
