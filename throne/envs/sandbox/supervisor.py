@@ -244,7 +244,18 @@ def _collect(
 def _kill_all(pid: int, uid: int | None, pid_ns: bool) -> None:
     """Kill the program and everything it started."""
     if pid_ns:
-        # pid 1 of the namespace: the kernel kills every other member when it dies.
+        # The kernel kills every other member once pid 1 dies, but pid 1 dies only when it
+        # next runs, and meanwhile the others run on: at low priority that can be long. A
+        # fork of the supervisor is born in the run's namespace, where kill(-1) reaches every
+        # member but pid 1 at once. Fails only once pid 1 is gone, and everything with it.
+        with contextlib.suppress(OSError):
+            killer = os.fork()
+            if killer == 0:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(killer, 0)
         _signal(pid, signal.SIGKILL)
         return
     _signal(-pid, signal.SIGKILL)
