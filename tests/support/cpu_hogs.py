@@ -24,9 +24,11 @@ while time.monotonic() < end:
 
 
 class CpuHogs:
-    """``count`` hogs (default one per core), each busy ``duty`` of the time: enough to keep
-    every core taken, with gaps that leave the lowest priority a little CPU rather than
-    none. Started on entry, killed and reaped on exit."""
+    """``count`` hogs (default one per core, plus one), each busy ``duty`` of the time: enough
+    to keep every core taken, with gaps that leave the lowest priority a little CPU rather
+    than none. Each has a session of its own, so where the kernel groups processes by session
+    for scheduling (autogroups) each hog weighs as much as the whole of any other session.
+    Started on entry, killed and reaped on exit."""
 
     def __init__(
         self,
@@ -35,7 +37,7 @@ class CpuHogs:
         period_s: float = 0.05,
         life_s: float = 120,
     ) -> None:
-        self.count = count or os.cpu_count() or 1
+        self.count = count or (os.cpu_count() or 1) + 1
         self._args = [str(period_s * duty), str(period_s * (1 - duty)), str(life_s)]
         self._hogs: list[subprocess.Popen[bytes]] = []
 
@@ -43,7 +45,9 @@ class CpuHogs:
         for _ in range(self.count):
             self._hogs.append(
                 subprocess.Popen(
-                    [sys.executable, "-S", "-c", _HOG, *self._args], stdin=subprocess.DEVNULL
+                    [sys.executable, "-S", "-c", _HOG, *self._args],
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             )
         return self
