@@ -12,9 +12,25 @@ namespace) and kills the whole run once the sum passes a cap:
 
 The interval is 20 ms, shortened as the run's memory nears its cap (down to 1 ms, assuming
 a run can fault in 4 GiB/s per core), so that the growth between two looks stays small.
+
+That holds only if the supervisor looks when it means to: on a loaded machine a supervisor
+at the run's own priority waited behind the run's processes and everyone else's, and the run
+outgrew its cap by far more than one interval's worth. So the run never takes the CPU from
+its supervisor (`runner.confine`, ``below_watcher``): it shares the supervisor's session, and
+so its scheduler group where the kernel groups by session, and runs under SCHED_IDLE, which
+it cannot leave (RLIMIT_NICE 0) nor escape by a session of its own (seccomp refuses
+``setsid``). The supervisor is then served before any of the run's processes whenever it is
+runnable, a core busy with the run only counts as idle to it, and while other work holds
+every core the run itself gets next to no CPU. The growth past the cap is thus what the run
+adds within one interval and one look, whatever else the machine runs; the price is that a
+run on a saturated machine gets only the CPU left over (its wall clock may run out). Once
+over the cap, every process of the run is killed at once (`supervisor`), not left running
+until its pid 1 gets the CPU to die.
+
 What this cannot see: growth within one interval, and a process born and gone within one
 interval whose parent ignores ``SIGCHLD``. RLIMIT_NPROC, the per-process rlimits and the wall
-clock still bound those; a cgroup bounds them exactly.
+clock still bound those; a cgroup bounds them exactly. Per-process rlimits alone cannot hold
+the cap: RLIMIT_AS times RLIMIT_NPROC (16 GiB at the default limits) is far above it.
 """
 
 from __future__ import annotations
@@ -40,7 +56,8 @@ def _read(path: str, dir_fd: int | None) -> bytes:
 class ProcWatch:
     """Samples one run. ``proc`` is the run's own ``/proc`` path (pid namespace: every process
     in it belongs to the run), or a descriptor of the host's: then the run's processes are
-    those of its uid, or without one those of its session (best effort: ``setsid`` escapes)."""
+    those of its uid, or without one those of the supervisor's session, which the run may not
+    leave, less the supervisor itself."""
 
     def __init__(self, limits: dict[str, Any], proc: str | int, uid: int | None) -> None:
         self._memory_cap = int(limits["run_memory"])
