@@ -66,7 +66,8 @@ BURNER_LIMITS = Limits(wall_s=25.0, cpu_s=20, cpu_hard_s=21, run_cpu_s=2.0)
 # memory, and only the warm interpreter's pages, shared with the server, add to the run's
 # proportional size. Sampling /proc sees the run only once per look, and hogs faulting pages
 # in on every core (GiB/s) outgrow the cap by what they add between two looks: half the cap
-# here, a third of what the hogs would hold unchecked.
+# here, a third of what the hogs would hold unchecked. That holds on a loaded machine too,
+# as the run never takes the CPU from the supervisor that looks (see procwatch).
 MEMORY_SLACK = {"cgroup2": 48 * MIB, "cgroup1": 48 * MIB, "proc": 192 * MIB}
 CPU_SLACK_S = 1.0
 

@@ -22,8 +22,9 @@ RLIMIT_NPROC per run          yes (a uid per   yes (a user namespace     no (the
 
 The run-wide memory and CPU caps (``run_memory``, ``run_cpu_s``) hold on every path; how is in
 ``isolation["run_limits"]``: ``cgroup2`` or ``cgroup1`` where the server can write a cgroup
-tree (see `cgroups`), else ``proc``, sampling from ``/proc`` (see `procwatch`). Production and
-CI run as root.
+tree (see `cgroups`), else ``proc``, sampling from ``/proc`` (see `procwatch`): then the run
+runs under SCHED_IDLE, below its supervisor, and may not call ``setsid``. Production and CI
+run as root.
 """
 
 from __future__ import annotations

@@ -96,3 +96,63 @@ def enter_user_namespace() -> None:
         f.write(f"0 {uid} 1")
     with open("/proc/self/gid_map", "w") as f:
         f.write(f"0 {gid} 1")
+
+
+# seccomp: a filter that refuses one system call, for this architecture only.
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ_K = 0x15
+_BPF_JGE_K = 0x35
+_BPF_RET_K = 0x06
+_X32_SYSCALL_BIT = 0x40000000
+# machine -> (AUDIT_ARCH_*, setsid's number)
+_SETSID = {"x86_64": (0xC000003E, 112), "aarch64": (0xC00000B7, 157)}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_ushort),
+        ("jt", ctypes.c_ubyte),
+        ("jf", ctypes.c_ubyte),
+        ("k", ctypes.c_uint),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def forbid_new_sessions() -> None:
+    """Refuse ``setsid`` (EPERM) to this process and all it starts, for good.
+
+    A new session is a new scheduler autogroup, which competes with every other group as
+    one nice-0 task: a run that could start one would leave its supervisor's group and so
+    the priority the supervisor holds over it (see `procwatch`). System calls of another
+    ABI than the native one (i386, x32), which the filter does not decode, are refused
+    too. Needs ``PR_SET_NO_NEW_PRIVS`` (or root) first."""
+    machine = os.uname().machine
+    if machine not in _SETSID:
+        raise OSError(errno.ENOSYS, f"seccomp: no filter for this machine ({machine})")
+    arch, setsid = _SETSID[machine]
+    deny = _SECCOMP_RET_ERRNO | errno.EPERM
+    program = (_SockFilter * 7)(
+        _SockFilter(_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        _SockFilter(_BPF_JEQ_K, 0, 4, arch),  # another ABI: deny
+        _SockFilter(_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        _SockFilter(_BPF_JGE_K, 2, 0, _X32_SYSCALL_BIT),  # x32 on x86-64: deny
+        _SockFilter(_BPF_JEQ_K, 1, 0, setsid),
+        _SockFilter(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+        _SockFilter(_BPF_RET_K, 0, 0, deny),
+    )
+    fprog = _SockFprog(len(program), program)
+    result = _libc.prctl(
+        ctypes.c_int(PR_SET_SECCOMP),
+        ctypes.c_ulong(SECCOMP_MODE_FILTER),
+        ctypes.c_void_p(ctypes.addressof(fprog)),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+    )
+    _check(result, "prctl(PR_SET_SECCOMP)")

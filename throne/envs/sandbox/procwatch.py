@@ -12,9 +12,25 @@ namespace) and kills the whole run once the sum passes a cap:
 
 The interval is 20 ms, shortened as the run's memory nears its cap (down to 1 ms, assuming
 a run can fault in 4 GiB/s per core), so that the growth between two looks stays small.
+
+That holds only if the supervisor looks when it means to: on a loaded machine a supervisor
+at the run's own priority waited behind the run's processes and everyone else's, and the run
+outgrew its cap by far more than one interval's worth. So the run never takes the CPU from
+its supervisor (`runner.confine`, ``below_watcher``): it shares the supervisor's session, and
+so its scheduler group where the kernel groups by session, and runs under SCHED_IDLE, which
+it cannot leave (RLIMIT_NICE 0) nor escape by a session of its own (seccomp refuses
+``setsid``). The supervisor is then served before any of the run's processes whenever it is
+runnable, a core busy with the run only counts as idle to it, and while other work holds
+every core the run itself gets next to no CPU. The growth past the cap is thus what the run
+adds within one interval and one look, whatever else the machine runs; the price is that a
+run on a saturated machine gets only the CPU left over (its wall clock may run out). Once
+over the cap, every process of the run is killed at once (`supervisor`), not left running
+until its pid 1 gets the CPU to die.
+
 What this cannot see: growth within one interval, and a process born and gone within one
 interval whose parent ignores ``SIGCHLD``. RLIMIT_NPROC, the per-process rlimits and the wall
-clock still bound those; a cgroup bounds them exactly.
+clock still bound those; a cgroup bounds them exactly. Per-process rlimits alone cannot hold
+the cap: RLIMIT_AS times RLIMIT_NPROC (16 GiB at the default limits) is far above it.
 """
 
 from __future__ import annotations
@@ -40,7 +56,8 @@ def _read(path: str, dir_fd: int | None) -> bytes:
 class ProcWatch:
     """Samples one run. ``proc`` is the run's own ``/proc`` path (pid namespace: every process
     in it belongs to the run), or a descriptor of the host's: then the run's processes are
-    those of its uid, or without one those of its session (best effort: ``setsid`` escapes)."""
+    those of its uid, or without one those of the supervisor's session, which the run may not
+    leave, less the supervisor itself."""
 
     def __init__(self, limits: dict[str, Any], proc: str | int, uid: int | None) -> None:
         self._memory_cap = int(limits["run_memory"])
@@ -52,6 +69,7 @@ class ProcWatch:
         self._before = os.stat(proc).st_dev if isinstance(proc, str) else None
         self._uid = uid
         self._session = -1
+        self._own = os.getpid()
         self._seen: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, start) -> (own, waited)
         self._lost = 0
         self._headroom = float(self._memory_cap)
@@ -60,7 +78,7 @@ class ProcWatch:
         pass
 
     def started(self, pid: int) -> None:
-        self._session = pid  # the child calls setsid(): its session id is its pid
+        self._session = os.getsid(0)  # the child stays in the supervisor's own session
 
     def _path(self, pid: int, name: str) -> str:
         return f"{pid}/{name}" if self._dir_fd is not None else f"{self._proc}/{pid}/{name}"
@@ -89,7 +107,7 @@ class ProcWatch:
                 continue  # gone between the listing and the read
             fields = stat[stat.rindex(b")") + 2 :].split()
             by_session = self._dir_fd is not None and self._uid is None
-            if by_session and int(fields[3]) != self._session:
+            if by_session and (int(fields[3]) != self._session or pid == self._own):
                 continue
             own, waited = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
             now[(pid, int(fields[19]))] = (own, waited)

@@ -20,15 +20,29 @@ from throne.envs.sandbox import isolation
 
 
 def confine(
-    run_dir: str, limits: dict[str, Any], uid: int | None, mount_proc: bool, own_user_ns: bool
+    run_dir: str,
+    limits: dict[str, Any],
+    uid: int | None,
+    mount_proc: bool,
+    own_user_ns: bool,
+    below_watcher: bool = False,
 ) -> None:
     """Limits, session, privileges. Order matters: mounts and setrlimit need root, so the uid
     drop comes last; NPROC binds only from then on.
 
     Without root (``own_user_ns``) there is no uid to drop to: the program gets a user
     namespace of its own instead, so that its capabilities reach nothing the server set up
-    (mounts included) and RLIMIT_NPROC counts this run's processes only."""
-    os.setsid()
+    (mounts included) and RLIMIT_NPROC counts this run's processes only.
+
+    ``below_watcher``: the supervisor holds the run-wide caps by looking at the run
+    (`procwatch`), so the run must never take the CPU from it. The program stays in the
+    supervisor's session (the supervisor made a fresh one, without a terminal), so in the
+    supervisor's scheduler group; it runs under SCHED_IDLE, which it cannot leave
+    (RLIMIT_NICE 0), and may not start a session (a new group) of its own."""
+    if below_watcher:
+        os.setpgid(0, 0)  # a group of its own to kill, in the supervisor's session
+    else:
+        os.setsid()
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     if mount_proc:
         # A private /proc for the new pid namespace: host processes become invisible.
@@ -48,12 +62,18 @@ def confine(
     set_limit(resource.RLIMIT_FSIZE, (limits["file_size"], limits["file_size"]))
     set_limit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
     set_limit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    if below_watcher:
+        # Back to SCHED_OTHER takes a nice value within RLIMIT_NICE: none is, at 0.
+        set_limit(resource.RLIMIT_NICE, (0, 0))
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     os.chdir(run_dir)
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
     isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
+    if below_watcher:
+        isolation.forbid_new_sessions()
 
 
 def _cpu_exceeded(signum: int, frame: object) -> None:

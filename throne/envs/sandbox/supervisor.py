@@ -87,11 +87,20 @@ def _run(
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        below_watcher = tree is None
+        if below_watcher:
+            # The run joins this session, and with it this process's scheduler group (an
+            # autogroup per session, where the kernel has them): inside it the supervisor,
+            # at normal priority, is always served before the run's SCHED_IDLE processes.
+            os.setsid()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             nested = bool(config["user_ns"]) and pid_ns
-            _child(stdin_fd, out_w, err_w, run_dir, path, limits, uid, pid_ns, nested, meter)
+            _child(
+                stdin_fd, out_w, err_w, run_dir, path, limits, uid, pid_ns, nested, meter,
+                below_watcher,
+            )  # fmt: skip
         meter.started(pid)
         os.close(stdin_fd)
         os.close(out_w)
@@ -131,6 +140,7 @@ def _child(
     pid_ns: bool,
     nested_user_ns: bool,
     meter: RunMeter,
+    below_watcher: bool,
 ) -> None:
     code = 125
     try:
@@ -139,7 +149,14 @@ def _child(
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.closerange(3, 1 << 16)
-        runner.confine(run_dir, limits, uid, mount_proc=pid_ns, own_user_ns=nested_user_ns)
+        runner.confine(
+            run_dir,
+            limits,
+            uid,
+            mount_proc=pid_ns,
+            own_user_ns=nested_user_ns,
+            below_watcher=below_watcher,
+        )
         code = runner.execute(path)
     except BaseException as exc:  # a broken sandbox, never the program: say what broke
         os.write(2, f"[sandbox] could not start the program: {exc}\n".encode())
@@ -227,7 +244,18 @@ def _collect(
 def _kill_all(pid: int, uid: int | None, pid_ns: bool) -> None:
     """Kill the program and everything it started."""
     if pid_ns:
-        # pid 1 of the namespace: the kernel kills every other member when it dies.
+        # The kernel kills every other member once pid 1 dies, but pid 1 dies only when it
+        # next runs, and meanwhile the others run on: at low priority that can be long. A
+        # fork of the supervisor is born in the run's namespace, where kill(-1) reaches every
+        # member but pid 1 at once. Fails only once pid 1 is gone, and everything with it.
+        with contextlib.suppress(OSError):
+            killer = os.fork()
+            if killer == 0:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(killer, 0)
         _signal(pid, signal.SIGKILL)
         return
     _signal(-pid, signal.SIGKILL)
