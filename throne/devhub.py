@@ -83,6 +83,7 @@ class Seen:
     query: str
     authorization: str | None
     accept_encoding: str | None = None
+    method: str = "GET"
 
 
 @dataclass
@@ -150,9 +151,7 @@ class FakeHub:
         self.branches[(repo, branch)] = sha
         return sha
 
-    def publish_files(
-        self, repo: str, files: Mapping[str, bytes], branch: str = "main"
-    ) -> str:
+    def publish_files(self, repo: str, files: Mapping[str, bytes], branch: str = "main") -> str:
         """A new commit of ``repo`` holding ``files`` (path -> bytes), on ``branch``; returns
         its sha. Weight files (`LFS_SUFFIXES`) are listed as LFS files with their sha256."""
         siblings = [
@@ -168,6 +167,16 @@ class FakeHub:
         for table in (self.commits, self.contents, self.branches):
             for key in [k for k in table if k[0] == repo]:
                 del table[key]
+
+    def downloads_of(self, repo: str, path: str) -> int:
+        """``GET`` requests for one file of ``repo``, any revision."""
+        return sum(
+            1
+            for s in self.seen
+            if s.method == "GET"
+            and s.path.startswith(f"/{repo}/resolve/")
+            and unquote(s.path).endswith(f"/{path}")
+        )
 
     def requests_for(self, repo: str) -> int:
         return sum(1 for s in self.seen if s.path.startswith(f"/api/models/{repo}/revision/"))
@@ -328,6 +337,7 @@ class FakeHub:
                 request.url.query,
                 request.headers.get("authorization"),
                 request.headers.get("accept-encoding"),
+                request.method,
             )
         )
         return raw_path
@@ -380,7 +390,8 @@ def _tree_entries(siblings: list[dict[str, Any]], under: str, recursive: bool) -
                 folders.add(prefix + "/".join(parts[:depth]))
         if not recursive and len(parts) > 1:
             continue
-        entry: dict[str, Any] = {"type": "file", "oid": s["blobId"], "size": s["size"], "path": name}
+        entry: dict[str, Any] = {"type": "file", "path": name}
+        entry.update(oid=s["blobId"], size=s["size"])
         if "lfs" in s:
             lfs = s["lfs"]
             entry["lfs"] = {"oid": lfs["sha256"], "size": lfs["size"], "pointerSize": 134}
