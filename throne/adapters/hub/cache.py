@@ -208,39 +208,24 @@ class ModelCache:
     # -- fetching ---------------------------------------------------------------------------
 
     def _size_on_hub(self, model: str, revision: str) -> int:
-        """The commit's bytes, from its model info; the Hub's refusals become reasons before
-        anything is downloaded."""
-        try:
-            with bounded_json_answers(_MAX_INFO_BYTES), bounded_waits(self._timeout):
-                info = self._api.model_info(
-                    model, revision=revision, files_metadata=True, timeout=self._timeout
-                )
-        except Exception as exc:
-            raise self._before_download(exc) from exc
+        info = commit_info(self._api, model, revision, self._timeout)
         if info.sha != revision:
             raise FetchFailed("revision_not_found", f"the hub names {revision} as {info.sha}")
-        return sum(s.size or 0 for s in info.siblings or ())
+        return info.size
 
     def _download(self, pair: Pair) -> Path:
         model, revision = pair
         partial = self.dir / "partial" / f"{_key(model, revision)}-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
         try:
-            try:
-                with bounded_waits(self._timeout):
-                    snapshot_download(
-                        model,
-                        revision=revision,
-                        cache_dir=partial,
-                        endpoint=self.endpoint,
-                        token=self._token or False,
-                        etag_timeout=self._timeout,
-                        library_name="throne",
-                        library_version=__version__,
-                        tqdm_class=_Quiet,
-                    )
-            except Exception as exc:
-                raise self._during_download(exc) from exc
+            download(
+                model,
+                revision,
+                endpoint=self.endpoint,
+                token=self._token,
+                timeout=self._timeout,
+                cache_dir=partial,
+            )
             size = _bytes_under(partial)
             final = self.dir / "entries" / _key(model, revision)
             shutil.rmtree(final, ignore_errors=True)
@@ -266,37 +251,6 @@ class ModelCache:
             seconds=round(time.monotonic() - started, 3),
         )
         return self._snapshot(self.dir / "entries", entry)
-
-    def _before_download(self, exc: Exception) -> FetchFailed:
-        if isinstance(exc, GatedRepoError):
-            return FetchFailed("repo_not_visible", "repo is gated")
-        if isinstance(exc, RepositoryNotFoundError):
-            return FetchFailed("repo_not_visible", "repo not found or private")
-        if isinstance(exc, DisabledRepoError):
-            return FetchFailed("repo_not_visible", "repo is disabled")
-        if isinstance(exc, RevisionNotFoundError):
-            return FetchFailed("revision_not_found", "revision not found")
-        if isinstance(exc, HFValidationError):
-            return FetchFailed("repo_not_visible", f"not a hub repo id ({_one_line(exc)})")
-        if isinstance(exc, HfHubHTTPError) and exc.response.status_code in (401, 403, 404):
-            return FetchFailed("repo_not_visible", f"hub answered {exc.response.status_code}")
-        return _unavailable(exc)
-
-    def _during_download(self, exc: Exception) -> FetchFailed:
-        # The repo and commit were there a moment ago: now missing means gone mid-download. A
-        # gated repo (a kind of missing one, to the library) lists its files but keeps them.
-        if isinstance(exc, GatedRepoError):
-            return FetchFailed("repo_not_visible", "repo is gated: its files need access")
-        if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError, DisabledRepoError)):
-            return FetchFailed("repo_vanished", _one_line(exc))
-        if isinstance(exc, EntryNotFoundError) and not isinstance(exc, LocalEntryNotFoundError):
-            return FetchFailed("repo_vanished", _one_line(exc))
-        if isinstance(exc, HfHubHTTPError) and exc.response.status_code in (401, 403, 404):
-            return FetchFailed("repo_vanished", f"hub answered {exc.response.status_code}")
-        disk = _disk_error(exc)
-        if disk is not None:
-            return FetchFailed("disk_full", _one_line(disk))
-        return _unavailable(exc)
 
     # -- the index --------------------------------------------------------------------------
 
@@ -376,6 +330,93 @@ class ModelCache:
     def _snapshot(root: Path, entry: _Entry) -> Path:
         folder = "models--" + "--".join(entry.model.split("/"))
         return root / _key(entry.model, entry.revision) / folder / "snapshots" / entry.revision
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What the Hub says of a commit before anything is downloaded."""
+
+    sha: str
+    files: int
+    size: int
+
+
+def commit_info(api: HfApi, model: str, revision: str, timeout: float) -> CommitInfo:
+    """The commit ``revision`` names, its file count and bytes, from its model info; the Hub's
+    refusals become `FetchFailed` reasons."""
+    try:
+        with bounded_json_answers(_MAX_INFO_BYTES), bounded_waits(timeout):
+            info = api.model_info(model, revision=revision, files_metadata=True, timeout=timeout)
+    except Exception as exc:
+        raise _before_download(exc) from exc
+    siblings = info.siblings or []
+    return CommitInfo(str(info.sha), len(siblings), sum(s.size or 0 for s in siblings))
+
+
+def download(
+    model: str,
+    revision: str,
+    *,
+    endpoint: str,
+    token: str | None,
+    timeout: float,
+    cache_dir: Path | None = None,
+    local_dir: Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """``snapshot_download`` of the commit into ``cache_dir`` (a Hugging Face cache) or
+    ``local_dir`` (a plain folder); its failures become `FetchFailed` reasons, a repo or commit
+    missing now being one that vanished since `commit_info` saw it."""
+    try:
+        with bounded_waits(timeout):
+            folder = snapshot_download(
+                model,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_dir=local_dir,
+                endpoint=endpoint,
+                token=token or False,
+                etag_timeout=timeout,
+                library_name="throne",
+                library_version=__version__,
+                tqdm_class=None if progress else _Quiet,
+            )
+    except Exception as exc:
+        raise _during_download(exc) from exc
+    return Path(folder)
+
+
+def _before_download(exc: Exception) -> FetchFailed:
+    if isinstance(exc, GatedRepoError):
+        return FetchFailed("repo_not_visible", "repo is gated")
+    if isinstance(exc, RepositoryNotFoundError):
+        return FetchFailed("repo_not_visible", "repo not found or private")
+    if isinstance(exc, DisabledRepoError):
+        return FetchFailed("repo_not_visible", "repo is disabled")
+    if isinstance(exc, RevisionNotFoundError):
+        return FetchFailed("revision_not_found", "revision not found")
+    if isinstance(exc, HFValidationError):
+        return FetchFailed("repo_not_visible", f"not a hub repo id ({_one_line(exc)})")
+    if isinstance(exc, HfHubHTTPError) and exc.response.status_code in (401, 403, 404):
+        return FetchFailed("repo_not_visible", f"hub answered {exc.response.status_code}")
+    return _unavailable(exc)
+
+
+def _during_download(exc: Exception) -> FetchFailed:
+    # The repo and commit were there a moment ago: now missing means gone mid-download. A
+    # gated repo (a kind of missing one, to the library) lists its files but keeps them.
+    if isinstance(exc, GatedRepoError):
+        return FetchFailed("repo_not_visible", "repo is gated: its files need access")
+    if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError, DisabledRepoError)):
+        return FetchFailed("repo_vanished", _one_line(exc))
+    if isinstance(exc, EntryNotFoundError) and not isinstance(exc, LocalEntryNotFoundError):
+        return FetchFailed("repo_vanished", _one_line(exc))
+    if isinstance(exc, HfHubHTTPError) and exc.response.status_code in (401, 403, 404):
+        return FetchFailed("repo_vanished", f"hub answered {exc.response.status_code}")
+    disk = _disk_error(exc)
+    if disk is not None:
+        return FetchFailed("disk_full", _one_line(disk))
+    return _unavailable(exc)
 
 
 def _key(model: str, revision: str) -> str:
