@@ -165,6 +165,7 @@ def open_model_hub(settings: Settings, environ: Mapping[str, str] | None = None)
         timeout=hub.timeout_seconds,
         budget=hub.budget_seconds,
         retry_after_failure=hub.retry_after_failure_seconds,
+        revision_grace=hub.revision_grace_seconds,
     )
 
 

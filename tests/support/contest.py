@@ -50,6 +50,8 @@ class Chain:
     neurons: dict[str, int] = field(default_factory=dict)
     commitments: dict[str, tuple[int, str]] = field(default_factory=dict)
     hashes: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (model, revision) -> the model hub's reason it can never be served
+    invalid: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def register(self, hotkey: str, uid: int | None = None) -> int:
         if uid is None:
@@ -70,6 +72,7 @@ class Chain:
             neurons=tuple(Neuron(uid, hk) for hk, uid in self.neurons.items()),
             commitments=tuple(Commitment(hk, b, t) for hk, (b, t) in self.commitments.items()),
             model_hashes=tuple((m, r, h) for (m, r), h in self.hashes.items()),
+            model_invalid=tuple((m, r, why) for (m, r), why in self.invalid.items()),
         )
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.db",
     "throne.cli.rank",
     "throne.cli.history",
+    "throne.cli.pull",
 )
 
 

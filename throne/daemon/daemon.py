@@ -159,8 +159,10 @@ class Daemon:
             if m is not None:
                 models.add(m)
         hashes = tuple(self.model_hub.model_hashes(sorted(models)))
-        if hashes:
-            snapshot = replace(snapshot, model_hashes=hashes)
+        # Learnt by the lookups just made: no request of its own.
+        invalid = tuple(self.model_hub.invalid_models(sorted(models)))
+        if hashes or invalid:
+            snapshot = replace(snapshot, model_hashes=hashes, model_invalid=invalid)
         return self.app.observe_chain(snapshot)
 
     async def _tick_loop(self, stop: asyncio.Event) -> None:

@@ -135,6 +135,9 @@ class ModelHubSettings:
     budget_seconds: Annotated[float, above(0)] = 20.0
     #: a failed lookup is tried again after this long (a missing repo or revision: 6x longer)
     retry_after_failure_seconds: Annotated[float, at_least(0)] = 600.0
+    #: a revision the hub does not know invalidates its miners only once the hub has said so
+    #: for this long (a push can take a moment to show)
+    revision_grace_seconds: Annotated[float, at_least(0)] = 900.0
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -1,4 +1,5 @@
-"""Every ModelHub adapter answers alike: known pairs with their hash, nothing else, no errors."""
+"""Every ModelHub adapter answers alike: known pairs with their hash, nothing else, no errors,
+and a known pair is never invalid."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.fake_hub import FakeHub, lfs_file
 from throne.adapters.hub import HuggingFaceHub
-from throne.adapters.hub.fixed import StaticModelHub
+from throne.adapters.hub.fixed import NoModelHub, StaticModelHub
 from throne.ports.model_hub import ModelHub
 
 WEIGHTS = b"the weights"
@@ -41,3 +42,18 @@ def test_only_known_pairs_come_back_with_their_hash(
     assert hub.model_hashes([UNKNOWN, known]) == [(*known, KNOWN_HASH)]
     assert hub.model_hashes([UNKNOWN]) == []
     assert hub.model_hashes(iter([known])) == [(*known, KNOWN_HASH)]
+
+
+def test_a_known_pair_is_not_invalid_and_asking_costs_no_request(
+    hub_and_known: tuple[ModelHub, tuple[str, str]],
+) -> None:
+    hub, known = hub_and_known
+    assert hub.invalid_models([]) == []
+    hub.model_hashes([known])
+    assert hub.invalid_models([known]) == []
+    assert hub.invalid_models(iter([known, known])) == []
+
+
+def test_no_hub_knows_nothing_invalid() -> None:
+    assert NoModelHub().invalid_models([UNKNOWN, ("org/affine-x", "main")]) == []
+    assert NoModelHub().model_hashes([UNKNOWN]) == []

@@ -295,6 +295,31 @@ def test_a_model_hash_equal_to_an_earlier_committers_marks_the_later_a_copy() ->
     assert d.miner("orig")["invalid_reason"] is None  # type: ignore[index]
 
 
+def test_a_model_the_hub_rules_out_invalidates_each_of_its_miners_once() -> None:
+    d = Driver()
+    d.join("a")
+    d.join("b")
+    d.sync()
+    d.chain.invalid[("org/affine-a", "r1")] = "repo is gated"
+    d.chain.invalid[("org/affine-nobody", "r1")] = "repo is disabled"
+    assert d.sync() == 1
+    assert d.miner("a")["invalid_reason"] == "hub:repo is gated"  # type: ignore[index]
+    assert d.miner("b")["invalid_reason"] is None  # type: ignore[index]
+    d.chain.invalid[("org/affine-a", "r1")] = "revision not found"
+    assert d.sync() == 0  # the first broken rule is kept, and recorded once
+    assert d.miner("a")["invalid_reason"] == "hub:repo is gated"  # type: ignore[index]
+    assert [m["hotkey"] for m in d.standings()["queue"]] == ["b"]
+
+
+def test_a_challenger_whose_model_the_hub_rules_out_mid_battle_is_terminated() -> None:
+    d = Driver()
+    in_battle(d)
+    d.chain.invalid[("org/affine-chal", "r1")] = "repo not found or private"
+    d.sync()
+    assert d.reason("chal") == "invalidated_mid_battle"
+    assert d.miner("chal")["invalid_reason"] == "hub:repo not found or private"  # type: ignore[index]
+
+
 def test_uid_changes_follow_the_hotkey_not_the_uid() -> None:
     d = Driver()
     d.join("a", uid=3)

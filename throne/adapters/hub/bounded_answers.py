@@ -7,7 +7,9 @@ however large it grows. The library lets its one process-wide client be built by
 ours (`huggingface_hub.set_client_factory`); ours is the library's own client with one more
 response hook. The hook acts only on requests made inside `bounded_json_answers`, in the thread
 that makes them, so any other use of the library in the process (downloads of weights) is left
-as it is. Inside it, every answer is:
+as it is. Inside `bounded_waits`, a request the library sends without a timeout of its own (the
+tree listing of ``snapshot_download``) waits at most the given seconds. Inside
+`bounded_json_answers`, every answer is:
 
 - refused (`AnswerRefused`) when it is compressed: the request asks for ``identity``, so the
   bytes counted are the bytes parsed, and a small compressed body cannot inflate past the bound;
@@ -39,6 +41,7 @@ from throne.domain.bounded_json import read_json
 IDENTITY = {"Accept-Encoding": "identity"}
 
 _LIMIT: ContextVar[int | None] = ContextVar("throne_hub_answer_limit", default=None)
+_WAIT: ContextVar[float | None] = ContextVar("throne_hub_wait_limit", default=None)
 _INSTALL = threading.Lock()
 
 
@@ -57,6 +60,18 @@ def bounded_json_answers(max_bytes: int) -> Iterator[None]:
         _LIMIT.reset(token)
 
 
+@contextmanager
+def bounded_waits(seconds: float) -> Iterator[None]:
+    """Within: a request of this thread sent with no timeout waits at most ``seconds`` for each
+    step (connect, read, write)."""
+    _install()
+    token = _WAIT.set(seconds)
+    try:
+        yield
+    finally:
+        _WAIT.reset(token)
+
+
 def _install() -> None:
     # Checked on every use, not once: anyone may set another factory, or close the session,
     # and the library then builds a client without the hook.
@@ -70,8 +85,21 @@ def _install() -> None:
 def _client() -> httpx2.Client:
     client = default_client_factory()
     hooks = client.event_hooks
-    client.event_hooks = {**hooks, "response": [*hooks.get("response", []), _bound]}
+    client.event_hooks = {
+        **hooks,
+        "request": [*hooks.get("request", []), _wait_bound],
+        "response": [*hooks.get("response", []), _bound],
+    }
     return client
+
+
+def _wait_bound(request: httpx2.Request) -> None:
+    seconds = _WAIT.get()
+    if seconds is None:
+        return
+    timeout = request.extensions.get("timeout")
+    if not isinstance(timeout, dict) or all(v is None for v in timeout.values()):
+        request.extensions["timeout"] = {k: seconds for k in ("connect", "read", "write", "pool")}
 
 
 def _bound(response: httpx2.Response) -> None:

@@ -8,9 +8,13 @@ from throne.ports.model_hub import ModelHub
 
 
 class NoModelHub(ModelHub):
-    """No hub reachable: hashes stay unknown, so copies are not detected."""
+    """No hub reachable: hashes stay unknown, so copies are not detected, and no model is
+    known to be invalid."""
 
     def model_hashes(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        return []
+
+    def invalid_models(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
         return []
 
 
@@ -22,3 +26,7 @@ class StaticModelHub(ModelHub):
 
     def model_hashes(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
         return [(m, r, self._hashes[(m, r)]) for m, r in models if (m, r) in self._hashes]
+
+    def invalid_models(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """Nothing: the map's models are local ones, served as they are."""
+        return []

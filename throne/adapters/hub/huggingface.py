@@ -6,6 +6,13 @@ answer's ``siblings`` carry each LFS file's sha256, from which `model_hash` comp
 rule's hash. A hash is only taken when the answer's ``sha`` is the committed revision itself: a
 branch, a tag or a short sha names a moving target.
 
+The same answers teach the Hub's validity rules (`invalid_models`): a repo that is gated,
+private, disabled or not found is invalid at its first such answer; a revision the Hub does not
+know only once it has said so in answers at least ``revision_grace`` seconds apart with no other
+answer about the pair between them (a push can take a moment to show); a revision that is not a
+full commit sha (40 lowercase hex digits) at once, without a request. A transient failure (429,
+5xx, a timeout, no connection, an unreadable answer) neither invalidates nor ends a grace.
+
 Hub trouble never raises: the hash stays unknown this time. A commit is immutable, so a known
 hash is kept for the life of the process; a failed lookup waits out a backoff before it is tried
 again, and an overloaded or unreachable hub (429, 5xx, no connection) pauses every lookup, so an
@@ -21,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx2
 import structlog
@@ -48,13 +55,19 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 bytes each, so 32 MiB holds the listing of any real repository, with room to spare."""
 # Hub repo ids: "name" or "namespace/name", of letters, digits, "-", "_" and ".".
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+GATED = "repo is gated"
+NOT_FOUND_OR_PRIVATE = "repo not found or private"
+REVISION_NOT_FOUND = "revision not found"
+DISABLED = "repo is disabled"
+NOT_FULL_SHA = "revision is not a full commit sha"
 # What the library's typed errors say, after the status: the repo or revision that is missing,
 # not visible to us, or closed. Subclasses first (a gated repo is a kind of missing repo).
 _NOT_VISIBLE = (
-    (GatedRepoError, "repo is gated"),
-    (RepositoryNotFoundError, "repo not found or private"),
-    (RevisionNotFoundError, "revision not found"),
-    (DisabledRepoError, "repo is disabled"),
+    (GatedRepoError, GATED),
+    (RepositoryNotFoundError, NOT_FOUND_OR_PRIVATE),
+    (RevisionNotFoundError, REVISION_NOT_FOUND),
+    (DisabledRepoError, DISABLED),
 )
 
 Pair = tuple[str, str]
@@ -71,6 +84,15 @@ class _Outcome:
     hub_wide: bool = False
     #: a settled answer (no weights, a moving revision...): logged once, not at every retry
     settled: bool = False
+    #: a validity rule the pair breaks for good (one of `_NOT_VISIBLE`'s reasons)
+    invalid: str = ""
+    #: the hub says the revision is not there: invalid once that lasts ``revision_grace``
+    revision_missing: bool = False
+
+    @property
+    def answered(self) -> bool:
+        """The hub said something about the pair itself (not a transient failure)."""
+        return self.hash is not None or self.settled or bool(self.invalid)
 
 
 class HuggingFaceHub(ModelHub):
@@ -88,9 +110,13 @@ class HuggingFaceHub(ModelHub):
         concurrency: int = 4,
         clock: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_BODY_BYTES,
+        revision_grace: float = 900.0,
     ) -> None:
         if timeout <= 0 or budget <= 0 or retry_after_failure < 0 or concurrency < 1:
             raise ValueError("timeout, budget and concurrency must be positive")
+        if revision_grace < 0:
+            raise ValueError("revision_grace must not be negative")
+        self._revision_grace = revision_grace
         self.endpoint = endpoint.rstrip("/")
         self._token = token or None
         self._timeout = timeout
@@ -117,6 +143,9 @@ class HuggingFaceHub(ModelHub):
         self._hub_not_before = float("-inf")
         self._in_flight: set[Pair] = set()
         self._told: set[tuple[Pair, str]] = set()
+        self._invalid: dict[Pair, str] = {}
+        #: when the running streak of "revision not found" answers began
+        self._missing_since: dict[Pair, float] = {}
         self.log = structlog.get_logger("throne.hub")
 
     def model_hashes(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
@@ -135,6 +164,16 @@ class HuggingFaceHub(ModelHub):
             self._look_up(due, deadline=start + self._budget)
         with self._lock:
             return [(m, r, self._hashes[(m, r)]) for m, r in pairs if (m, r) in self._hashes]
+
+    def invalid_models(self, models: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        found: list[tuple[str, str, str]] = []
+        with self._lock:
+            for model, revision in dict.fromkeys(models):
+                if not FULL_SHA.fullmatch(revision):
+                    found.append((model, revision, NOT_FULL_SHA))
+                elif (model, revision) in self._invalid:
+                    found.append((model, revision, self._invalid[(model, revision)]))
+        return found
 
     def _look_up(self, pairs: list[Pair], deadline: float) -> None:
         todo = collections.deque(pairs)
@@ -190,8 +229,11 @@ class HuggingFaceHub(ModelHub):
                 self._not_before[pair] = now + outcome.retry_in
                 if outcome.hub_wide:
                     self._hub_not_before = max(self._hub_not_before, now + outcome.retry_in)
+            newly_invalid = self._judge(pair, outcome, now)
             first_time = (pair, outcome.reason) not in self._told
             self._told.add((pair, outcome.reason))
+        if newly_invalid:
+            self.log.warning("model_invalid", model=model, revision=revision, reason=newly_invalid)
         if outcome.hash is not None:
             self.log.info("model_hash_found", model=model, revision=revision, hash=outcome.hash)
         elif first_time or not outcome.settled:
@@ -203,6 +245,21 @@ class HuggingFaceHub(ModelHub):
                 retry_in_seconds=round(outcome.retry_in, 1),
                 hub_paused=outcome.hub_wide,
             )
+
+    def _judge(self, pair: Pair, outcome: _Outcome, now: float) -> str:
+        """The validity rule ``outcome`` newly breaks, if any (called with the lock held)."""
+        if pair in self._invalid:
+            return ""
+        reason = outcome.invalid
+        if outcome.revision_missing:
+            since = self._missing_since.setdefault(pair, now)
+            if now - since >= self._revision_grace:
+                reason = REVISION_NOT_FOUND
+        elif outcome.answered:
+            self._missing_since.pop(pair, None)
+        if reason:
+            self._invalid[pair] = reason
+        return reason
 
     def _ask(self, model: str, revision: str) -> _Outcome:
         if not _REPO_ID.fullmatch(model) or ".." in model:
@@ -221,9 +278,12 @@ class HuggingFaceHub(ModelHub):
         if info.sha != revision:
             return self._settled(f"revision is not a full commit sha (hub: {info.sha})")
         digest = model_hash(info.siblings)
+        closed = GATED if info.gated else NOT_FOUND_OR_PRIVATE if info.private else ""
+        if info.disabled:
+            closed = DISABLED
         if digest is None:
-            return self._settled("no LFS *.safetensors or *.bin file")
-        return _Outcome(hash=digest)
+            return replace(self._settled("no LFS *.safetensors or *.bin file"), invalid=closed)
+        return _Outcome(hash=digest, invalid=closed)
 
     def _failure(self, exc: Exception) -> _Outcome:
         """What a failed ``model_info`` means; an exception no rule names goes on up."""
@@ -251,9 +311,12 @@ class HuggingFaceHub(ModelHub):
         for kind, what in _NOT_VISIBLE:
             if isinstance(exc, kind):
                 # Missing, private, gated or disabled: none of it changes soon.
+                missing = what == REVISION_NOT_FOUND
                 return _Outcome(
                     reason=f"not found or not visible ({status}): {what}",
                     retry_in=self._retry_after_missing,
+                    invalid="" if missing else what,
+                    revision_missing=missing,
                 )
         if status == 429:
             wait = _retry_after_seconds(exc.response.headers.get("Retry-After"))

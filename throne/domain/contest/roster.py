@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 
 def observe(contest: Contest, snapshot: ChainSnapshot) -> None:
-    """Commitments first seen (in block order), second commitments, uid changes, then model
-    hashes and the copies they reveal."""
+    """Commitments first seen (in block order), second commitments, uid changes, the model
+    hub's validity rules, then model hashes and the copies they reveal."""
     uids = {n.hotkey: n.uid for n in snapshot.neurons}
     readable = [c for c in snapshot.commitments if c.status in ("plain", "revealed")]
     for com in sorted(readable, key=lambda c: (c.block, c.hotkey)):
@@ -42,6 +42,7 @@ def observe(contest: Contest, snapshot: ChainSnapshot) -> None:
             contest.trigger_event(contest.Deregistered, hotkey=hk, block=snapshot.block)
         else:
             contest.trigger_event(contest.Registered, hotkey=hk, uid=now, block=snapshot.block)
+    _record_model_invalid(contest, snapshot)
     _record_model_hashes(contest, snapshot)
 
 
@@ -90,6 +91,20 @@ def _first_commitment(
     problem = validity_problem(parsed, hotkey, contest.config.model_marker)
     if problem is not None:
         invalidate(contest, hotkey, problem, block, digest)
+
+
+def _record_model_invalid(contest: Contest, snapshot: ChainSnapshot) -> None:
+    """Every miner on a pair the model hub says can never be served is invalidated, once
+    (`invalidate` keeps the first broken rule), the hub's reason prefixed ``hub:``."""
+    if not snapshot.model_invalid:
+        return
+    reasons: dict[tuple[str | None, str | None], str] = {}
+    for m, r, why in snapshot.model_invalid:
+        reasons.setdefault((m, r), why)
+    for hk, rec in sorted(contest.miners.items()):
+        broken = reasons.get((rec.model, rec.revision))
+        if broken is not None and rec.valid:
+            invalidate(contest, hk, f"hub:{broken}", snapshot.block, None)
 
 
 def _record_model_hashes(contest: Contest, snapshot: ChainSnapshot) -> None:

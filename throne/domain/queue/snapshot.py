@@ -43,6 +43,8 @@ class ChainSnapshot:
     commitments: tuple[Commitment, ...] = ()
     #: model hashes known for (model, revision) pairs, e.g. from the model hub; optional.
     model_hashes: tuple[tuple[str, str, str], ...] = field(default=())
+    #: (model, revision, reason) pairs that break a model hub's validity rule for good
+    model_invalid: tuple[tuple[str, str, str], ...] = field(default=())
 
     def uid_of(self, hotkey: str) -> int | None:
         for n in self.neurons:
