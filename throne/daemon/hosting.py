@@ -110,7 +110,7 @@ class _Retry:
 
 
 @dataclass(frozen=True)
-class HostingSettings:
+class Schedule:
     """How many queue members are pre-deployed, how often deployments are checked and how
     many failed checks in a row make one unhealthy, how often the scheduler looks, and the
     backoff before a failed deploy is tried again (doubling up to ``max_retry``)."""
@@ -177,7 +177,7 @@ class Hosting:
         app: ThroneApplication,
         host: ModelHost,
         reads: ReadSide,
-        settings: HostingSettings | None = None,
+        settings: Schedule | None = None,
         *,
         current_block: Callable[[], int] | None = None,
         pin: Pin | None = None,
@@ -191,7 +191,7 @@ class Hosting:
         self.app = app
         self.host = host
         self.reads = reads
-        self.settings = settings or HostingSettings()
+        self.settings = settings or Schedule()
         self._current_block = current_block
         self._pin = pin
         self._record = record

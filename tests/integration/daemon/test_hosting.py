@@ -11,7 +11,7 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.contest import Driver, fixed, small_config
 from tests.support.miner_host import MinerHost
-from throne.daemon.hosting import Hosting, HostingSettings
+from throne.daemon.hosting import Hosting, Schedule
 from throne.envs.sat import SatEnvironment
 from throne.observability.metrics import ThroneMetrics
 from throne.ports.model_endpoints import NotDeployed, UnknownModel
@@ -56,7 +56,7 @@ class Run:
             d.app,
             host,
             d.reads,
-            HostingSettings(**{"health_every": 10.0, "unhealthy_after": 2, **settings}),  # type: ignore[arg-type]
+            Schedule(**{"health_every": 10.0, "unhealthy_after": 2, **settings}),  # type: ignore[arg-type]
             current_block=lambda: d.chain.block,
             pin=lambda pairs: self.pins.append(list(pairs)),
             record=self.recorded.append,
