@@ -8,9 +8,9 @@
 - hosting (when the models are hosted, `throne.daemon.hosting`): the champion, the challenger
   and the next queue members deployed; a battle starts only once both sides answer.
 
-Chain sync, tick, weights and hosting are the writer's loops: on a log with a role lock (PostgreSQL) they
-run only while this daemon holds it, and the daemon otherwise stands by, sampling
-(``throne.daemon.role``).
+Chain sync, tick, weights and hosting are the writer's loops: on a log with a role lock
+(PostgreSQL) they run only while this daemon holds it, and the daemon otherwise stands by,
+sampling (``throne.daemon.role``).
 
 Stopping (``stop`` set, e.g. by SIGTERM) ends every loop at its next await; the sampler
 abandons what is in flight and records what has finished.
@@ -90,9 +90,10 @@ class Daemon:
         hosting: Hosting | None = None,
     ) -> None:
         """``hosting``: the scheduler of the miners' deployments, when models are hosted
-        (None: a gateway serves every model, always ready); ``stall_after``: seconds a loop may go without completing an iteration before it is
-        reported in outage, for all loops or by name (default: `stall_bound` of the poll);
-        ``reads``: the read side of the log (default: one of its own, in memory)."""
+        (None: a gateway serves every model, always ready); ``stall_after``: seconds a loop
+        may go without completing an iteration before it is reported in outage, for all loops
+        or by name (default: `stall_bound` of the poll); ``reads``: the read side of the log
+        (default: one of its own, in memory)."""
         self.app = app
         self.reads = reads if reads is not None else ReadSide(app)
         self.chain = chain

@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import structlog
@@ -300,7 +301,7 @@ class Hosting:
                 self.log.info("deployment_adopted", hotkey=d.hotkey, id=d.id, role=d.role)
             else:
                 self.log.info("deployment_removed", hotkey=d.hotkey, id=d.id, why="not desired")
-                self._call(lambda d=d: self.host.teardown(d), "teardown")  # type: ignore[misc]
+                self._call(partial(self.host.teardown, d), "teardown")
         self._publish()
 
     def reconcile(self) -> None:
@@ -486,7 +487,7 @@ class Hosting:
             for _, h in due:
                 h.busy = True
         for key, held in due:
-            self._spawn(lambda k=key, h=held: self._health(k, h), f"health:{key[0]}")  # type: ignore[misc]
+            self._spawn(partial(self._health, key, held), f"health:{key[0]}")
 
     def _health(self, key: Miner, held: _Held) -> None:
         d = held.deployment
@@ -597,5 +598,3 @@ class Hosting:
                 self._recorded = rows
             except Exception as exc:  # the table is for readers: the next pass tries again
                 self.log.error("deployments_not_recorded", error=f"{type(exc).__name__}: {exc}")
-
-

@@ -4,7 +4,8 @@ Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
 ``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
 for the copy rule), ``[hosting]`` (who serves the miners' models: a gateway, this machine's
-engines, SSH boxes or the miners' Chutes). `throne config show` prints the effective values, passwords and keys hidden.
+engines, SSH boxes or the miners' Chutes). `throne config show` prints the effective values,
+passwords and keys hidden.
 
 Every value is checked when the file is loaded: its type against its default's, and its range
 against the rule annotated on its field (``Annotated[float, above(0)]``, see
@@ -335,12 +336,12 @@ def _hosting(table: Any, where: str) -> HostingSettings:
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
     if hosting.host == "local" and not local.command.strip():
-        raise SettingsError(f"{where[:-1]}.local]: host = \"local\" needs an engine command")
+        raise SettingsError(f'{where[:-1]}.local]: host = "local" needs an engine command')
     if hosting.host == "ssh":
         if not ssh.command.strip():
-            raise SettingsError(f"{where[:-1]}.ssh]: host = \"ssh\" needs an engine command")
+            raise SettingsError(f'{where[:-1]}.ssh]: host = "ssh" needs an engine command')
         if not ssh.boxes:
-            raise SettingsError(f"{where[:-1]}.ssh]: host = \"ssh\" needs at least one box")
+            raise SettingsError(f'{where[:-1]}.ssh]: host = "ssh" needs at least one box')
     return hosting
 
 
@@ -351,7 +352,9 @@ def _ssh(table: Any, where: str) -> SshHostSettings:
     raw_boxes = given.pop("boxes", [])
     top = _typed(SshHostSettings(), given, where, skip={"boxes"})
     if not isinstance(raw_boxes, list):
-        raise SettingsError(f"{where}: boxes must be a list of tables, got {type(raw_boxes).__name__}")
+        raise SettingsError(
+            f"{where}: boxes must be a list of tables, got {type(raw_boxes).__name__}"
+        )
     boxes = []
     for i, raw in enumerate(raw_boxes):
         at = f"{where} boxes[{i}]"

@@ -129,9 +129,7 @@ def test_a_battle_waits_for_both_sides_and_the_pre_deployed_one_keeps_its_engine
     [first] = [r["deployment_id"] for r in run.hosting.deployed_now() if r["hotkey"] == "a"]
     assert run.tick(5) == ["battle_started"]
     run.until(lambda: run.roles().get("a") == "challenger", "promoted in place")
-    assert [r["deployment_id"] for r in run.hosting.deployed_now() if r["hotkey"] == "a"] == [
-        first
-    ]
+    assert [r["deployment_id"] for r in run.hosting.deployed_now() if r["hotkey"] == "a"] == [first]
     assert [s.hotkey for s in host.deployed].count("a") == 1
     endpoint = run.hosting.endpoints.resolve(model("a"), "r1")
     assert endpoint.model == model("a") and endpoint.base_url.startswith("http://127.0.0.1:")
@@ -177,7 +175,9 @@ def test_a_failed_deploy_of_the_queue_head_releases_it_bounded_then_unservable(
     run.clock.advance(5.0)
     run.until(lambda: d.status("a") == "terminated", "second failure terminates")
     assert d.reason("a") == "unservable"
-    said = [e for e in d.app.events.get(d.app.contest_id) if type(e).__name__ == "ChallengerReleased"]
+    said = [
+        e for e in d.app.events.get(d.app.contest_id) if type(e).__name__ == "ChallengerReleased"
+    ]
     assert [e.reason for e in said] == ["deploy_failed:port_taken"]
     run.until(lambda: run.roles().get("b") == "pre_challenger", "the next one moves up")
 
@@ -269,6 +269,90 @@ def test_a_restart_adopts_what_is_wanted_and_removes_the_rest(host: MinerHost) -
     restarted = Run(d, host)
     restarted.hosting.recover()
     assert restarted.roles() == {"champ": "champion"}
-    assert host.running_ids() == before & set(r["deployment_id"] for r in restarted.hosting.deployed_now())
-    restarted.until(lambda: restarted.roles() == {"champ": "champion", "a": "pre_challenger"}, "a redeployed")
+    assert host.running_ids() == before & set(
+        r["deployment_id"] for r in restarted.hosting.deployed_now()
+    )
+    restarted.until(
+        lambda: restarted.roles() == {"champ": "champion", "a": "pre_challenger"}, "a redeployed"
+    )
     assert len(host.running()) == 2, "no orphan, no slot leaked"
+
+
+def test_the_sampler_leaves_work_pending_while_its_model_is_not_deployed(
+    host: MinerHost,
+) -> None:
+    import asyncio
+
+    from throne.adapters.inference import AiohttpChatCompletions
+    from throne.adapters.storage.responses import InMemoryResponseStore
+    from throne.daemon.sampler import Sampler
+    from throne.daemon.settings import SamplerSettings
+    from throne.ports.model_endpoints import Endpoint
+
+    d = Driver()
+    d.join("champ", block=1)
+    d.sync()
+    assert d.tick(2) == ["pool_refreshed"]
+    assert d.tick(3) == ["crowned"]
+    host.gate(model("champ"))
+    run = Run(d, host)
+    run.hosting.reconcile()  # the champion is wanted, its engine loading
+    asked: list[str] = []
+
+    class Watched:
+        """The hosting's endpoints, counting the lookups (how the test knows the sampler ran)."""
+
+        def resolve(self, m: str, revision: str) -> Endpoint:
+            asked.append(m)
+            return run.hosting.endpoints.resolve(m, revision)
+
+    before = {(w.env, w.task_id, w.attempt) for w in d.app.pending_work()}
+    s = Sampler(
+        d.app,
+        {"SAT": SatEnvironment()},
+        Watched(),
+        AiohttpChatCompletions(),
+        InMemoryResponseStore(),
+        SamplerSettings(concurrency=4, batch_size=2),
+        reads=d.reads,
+    )
+
+    async def go(until: Callable[[], bool]) -> None:
+        import time
+
+        stop = asyncio.Event()
+        loop = asyncio.create_task(s.run(stop, poll_seconds=0.02))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not until() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await loop
+
+    asyncio.run(go(lambda: len(asked) >= 20))
+    assert len(asked) >= 20
+    assert s.stats.asked == 0 and s.stats.recorded == 0, "nothing started, nothing failed"
+    assert {(w.env, w.task_id, w.attempt) for w in d.app.pending_work()} == before
+    host.release_gate(model("champ"))
+    run.until(lambda: run.hosting.ready("champ", "r1"), "deployed")
+    asyncio.run(go(lambda: s.stats.recorded >= 2))
+    assert s.stats.by_outcome is not None and s.stats.by_outcome.get("ok", 0) >= 2
+    assert "infra_error" not in s.stats.by_outcome
+
+
+def test_throne_check_reports_the_hosts_own_probes(host: MinerHost) -> None:
+    from throne.cli.check import Check, host_checks
+    from throne.daemon.settings import settings_from_dict
+
+    settings = settings_from_dict(
+        {"hosting": {"host": "local", "local": {"command": "engine {port}"}}}, {"SAT": (0, 1000)}
+    )
+    assert host_checks(settings, host) == [Check("host: slots", "ok", "slots free 4 of 4")]
+    host.slots = 0
+    assert host_checks(settings, host) == [Check("host: slots", "fail", "slots free 0 of 0")]
+
+    class Broken(MinerHost):
+        def preflight(self):  # type: ignore[no-untyped-def]
+            raise OSError("no such box")
+
+    [failed] = host_checks(settings, Broken([SatEnvironment()]))
+    assert failed == Check("host (local)", "fail", "OSError: no such box")
