@@ -37,6 +37,19 @@ def test_a_hosting_daemon_decides_battles_and_tears_the_losers_down(tmp_path: Pa
             s = read_standings(app)
         return len(s["terminated"])
 
+    def settled() -> bool:
+        """Two battles decided, and the scheduler caught up with them (losers gone)."""
+        with world.app() as app:
+            s = read_standings(app)
+        if len(s["terminated"]) < 2 or not any(d["torn_down"] for d in hosting.deployments()):
+            return False
+        engine = services.db.create_engine()
+        try:
+            table = {r["hotkey"] for r in read_deployments(engine)}
+        finally:
+            engine.dispose()
+        return not table & {m["hotkey"] for m in s["terminated"]}
+
     async def run() -> None:
         nonlocal most_deployed
         stop = asyncio.Event()
@@ -44,7 +57,7 @@ def test_a_hosting_daemon_decides_battles_and_tears_the_losers_down(tmp_path: Pa
         deadline = time.monotonic() + DEADLINE_SECONDS
         while time.monotonic() < deadline and not task.done():
             most_deployed = max(most_deployed, len(host.running()))
-            if decided() >= 2 and any(d["torn_down"] for d in hosting.deployments()):
+            if settled():
                 break
             await asyncio.sleep(0.2)
         stop.set()
@@ -53,7 +66,9 @@ def test_a_hosting_daemon_decides_battles_and_tears_the_losers_down(tmp_path: Pa
 
     try:
         asyncio.run(run())
-        table = read_deployments(services.db.create_engine())
+        engine = services.db.create_engine()
+        table = read_deployments(engine)
+        engine.dispose()
     finally:
         services.close_sync()
         host.close_all()
