@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from throne.ports.chain import Chain
 from throne.ports.model_endpoints import ModelEndpoints
+from throne.ports.model_host import ModelHost
 from throne.ports.model_hub import ModelHub
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from throne.adapters.storage.lock import SqliteRoleLock
     from throne.application import ThroneApplication
     from throne.daemon.daemon import Daemon
+    from throne.daemon.hosting import Hosting
     from throne.daemon.sampler import Sampler
     from throne.daemon.settings import Settings, ValidatorSettings
     from throne.domain.contest.config import ContestConfig
@@ -203,7 +205,92 @@ def _stall_after(settings: Settings) -> dict[str, float]:
         "sampler": base,
         "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
         "projections": base,
+        "hosting": base,
     }
+
+
+@dataclass
+class HostChoice:
+    """The configured host, and the model cache its engines load from (None when the host
+    downloads nothing itself)."""
+
+    host: ModelHost
+    pin: Any = None
+
+
+def open_model_host(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> HostChoice | None:
+    """The host ``[hosting]`` names; None for ``static`` (a gateway serves every model)."""
+    h = settings.hosting
+    if h.host == "static":
+        return None
+    env = os.environ if environ is None else environ
+    data = Path(settings.validator.data_dir).expanduser() / "hosting"
+    if h.host == "chutes":
+        from throne.adapters.hosting.chutes import (  # type: ignore[import-not-found]
+            ChutesEndpoints,
+        )
+
+        return HostChoice(
+            ChutesEndpoints(
+                h.chutes.api,
+                api_key=env.get(h.chutes.key_env) or None,
+                url_template=h.chutes.url_template,
+            )
+        )
+    if h.host == "ssh":
+        from throne.adapters.hosting.ssh_engine import (  # type: ignore[import-not-found]
+            SshBox,
+            SshEngineHost,
+        )
+
+        boxes = [
+            SshBox(
+                b.name,
+                b.host,
+                port=b.port,
+                user=b.user,
+                key_file=Path(b.key_file).expanduser() if b.key_file else None,
+                slots=tuple(b.slots),
+                known_hosts=Path(b.known_hosts).expanduser() if b.known_hosts else None,
+            )
+            for b in h.ssh.boxes
+        ]
+        return HostChoice(
+            SshEngineHost(
+                h.ssh.command,
+                boxes=boxes,
+                ports=range(*h.ssh.ports),
+                ready_timeout=h.ready_timeout,
+                state_dir=data / "ssh",
+            )
+        )
+    from throne.adapters.hosting.local_engine import (  # type: ignore[import-not-found]
+        LocalEngineHost,
+    )
+    from throne.adapters.hub.cache import ModelCache  # type: ignore[import-not-found]
+
+    hub = settings.model_hub
+    cache_dir = Path(h.cache.dir).expanduser() if h.cache.dir else data.parent / "models"
+    cache = ModelCache(
+        cache_dir,
+        h.cache.max_bytes,
+        endpoint=hub.resolved_endpoint(env),
+        token=hub.resolved_token(env),
+    )
+    return HostChoice(
+        LocalEngineHost(
+            h.local.command,
+            slots=tuple(h.local.slots),
+            ports=range(*h.local.ports),
+            ready_timeout=h.ready_timeout,
+            state_dir=data / "local",
+            log_dir=data / "logs",
+            model_files=cache.fetch,
+        ),
+        pin=cache.pin,
+    )
 
 
 @dataclass
@@ -220,6 +307,8 @@ class Services:
     closers: list[Any] = field(default_factory=list)
     metrics: ThroneMetrics | None = None
     status: StatusProcess | None = None
+    #: the scheduler of the miners' deployments, when the models are hosted
+    hosting: Hosting | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -245,11 +334,13 @@ def build(
     with_weights: bool = True,
     pool_secret: bytes | None = None,
     role: str = "daemon",
+    host: ModelHost | None = None,
 ) -> Services:
     """Everything ``throne run`` (``role="daemon"``) or ``throne worker`` (``"worker"``) runs.
 
     A worker only samples the work in the shared log: it opens no chain (it holds a
-    :class:`NoChain`) and sets no weights."""
+    :class:`NoChain`) and sets no weights. ``host`` serves the miners' models instead of the
+    one ``[hosting]`` names (the demo's and the tests' own)."""
     with ExitStack() as undo:  # on any failure, close what was opened, in reverse order
         services = _build(
             undo,
@@ -263,6 +354,7 @@ def build(
             with_weights=with_weights,
             pool_secret=pool_secret,
             role=role,
+            host=host,
         )
         undo.pop_all()
     return services
@@ -304,16 +396,19 @@ def _build(
     with_weights: bool,
     pool_secret: bytes | None,
     role: str,
+    host: ModelHost | None = None,
 ) -> Services:
     from throne.adapters.chain.absent import NoChain
     from throne.adapters.inference.endpoints import StaticModelEndpoints
     from throne.adapters.inference.policy import Deadlines, RetryPolicy
     from throne.adapters.storage.claims import SqlWorkClaims
     from throne.adapters.storage.database import check_database, resolve_database
+    from throne.adapters.storage.deployments import SqlDeployments
     from throne.adapters.storage.lock import PostgresRoleLock
     from throne.adapters.storage.responses import SqlResponseStore
     from throne.adapters.storage.schema import creating
     from throne.daemon.daemon import Daemon
+    from throne.daemon.hosting import Hosting, Schedule
     from throne.daemon.projections import ProjectionKeeper
     from throne.daemon.sampler import Sampler
     from throne.daemon.weight_setter import WeightSetter
@@ -344,13 +439,13 @@ def _build(
         engine = db.create_engine()
         undo.callback(engine.dispose)
         responses = SqlResponseStore(engine)
-        host = socket.gethostname()
+        hostname = socket.gethostname()
         # On SQLite the daemon is its log's only one, and a restarted daemon takes its claims
         # back at once; on PostgreSQL a standby beside it must not share its name.
         default_name = (
-            f"{host}:daemon"
+            f"{hostname}:daemon"
             if role == "daemon" and db.backend == "sqlite"
-            else f"{host}:{role}:{os.getpid()}"
+            else f"{hostname}:{role}:{os.getpid()}"
         )
         claims = SqlWorkClaims(
             engine,
@@ -365,6 +460,9 @@ def _build(
             also=[DecisionsProjection(app.config.netuid)],
         )
         projections = ProjectionKeeper(reads, db, metrics)
+        hosted = role == "daemon" and endpoints is None
+        hosted = hosted and (host is not None or settings.hosting.host != "static")
+        deployments = SqlDeployments(engine) if hosted else None
     secret = pool_secret if pool_secret is not None else _secret(v)
     if environments is None:
         sandbox = open_sandbox(_private_paths(v, db))
@@ -381,6 +479,35 @@ def _build(
         retry=retry or RetryPolicy(attempts=1 + settings.sampler.retries),
         trust_env=bool(settings.inference.get("proxy_from_environment", False)),
     )
+
+    # Only the writer hosts (it decides, and releases what cannot be served); a worker samples
+    # what the gateway serves.
+    hosting = None
+    if deployments is not None:
+        pin = None
+        if host is None:
+            choice = open_model_host(settings)
+            if choice is not None:
+                host, pin = choice.host, choice.pin
+        if host is not None:
+            undo.callback(host.close)
+            h = settings.hosting
+            hosting = Hosting(
+                app,
+                host,
+                reads,
+                Schedule(
+                    pre_deploy=h.pre_deploy,
+                    health_every=h.health_every,
+                    unhealthy_after=h.unhealthy_after,
+                    poll_seconds=v.poll_seconds,
+                ),
+                current_block=lambda: daemon.state.synced_block,
+                pin=pin,
+                record=deployments.replace,
+                metrics=metrics,
+            )
+            endpoints = hosting.endpoints
 
     def on_sample(sample: Sample, latency: float) -> None:
         metrics.observe_sample(sample.env, sample.outcome, latency or None)
@@ -423,14 +550,18 @@ def _build(
         role_lock=PostgresRoleLock(db) if role == "daemon" and db.backend == "postgresql" else None,
         stall_after=_stall_after(settings),
         reads=reads,
+        hosting=hosting,
     )
     closers: list[Any] = [engine.dispose]
+    if hosting is not None:
+        closers.append(hosting.host.close)
     if sandbox is not None:
         closers.append(sandbox.close)
     if writer_lock is not None:
         closers.append(writer_lock.release)
     services = Services(settings, db, app, reads, chain, client, sampler, daemon, closers)
     services.metrics = metrics
+    services.hosting = hosting
     if v.status_port:
         # In a process of its own: viewers must not take the daemon's CPU from sampling.
         server = StatusProcess(
@@ -505,6 +636,14 @@ def init_log(db: Database) -> None:
             record_schema_version(engine)
         finally:
             engine.dispose()
+
+
+def deployed_hotkeys(reads: ReadSide) -> set[str]:
+    """The hotkeys whose models the hosting daemon serves now (its deployments table; none
+    for a log never hosted, or one without a database)."""
+    from throne.adapters.storage.deployments import read_deployments
+
+    return set() if reads.store is None else {r["hotkey"] for r in read_deployments(reads.store)}
 
 
 def log_schema_version(db: Database) -> int | None:

@@ -31,6 +31,8 @@ from throne.domain.queue.snapshot import ChainSnapshot
 __all__ = ["RecordReport", "ThroneApplication", "WorkItem"]
 
 T = TypeVar("T")
+#: whether a miner's model, ``(hotkey, revision)``, is served now
+Ready = Callable[[str, str], bool]
 MAX_ATTEMPTS = 8
 MAX_STEPS_PER_TICK = 8
 
@@ -103,11 +105,15 @@ class ThroneApplication(Application[UUID]):
 
         return self._retry(run)
 
-    def tick(self, block: int, seed: bytes) -> list[Step]:
-        """Take every contest step due at ``block``; returns what happened, in order."""
+    def tick(self, block: int, seed: bytes, ready: Ready | None = None) -> list[Step]:
+        """Take every contest step due at ``block``; returns what happened, in order.
+
+        ``ready(hotkey, revision)`` says whether a miner's model is served now (the daemon's
+        hosting); a battle starts only once the champion and the queue head both are. None:
+        every model is always served (a gateway that serves them all)."""
         steps: list[Step] = []
         for _ in range(MAX_STEPS_PER_TICK):
-            what = self._retry(lambda: self._step(block, seed))
+            what = self._retry(lambda: self._step(block, seed, ready))
             if what is None:
                 break
             steps.append(what)
@@ -115,12 +121,14 @@ class ThroneApplication(Application[UUID]):
                 break  # a refresh tick does nothing else
         return steps
 
-    def _step(self, block: int, seed: bytes) -> Step | None:
+    def _step(self, block: int, seed: bytes, ready: Ready | None) -> Step | None:
         contest = self._contest()
         if contest.battle is None and contest.config != self.config:
             contest.reconfigure(self.config, block)
         champion, challenger = self._sides(contest)
-        what = contest.tick(block, seed, champion, challenger)
+        what = contest.tick(
+            block, seed, champion, challenger, sides_ready=_sides_ready(contest, ready)
+        )
         if contest.pending_events:
             self.save(contest)
         return what
@@ -143,6 +151,17 @@ class ThroneApplication(Application[UUID]):
         def run() -> None:
             contest = self._contest()
             contest.release_challenger(block, reason)
+            self.save(contest)
+
+        self._retry(run)
+
+    def release(self, hotkey: str, reason: str, block: int) -> None:
+        """Infrastructure could not serve ``hotkey``, battling or queued (`Contest.release`):
+        its deploy failed, or its deployment turned unhealthy."""
+
+        def run() -> None:
+            contest = self._contest()
+            contest.release(hotkey, reason, block)
             self.save(contest)
 
         self._retry(run)
@@ -255,3 +274,15 @@ class ThroneApplication(Application[UUID]):
         if contest.battle is not None:
             challenger = self.side_scores(pool.pool, contest.battle.hotkey, contest.battle.revision)
         return owed_work(pool, contest.config, champion, challenger)
+
+
+def _sides_ready(contest: Contest, ready: Ready | None) -> bool:
+    """Whether the champion and the queue head both answer, for a battle to start; asked only
+    between battles, when there is a champion and a head (nothing else needs an answer)."""
+    if ready is None or contest.battle is not None or contest.champion is None:
+        return True
+    head = contest.queue_head()
+    if head is None or head.revision is None:
+        return True
+    champion = contest.champion
+    return ready(champion.hotkey, champion.revision) and ready(head.hotkey, head.revision)

@@ -111,10 +111,15 @@ class Driver:
     def sync(self) -> int:
         return self.app.observe_chain(self.chain.snapshot())
 
-    def tick(self, block: int | None = None, seed: bytes = b"seed") -> list[str]:
+    def tick(
+        self,
+        block: int | None = None,
+        seed: bytes = b"seed",
+        ready: Callable[[str, str], bool] | None = None,
+    ) -> list[str]:
         if block is not None:
             self.chain.block = block
-        return self.app.tick(self.chain.block, seed + str(self.chain.block).encode())
+        return self.app.tick(self.chain.block, seed + str(self.chain.block).encode(), ready)
 
     def score(self, skills: dict[str, Skill], outcome: str = "ok") -> RecordReport:
         """Score every pending work item with the given skills (missing hotkeys are skipped)."""

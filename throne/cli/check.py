@@ -63,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     if online:
         checks.append(("model hub", lambda: _model_hub(settings)))
-    checks.append(("inference", lambda: _inference(settings, connect=online)))
+    if settings.hosting.host == "static":
+        checks.append(("inference", lambda: _inference(settings, connect=online)))
     results = []
     for name, check in checks:
         try:
             results.append(check())
         except Exception as exc:  # a check must report, never crash the command
             results.append(Check(name, "fail", f"{type(exc).__name__}: {exc}"))
+    if settings.hosting.host != "static":
+        results.extend(host_checks(settings))
     failed = any(c.status == "fail" for c in results)
     if args.json:
         print(json.dumps({"ok": not failed, "checks": [asdict(c) for c in results]}))
@@ -78,6 +81,28 @@ def run(args: argparse.Namespace) -> int:
         for c in results:
             print(f"{c.status:<4}  {c.name:<{width}}  {c.detail}")
     return 1 if failed else 0
+
+
+def host_checks(settings: Any, host: Any = None) -> list[Check]:
+    """The host's own probes (``ModelHost.preflight``: slots free, the engine command found,
+    each SSH box reachable, the Chutes API answering), one check each, named ``host: NAME``."""
+    from throne.app import open_model_host
+
+    kind = settings.hosting.host
+    try:
+        if host is None:
+            choice = open_model_host(settings)
+            assert choice is not None
+            host = choice.host
+        try:
+            probes = host.preflight()
+        finally:
+            host.close()
+    except Exception as exc:  # a host that cannot be built is this check's failure
+        return [Check(f"host ({kind})", "fail", f"{type(exc).__name__}: {exc}")]
+    if not probes:
+        return [Check(f"host ({kind})", "warn", "the host reported no probes")]
+    return [Check(f"host: {p.name}", "ok" if p.ok else "fail", p.detail) for p in probes]
 
 
 def _event_log(settings: Any) -> Check:

@@ -38,7 +38,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read(args.db, args.netuid, lambda app: views.rank(app, recent=args.recent))
+    from throne.app import deployed_hotkeys
+
+    data = read(
+        args.db,
+        args.netuid,
+        lambda reads: views.rank(reads, recent=args.recent, deployed=deployed_hotkeys(reads)),
+    )
     if args.json:
         print_json(data)
     else:
@@ -114,6 +120,7 @@ def _progress_table(battle: Mapping[str, Any]) -> Table:
 
 def _rows_table(data: Mapping[str, Any], with_reason: bool) -> Table:
     table = Table()
+    table.add_column("⚡")  # deployed now
     for name in ("Hotkey", "UID", "Model", "Revision", *data["envs"], "Status"):
         table.add_column(name)
     if with_reason:
@@ -123,6 +130,7 @@ def _rows_table(data: Mapping[str, Any], with_reason: bool) -> Table:
         cells = [env_cell(row["cells"].get(env)) for env in data["envs"]]
         reason = [opt(row["reason"])] if with_reason else []
         table.add_row(
+            "⚡" if row.get("deployed") else "",
             short(row["hotkey"]),
             opt(row["uid"]),
             opt(row["model"]),

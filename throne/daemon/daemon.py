@@ -4,11 +4,13 @@
 - chain sync: on every new block, the chain snapshot (plus model hashes) goes to the contest;
 - contest tick: once the block is synced, every contest step due at it;
 - sampler: pending evaluations, recorded in batches;
-- weights: every N blocks, once the rate limit allows.
+- weights: every N blocks, once the rate limit allows;
+- hosting (when the models are hosted, `throne.daemon.hosting`): the champion, the challenger
+  and the next queue members deployed; a battle starts only once both sides answer.
 
-Chain sync, tick and weights are the writer's loops: on a log with a role lock (PostgreSQL) they
-run only while this daemon holds it, and the daemon otherwise stands by, sampling
-(``throne.daemon.role``).
+Chain sync, tick, weights and hosting are the writer's loops: on a log with a role lock
+(PostgreSQL) they run only while this daemon holds it, and the daemon otherwise stands by,
+sampling (``throne.daemon.role``).
 
 Stopping (``stop`` set, e.g. by SIGTERM) ends every loop at its next await; the sampler
 abandons what is in flight and records what has finished.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from throne.application import ThroneApplication
+from throne.daemon.hosting import Hosting
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.role import hold_role
 from throne.daemon.sampler import Sampler
@@ -84,10 +87,13 @@ class Daemon:
         role_lock: RoleLock | None = None,
         stall_after: float | Mapping[str, float] | None = None,
         reads: ReadSide | None = None,
+        hosting: Hosting | None = None,
     ) -> None:
-        """``stall_after``: seconds a loop may go without completing an iteration before it is
-        reported in outage, for all loops or by name (default: `stall_bound` of the poll);
-        ``reads``: the read side of the log (default: one of its own, in memory)."""
+        """``hosting``: the scheduler of the miners' deployments, when models are hosted
+        (None: a gateway serves every model, always ready); ``stall_after``: seconds a loop
+        may go without completing an iteration before it is reported in outage, for all loops
+        or by name (default: `stall_bound` of the poll); ``reads``: the read side of the log
+        (default: one of its own, in memory)."""
         self.app = app
         self.reads = reads if reads is not None else ReadSide(app)
         self.chain = chain
@@ -102,6 +108,7 @@ class Daemon:
         self.heartbeat = heartbeat or Heartbeat()
         self.projections = projections
         self.role_lock = role_lock
+        self.hosting = hosting
         # With a role lock, the daemon writes only once it holds it.
         self.state = DaemonState(role="writer" if role_lock is None else "standby")
         self.log = structlog.get_logger("throne.daemon")
@@ -118,6 +125,8 @@ class Daemon:
         writer: dict[str, Loop] = {"chain": self._chain_loop, "tick": self._tick_loop}
         if self.weight_setter is not None:
             writer["weights"] = self._weights_loop
+        if self.hosting is not None:
+            writer["hosting"] = self.hosting.run
         shared: dict[str, Loop] = {"sampler": lambda s: self.sampler.run(s, self.poll)}
         if self.projections is not None:
             shared["projections"] = self.projections
@@ -190,7 +199,8 @@ class Daemon:
         with self.reads.read() as r:
             pool = r.standings().pool
         next_pool = 1 if pool is None else pool.pool + 1
-        return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool))
+        ready = None if self.hosting is None else self.hosting.ready
+        return self.app.tick(block, pool_seed(self.secret, self.netuid, next_pool), ready)
 
     def _champion_uid(self) -> int | None:
         with self.reads.read() as r:

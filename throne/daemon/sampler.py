@@ -6,7 +6,9 @@ most the evaluations in flight; they stay pending and are asked again after a re
 No one sample stops the loop. The client and the environments classify what the far side does;
 should anything else go wrong while a sample is asked or scored, that sample is an infra error
 (not a score: it counts toward releasing the challenger, under the contest's rule), and one that
-fails while it is stored stays pending. Each kind of such failure is logged once.
+fails while it is stored stays pending. Each kind of such failure is logged once. Work whose
+model is to be served but is not ready yet (`NotDeployed`, while hosting deploys it) is not
+started at all: it waits, pending.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from throne.daemon.supervisor import progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
 from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
-from throne.ports.model_endpoints import ModelEndpoints, UnknownModel
+from throne.ports.model_endpoints import ModelEndpoints, NotDeployed, UnknownModel
 from throne.ports.response_store import ResponseStore
 from throne.ports.sandbox import SandboxUnavailable
 from throne.ports.work_claims import WorkClaims
@@ -45,6 +47,11 @@ def _claim(w: WorkItem) -> str:
 
 def _key_of_sample(s: Sample) -> WorkKey:
     return (s.pool, s.env, s.task_id, s.hotkey, s.revision, s.attempt)
+
+
+class _NotStarted(Exception):
+    """The work's model stopped being served between taking the work and asking it: the work
+    stays pending, as if never taken."""
 
 
 @dataclass
@@ -141,7 +148,10 @@ class Sampler:
         fresh = [
             w
             for w in work
-            if _key(w) not in self._in_flight and _key(w) not in finished and w.env in self._envs
+            if _key(w) not in self._in_flight
+            and _key(w) not in finished
+            and w.env in self._envs
+            and self._served(w)
         ]
         # Alternate between the miners so that neither side waits for the other's backlog.
         by_miner: dict[str, list[WorkItem]] = {}
@@ -167,6 +177,20 @@ class Sampler:
         self.stats.asked += len(queue)
         return len(queue)
 
+    def _served(self, w: WorkItem) -> bool:
+        """False while the work's model is to be served but is not ready (`NotDeployed`): its
+        work waits, pending, instead of failing as an infra error."""
+        model = self._model_of.get((w.hotkey, w.revision))
+        if model is None:
+            return True  # an infra error, as before
+        try:
+            self._endpoints.resolve(model, w.revision)
+        except NotDeployed:
+            return False
+        except UnknownModel:
+            return True  # an infra error, when asked
+        return True
+
     def _look_up_models(self, wanted: set[tuple[str, str]]) -> None:
         with self._reads.read() as r:
             standings = r.standings()
@@ -186,6 +210,9 @@ class Sampler:
             if task.cancelled():
                 continue
             exc = task.exception()
+            if isinstance(exc, _NotStarted):
+                failed.append("|".join(map(str, key)))
+                continue
             if exc is not None:
                 self._tell("storing the answer", key[1], exc, key)
                 failed.append("|".join(map(str, key)))
@@ -234,9 +261,12 @@ class Sampler:
 
     async def evaluate(self, w: WorkItem, model: str | None) -> Sample:
         """One evaluation. Asking and scoring never raise (cancellation aside): what nothing
-        classified is this sample's infra error. Storing the answer may raise (our database)."""
+        classified is this sample's infra error. Storing the answer may raise (our database),
+        and a model that stopped being served raises `_NotStarted` (the work stays pending)."""
         try:
             scored = await self._ask_and_score(w, model)
+        except _NotStarted:
+            raise
         except Exception as exc:
             self._tell("asking or scoring", w.env, exc, _key(w))
             return self._sample(w, "infra_error", 0.0)
@@ -265,6 +295,8 @@ class Sampler:
             return self._sample(w, "infra_error", 0.0)
         try:
             endpoint = self._endpoints.resolve(model, w.revision)
+        except NotDeployed as exc:
+            raise _NotStarted(str(exc)) from exc
         except UnknownModel:
             return self._sample(w, "infra_error", 0.0)
         request = ChatRequest.single(

@@ -3,7 +3,9 @@
 Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[contest]`` (the
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
 ``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
-for the copy rule). `throne config show` prints the effective values, passwords and keys hidden.
+for the copy rule), ``[hosting]`` (who serves the miners' models: a gateway, this machine's
+engines, SSH boxes or the miners' Chutes). `throne config show` prints the effective values,
+passwords and keys hidden.
 
 Every value is checked when the file is loaded: its type against its default's, and its range
 against the rule annotated on its field (``Annotated[float, above(0)]``, see
@@ -163,6 +165,82 @@ class ModelHubSettings:
         return environ.get(self.token_env) or None
 
 
+HOST_KINDS = ("static", "local", "ssh", "chutes")
+
+
+@dataclass(frozen=True)
+class LocalHostSettings:
+    #: the engine's command template ({model} {revision} {model_dir} {port} {host} {gpus}...)
+    command: str = ""
+    #: GPU slots, one deployment each (CUDA_VISIBLE_DEVICES groups; "" = no GPU)
+    slots: list[str] = field(default_factory=lambda: [""])
+    #: the ports engines listen on: [start, stop)
+    ports: list[int] = field(default_factory=lambda: [30000, 30100])
+
+
+@dataclass(frozen=True)
+class SshBoxSettings:
+    name: str = ""
+    host: str = ""
+    port: int = 22
+    user: str = "root"
+    key_file: str = ""
+    slots: list[str] = field(default_factory=lambda: [""])
+    known_hosts: str = ""
+
+
+@dataclass(frozen=True)
+class SshHostSettings:
+    command: str = ""
+    ports: list[int] = field(default_factory=lambda: [30000, 30100])
+    boxes: tuple[SshBoxSettings, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChutesHostSettings:
+    api: Annotated[str, http_url()] = "https://api.chutes.ai"
+    url_template: Annotated[str, not_empty()] = "https://{slug}.chutes.ai/v1"
+    #: the environment variable holding the Chutes API key
+    key_env: str = "CHUTES_API_KEY"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ModelCacheSettings:
+    #: where models are downloaded; "" = data_dir/models
+    dir: str = ""
+    max_bytes: Annotated[int, at_least(1)] = 200 * 10**9
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+HOSTING_TABLES = frozenset({"local", "ssh", "chutes", "cache"})
+
+
+@dataclass(frozen=True)
+class HostingSettings:
+    #: static (a gateway serves every model: [inference]), local, ssh or chutes
+    host: Annotated[str, one_of(*HOST_KINDS)] = "static"
+    #: queue members deployed ahead of their battle
+    pre_deploy: Annotated[int, at_least(0)] = 2
+    #: seconds between health checks of a deployment
+    health_every: Annotated[float, above(0)] = 240.0
+    #: failed health checks in a row that make a deployment unhealthy
+    unhealthy_after: Annotated[int, at_least(1)] = 5
+    #: seconds an engine may take to be ready
+    ready_timeout: Annotated[float, above(0)] = 1800.0
+    local: LocalHostSettings = field(default_factory=LocalHostSettings)
+    ssh: SshHostSettings = field(default_factory=SshHostSettings)
+    chutes: ChutesHostSettings = field(default_factory=ChutesHostSettings)
+    cache: ModelCacheSettings = field(default_factory=ModelCacheSettings)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 @dataclass(frozen=True)
 class Settings:
     validator: ValidatorSettings = field(default_factory=ValidatorSettings)
@@ -171,6 +249,7 @@ class Settings:
     #: `StaticModelEndpoints.from_config` table: gateway, api_key, routes
     inference: Mapping[str, Any] = field(default_factory=dict)
     model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
+    hosting: HostingSettings = field(default_factory=HostingSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Every section as plain values, with keys and URL passwords replaced by ``***``."""
@@ -185,6 +264,7 @@ class Settings:
                 "sampler": asdict(self.sampler),
                 "inference": dict(self.inference),
                 "model_hub": asdict(self.model_hub),
+                "hosting": asdict(self.hosting),
             }
         )
 
@@ -215,7 +295,7 @@ def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -
     return settings_from_dict(raw, id_ranges, source=str(path or "defaults"))
 
 
-SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub")
+SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub", "hosting")
 
 
 def settings_from_dict(
@@ -237,7 +317,74 @@ def settings_from_dict(
         raise SettingsError(f"{where}: {exc}") from exc
     inference = _inference(raw.get("inference", {}), f"{source} [inference]")
     model_hub = _section(ModelHubSettings(), raw.get("model_hub", {}), f"{source} [model_hub]")
-    return Settings(validator, contest, sampler, inference, model_hub)
+    hosting = _hosting(raw.get("hosting", {}), f"{source} [hosting]")
+    return Settings(validator, contest, sampler, inference, model_hub, hosting)
+
+
+def _hosting(table: Any, where: str) -> HostingSettings:
+    """``[hosting]`` and its tables, each value checked, and what the chosen host needs."""
+    if not isinstance(table, Mapping):
+        raise SettingsError(f"{where} must be a table")
+    given = dict(table)
+    subs = {k: given.pop(k) for k in HOSTING_TABLES if k in given}
+    top = _typed(HostingSettings(), given, where, skip=HOSTING_TABLES)
+    local = _section(LocalHostSettings(), subs.get("local", {}), f"{where[:-1]}.local]")
+    _check_list(local.slots, str, f"{where[:-1]}.local] slots")
+    _check_ports(local.ports, f"{where[:-1]}.local] ports")
+    ssh = _ssh(subs.get("ssh", {}), f"{where[:-1]}.ssh]")
+    chutes = _section(ChutesHostSettings(), subs.get("chutes", {}), f"{where[:-1]}.chutes]")
+    cache = _section(ModelCacheSettings(), subs.get("cache", {}), f"{where[:-1]}.cache]")
+    try:
+        hosting = HostingSettings(**top, local=local, ssh=ssh, chutes=chutes, cache=cache)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from exc
+    if hosting.host == "local" and not local.command.strip():
+        raise SettingsError(f'{where[:-1]}.local]: host = "local" needs an engine command')
+    if hosting.host == "ssh":
+        if not ssh.command.strip():
+            raise SettingsError(f'{where[:-1]}.ssh]: host = "ssh" needs an engine command')
+        if not ssh.boxes:
+            raise SettingsError(f'{where[:-1]}.ssh]: host = "ssh" needs at least one box')
+    return hosting
+
+
+def _ssh(table: Any, where: str) -> SshHostSettings:
+    if not isinstance(table, Mapping):
+        raise SettingsError(f"{where} must be a table")
+    given = dict(table)
+    raw_boxes = given.pop("boxes", [])
+    top = _typed(SshHostSettings(), given, where, skip={"boxes"})
+    if not isinstance(raw_boxes, list):
+        raise SettingsError(
+            f"{where}: boxes must be a list of tables, got {type(raw_boxes).__name__}"
+        )
+    boxes = []
+    for i, raw in enumerate(raw_boxes):
+        at = f"{where} boxes[{i}]"
+        box = _section(SshBoxSettings(), raw, at)
+        if not box.host.strip():
+            raise SettingsError(f"{at}: host must not be empty")
+        if not 0 < box.port <= 65535:
+            raise SettingsError(f"{at}: port must lie in [1, 65535], got {box.port}")
+        _check_list(box.slots, str, f"{at} slots")
+        boxes.append(box if box.name else replace(box, name=box.host))
+    names = [b.name for b in boxes]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{where}: two boxes share a name")
+    ssh = SshHostSettings(**top, boxes=tuple(boxes))
+    _check_ports(ssh.ports, f"{where} ports")
+    return ssh
+
+
+def _check_list(values: list[Any], kind: type, where: str) -> None:
+    if not values or any(not isinstance(v, kind) or isinstance(v, bool) for v in values):
+        raise SettingsError(f"{where} must be a non-empty list of {kind.__name__}s")
+
+
+def _check_ports(ports: list[Any], where: str) -> None:
+    _check_list(ports, int, where)
+    if len(ports) != 2 or not 0 < ports[0] < ports[1] <= 65536:
+        raise SettingsError(f"{where} must be [start, stop] with 0 < start < stop <= 65536")
 
 
 # Read by StaticModelEndpoints.from_config (the first three) and by the composition root.
@@ -295,8 +442,9 @@ def _inference(table: Any, where: str) -> dict[str, Any]:
 
 def _section(defaults: Any, table: Any, where: str) -> Any:
     """A settings record: ``defaults`` with the values of ``table``, each checked."""
+    values = _typed(defaults, table, where)
     try:
-        return replace(defaults, **_typed(defaults, table, where))
+        return replace(defaults, **values)
     except ValueError as exc:  # a value outside its range, named by its field's rule
         raise SettingsError(f"{where}: {exc}") from exc
 

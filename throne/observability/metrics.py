@@ -14,6 +14,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 # Model calls take from a fraction of a second to minutes.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 DECISIONS = ("dethroned", "terminated", "released")
+# An engine is ready in seconds (a small model) to half an hour (a large one, downloaded).
+DEPLOY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0)
+DEPLOYMENT_ROLES = ("champion", "challenger", "pre_challenger")
+DEPLOYMENT_STATES = ("deploying", "ready", "failing")
 NO_CHAMPION = -1
 
 
@@ -75,6 +79,24 @@ class ThroneMetrics:
         self.in_outage = Gauge(
             "throne_loop_in_outage", "1 while the loop is in outage, else 0.", ["loop"], registry=r
         )
+        self.deployments = Gauge(
+            "throne_deployments",
+            "Deployments of miners' models now, by role and state (deploying, ready, failing).",
+            ["role", "state"],
+            registry=r,
+        )
+        self.deploy_ready = Histogram(
+            "throne_deploy_ready_seconds",
+            "Seconds from the start of a deploy until its engine was ready.",
+            buckets=DEPLOY_BUCKETS,
+            registry=r,
+        )
+        self.health_failures = Counter(
+            "throne_health_check_failures",
+            "Failed health checks of deployments, by role.",
+            ["role"],
+            registry=r,
+        )
         self.champion_uid.set(NO_CHAMPION)
 
     def observe_sample(self, env: str, outcome: str, latency_seconds: float | None = None) -> None:
@@ -107,6 +129,18 @@ class ThroneMetrics:
         if active:
             self.outages.labels(loop=loop).inc()
         self.in_outage.labels(loop=loop).set(1 if active else 0)
+
+    def observe_deployments(self, counts: dict[tuple[str, str], int]) -> None:
+        """How many deployments there are now, by ``(role, state)``; absent pairs are 0."""
+        for role in DEPLOYMENT_ROLES:
+            for state in DEPLOYMENT_STATES:
+                self.deployments.labels(role=role, state=state).set(counts.get((role, state), 0))
+
+    def observe_deploy_ready(self, seconds: float) -> None:
+        self.deploy_ready.observe(seconds)
+
+    def observe_health_failure(self, role: str) -> None:
+        self.health_failures.labels(role=role).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric here."""

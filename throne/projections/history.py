@@ -158,7 +158,9 @@ class HistoryProjection(Projection):
     @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
         battle = self._latest(conn, self.battles_table)
-        if battle is not None and battle.challenger == e.hotkey:
+        # A queued miner released before its battle ends no battle (not its last one either).
+        ongoing = battle is not None and battle.result == "ongoing"
+        if ongoing and battle.challenger == e.hotkey:
             self._end_battle(conn, battle, e.block, "released", e.reason, None)
 
     @_apply.register

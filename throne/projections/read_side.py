@@ -169,6 +169,12 @@ class ReadSide:
         self._caught_up_to: int | None = None
 
     @property
+    def store(self) -> sa.Engine | None:
+        """The engine on the log's database, if the log has one (tables beside the
+        projections, such as the deployments hosting keeps, are read through it)."""
+        return self._store
+
+    @property
     def log_position(self) -> int:
         """The log's head: its highest notification id (0 when empty)."""
         return int(self._log.recorder.max_notification_id() or 0)

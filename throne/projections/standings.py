@@ -225,7 +225,9 @@ class StandingsProjection(Projection):
     @_apply.register
     def _(self, e: Contest.ChallengerReleased, conn: sa.Connection, nid: int) -> None:
         self._miner(conn, e.hotkey, status=Status.QUEUED.value, releases=e.releases)
-        self._contest(conn, **dict.fromkeys(_BATTLE_COLUMNS))
+        # A queued miner released before its battle leaves the battle (of another) alone.
+        battle = {"battle_hotkey": e.hotkey}
+        self.update(conn, self.contest, battle, **dict.fromkeys(_BATTLE_COLUMNS))
 
     @_apply.register
     def _(self, e: Contest.Dethroned, conn: sa.Connection, nid: int) -> None:

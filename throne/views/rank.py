@@ -9,7 +9,7 @@ bounds its mean is measured against — frozen at the verdict for a terminated c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from throne.domain.contest.config import ContestConfig
@@ -23,7 +23,9 @@ Cell = dict[str, Any]
 INVALID_LABEL_CHARS = 11
 
 
-def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
+def rank(reads: ReadSide, recent: int = 10, deployed: Collection[str] = ()) -> dict[str, Any]:
+    """``deployed``: the hotkeys whose models are served now (the hosting scheduler's
+    deployments table), marked in their rows as the reference's ⚡ column does."""
     with reads.read() as r:
         s = r.standings()
         cfg = r.config
@@ -54,7 +56,10 @@ def rank(reads: ReadSide, recent: int = 10) -> dict[str, Any]:
             "terminated": sum(1 for m in miners if m["status"] == "terminated"),
         },
         "weights": standings["weights"],
-        "rows": _rows(miners, standings, champion, terminations, cfg),
+        "rows": [
+            {**row, "deployed": row["hotkey"] in deployed}
+            for row in _rows(miners, standings, champion, terminations, cfg)
+        ],
     }
 
 

@@ -202,7 +202,9 @@ class Contest(Aggregate):
             )
 
     class ChallengerReleased(Aggregate.Event):
-        """We could not serve the challenger: it goes back to its place in the queue."""
+        """We could not serve a miner: the battle's challenger goes back to its place in the
+        queue; a queued miner (its deploy failed before its battle) keeps its place. Logs
+        written before queued miners were released hold only the first kind."""
 
         TOPIC = "throne:Contest.ChallengerReleased"
         hotkey: str
@@ -214,7 +216,8 @@ class Contest(Aggregate):
         def apply(self, c: Contest) -> None:
             rec = c.miners[self.hotkey]
             c.miners[self.hotkey] = evolve(rec, status=Status.QUEUED, releases=self.releases)
-            c.battle = None
+            if c.battle is not None and c.battle.hotkey == self.hotkey:
+                c.battle = None
 
     class Dethroned(Aggregate.Event):
         """The challenger beat the champion; ``verdict`` holds every number used."""
@@ -367,11 +370,16 @@ class Contest(Aggregate):
         seed: bytes,
         champion: SideScores | None = None,
         challenger: SideScores | None = None,
+        *,
+        sides_ready: bool = True,
     ) -> Step | None:
         """Take at most one step of the contest at ``block``; returns what happened.
 
         ``champion`` are the champion's scores in the current pool; ``challenger`` those of the
-        battle's challenger, or of the queue head between battles. Call again until it returns
+        battle's challenger, or of the queue head between battles. ``sides_ready`` says
+        whether the champion and the queue head are both served now: a battle starts only
+        when both sides answer (a battle that waits for a model to load would spend its
+        deadline on it). Crowning an empty throne needs no answer. Call again until it returns
         None to take every step due at this block.
         """
         self._check_sides(champion, challenger)
@@ -399,6 +407,8 @@ class Contest(Aggregate):
             return Step.CROWNED
         if not champion_complete(None if champion is None else champion.scores, self.pool, cfg):
             return None
+        if not sides_ready:
+            return None
         self.trigger_event(
             self.BattleStarted,
             hotkey=head.hotkey,
@@ -419,7 +429,22 @@ class Contest(Aggregate):
         if self.battle.past_deadline(block):
             self.terminate(self.battle.hotkey, "deadline", block)
             return
-        self._release(block, reason)
+        self._release(self.battle.hotkey, block, reason)
+
+    def release(self, hotkey: str, reason: str, block: int) -> None:
+        """We could not serve ``hotkey``: the battle's challenger (as `release_challenger`)
+        or a queued miner whose deploy failed before its battle. Either counts toward the same
+        bound (``max_releases``); the release after it terminates the miner as
+        ``unservable``, so a model nobody can serve does not hold the queue's head forever."""
+        if self.battle is not None and self.battle.hotkey == hotkey:
+            self.release_challenger(block, reason)
+            return
+        rec = self.miners.get(hotkey)
+        if rec is None:
+            raise KeyError(f"unknown hotkey {hotkey}")
+        if rec.status is not Status.QUEUED:
+            raise NoBattle(f"{hotkey} is neither battling nor queued ({rec.status.value})")
+        self._release(hotkey, block, reason)
 
     def _check_sides(self, champion: SideScores | None, challenger: SideScores | None) -> None:
         own = None if self.champion is None else (self.champion.hotkey, self.champion.revision)
@@ -462,7 +487,7 @@ class Contest(Aggregate):
         if decision is None:
             return None
         if decision.step is Step.RELEASED:
-            self._release(block, decision.reason)
+            self._release(self.battle.hotkey, block, decision.reason)
         elif decision.step is Step.DETHRONED:
             assert decision.verdict is not None and decision.inputs is not None
             self._dethrone(block, decision.verdict, decision.inputs)
@@ -507,17 +532,19 @@ class Contest(Aggregate):
             inputs=inputs,
         )
 
-    def _release(self, block: int, reason: str) -> None:
-        assert self.battle is not None
-        hotkey = self.battle.hotkey
-        releases = self.miners[hotkey].releases + 1
+    def _release(self, hotkey: str, block: int, reason: str) -> None:
+        rec = self.miners[hotkey]
+        releases = rec.releases + 1
         if releases > self.config.max_releases:
             self.terminate(hotkey, "unservable", block)
             return
+        battling = self.battle is not None and self.battle.hotkey == hotkey
+        revision = self.battle.revision if self.battle is not None and battling else rec.revision
+        assert revision is not None  # a battling or queued miner has committed
         self.trigger_event(
             self.ChallengerReleased,
             hotkey=hotkey,
-            revision=self.battle.revision,
+            revision=revision,
             reason=reason,
             releases=releases,
             block=block,
