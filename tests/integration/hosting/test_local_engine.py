@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,8 +206,6 @@ def test_an_engine_that_fails_on_a_port_taken_after_the_check_is_port_taken(
             host.deploy(SPEC)
         except DeployFailed as exc:
             failure.append(exc)
-
-    import threading
 
     deployer = threading.Thread(target=deploy)
     deployer.start()
