@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The tests' real engine (torch's CPU build and `transformers serve`): `make test` only.
+ENGINE_STAMP := $(VENV)/.installed-engine
 
-.PHONY: demo test lint typecheck unit venv clean
+.PHONY: demo test lint typecheck unit venv engine clean
 
 venv: $(STAMP)
 
@@ -13,6 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+engine: $(ENGINE_STAMP)
+
+$(ENGINE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,engine]'
+	touch $(ENGINE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/throne demo
@@ -25,7 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
-unit: $(STAMP)
+unit: $(ENGINE_STAMP)
 	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit
