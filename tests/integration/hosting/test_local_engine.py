@@ -18,6 +18,7 @@ import pytest
 from tests.support.engines import (
     MINER_ENGINE,
     PYTHON,
+    group_members,
     port_span,
     python_engine,
     running,
@@ -108,7 +109,7 @@ def test_a_deployed_engine_serves_the_model_until_it_is_torn_down(
     pid = engine_pid(deployment, tmp_path)
 
     host.teardown(deployment)
-    assert not running(pid)
+    assert group_members(pid) == []
     assert state_files(tmp_path) == []
     assert host.capacity().free == 1
     assert host.health(deployment).reason == "not_deployed"
@@ -242,7 +243,7 @@ def test_teardown_ends_the_whole_group_even_a_child_that_ignores_sigterm(
 
     host.teardown(deployment)
     assert not running(helper)
-    assert not running(engine)
+    assert group_members(engine) == []
 
 
 def test_health_names_an_engine_that_exited_by_its_code(
