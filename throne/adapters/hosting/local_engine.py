@@ -249,6 +249,9 @@ class LocalEngineHost(ModelHost):
         trouble = self._lists(running.deployment.base_url, running.deployment.served_model)
         if trouble is None:
             return Health(True)
+        # An engine that dies while asked stops answering first: say it exited once it has.
+        if running.child is not None and (code := running.child.poll()) is not None:
+            return Health(False, f"exited:{code}")
         return Health(False, trouble if trouble == "model_missing" else f"not_answering:{trouble}")
 
     def teardown(self, deployment: Deployment) -> None:
