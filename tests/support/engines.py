@@ -65,3 +65,16 @@ def group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] not in "ZX":
             members.append(int(entry.name))
     return members
+
+
+def engines_left(log_dir: Path) -> list[int]:
+    """Engines still running for any deployment that wrote a log in ``log_dir``, found by
+    the mark a host sets in each engine's environment: what a test must not leave behind."""
+    from throne.adapters.hosting.local_engine import MARKER
+    from throne.adapters.hosting.processes import marked_processes
+
+    return [
+        process.pid
+        for log in sorted(log_dir.glob("*.log"))
+        for process in marked_processes(MARKER, log.stem)
+    ]

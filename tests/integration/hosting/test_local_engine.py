@@ -18,6 +18,7 @@ import pytest
 from tests.support.engines import (
     MINER_ENGINE,
     PYTHON,
+    engines_left,
     group_members,
     port_span,
     python_engine,
@@ -40,9 +41,10 @@ def hosts(tmp_path: Path) -> Iterator[list[LocalEngineHost]]:
     made: list[LocalEngineHost] = []
     yield made
     for host in made:
-        for deployment in host.recover():
+        for deployment in host.deployments():
             host.teardown(deployment)
         host.close()
+    assert engines_left(tmp_path / "logs") == []
 
 
 def make_host(
@@ -132,6 +134,7 @@ def test_each_deployment_gets_its_own_slot_and_port_until_none_is_free(
     assert host.capacity().free == 0
 
     host.teardown(first)
+    assert host.deployments() == [second]
     third = host.deploy(DeploymentSpec("5Carol", "org/affine-carol", "c" * 40, "pre_challenger"))
     assert "gpus=0,1" in Path(third.log or "").read_text()
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.engine_host_process import ANNOUNCE
-from tests.support.engines import MINER_ENGINE, port_span, python_engine, running, wait_until
+from tests.support.engines import (
+    MINER_ENGINE,
+    engines_left,
+    port_span,
+    python_engine,
+    running,
+    wait_until,
+)
 from tests.support.paths import ROOT
 from throne.adapters.hosting.local_engine import MARKER, LocalEngineHost
 
@@ -36,6 +43,13 @@ def killed(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+    # Whatever a failed test left: a new host adopts it and tears it down, or ends it.
+    if (tmp_path / "state").is_dir():
+        cleanup = new_host(tmp_path, port_span(1))
+        for deployment in cleanup.recover():
+            cleanup.teardown(deployment)
+        cleanup.close()
+    assert engines_left(tmp_path / "logs") == []
 
 
 def start_daemon(

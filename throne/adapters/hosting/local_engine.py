@@ -311,6 +311,11 @@ class LocalEngineHost(ModelHost):
     def close(self) -> None:
         self._http.close()
 
+    def deployments(self) -> list[Deployment]:
+        """The deployments this host owns now (deployed or adopted, not yet torn down)."""
+        with self._lock:
+            return [running.deployment for running in self._running.values()]
+
     # -- deploying ------------------------------------------------------------------------
 
     def _take_slot(self, deployment_id: str) -> int:
