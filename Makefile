@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The tests' real engine (torch's CPU build and `transformers serve`): `make test` only.
+ENGINE_STAMP := $(VENV)/.installed-engine
 
-.PHONY: demo test lint typecheck unit venv clean ssh-tools
+.PHONY: demo test lint typecheck unit venv engine clean ssh-tools
 
 venv: $(STAMP)
 
@@ -13,6 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+engine: $(ENGINE_STAMP)
+
+$(ENGINE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,engine]'
+	touch $(ENGINE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/throne demo
@@ -31,7 +39,7 @@ ssh-tools:
 	   apt-get install -y -qq openssh-server openssh-client >/dev/null)
 
 # pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
-unit: $(STAMP) ssh-tools
+unit: $(ENGINE_STAMP) ssh-tools
 	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -228,7 +228,7 @@ def open_model_host(
     env = os.environ if environ is None else environ
     data = Path(settings.validator.data_dir).expanduser() / "hosting"
     if h.host == "chutes":
-        from throne.adapters.hosting.chutes import (  # type: ignore[import-not-found]
+        from throne.adapters.hosting.chutes import (
             ChutesEndpoints,
         )
 
@@ -240,7 +240,7 @@ def open_model_host(
             )
         )
     if h.host == "ssh":
-        from throne.adapters.hosting.ssh_engine import (  # type: ignore[import-not-found]
+        from throne.adapters.hosting.ssh_engine import (
             SshBox,
             SshEngineHost,
         )
@@ -262,14 +262,15 @@ def open_model_host(
                 h.ssh.command,
                 boxes=boxes,
                 ports=range(*h.ssh.ports),
+                served_model=h.ssh.served_model,
                 ready_timeout=h.ready_timeout,
                 state_dir=data / "ssh",
             )
         )
-    from throne.adapters.hosting.local_engine import (  # type: ignore[import-not-found]
+    from throne.adapters.hosting.local_engine import (
         LocalEngineHost,
     )
-    from throne.adapters.hub.cache import ModelCache  # type: ignore[import-not-found]
+    from throne.adapters.hub.cache import ModelCache
 
     hub = settings.model_hub
     cache_dir = Path(h.cache.dir).expanduser() if h.cache.dir else data.parent / "models"
@@ -284,6 +285,7 @@ def open_model_host(
             h.local.command,
             slots=tuple(h.local.slots),
             ports=range(*h.local.ports),
+            served_model=h.local.served_model,
             ready_timeout=h.ready_timeout,
             state_dir=data / "local",
             log_dir=data / "logs",

@@ -176,6 +176,8 @@ class LocalHostSettings:
     slots: list[str] = field(default_factory=lambda: [""])
     #: the ports engines listen on: [start, stop)
     ports: list[int] = field(default_factory=lambda: [30000, 30100])
+    #: the name the engine serves the model under, a template of the same fields
+    served_model: str = "{model}"
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ class SshBoxSettings:
 class SshHostSettings:
     command: str = ""
     ports: list[int] = field(default_factory=lambda: [30000, 30100])
+    served_model: str = "{model}"
     boxes: tuple[SshBoxSettings, ...] = ()
 
 
