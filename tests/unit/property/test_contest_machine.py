@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -426,3 +427,6 @@ ContestMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestContestMachine = ContestMachine.TestCase
+# 150 runs of 40 steps take about two minutes of CPU: on a machine shared with other work that
+# is more than the suite's 300 s per test, and a test cut short by the clock is no verdict.
+pytestmark = pytest.mark.timeout(900)
