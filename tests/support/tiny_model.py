@@ -4,7 +4,13 @@ seconds. Its answers are noise; the API, the token counts and the engine's life 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import sys
 from pathlib import Path
+
+import pytest
 
 # A chat template in the shape engines expect: every message, then the assistant's turn.
 CHAT_TEMPLATE = (
@@ -20,9 +26,33 @@ _CORPUS = [
 _SPECIAL = ["<|end|>", "<|user|>", "<|assistant|>", "<|system|>", "<unk>", "<s>", "</s>"]
 
 
-def write_tiny_model(directory: Path) -> Path:
-    """Write the model into ``directory`` (made if missing) and return it; about 200 kB."""
+def transformers_cli() -> str:
+    """The ``transformers`` command of the interpreter running the tests. Without the engine
+    extra the test is skipped on a developer machine, and fails under CI, where a missing
+    engine is a broken build rather than a reason to skip."""
+    if importlib.util.find_spec("transformers") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("the engine extra is missing: `make test` installs it (CI never skips)")
+        pytest.skip("the engine extra is not installed: run `make test` or `make engine`")
+    cli = Path(sys.executable).with_name("transformers")
+    return str(cli) if cli.exists() else (shutil.which("transformers") or "transformers")
+
+
+def folder_files(directory: Path) -> dict[str, bytes]:
+    """Every file of a model folder by its relative path: what a Hub repo of it holds."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def write_tiny_model(directory: Path, seed: int | None = None) -> Path:
+    """Write the model into ``directory`` (made if missing) and return it; about 200 kB.
+    ``seed`` fixes its random weights: two seeds give two models with different files (two
+    miners' repos with different hashes), one seed the same files every time."""
     # Imported here: only the engine tests need torch and transformers (the `engine` extra).
+    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -57,5 +87,7 @@ def write_tiny_model(directory: Path) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    if seed is not None:
+        torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     return directory

@@ -6,17 +6,13 @@ never skips it."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.engines import group_members, port_span
-from tests.support.tiny_model import write_tiny_model
+from tests.support.tiny_model import transformers_cli, write_tiny_model
 from throne.adapters.hosting.engines import TRANSFORMERS
 from throne.adapters.hosting.local_engine import LocalEngineHost
 from throne.adapters.inference import AiohttpChatCompletions
@@ -27,23 +23,13 @@ from throne.ports.model_host import DeploymentSpec
 pytestmark = pytest.mark.slow
 
 
-def _engine_installed() -> bool:
-    found = importlib.util.find_spec("transformers") is not None
-    if not found and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("the engine extra is missing: `make test` installs it (CI never skips)")
-    return found
-
-
 @pytest.fixture(scope="module")
-def transformers_cli() -> str:
-    if not _engine_installed():
-        pytest.skip("the engine extra is not installed: run `make test` or `make engine`")
-    cli = Path(sys.executable).with_name("transformers")
-    return str(cli) if cli.exists() else (shutil.which("transformers") or "transformers")
+def cli() -> str:
+    return transformers_cli()
 
 
 def test_transformers_serve_serves_a_tiny_model_to_throne_s_client(
-    tmp_path: Path, transformers_cli: str
+    tmp_path: Path, cli: str
 ) -> None:
     model_dir = write_tiny_model(tmp_path / "hub" / "org--affine-tiny")
     fetched: list[tuple[str, str]] = []
@@ -53,7 +39,7 @@ def test_transformers_serve_serves_a_tiny_model_to_throne_s_client(
         return model_dir
 
     host = LocalEngineHost(
-        TRANSFORMERS.command.replace("transformers", transformers_cli, 1),
+        TRANSFORMERS.command.replace("transformers", cli, 1),
         served_model=TRANSFORMERS.served_model,
         ports=port_span(20),
         ready_timeout=240.0,
