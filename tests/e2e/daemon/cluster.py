@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,10 @@ def make_world(
     secret: bytes,
     db_url: str | None = None,
     names: Sequence[str] = tuple(SKILLS),
+    extras: Mapping[str, Mapping[str, object]] | None = None,
 ) -> World:
-    """A world whose miners ``names`` commit in this order, served at ``miners_url``."""
+    """A world whose miners ``names`` commit in this order, served at ``miners_url``;
+    ``extras``: the keys a miner's commitment holds beside its model and revision."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=0.1, weights_rate_limit=5)
@@ -70,7 +72,8 @@ def make_world(
     for i, name in enumerate(names):
         chain.register(NETUID, hotkey(name))
         chain.as_signer(hotkey(name)).commit(
-            NETUID, json.dumps({"model": model(name), "revision": "r1"})
+            NETUID,
+            json.dumps({"model": model(name), "revision": "r1", **(extras or {}).get(name, {})}),
         )
         chain.advance(2 + i)
     (root / "secret").write_bytes(secret)
