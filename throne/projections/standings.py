@@ -337,16 +337,16 @@ class StandingsProjection(Projection):
         row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
         contest = row.first()
         m = self.miners
-        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS)).order_by(m.c.seq)
-        miners = tuple(
-            _record(dict(zip(MINER_FIELDS, row, strict=True))) for row in conn.execute(ordered)
-        )
-        extras = {
-            hotkey: load_json(text)
-            for hotkey, text in conn.execute(
-                sa.select(m.c.hotkey, m.c.extra).where(m.c.extra.isnot(None))
-            )
-        }
+        # One query for the records and their extras: a read is on every scheduler pass.
+        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS), m.c.extra).order_by(m.c.seq)
+        records = []
+        extras = {}
+        for *fields, extra in conn.execute(ordered):
+            record = _record(dict(zip(MINER_FIELDS, fields, strict=True)))
+            records.append(record)
+            if extra is not None:
+                extras[record.hotkey] = load_json(extra)
+        miners = tuple(records)
         if contest is None:
             return Standings(miners=miners, extras=extras)
         champion = battle = pool = None
