@@ -32,8 +32,8 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -76,6 +76,8 @@ class Wanted:
     priority: int
     #: the queue head (or the battling challenger): a failed deploy releases it
     releasable: bool
+    #: the commitment's other keys, handed to the host (``chute_id`` names a miner's chute)
+    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,6 +140,7 @@ def desired(standings: Standings, pre_deploy: int) -> list[Wanted]:
                 "champion",
                 0,
                 False,
+                standings.extra(champion.hotkey),
             )
         )
     challenger = standings.challenger_record()
@@ -150,12 +153,14 @@ def desired(standings: Standings, pre_deploy: int) -> list[Wanted]:
                 "challenger",
                 1,
                 True,
+                standings.extra(challenger.hotkey),
             )
         )
     for i, m in enumerate(standings.queue()[:pre_deploy]):
         if m.model is None or m.revision is None:
             continue
-        out.append(Wanted(m.hotkey, m.revision, m.model, "pre_challenger", 2 + i, i == 0))
+        extra = standings.extra(m.hotkey)
+        out.append(Wanted(m.hotkey, m.revision, m.model, "pre_challenger", 2 + i, i == 0, extra))
     return out
 
 
@@ -403,7 +408,7 @@ class Hosting:
 
     def _deploy(self, key: Miner, held: _Held) -> None:
         w = held.wanted
-        spec = DeploymentSpec(w.hotkey, w.model, w.revision, w.role)
+        spec = DeploymentSpec(w.hotkey, w.model, w.revision, w.role, w.extra)
         started = time.time()
         try:
             d = self.host.deploy(spec)

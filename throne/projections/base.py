@@ -8,8 +8,9 @@ runners race or one crashes half-way: the loser's transaction rolls back whole.
 A projection follows one contest (one netuid): events of another contest in the same log are
 skipped. Its tables are named ``{prefix}{name}_{netuid}_{table}`` and its tracking row
 ``{prefix}{name}_{netuid}``, so the read models of two contests never share a table, a change of
-a projection's tables comes with a new name (a database projected by an older throne keeps its
-old tables, which nothing reads, and the new ones are built from zero), and a prefix rebuilds a
+a projection's tables comes with a new name (its ``schema`` goes up, which names them
+``{name}_v{schema}``: a database projected by an older throne keeps its old tables, which
+nothing reads, and the new ones are built from zero out of the log), and a prefix rebuilds a
 projection from zero beside the live one to compare (or swap) without touching it.
 """
 
@@ -55,6 +56,10 @@ class Projection(ABC):
 
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
+    #: The version of the tables' shape: raised with every change to them, so that a database
+    #: an older throne projected (same tables, old columns) is never read as the new shape.
+    #: The projection is then rebuilt from the log under the new names, beside the old tables.
+    schema: ClassVar[int] = 1
     #: An event of this topic (of this projection's contest: `is_reset`) that discards all the
     #: projection holds of the events of ``discarded_by_reset`` logged before it: a runner
     #: behind the newest reset does not read those. Their rows are only ever seen through a
@@ -73,7 +78,8 @@ class Projection(ABC):
 
     @property
     def tracking_name(self) -> str:
-        return f"{self.prefix}{self.name}_{self.netuid}"
+        version = f"_v{self.schema}" if self.schema > 1 else ""
+        return f"{self.prefix}{self.name}{version}_{self.netuid}"
 
     def table(self, name: str, *columns: Any) -> sa.Table:
         return sa.Table(f"{self.tracking_name}_{name}", self.metadata, *columns)

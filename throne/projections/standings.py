@@ -2,13 +2,16 @@
 miner's record, and the scores of the sides still in play on the current pool.
 
 Each handler does to the rows what the event does to the `Contest` aggregate, so the rows are
-the aggregate's state, one table per part. Scores are kept only while they can be read: those
-of the current pool, for miners not terminated (the champion, the challenger, and challengers
-released back to the queue, whose scores count again if they return).
+the aggregate's state, one table per part. One column more than the aggregate holds: each
+miner's commitment's other keys (``chute_id``...), which no rule of the contest reads but the
+hosting scheduler hands to its host (`Standings.extra`). Scores are kept only while they can
+be read: those of the current pool, for miners not terminated (the champion, the challenger,
+and challengers released back to the queue, whose scores count again if they return).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
@@ -23,6 +26,7 @@ from throne.domain.contest.rules import Scores
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import Battle, Champion, Pool
 from throne.domain.contest.weights import contest_weights
+from throne.domain.queue.commitment import MAX_COMMITMENT_BYTES
 from throne.domain.queue.miners import MinerRecord, Status, queue_order
 from throne.projections.base import CONTEST_TOPICS, Projection, dump_json, load_json
 
@@ -48,9 +52,16 @@ class Standings:
     #: the champion's and the battle's challenger's scores on the current pool
     champion_scores: Scores = field(default_factory=dict)
     challenger_scores: Scores = field(default_factory=dict)
+    #: each committed miner's commitment's other keys, by hotkey (none for a miner whose
+    #: commitment had none)
+    extras: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def miner(self, hotkey: str) -> MinerRecord | None:
         return next((m for m in self.miners if m.hotkey == hotkey), None)
+
+    def extra(self, hotkey: str) -> Mapping[str, object]:
+        """The keys of ``hotkey``'s commitment beside model and revision (``chute_id``...)."""
+        return self.extras.get(hotkey, {})
 
     def queue(self) -> list[MinerRecord]:
         """The eligible miners in the order they battle."""
@@ -78,6 +89,8 @@ class Standings:
 
 class StandingsProjection(Projection):
     name = "standings"
+    # 2: the miners' commitment extras
+    schema = 2
     # Every contest event moves the contest's version; samples fill the scores.
     topics = (*CONTEST_TOPICS, Scorecard.SampleScored.TOPIC)
     # A sample is taken only for the pool of its time, and a new pool drops every older pool's
@@ -120,6 +133,8 @@ class StandingsProjection(Projection):
             sa.Column("terminated_reason", sa.Text),
             sa.Column("releases", sa.Integer, nullable=False),
             sa.Column("model_hash", sa.Text),
+            # JSON {key: value}: the commitment's other keys; NULL when it had none
+            sa.Column("extra", sa.Text),
         )
         self.scores = self.table(
             "scores",
@@ -159,7 +174,17 @@ class StandingsProjection(Projection):
 
     @_apply.register
     def _(self, e: Contest.Committed, conn: sa.Connection, nid: int) -> None:
-        self._record(conn, nid, e.hotkey, e.uid, e.model, e.revision, e.first_block, replace=True)
+        self._record(
+            conn,
+            nid,
+            e.hotkey,
+            e.uid,
+            e.model,
+            e.revision,
+            e.first_block,
+            replace=True,
+            extra=extra_json(e.extra),
+        )
 
     @_apply.register
     def _(self, e: Contest.Invalidated, conn: sa.Connection, nid: int) -> None:
@@ -274,9 +299,11 @@ class StandingsProjection(Projection):
         first_block: int,
         *,
         replace: bool,
+        extra: str | None = None,
     ) -> None:
         """A miner's record as the contest first makes it (``replace``: made afresh, keeping
-        its place in the order, if one exists)."""
+        its place in the order, if one exists); ``extra``: its commitment's other keys, as
+        `extra_json` gives them."""
         fresh = {
             "uid": uid,
             "model": model,
@@ -287,6 +314,7 @@ class StandingsProjection(Projection):
             "terminated_reason": None,
             "releases": 0,
             "model_hash": None,
+            "extra": extra,
         }
         self.insert(conn, self.miners, {"hotkey": hotkey, "seq": nid, **fresh}, ignore=True)
         if replace:
@@ -309,12 +337,18 @@ class StandingsProjection(Projection):
         row = conn.execute(sa.select(self.contest).where(self.contest.c.netuid == self.netuid))
         contest = row.first()
         m = self.miners
-        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS)).order_by(m.c.seq)
-        miners = tuple(
-            _record(dict(zip(MINER_FIELDS, row, strict=True))) for row in conn.execute(ordered)
-        )
+        # One query for the records and their extras: a read is on every scheduler pass.
+        ordered = sa.select(*(m.c[k] for k in MINER_FIELDS), m.c.extra).order_by(m.c.seq)
+        records = []
+        extras = {}
+        for *fields, extra in conn.execute(ordered):
+            record = _record(dict(zip(MINER_FIELDS, fields, strict=True)))
+            records.append(record)
+            if extra is not None:
+                extras[record.hotkey] = load_json(extra)
+        miners = tuple(records)
         if contest is None:
-            return Standings(miners=miners)
+            return Standings(miners=miners, extras=extras)
         champion = battle = pool = None
         champion_scores: Scores = {}
         challenger_scores: Scores = {}
@@ -352,6 +386,7 @@ class StandingsProjection(Projection):
             pool=pool,
             champion_scores=champion_scores,
             challenger_scores=challenger_scores,
+            extras=extras,
         )
 
     def _scores(
@@ -367,6 +402,19 @@ class StandingsProjection(Projection):
         for env, task, score in rows:
             out.setdefault(env, {})[int(task)] = float(score)
         return out
+
+
+def extra_json(extra: Mapping[str, object]) -> str | None:
+    """The commitment's other keys as the ``extra`` column holds them: None when there are
+    none, or when they would not fit in a commitment (`MAX_COMMITMENT_BYTES`), which the chain
+    reader already refuses: a log written otherwise must not grow a row without bound."""
+    if not extra:
+        return None
+    try:
+        text = dump_json(dict(extra))
+    except TypeError:  # orjson's error for what is not JSON (only a log written by hand)
+        return None
+    return text if len(text.encode()) <= MAX_COMMITMENT_BYTES else None
 
 
 def _record(fields: dict[str, Any]) -> MinerRecord:

@@ -62,9 +62,11 @@ def make_world(
     db_url: str | None = None,
     names: Sequence[str] = tuple(SKILLS),
     revisions: Mapping[str, str] | None = None,
+    extras: Mapping[str, Mapping[str, object]] | None = None,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
-    commits its revision in ``revisions`` (a Hub commit sha), or ``r1``."""
+    commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
+    miner's commitment holds beside its model and revision."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=0.1, weights_rate_limit=5)
@@ -73,7 +75,13 @@ def make_world(
         chain.register(NETUID, hotkey(name))
         chain.as_signer(hotkey(name)).commit(
             NETUID,
-            json.dumps({"model": model(name), "revision": (revisions or {}).get(name, "r1")}),
+            json.dumps(
+                {
+                    "model": model(name),
+                    "revision": (revisions or {}).get(name, "r1"),
+                    **(extras or {}).get(name, {}),
+                }
+            ),
         )
         chain.advance(2 + i)
     (root / "secret").write_bytes(secret)

@@ -4,6 +4,7 @@ in memory; time for health checks and backoffs is a clock the test moves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -103,6 +104,23 @@ def test_the_champion_and_the_next_two_are_deployed_and_no_more(host: MinerHost)
     text = run.metrics.exposition().decode()
     assert 'throne_deployments{role="pre_challenger",state="ready"} 2.0' in text
     assert "throne_deploy_ready_seconds_count 3.0" in text
+
+
+def test_each_spec_carries_the_commitments_other_keys(host: MinerHost) -> None:
+    d = Driver(small_config())
+    d.chain.register("champ")
+    d.chain.commit("champ", json.dumps({"model": model("champ"), "revision": "r1"}), block=1)
+    d.chain.register("a")
+    extra = {"chute_id": "chute-a", "note": ["kept", 1]}
+    d.chain.commit("a", json.dumps({"model": model("a"), "revision": "r1", **extra}), block=2)
+    d.sync()
+    assert d.tick(2) == ["pool_refreshed"]
+    assert d.tick(3) == ["crowned"]
+    run = Run(d, host)
+    run.until(lambda: set(run.roles()) == {"champ", "a"}, "both deployed")
+    specs = {s.hotkey: s for s in host.deployed}
+    assert specs["a"].extra == extra
+    assert specs["champ"].extra == {}
 
 
 def test_deploys_go_champion_first_on_the_free_slots_only(host: MinerHost) -> None:

@@ -11,6 +11,8 @@ from tests.support.fake_chutes import Chute, FakeChutes
 from tests.support.ports import refusing_port
 from throne.adapters.hosting.chutes import UNBOUNDED, ChutesEndpoints
 from throne.adapters.inference.client import AiohttpChatCompletions
+from throne.app import open_model_host
+from throne.daemon.settings import settings_from_dict
 from throne.ports.chat_completions import ChatRequest, Completion, Result
 from throne.ports.model_endpoints import Endpoint
 from throne.ports.model_host import Capacity, DeployFailed, Deployment, DeploymentSpec, Health
@@ -173,3 +175,32 @@ def test_preflight_says_the_api_answers_and_whether_a_key_is_set(chutes: FakeChu
         keyless.close()
     assert probes["chutes api"].ok and "200" in probes["chutes api"].detail
     assert not probes["chutes key"].ok
+
+
+def test_hosting_chutes_in_the_settings_builds_it_with_the_key_its_variable_holds(
+    chutes: FakeChutes,
+) -> None:
+    table = {
+        "host": "chutes",
+        "chutes": {"api": chutes.url, "url_template": chutes.url_template, "key_env": "MY_KEY"},
+    }
+    settings = settings_from_dict({"hosting": table}, {"SAT": (0, 1000)})
+    keyed = open_model_host(settings, {"MY_KEY": chutes.api_key, "CHUTES_API_KEY": "other"})
+    assert keyed is not None and isinstance(keyed.host, ChutesEndpoints)
+    try:
+        probes = keyed.host.preflight()
+        assert [(p.name, p.ok) for p in probes] == [("chutes key", True), ("chutes api", True)]
+        assert all(chutes.api_key not in p.detail for p in probes), "the key is never shown"
+        assert keyed.host.deploy(spec()).api_key == chutes.api_key
+        assert chutes.seen[-1] == f"Bearer {chutes.api_key}"
+    finally:
+        keyed.host.close()
+    shown = str(settings.to_dict())
+    assert "MY_KEY" in shown and chutes.api_key not in shown
+    keyless = open_model_host(settings, {"CHUTES_API_KEY": chutes.api_key})
+    assert keyless is not None
+    try:
+        assert keyless.host.preflight()[0].ok is False  # only the named variable counts
+        assert reason(keyless.host, spec()) == "chutes_unavailable"  # the API's 401
+    finally:
+        keyless.host.close()

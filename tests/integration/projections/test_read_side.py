@@ -5,7 +5,8 @@ write never writes."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ from throne import views
 from throne.adapters.storage.database import Database, parse_database_url
 from throne.application import ThroneApplication
 from throne.domain.contest.scorecard import Scorecard
+from throne.projections import all_projections
 from throne.projections.base import tracking_table
 from throne.projections.read_side import ReadSide
+from throne.projections.runner import ProjectionRunner
+from throne.projections.standings import StandingsProjection
 from throne.views.miner import miner_directory
 
 
@@ -196,6 +200,60 @@ def test_read_models_an_older_throne_left_under_other_names_are_ignored(log: Log
         assert every_view(reader) == afresh(log.app)
     finally:
         reader.close()
+
+
+class OlderStandings(StandingsProjection):
+    """The standings as a throne before the commitments' extras projected them: the same
+    names and tables, without the ``extra`` column."""
+
+    schema = 1
+
+    def table(self, name: str, *columns: Any) -> sa.Table:
+        return super().table(name, *(c for c in columns if c.name != "extra"))
+
+    def insert(
+        self, conn: sa.Connection, table: sa.Table, row: Mapping[str, Any], *, ignore: bool = False
+    ) -> None:
+        super().insert(conn, table, {k: v for k, v in row.items() if k in table.c}, ignore=ignore)
+
+    def update(
+        self, conn: sa.Connection, table: sa.Table, where: Mapping[str, Any], **values: Any
+    ) -> None:
+        super().update(conn, table, where, **{k: v for k, v in values.items() if k in table.c})
+
+
+def test_standings_an_older_throne_projected_to_the_head_are_rebuilt_with_the_extras(
+    log: Log,
+) -> None:
+    d = Driver(small_config(burn=0.25), app=log.app)
+    d.chain.register("a")
+    chute = {"model": "org/affine-a", "revision": "r1", "chute_id": "chute-a"}
+    d.chain.commit("a", json.dumps(chute), block=1)
+    d.join("b", block=2)
+    d.sync()
+    older = [OlderStandings(120), *all_projections(120)[1:]]
+    runner = ProjectionRunner(
+        log.app.recorder, log.app.mapper, log.engine, older, application=log.app.name
+    )
+    assert runner.catch_up() > 0
+    with log.engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT hotkey FROM standings_120_miners")).all()
+    assert sorted(h for (h,) in kept) == ["a", "b"]  # the old shape, at the log's head
+    reader, _ = log.reader()
+    daemon = log.daemon_reads()
+    try:
+        for reads in (reader, daemon):
+            with reads.read() as r:
+                standings = r.standings()
+            assert standings.extra("a") == {"chute_id": "chute-a"}
+            assert standings.extra("b") == {}
+            assert every_view(reads) == afresh(log.app)
+    finally:
+        reader.close()
+        daemon.close()
+    with log.engine.connect() as conn:  # the daemon built the new tables beside the old ones
+        names = set(sa.inspect(conn).get_table_names())
+    assert {"standings_120_miners", "standings_v2_120_miners"} <= names
 
 
 def test_a_log_projected_from_zero_is_read_without_the_samples_of_its_retired_pools(
