@@ -304,7 +304,9 @@ def test_hostile_programs_are_stopped_and_leave_the_server_serving(
         assert result["timed_out"] or result["signal"] or result["exit_code"] != 0, result
     elif expect == "truncated":
         assert result["truncated"] and len(result["stdout"]) == LIMITS["output_bytes"]
-    assert result["duration_s"] < LIMITS["wall_s"] + 2
+    # The wall clock ended it: these programs would otherwise run for ever. The margin is for
+    # the kill itself, which a run below its watcher waits for when the machine is busy.
+    assert result["duration_s"] < LIMITS["wall_s"] + 10
     assert box.run("print(40 + 2)")["stdout"] == "42\n", name
     # Nothing the program started outlives its run: only the driver and the server remain.
     assert _leftovers(box.process.pid) == []
