@@ -263,7 +263,13 @@ def summary(case: Case) -> dict[str, float]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--ready-seconds", type=float, nargs="+", default=[3.0, 6.0])
+    p.add_argument(
+        "--ready-seconds",
+        type=float,
+        nargs="+",
+        default=[3.0, 6.0],
+        help="L: seconds each stand-in engine loads before it serves (default 3 6)",
+    )
     p.add_argument(
         "--battles", type=int, default=4, help="battles per case (idle: all but the first)"
     )
