@@ -128,7 +128,8 @@ class Schedule:
 
 def desired(standings: Standings, pre_deploy: int) -> list[Wanted]:
     """Who must be served, highest priority first: the champion, the battle's challenger, then
-    the next ``pre_deploy`` queue members (the head first)."""
+    the next ``pre_deploy`` queue members (the head first; between battles the head at least,
+    so that ``pre_deploy = 0`` deploys each challenger when its battle is due, not before)."""
     out: list[Wanted] = []
     champion = standings.champion_record()
     if standings.champion is not None and champion is not None and champion.model is not None:
@@ -156,7 +157,10 @@ def desired(standings: Standings, pre_deploy: int) -> list[Wanted]:
                 standings.extra(challenger.hotkey),
             )
         )
-    for i, m in enumerate(standings.queue()[:pre_deploy]):
+    # Between battles the queue head is the next challenger, whatever ``pre_deploy`` says: the
+    # battle waits for both sides to answer, so a head left undeployed would never start one.
+    ahead = max(pre_deploy, 1 if standings.battle is None else 0)
+    for i, m in enumerate(standings.queue()[:ahead]):
         if m.model is None or m.revision is None:
             continue
         extra = standings.extra(m.hotkey)

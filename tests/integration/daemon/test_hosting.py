@@ -169,6 +169,22 @@ def test_the_loser_is_torn_down_and_the_champion_stays(host: MinerHost) -> None:
     assert ("a", True) in shown and ("champ", False) in shown
 
 
+def test_without_pre_deployment_each_challenger_is_deployed_when_its_battle_is_due(
+    host: MinerHost,
+) -> None:
+    d = contest("a", "b")
+    run = Run(d, host, pre_deploy=0)
+    run.until(lambda: run.roles() == {"champ": "champion", "a": "pre_challenger"}, "head only")
+    assert run.tick(4) == ["battle_started"]
+    run.until(lambda: run.roles() == {"champ": "champion", "a": "challenger"}, "promoted")
+    assert "b" not in host.running(), "nothing is deployed ahead of its battle"
+    d.score({"a": fixed(0.0)})
+    assert run.tick(5) == ["terminated"], "b is not deployed yet: its battle waits"
+    run.until(lambda: run.roles() == {"champ": "champion", "b": "pre_challenger"}, "next head")
+    assert run.tick(6) == ["battle_started"]
+    assert d.challenger() == "b"
+
+
 def test_a_dethroned_champion_is_torn_down_and_the_winner_stays_as_champion(
     host: MinerHost,
 ) -> None:
