@@ -336,6 +336,21 @@ class Hosting:
         self._check_health(now)
         self._publish()
 
+    def stop_serving(self, why: str = "stopped", timeout: float = 60.0) -> None:
+        """Tear every deployment down, once the host calls in flight are over (a deploy that
+        ends meanwhile tears its own engine down: nothing is wanted any more). For a run that
+        must leave no engine behind (the demo); a daemon's stop leaves them to be adopted.
+        Call it once `run` has returned."""
+        with self._lock:
+            self._wanted = {}
+            self._retry.clear()
+        self.join(timeout)
+        with self._lock:
+            keys = list(self._held)
+        for key in keys:
+            self._teardown(key, why)
+        self._publish()
+
     def join(self, timeout: float = 60.0) -> None:
         """Wait for the host calls in flight (tests, and a stop that must not leave a deploy
         half-recorded)."""
