@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import signal
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from throne.cli.environment_lookup import installed_environments
 from throne.cli.main import CommandError
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
 from throne.miners.asgi import miner_app
-from throne.miners.profile import Faults, MinerProfile, NoMinerProfile
+from throne.miners.profile import Faults, MinerProfile
 from throne.miners.server import bind, serve_until_signalled
 
 

@@ -117,7 +117,7 @@ def test_a_model_folder_names_its_miner_and_a_served_name_keeps_its_answers(
         (b'{"name": "m", "skill": true}', "skill must be a number"),
         (b'{"name": "m", "skill": 1.5}', "skill must lie in [0, 1]"),
     ],
-    ids=["missing", "not json", "not an object", "no name", "skill text", "skill bool", "skill 1.5"],
+    ids=["missing", "not json", "not an object", "no name", "skill text", "skill bool", "too high"],
 )
 def test_a_folder_without_a_readable_profile_is_named(
     tmp_path: Path, content: bytes | None, message: str
