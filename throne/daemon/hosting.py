@@ -208,6 +208,8 @@ class Hosting:
         self._recorded: list[dict[str, Any]] | None = None
         self._last_block = 0
         self._reconciled = False
+        #: `stop_serving` was called: no pass starts a deploy any more
+        self._stopped = False
         self.endpoints = HostedEndpoints(self)
         self.log = structlog.get_logger("throne.hosting")
 
@@ -311,6 +313,8 @@ class Hosting:
         wanted = {(w.hotkey, w.revision): w for w in wanted_list}
         now = self._clock()
         with self._lock:
+            if self._stopped:
+                return
             self._wanted = wanted
             self._reconciled = True
             unwanted = [k for k, h in self._held.items() if k not in wanted and not h.busy]
@@ -340,8 +344,9 @@ class Hosting:
         """Tear every deployment down, once the host calls in flight are over (a deploy that
         ends meanwhile tears its own engine down: nothing is wanted any more). For a run that
         must leave no engine behind (the demo); a daemon's stop leaves them to be adopted.
-        Call it once `run` has returned."""
+        A pass still running (a stopped loop's thread finishes its pass) starts nothing."""
         with self._lock:
+            self._stopped = True
             self._wanted = {}
             self._retry.clear()
         self.join(timeout)
@@ -408,7 +413,7 @@ class Hosting:
         its total less what this scheduler holds."""
         key = (w.hotkey, w.revision)
         with self._lock:
-            if key in self._held or self._waiting(key, now):
+            if self._stopped or key in self._held or self._waiting(key, now):
                 return False
             held = _Held(w, busy=True)
             self._held[key] = held

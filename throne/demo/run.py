@@ -11,7 +11,7 @@ it ends.
 from __future__ import annotations
 
 import asyncio
-import os
+import hashlib
 import shlex
 import socket
 import sys
@@ -43,6 +43,9 @@ from throne.views.standings import standings
 
 NETUID = 120
 VALIDATOR = "5DemoValidator"
+#: The pool secret: fixed, so the demo's pools, and with them its story, are the same every run
+#: (a validator's own is random and kept from the miners; the demo has none to keep it from).
+POOL_SECRET = hashlib.sha256(b"throne demo pool secret").digest()
 #: engines at once: the champion, the challenger and the two queue members pre-deployed
 SLOTS = 4
 PORTS = 200
@@ -148,6 +151,15 @@ def demo_host(workdir: Path, hub_url: str) -> LocalEngineHost:
     )
 
 
+def end_engines(host: LocalEngineHost) -> None:
+    """End whatever engine the scheduler did not tear down (one whose deploy outlasted the
+    wait for it): those the host holds, and any its state files still name."""
+    for deployment in host.deployments():
+        host.teardown(deployment)
+    for deployment in host.recover():
+        host.teardown(deployment)
+
+
 def run_demo(
     opts: DemoOptions, view: Callable[[Services, float], None] | None = None
 ) -> dict[str, Any]:
@@ -161,6 +173,7 @@ def run_demo(
         hub = stack.enter_context(FakeHub())
         chain = prepare_chain(chain_path, opts.block_time, publish_cast(hub))
         db = parse_database_url(str(db_path))
+        host = demo_host(workdir, hub.url)
         services = build(
             demo_settings(opts),
             db=db,
@@ -168,10 +181,11 @@ def run_demo(
             model_hub=HuggingFaceHub(hub.url, retry_after_failure=1.0),
             environments=envs,
             retry=RetryPolicy(attempts=1),
-            pool_secret=os.urandom(32),
-            host=demo_host(workdir, hub.url),
+            pool_secret=POOL_SECRET,
+            host=host,
         )
         stack.callback(services.close_sync)
+        stack.callback(end_engines, host)
         hosting = services.hosting
         assert hosting is not None  # a host was given: the daemon hosts
         # Whatever ends the demo (Ctrl-C included), no engine outlives it.
