@@ -410,7 +410,7 @@ def _build(
     from throne.adapters.storage.responses import SqlResponseStore
     from throne.adapters.storage.schema import creating
     from throne.daemon.daemon import Daemon
-    from throne.daemon.hosting import Hosting, Schedule
+    from throne.daemon.hosting import MAX_RETRY_SECONDS, Hosting, Schedule
     from throne.daemon.projections import ProjectionKeeper
     from throne.daemon.sampler import Sampler
     from throne.daemon.weight_setter import WeightSetter
@@ -503,6 +503,8 @@ def _build(
                     health_every=h.health_every,
                     unhealthy_after=h.unhealthy_after,
                     poll_seconds=v.poll_seconds,
+                    first_retry=h.retry_after,
+                    max_retry=max(h.retry_after, MAX_RETRY_SECONDS),
                 ),
                 current_block=lambda: daemon.state.synced_block,
                 pin=pin,

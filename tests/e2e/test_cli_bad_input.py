@@ -390,6 +390,12 @@ def test_config_show_hides_passwords_in_every_url(
     ("argv", "message"),
     [
         (["miner", "serve", "--port", "99999", "--skill", "0.5"], "--port must be within"),
+        (["miner", "serve", "--port", "0"], "give --skill (or --from-dir DIR)"),
+        (["miner", "serve", "--port", "0", "--from-dir", "."], "holds no throne-miner.json"),
+        (
+            ["miner", "serve", "--port", "0", "--from-dir", ".", "--skill", "1"],
+            "give neither --skill nor --miner",
+        ),
         (["localnet", "show", "--chain-db", "junk.db"], "junk.db is not a local chain file"),
         (["localnet", "init", "--chain-db", "/proc/chain.db"], "cannot create the local chain"),
         (
@@ -402,6 +408,9 @@ def test_config_show_hides_passwords_in_every_url(
     ],
     ids=[
         "miner port",
+        "miner without a skill",
+        "model folder without a miner",
+        "model folder and a skill",
         "junk chain",
         "chain nowhere",
         "binary key",

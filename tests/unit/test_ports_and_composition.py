@@ -14,8 +14,8 @@ PORTS = THRONE / "ports"
 #: Where an adapter may be built besides its own package, and why.
 BUILDERS = {
     "app.py": "the composition root",
-    "demo": "stages a world (a chain and its cast, local miners) and hands it to build, as "
-    "the tests do",
+    "demo": "stages a world (a chain and its cast, a loopback Hub, local miner engines) and "
+    "hands it to build, as the tests do",
     "audit/rescore.py": "re-scores from the responses of the database it audits; to take its "
     "store from the composition root with the audit's sources (issue 12, item 3)",
 }

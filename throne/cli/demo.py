@@ -18,10 +18,12 @@ def register(sub: Any) -> None:
         description=(
             "Run the whole contest locally: a local chain fast-forwarded with seven miners "
             "committed at different blocks (one a copy of another's model, one with a "
-            "malformed commitment, one whose server is down), local miner servers of "
-            "different skills, small task pools, and the validator daemon on a SQLite log. "
-            "Ends with the reign history, the terminated miners, the final weights and an "
-            "audit of the log it produced."
+            "malformed commitment, one whose model no engine can serve), their models "
+            "published on a loopback Hugging Face Hub, downloaded into a model cache and "
+            "served by local miner engines that the daemon deploys and tears down, small task "
+            "pools, and the validator daemon on a SQLite log. Ends with the deployments, the "
+            "reign history, the terminated miners, the final weights and an audit of the log "
+            "it produced; no engine outlives it."
         ),
     )
     p.add_argument(
@@ -111,6 +113,10 @@ def _print_summary(s: dict[str, Any]) -> None:
     for m in s["invalid"]:
         gone.add_row(m["hotkey"], str(m["uid"]), f"invalid: {m['reason']}")
     console.print(gone)
+    from throne.demo.view import deployment_lines
+
+    for line in deployment_lines(s.get("deployments", [])):
+        console.print(line, highlight=False)
     weights = ", ".join(f"uid {uid}: {w:.4f}" for uid, w in s["weights"].items())
     console.print(f"final weights: {weights}")
     console.print(f"battles decided: {s['battles_decided']} in {s['seconds']} s")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from throne.cli.environment_lookup import installed_environments
@@ -32,14 +34,26 @@ def register(sub: Any) -> None:
             "and task from the prompt and answers correctly with probability SKILL per task, "
             "decided by a hash of (name, revision, env, task id), otherwise with a plausible "
             "wrong answer. The request's model field picks the miner. GET /health answers "
-            "once the server is ready. Fault options apply to every miner served."
+            "once the server is ready. Fault options apply to every miner served. With "
+            "--from-dir the miner is the one a model folder's throne-miner.json names (name, "
+            "revision, skill), as an inference engine loads a downloaded model."
         ),
     )
     serve.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--skill", type=float, required=True, help="chance to solve a task, 0..1")
-    serve.add_argument("--name", default="local", help="model name to serve under (default local)")
+    serve.add_argument("--skill", type=float, help="chance to solve a task, 0..1")
+    serve.add_argument(
+        "--name",
+        help="model name to serve under (default local; with --from-dir, the folder's name, "
+        "which still seeds the draws whatever name it is served under)",
+    )
     serve.add_argument("--revision", default="main", help="revision that seeds the skill draw")
+    serve.add_argument(
+        "--from-dir",
+        type=Path,
+        metavar="DIR",
+        help="serve the miner a model folder holds (DIR/throne-miner.json), instead of --skill",
+    )
     serve.add_argument(
         "--miner",
         action="append",
@@ -85,7 +99,14 @@ def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
             malformed_rate=args.malformed_rate,
             nested_rate=args.nested_rate,
         )
-        miners = [MinerProfile(args.name, args.revision, args.skill, faults)]
+        if args.from_dir is not None:
+            if args.skill is not None or args.miner:
+                raise ValueError("--from-dir names the miner: give neither --skill nor --miner")
+            miner = MinerProfile.from_dir(args.from_dir, faults)
+            return [replace(miner, served_as=args.name)]
+        if args.skill is None:
+            raise ValueError("give --skill (or --from-dir DIR)")
+        miners = [MinerProfile(args.name or "local", args.revision, args.skill, faults)]
         for spec in args.miner:
             name, sep, skill = spec.partition("=")
             if not sep or not name:
@@ -108,7 +129,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     host, port = sock.getsockname()[:2]
-    names = ", ".join(f"{m.name} (skill {m.skill:g})" for m in miners)
+    names = ", ".join(f"{m.served_name} (skill {m.skill:g})" for m in miners)
     envs = ", ".join(sorted(environments)) or "none installed: every prompt gets a refusal"
     print(f"serving {names} at http://{host}:{port}/v1 (environments: {envs})", flush=True)
     app = miner_app(miners, list(environments.values()), seed=args.seed)

@@ -217,6 +217,8 @@ class Hosting:
         self._recorded: list[dict[str, Any]] | None = None
         self._last_block = 0
         self._reconciled = False
+        #: `stop_serving` was called: no pass starts a deploy any more
+        self._stopped = False
         self.endpoints = HostedEndpoints(self)
         self.log = structlog.get_logger("throne.hosting")
 
@@ -320,6 +322,8 @@ class Hosting:
         wanted = {(w.hotkey, w.revision): w for w in wanted_list}
         now = self._clock()
         with self._lock:
+            if self._stopped:
+                return
             self._wanted = wanted
             self._reconciled = True
             unwanted = [k for k, h in self._held.items() if k not in wanted and not h.busy]
@@ -343,6 +347,22 @@ class Hosting:
             if room > 0 and self._maybe_deploy(w, now):
                 started += 1
         self._check_health(now)
+        self._publish()
+
+    def stop_serving(self, why: str = "stopped", timeout: float = 60.0) -> None:
+        """Tear every deployment down, once the host calls in flight are over (a deploy that
+        ends meanwhile tears its own engine down: nothing is wanted any more). For a run that
+        must leave no engine behind (the demo); a daemon's stop leaves them to be adopted.
+        A pass still running (a stopped loop's thread finishes its pass) starts nothing."""
+        with self._lock:
+            self._stopped = True
+            self._wanted = {}
+            self._retry.clear()
+        self.join(timeout)
+        with self._lock:
+            keys = list(self._held)
+        for key in keys:
+            self._teardown(key, why)
         self._publish()
 
     def join(self, timeout: float = 60.0) -> None:
@@ -402,7 +422,7 @@ class Hosting:
         its total less what this scheduler holds."""
         key = (w.hotkey, w.revision)
         with self._lock:
-            if key in self._held or self._waiting(key, now):
+            if self._stopped or key in self._held or self._waiting(key, now):
                 return False
             held = _Held(w, busy=True)
             self._held[key] = held

@@ -235,6 +235,8 @@ class HostingSettings:
     unhealthy_after: Annotated[int, at_least(1)] = 5
     #: seconds an engine may take to be ready
     ready_timeout: Annotated[float, above(0)] = 1800.0
+    #: seconds before a failed deploy is tried again, doubling at each failure up to 300
+    retry_after: Annotated[float, above(0)] = 5.0
     local: LocalHostSettings = field(default_factory=LocalHostSettings)
     ssh: SshHostSettings = field(default_factory=SshHostSettings)
     chutes: ChutesHostSettings = field(default_factory=ChutesHostSettings)

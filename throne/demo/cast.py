@@ -1,8 +1,15 @@
 """Who plays in the demo: local miners of different skills, committed at different blocks.
 
-Outcomes are deterministic (a miner's answers are a hash of its name, env and task), so the
-demo tells the same story every run: a cold start, dethronings, a copy, a malformed
-commitment, a miner nobody can reach, and a challenger that falls short.
+Each actor's model is a small folder published on the demo's loopback Hub: the local miner's
+profile (`throne.miners.PROFILE_FILE`: name, revision, skill), a ``config.json`` and a weights
+file whose bytes decide the model hash, so a copy, whose weights are byte-identical to its
+original's, is caught by the copy rule through the hashes the Hub lists. The miner nobody can
+serve holds no profile: the engine started on it exits at once.
+
+Outcomes are deterministic (a miner's answers are a hash of its name, its profile's revision,
+the env and the task; the Hub's commit shas follow from the order of publishing), so the demo
+tells the same story every run: a cold start, dethronings, a copy, a malformed commitment, a
+miner nobody can serve, and a challenger that falls short.
 """
 
 from __future__ import annotations
@@ -11,6 +18,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Literal
+
+from throne.miners.profile import PROFILE_FILE, MinerProfile
+
+#: the weights file of every demo model: an LFS file, whose sha256 the Hub lists
+WEIGHTS_FILE = "model.safetensors"
 
 Role = Literal["plays", "copy", "malformed", "down"]
 
@@ -32,13 +44,20 @@ class Actor:
         return f"local/affine-{self.name}-{self.hotkey}"
 
     @property
-    def revision(self) -> str:
+    def profile_revision(self) -> str:
+        """The revision its local miner's draws are seeded with (not the Hub's commit)."""
         return hashlib.sha1(self.name.encode()).hexdigest()
 
-    def commitment(self) -> str:
+    @property
+    def published(self) -> bool:
+        """Whether its model is on the Hub (a malformed commitment names none)."""
+        return self.role != "malformed"
+
+    def commitment(self, revision: str) -> str:
+        """What it commits on chain: its model at ``revision``, the Hub commit."""
         if self.role == "malformed":
             return '{"model": "local/affine-' + self.name + '", "revision": '  # cut short
-        return json.dumps({"model": self.model, "revision": self.revision})
+        return json.dumps({"model": self.model, "revision": revision})
 
 
 CAST: tuple[Actor, ...] = (
@@ -52,11 +71,16 @@ CAST: tuple[Actor, ...] = (
 )
 
 
-def model_hashes() -> dict[tuple[str, str], str]:
-    """The weights hash of every actor's model; a copy shares its original's."""
+def model_files(actor: Actor) -> dict[str, bytes]:
+    """The files of ``actor``'s model folder; a copy's weights are its original's bytes."""
     by_name = {a.name: a for a in CAST}
-    out = {}
-    for a in CAST:
-        source = by_name[a.copy_of] if a.copy_of else a
-        out[(a.model, a.revision)] = hashlib.sha256(f"weights:{source.name}".encode()).hexdigest()
-    return out
+    source = by_name[actor.copy_of] if actor.copy_of else actor
+    config = {"architectures": ["ThroneLocalMiner"], "model_type": "throne-local-miner"}
+    files = {
+        "config.json": json.dumps(config, indent=2).encode() + b"\n",
+        WEIGHTS_FILE: hashlib.sha256(f"weights:{source.name}".encode()).digest() * 64,
+    }
+    if actor.role != "down":
+        profile = MinerProfile(actor.name, actor.profile_revision, actor.skill)
+        files[PROFILE_FILE] = profile.to_file()
+    return files

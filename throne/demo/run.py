@@ -1,21 +1,33 @@
-"""`throne demo`: the whole contest on the embedded default, in a couple of minutes."""
+"""`throne demo`: the whole contest on the embedded default, in a couple of minutes.
+
+It takes the path a hosting validator takes: every actor's model is published on a loopback
+Hugging Face Hub (`throne.devhub`), the copy rule reads the model hashes the Hub lists
+(`HuggingFaceHub`), and the daemon's `Hosting` deploys the champion, the challenger and the
+next queue members with a `LocalEngineHost` whose engine is the local miner server run on the
+model folder the `ModelCache` downloaded. Every engine is torn down when the demo ends, however
+it ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import hashlib
+import shlex
 import socket
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from throne import event_loop
 from throne.adapters.chain.local import LocalChain
-from throne.adapters.hub.fixed import StaticModelHub
-from throne.adapters.inference.endpoints import StaticModelEndpoints
+from throne.adapters.hosting.local_engine import LocalEngineHost
+from throne.adapters.hub.cache import ModelCache
+from throne.adapters.hub.huggingface import HuggingFaceHub
 from throne.adapters.inference.policy import RetryPolicy
 from throne.adapters.storage.database import parse_database_url
 from throne.app import Services, build
@@ -23,15 +35,23 @@ from throne.audit.format import AuditError
 from throne.audit.sources import DatabaseLog
 from throne.audit.verification import verify
 from throne.daemon.settings import Settings, settings_from_dict
-from throne.demo.cast import CAST, model_hashes
+from throne.demo.cast import CAST, model_files
 from throne.demo.story import battles_decided, reigns
+from throne.devhub import FakeHub
 from throne.envs.registry import environments
-from throne.miners import MinerProfile, MinerServer
-from throne.ports.model_endpoints import Endpoint
 from throne.views.standings import standings
 
 NETUID = 120
 VALIDATOR = "5DemoValidator"
+#: The pool secret: fixed, so the demo's pools, and with them its story, are the same every run
+#: (a validator's own is random and kept from the miners; the demo has none to keep it from).
+POOL_SECRET = hashlib.sha256(b"throne demo pool secret").digest()
+#: engines at once: the champion, the challenger and the two queue members pre-deployed
+SLOTS = 4
+PORTS = 200
+#: a local miner is ready in a second or two; one that is not in this long will never be
+READY_TIMEOUT = 60.0
+CACHE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,8 +66,14 @@ class DemoDirectoryInUse(Exception):
     """The given directory already holds a demo's files."""
 
 
-def prepare_chain(path: Path, block_time: float) -> LocalChain:
-    """A fresh local chain: the validator and every actor registered, commits spread out."""
+def publish_cast(hub: FakeHub) -> dict[str, str]:
+    """Every actor's model on the Hub, in cast order; each actor's commit sha, by hotkey."""
+    return {a.hotkey: hub.publish_files(a.model, model_files(a)) for a in CAST if a.published}
+
+
+def prepare_chain(path: Path, block_time: float, revisions: Mapping[str, str]) -> LocalChain:
+    """A fresh local chain: the validator and every actor registered, commits spread out, each
+    naming its model at the Hub commit ``revisions`` gives."""
     chain = LocalChain.init(path, netuid=NETUID, block_time=block_time, weights_rate_limit=10)
     chain.register(NETUID, VALIDATOR)
     for actor in CAST:
@@ -56,7 +82,8 @@ def prepare_chain(path: Path, block_time: float) -> LocalChain:
     for actor in sorted(CAST, key=lambda a: a.commit_offset):
         chain.advance(actor.commit_offset - offset)
         offset = actor.commit_offset
-        chain.as_signer(actor.hotkey).commit(NETUID, actor.commitment())
+        revision = revisions.get(actor.hotkey, "")
+        chain.as_signer(actor.hotkey).commit(NETUID, actor.commitment(revision))
     chain.advance(2)
     return chain.as_signer(VALIDATOR)
 
@@ -80,17 +107,57 @@ def demo_settings(opts: DemoOptions) -> Settings:
                 "retries": 0,
                 "request_timeout_seconds": 20.0,
             },
+            # The host is given to `build`; a model nobody can serve is retried soon, so the
+            # bounded-release rule ends it within seconds, not minutes.
+            "hosting": {"retry_after": 0.5, "ready_timeout": READY_TIMEOUT},
         },
         {name: env.id_range for name, env in envs.items()},
         source="demo",
     )
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: the miner whose server is down."""
+def engine_command() -> str:
+    """The engine template: this interpreter's local miner server on the fetched folder,
+    answering to the committed model name."""
+    python = shlex.quote(sys.executable).replace("{", "{{").replace("}", "}}")
+    return (
+        f"{python} -m throne.cli.main miner serve --host {{host}} --port {{port}} "
+        "--from-dir {model_dir} --name {model}"
+    )
+
+
+def engine_ports(count: int = PORTS) -> range:
+    """``count`` loopback ports from one free now (the host skips any taken meanwhile)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        start = int(s.getsockname()[1])
+    start = min(start, 65536 - count)
+    return range(start, start + count)
+
+
+def demo_host(workdir: Path, hub_url: str) -> LocalEngineHost:
+    """Engines on this machine, loading the models the cache fetches from ``hub_url``."""
+    cache = ModelCache(workdir / "models", CACHE_BYTES, endpoint=hub_url, environ={})
+    return LocalEngineHost(
+        engine_command(),
+        slots=("",) * SLOTS,
+        ports=engine_ports(),
+        ready_timeout=READY_TIMEOUT,
+        state_dir=workdir / "hosting" / "state",
+        log_dir=workdir / "hosting" / "logs",
+        model_files=cache.fetch,
+        poll=0.1,
+        stop_grace=5.0,
+    )
+
+
+def end_engines(host: LocalEngineHost) -> None:
+    """End whatever engine the scheduler did not tear down (one whose deploy outlasted the
+    wait for it): those the host holds, and any its state files still name."""
+    for deployment in host.deployments():
+        host.teardown(deployment)
+    for deployment in host.recover():
+        host.teardown(deployment)
 
 
 def run_demo(
@@ -101,33 +168,33 @@ def run_demo(
     chain_path, db_path = workdir / "chain.db", workdir / "throne.db"
     if chain_path.exists() or db_path.exists():
         raise DemoDirectoryInUse(f"{workdir} already holds a demo; give an empty directory")
-    chain = prepare_chain(chain_path, opts.block_time)
     envs = environments()
-    players = [a for a in CAST if a.role in ("plays", "copy")]
-    profiles = [MinerProfile(a.name, revision=a.revision, skill=a.skill) for a in players]
-    down = closed_port()
-    with MinerServer(profiles, list(envs.values())) as server:
-        routes = {a.model: Endpoint(server.base_url, a.name) for a in players}
-        for a in CAST:
-            if a.role == "down":
-                routes[a.model] = Endpoint(f"http://127.0.0.1:{down}/v1", a.name)
+    with ExitStack() as stack:
+        hub = stack.enter_context(FakeHub())
+        chain = prepare_chain(chain_path, opts.block_time, publish_cast(hub))
         db = parse_database_url(str(db_path))
+        host = demo_host(workdir, hub.url)
         services = build(
             demo_settings(opts),
             db=db,
             chain=chain,
-            endpoints=StaticModelEndpoints(routes),
-            model_hub=StaticModelHub(model_hashes()),
+            model_hub=HuggingFaceHub(hub.url, retry_after_failure=1.0),
             environments=envs,
             retry=RetryPolicy(attempts=1),
-            pool_secret=os.urandom(32),
+            pool_secret=POOL_SECRET,
+            host=host,
         )
+        stack.callback(services.close_sync)
+        stack.callback(end_engines, host)
+        hosting = services.hosting
+        assert hosting is not None  # a host was given: the daemon hosts
+        # Whatever ends the demo (Ctrl-C included), no engine outlives it.
+        stack.callback(hosting.stop_serving, "demo ended", READY_TIMEOUT)
         started = time.monotonic()
-        try:
-            event_loop.run(_drive(services, opts, view, started))
-            summary = summarise(services)
-        finally:
-            services.close_sync()
+        event_loop.run(_drive(services, opts, view, started))
+        summary = summarise(services)
+        hosting.stop_serving("demo ended", READY_TIMEOUT)
+        summary["deployments"] = deployments(hosting.deployments())
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["directory"] = str(workdir)
     try:
@@ -175,6 +242,12 @@ async def _drive(
         stop.set()
         await daemon
         await services.client.aclose()
+
+
+def deployments(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per deployment of the run, in the order they became ready."""
+    keys = ("hotkey", "model", "revision", "role", "ready_s", "torn_down", "reason")
+    return [{k: d[k] for k in keys} for d in shown]
 
 
 def summarise(services: Services) -> dict[str, Any]:

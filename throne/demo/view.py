@@ -17,6 +17,19 @@ def _short(hotkey: str | None) -> str:
     return "-" if hotkey is None else hotkey
 
 
+def deployment_lines(deployments: list[dict[str, Any]]) -> list[str]:
+    """One line per deployment: who was deployed in which role, how long it took to be ready,
+    and whether (and why) it was torn down."""
+    lines = []
+    for d in deployments:
+        end = f"torn down ({d['reason']})" if d["torn_down"] else "serving"
+        lines.append(
+            f"deployed {d['hotkey']} ({d['model']}@{d['revision'][:7]}) as {d['role']}: "
+            f"ready in {d['ready_s']:.1f} s, {end}"
+        )
+    return lines
+
+
 def render(services: Services, elapsed: float) -> Group:
     with services.reads.read() as r:
         std = standings(r.standings())
@@ -58,6 +71,9 @@ def render(services: Services, elapsed: float) -> Group:
     for m in std["queue"]:
         q.add_row(str(m["position"]), m["hotkey"], str(m["uid"]), str(m["first_block"]))
     parts.append(q)
+    if services.hosting is not None:
+        shown = deployment_lines(services.hosting.deployments()[-6:]) or ["-"]
+        parts.append(Panel("\n".join(shown), title="deployments"))
     steps = "\n".join(f"block {b}: {s}" for b, s in list(state.steps)[-6:]) or "-"
     stats = services.sampler.stats
     parts.append(

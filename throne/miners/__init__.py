@@ -7,7 +7,16 @@ nested bodies).
 """
 
 from throne.miners.asgi import MinerStats, miner_app
-from throne.miners.profile import Faults, MinerProfile
+from throne.miners.profile import PROFILE_FILE, Faults, MinerProfile, NoMinerProfile
 from throne.miners.server import BackgroundServer, MinerServer
 
-__all__ = ["BackgroundServer", "Faults", "MinerProfile", "MinerServer", "MinerStats", "miner_app"]
+__all__ = [
+    "PROFILE_FILE",
+    "BackgroundServer",
+    "Faults",
+    "MinerProfile",
+    "MinerServer",
+    "MinerStats",
+    "NoMinerProfile",
+    "miner_app",
+]

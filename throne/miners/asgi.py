@@ -45,7 +45,7 @@ def miner_app(
     stats: MinerStats | None = None,
 ) -> Starlette:
     """An app serving ``miners`` (by name) over ``environments``; ``seed`` drives the faults."""
-    by_name = {m.name: m for m in miners}
+    by_name = {m.served_name: m for m in miners}
     if len(by_name) != len(miners):
         raise ValueError("two miners share a name")
     rng = random.Random(seed)

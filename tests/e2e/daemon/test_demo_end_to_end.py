@@ -1,11 +1,15 @@
-"""The daemon against the local chain and local miner servers, until battles are decided."""
+"""The daemon against the local chain, the loopback Hub and the local miner engines it
+deploys, until battles are decided."""
 
 import itertools
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.engines import engines_left
 from throne.cli.main import main
 from throne.demo.cast import CAST
 from throne.demo.run import DemoDirectoryInUse, DemoOptions, run_demo
@@ -19,8 +23,16 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[t
     return run_demo(DemoOptions(directory=directory, timeout_seconds=150, sampling_count=10))
 
 
-def test_at_least_three_battles_are_decided(summary: dict) -> None:  # type: ignore[type-arg]
-    assert summary["battles_decided"] >= 3
+def test_the_story_is_the_same_every_run(summary: dict) -> None:  # type: ignore[type-arg]
+    """The pools come from a fixed secret and the answers from the miners' profiles: Alpha is
+    crowned, Bravo and then Foxtrot dethrone, Golf falls short. Echo, whose model no engine
+    serves, is terminated before it ever battles, so three battles are decided."""
+    assert [r["hotkey"] for r in summary["reigns"]] == [
+        HK[n] for n in ("alpha", "bravo", "foxtrot")
+    ]
+    assert summary["battles_decided"] == 3
+    terminated = {m["hotkey"]: m["reason"] for m in summary["terminated"]}
+    assert terminated[HK["golf"]].startswith("lost_to_champion:")
 
 
 def test_the_first_champion_is_crowned_by_cold_start_and_then_dethroned(summary: dict) -> None:  # type: ignore[type-arg]
@@ -43,9 +55,83 @@ def test_copies_malformed_commitments_and_unreachable_miners_never_take_the_crow
     assert invalid[HK["charlie"]] == f"copy_of:{HK['bravo']}"
     assert invalid[HK["delta"]] == "invalid_json"
     terminated = {m["hotkey"]: m["reason"] for m in summary["terminated"]}
+    # No engine can serve echo's model: released at each failed deploy, then terminated.
     assert terminated[HK["echo"]] == "unservable"
     champions = {r["hotkey"] for r in summary["reigns"]}
     assert not champions & {HK["charlie"], HK["delta"], HK["echo"]}
+
+
+def _miner(summary: dict, name: str, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    db = str(Path(summary["directory"]) / "throne.db")
+    assert main(["miner", HK[name], "--db", db, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_the_copy_is_caught_by_the_hashes_the_hub_lists(
+    summary: dict,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bravo, charlie, golf = (_miner(summary, n, capsys) for n in ("bravo", "charlie", "golf"))
+    assert re.fullmatch(r"[0-9a-f]{64}", bravo["model_hash"])
+    assert charlie["model_hash"] == bravo["model_hash"] != golf["model_hash"]
+    # Each commits the Hub commit of its own repo.
+    assert re.fullmatch(r"[0-9a-f]{40}", charlie["revision"])
+    assert charlie["revision"] != bravo["revision"]
+
+
+def test_the_model_no_engine_serves_is_released_at_each_failed_deploy_then_terminated(
+    summary: dict,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    echo = _miner(summary, "echo", capsys)
+    contest = [
+        (e["event"], e.get("reason"))
+        for e in echo["events"]
+        if e["event"] in ("ChallengerReleased", "Terminated", "BattleStarted")
+    ]
+    assert contest == [
+        ("ChallengerReleased", "deploy_failed:exited:1"),
+        ("ChallengerReleased", "deploy_failed:exited:1"),
+        ("Terminated", "unservable"),
+    ]
+
+
+def test_the_daemon_deployed_each_contender_and_tore_every_engine_down(summary: dict) -> None:  # type: ignore[type-arg]
+    deployments = summary["deployments"]
+    assert deployments
+    for d in deployments:
+        assert set(d) >= {"model", "revision", "role", "ready_s", "torn_down"}, d
+        assert d["torn_down"] is True, d
+        assert d["ready_s"] > 0, d
+        assert re.fullmatch(r"[0-9a-f]{40}", d["revision"]), d
+    by_hotkey = {d["hotkey"]: d for d in deployments}
+    assert {HK["alpha"], HK["bravo"], HK["foxtrot"]} <= set(by_hotkey), deployments
+    assert HK["echo"] not in by_hotkey, deployments  # never ready
+    assert by_hotkey[HK["alpha"]]["model"] == next(a.model for a in CAST if a.name == "alpha")
+    # The last champion served until the end; the dethroned ones were torn down as losers.
+    assert by_hotkey[HK["foxtrot"]]["reason"] == "demo ended", deployments
+    assert by_hotkey[HK["alpha"]]["reason"] == "not desired", deployments
+
+
+def test_no_engine_outlives_the_demo(summary: dict) -> None:  # type: ignore[type-arg]
+    logs = Path(summary["directory"]) / "hosting" / "logs"
+    assert len(list(logs.glob("*.log"))) >= len(summary["deployments"])
+    assert engines_left(logs) == []
+
+
+def test_the_plain_summary_shows_the_deployments(
+    summary: dict,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from throne.cli.demo import _print_summary
+
+    _print_summary(summary)
+    out = capsys.readouterr().out
+    alpha = next(d for d in summary["deployments"] if d["hotkey"] == HK["alpha"])
+    assert f"deployed {HK['alpha']} ({alpha['model']}@{alpha['revision'][:7]}) as champion" in (
+        out.replace("\n", " ")
+    )
+    assert "torn down (demo ended)" in out.replace("\n", " ")
 
 
 def test_every_dethroned_champion_is_terminated_with_its_successor_named(summary: dict) -> None:  # type: ignore[type-arg]

@@ -156,6 +156,27 @@ def test_a_battle_waits_for_both_sides_and_the_pre_deployed_one_keeps_its_engine
     assert not isinstance(raised.value, NotDeployed)
 
 
+def test_stop_serving_tears_down_every_engine_even_one_still_loading(host: MinerHost) -> None:
+    import threading
+
+    host.gate(model("b"))
+    d = contest("a", "b")
+    run = Run(d, host)
+    run.until(lambda: set(run.roles()) == {"champ", "a"}, "two ready, one loading")
+    stopping = threading.Thread(target=run.hosting.stop_serving, args=("the end", WAIT_SECONDS))
+    stopping.start()
+    host.release_gate(model("b"))  # it gets ready while (or before) serving stops
+    stopping.join(WAIT_SECONDS)
+    assert not stopping.is_alive()
+    assert host.running() == {}
+    assert run.hosting.deployed_now() == []
+    shown = run.hosting.deployments()
+    assert {s["hotkey"] for s in shown} >= {"champ", "a"}
+    assert all(s["torn_down"] for s in shown)
+    assert {s["reason"] for s in shown if s["hotkey"] in ("champ", "a")} == {"the end"}
+    assert run.recorded[-1] == []
+
+
 def test_the_loser_is_torn_down_and_the_champion_stays(host: MinerHost) -> None:
     d = contest("a", "b")
     run = Run(d, host)

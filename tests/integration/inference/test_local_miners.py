@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.support.arithmetic_env import ArithmeticEnvironment
-from throne.miners import Faults, MinerProfile, MinerServer
+from throne.miners import PROFILE_FILE, Faults, MinerProfile, MinerServer, NoMinerProfile
 from throne.miners.answer import UNRECOGNISED, answer
 
 ENV = ArithmeticEnvironment()
@@ -76,3 +79,51 @@ def test_a_request_without_a_user_message_is_refused_with_400() -> None:
         url = f"{server.base_url}/chat/completions"
         assert httpx.post(url, content=b"{not json").status_code == 400
         assert httpx.post(url, json={"model": "m", "messages": []}).status_code == 400
+
+
+def test_a_model_folder_names_its_miner_and_a_served_name_keeps_its_answers(
+    tmp_path: Path,
+) -> None:
+    """An engine serves a downloaded folder under the name its host asks for; the answers are
+    still the folder's miner's, so a hosted miner plays as it would in-process."""
+    miner = MinerProfile("dana", "r7", skill=0.5)
+    (tmp_path / PROFILE_FILE).write_bytes(miner.to_file())
+    loaded = MinerProfile.from_dir(tmp_path)
+    assert loaded == miner
+    served = replace(loaded, served_as="org/dana-model")
+    with MinerServer([served], [ENV]) as server:
+        models = httpx.get(f"{server.base_url}/models").json()
+        assert [m["id"] for m in models["data"]] == ["org/dana-model"]
+        url = f"{server.base_url}/chat/completions"
+        for task_id in range(20):
+            task = ENV.task(task_id)
+            messages = [{"role": "user", "content": task.prompt}]
+            reply = httpx.post(url, json={"model": "org/dana-model", "messages": messages})
+            assert reply.json()["choices"][0]["message"]["content"] == answer(
+                miner, [ENV], task.prompt
+            )
+        refused = httpx.post(url, json={"model": "dana", "messages": messages})
+        assert refused.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "holds no throne-miner.json"),
+        (b"{not json", "is not JSON"),
+        (b"[1, 2]", "must hold a JSON object"),
+        (b'{"name": "", "skill": 0.5}', "name and revision must be non-empty strings"),
+        (b'{"name": "m", "skill": "high"}', "skill must be a number"),
+        (b'{"name": "m", "skill": true}', "skill must be a number"),
+        (b'{"name": "m", "skill": 1.5}', "skill must lie in [0, 1]"),
+    ],
+    ids=["missing", "not json", "not an object", "no name", "skill text", "skill bool", "too high"],
+)
+def test_a_folder_without_a_readable_profile_is_named(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    if content is not None:
+        (tmp_path / PROFILE_FILE).write_bytes(content)
+    with pytest.raises(NoMinerProfile) as caught:
+        MinerProfile.from_dir(tmp_path)
+    assert message in str(caught.value)

@@ -17,7 +17,7 @@ def hosting(table: dict[str, Any]) -> Any:
 
 def test_the_default_is_the_static_gateway_with_two_pre_deployed() -> None:
     h = settings_from_dict({}, RANGES).hosting
-    assert (h.host, h.pre_deploy, h.unhealthy_after) == ("static", 2, 5)
+    assert (h.host, h.pre_deploy, h.unhealthy_after, h.retry_after) == ("static", 2, 5, 5.0)
     assert settings_from_dict({}, RANGES).to_dict()["hosting"]["host"] == "static"
 
 
@@ -52,6 +52,7 @@ def test_each_host_reads_its_own_table() -> None:
         ({"pre_deploy": -1}, "[hosting]: pre_deploy must be >= 0, got -1"),
         ({"health_every": 0}, "[hosting]: health_every must be > 0"),
         ({"unhealthy_after": 0}, "[hosting]: unhealthy_after must be >= 1"),
+        ({"retry_after": 0}, "[hosting]: retry_after must be > 0"),
         ({"ready_timeout": "long"}, "[hosting]: ready_timeout must be float, got str"),
         ({"local": {"ports": [5, 1]}}, "[hosting.local] ports must be [start, stop]"),
         ({"local": {"slots": [0]}}, "[hosting.local] slots must be a non-empty list of strs"),
