@@ -27,7 +27,11 @@ def test_ctrl_c_tears_every_engine_down(tmp_path: Path) -> None:
     logs, state = tmp_path / "demo" / "hosting" / "logs", tmp_path / "demo" / "hosting" / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "throne.cli.main", "demo", "--json", "--dir", str(logs.parents[1])],
+        # long battles (100 tasks), so the demo is still running when the signal comes
+        [
+            *(sys.executable, "-m", "throne.cli.main", "demo", "--json"),
+            *("--sampling-count", "100", "--dir", str(logs.parents[1])),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
