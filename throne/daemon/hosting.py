@@ -470,6 +470,12 @@ class Hosting:
         self._publish()
 
     def _deploy_failed(self, key: Miner, held: _Held, reason: str, detail: str) -> None:
+        if reason == "host_closed":  # shutting down: no fault of the miner's, nothing to retry
+            with self._lock:
+                if self._held.get(key) is held:
+                    del self._held[key]
+            self.log.info("deploy_abandoned", hotkey=held.wanted.hotkey, why=detail)
+            return
         with self._lock:
             if self._held.get(key) is held:
                 del self._held[key]

@@ -34,6 +34,7 @@ from throne.app import Services, build
 from throne.audit.format import AuditError
 from throne.audit.sources import DatabaseLog
 from throne.audit.verification import verify
+from throne.daemon.hosting import Hosting
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.demo.cast import CAST, model_files
 from throne.demo.story import battles_decided, reigns
@@ -151,12 +152,13 @@ def demo_host(workdir: Path, hub_url: str) -> LocalEngineHost:
     )
 
 
-def end_engines(host: LocalEngineHost) -> None:
-    """End whatever engine the scheduler did not tear down (one whose deploy outlasted the
-    wait for it): those the host holds, and any its state files still name."""
+def end_hosting(hosting: Hosting, host: LocalEngineHost, why: str) -> None:
+    """End every engine of the run, whatever state it is in: the host starts none any more
+    (deploys in flight end what they started), the scheduler tears its deployments down, and
+    the host ends whatever it still holds."""
+    host.close()
+    hosting.stop_serving(why, READY_TIMEOUT)
     for deployment in host.deployments():
-        host.teardown(deployment)
-    for deployment in host.recover():
         host.teardown(deployment)
 
 
@@ -185,11 +187,10 @@ def run_demo(
             host=host,
         )
         stack.callback(services.close_sync)
-        stack.callback(end_engines, host)
         hosting = services.hosting
         assert hosting is not None  # a host was given: the daemon hosts
         # Whatever ends the demo (Ctrl-C included), no engine outlives it.
-        stack.callback(hosting.stop_serving, "demo ended", READY_TIMEOUT)
+        stack.callback(end_hosting, hosting, host, "demo ended")
         started = time.monotonic()
         event_loop.run(_drive(services, opts, view, started))
         summary = summarise(services)

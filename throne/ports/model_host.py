@@ -132,5 +132,7 @@ class ModelHost(Protocol):
         dead or half-started is removed (processes ended, slots and ports freed)."""
 
     def close(self) -> None:
-        """Release the host's own resources (connections); deployments are left running, so a
-        restarted daemon can `recover` them. Use `teardown` to stop one."""
+        """Release the host's own resources (connections) and start no engine any more: a
+        deploy in flight fails with ``host_closed``, ending what it started. Ready deployments
+        are left running, so a restarted daemon can `recover` them; `teardown` still stops
+        one."""

@@ -237,6 +237,21 @@ def test_a_failed_deploy_of_the_queue_head_releases_it_bounded_then_unservable(
     run.until(lambda: run.roles().get("b") == "pre_challenger", "the next one moves up")
 
 
+def test_a_deploy_cut_short_by_closing_the_host_releases_nobody_and_waits_out_nothing(
+    host: MinerHost,
+) -> None:
+    d = contest("a", "b")
+    host.fail_next(model("a"), "host_closed")
+    run = Run(d, host)
+    # No backoff: the next pass deploys it again, as a restarted daemon would.
+    run.until(lambda: run.roles().get("a") == "pre_challenger", "deployed on the next pass")
+    assert d.miner("a")["releases"] == 0  # type: ignore[index]
+    said = [
+        e for e in d.app.events.get(d.app.contest_id) if type(e).__name__ == "ChallengerReleased"
+    ]
+    assert said == []
+
+
 def test_a_failed_deploy_of_a_later_queue_member_is_only_retried(host: MinerHost) -> None:
     d = contest("a", "b")
     host.fail_next(model("b"), "disk_full")

@@ -12,7 +12,9 @@ no slot, and it has nothing to recover.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -21,7 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engines import MINER_ENGINE, engines_left, port_span
+from tests.support.engines import (
+    MINER_ENGINE,
+    engines_left,
+    group_members,
+    port_span,
+    python_engine,
+    running,
+    wait_until,
+)
 from tests.support.fake_chutes import Chute, FakeChutes
 from tests.support.ports import LOOPBACK, refusing_port
 from tests.support.sshd import Sshd, running_sshd
@@ -32,6 +42,8 @@ from throne.ports.model_host import DeployFailed, Deployment, DeploymentSpec, Mo
 
 MODEL = "miner/affine-contract"
 REVISION = "c" * 40
+#: an engine that starts and never serves: its deploy waits until the ready timeout
+NEVER_READY = python_engine("import time; time.sleep(600)") + " --port {port}"
 SPEC = DeploymentSpec("5HotkeyContract", MODEL, REVISION, "challenger", {"chute_id": "chute-1"})
 
 
@@ -46,6 +58,10 @@ class Subject:
     runs_engines: bool
     #: where the host's engines write their logs, to find any left running
     log_dir: Path | None = None
+    #: a host whose engine starts and never answers (a deploy stays in flight); engine hosts
+    loading: Callable[[], ModelHost] | None = None
+    #: the processes of the engines running now; engine hosts
+    engines: Callable[[], list[int]] | None = None
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +84,21 @@ def _local(tmp_path: Path, stack: ExitStack) -> Subject:
             poll=0.1,
         )
 
-    return Subject(make, lambda: make("/nonexistent/engine --port {port}"), True, tmp_path / "logs")
+    return Subject(
+        make,
+        lambda: make("/nonexistent/engine --port {port}"),
+        True,
+        tmp_path / "logs",
+        lambda: make(NEVER_READY),
+        lambda: engines_left(tmp_path / "logs"),
+    )
 
 
 def _ssh(tmp_path: Path, stack: ExitStack, sshd: Sshd) -> Subject:
     ports = port_span(10)
     engine = MINER_ENGINE.replace("{host}", LOOPBACK)
 
-    def make(port: int = sshd.port) -> ModelHost:
+    def make(port: int = sshd.port, command: str = engine) -> ModelHost:
         box = SshBox(
             "box",
             LOOPBACK,
@@ -86,7 +109,7 @@ def _ssh(tmp_path: Path, stack: ExitStack, sshd: Sshd) -> Subject:
             known_hosts=sshd.known_hosts,
         )
         return SshEngineHost(
-            engine,
+            command,
             boxes=[box],
             ports=ports,
             ready_timeout=60.0,
@@ -97,7 +120,19 @@ def _ssh(tmp_path: Path, stack: ExitStack, sshd: Sshd) -> Subject:
         )
 
     refusing = stack.enter_context(refusing_port())
-    return Subject(make, lambda: make(refusing), True)
+    remote = tmp_path / "remote"
+
+    def engines() -> list[int]:
+        # The box is this machine: the groups its records name are ours to look at.
+        groups = []
+        for record in remote.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                groups.append(int(json.loads(record.read_text())["pgid"]))
+        return [pid for pgid in groups for pid in group_members(pgid)]
+
+    return Subject(
+        make, lambda: make(refusing), True, None, lambda: make(command=NEVER_READY), engines
+    )
 
 
 def _chutes(tmp_path: Path, stack: ExitStack) -> Subject:
@@ -113,12 +148,12 @@ def _chutes(tmp_path: Path, stack: ExitStack) -> Subject:
     return Subject(make, lambda: make(f"http://{LOOPBACK}:{refusing}"), False)
 
 
-@pytest.fixture(params=["local", "ssh", "chutes"])
-def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+@contextlib.contextmanager
+def _subject(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     with ExitStack() as stack:
-        if request.param == "local":
+        if kind == "local":
             made = _local(tmp_path, stack)
-        elif request.param == "ssh":
+        elif kind == "ssh":
             made = _ssh(tmp_path, stack, request.getfixturevalue("sshd"))
         else:
             made = _chutes(tmp_path, stack)
@@ -130,6 +165,19 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]
         cleaner.close()
         if made.log_dir is not None:
             assert engines_left(made.log_dir) == []
+
+
+@pytest.fixture(params=["local", "ssh", "chutes"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    with _subject(request.param, request, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture(params=["local", "ssh"])
+def engine_subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    """The hosts that run engines of their own."""
+    with _subject(request.param, request, tmp_path) as made:
+        yield made
 
 
 @pytest.fixture
@@ -233,3 +281,41 @@ def test_a_host_that_cannot_deploy_says_so_in_preflight_and_in_a_named_reason(
         assert broken.recover() == []
     finally:
         broken.close()
+
+
+def test_a_closed_host_deploys_nothing(host: ModelHost) -> None:
+    host.close()
+    with pytest.raises(DeployFailed) as failed:
+        host.deploy(SPEC)
+    assert failed.value.reason == "host_closed"
+
+
+def test_closing_the_host_ends_a_deploy_in_flight_and_its_engine(engine_subject: Subject) -> None:
+    assert engine_subject.loading is not None and engine_subject.engines is not None
+    loading, engines = engine_subject.loading(), engine_subject.engines
+    failed: list[BaseException] = []
+
+    def deploy() -> None:
+        try:
+            loading.deploy(SPEC)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=deploy)
+    thread.start()
+    started: list[int] = []
+
+    def engine_started() -> bool:
+        started.extend(engines())
+        return bool(started)
+
+    try:
+        assert wait_until(engine_started, timeout=30)
+    finally:
+        loading.close()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert [type(e) for e in failed] == [DeployFailed]
+    assert isinstance(failed[0], DeployFailed) and failed[0].reason == "host_closed"
+    assert wait_until(lambda: not any(running(pid) for pid in started), timeout=30)
+    assert loading.capacity().free == loading.capacity().total

@@ -64,6 +64,8 @@ class ChutesEndpoints:
         self._http = httpx.Client(timeout=timeout, headers=headers)
 
     def deploy(self, spec: DeploymentSpec) -> Deployment:
+        if self._http.is_closed:
+            raise DeployFailed("host_closed", "the Chutes client was closed")
         chute_id = spec.extra.get("chute_id")
         if not isinstance(chute_id, str) or not chute_id.strip():
             raise DeployFailed("no_chute_id", "the commitment names no chute")

@@ -150,12 +150,17 @@ class LocalEngineHost(ModelHost):
         self._ports_taken: set[int] = set()
         self._next_port = 0
         self._running: dict[str, _Running] = {}
+        #: engines spawned and not yet ready, by deployment id (`close` ends them)
+        self._loading: dict[str, ProcessId] = {}
+        self._closed = False
         self._http = httpx.Client(trust_env=False, timeout=_ANSWER_TIMEOUT)
         self.log = structlog.get_logger("throne.hosting")
 
     # -- the port -------------------------------------------------------------------------
 
     def deploy(self, spec: DeploymentSpec) -> Deployment:
+        if self._closed:
+            raise DeployFailed("host_closed", "the host is closed")
         started_at = time.time()
         deployment_id = _new_id(spec)
         slot = self._take_slot(deployment_id)
@@ -199,8 +204,13 @@ class LocalEngineHost(ModelHost):
                 "log": str(log_path),
             }
             self._write_state(deployment_id, state)
-            child = self._spawn(argv, gpus, deployment_id, log_path)
-            process = ProcessId(child.pid, start_time(child.pid) or -1)
+            with self._lock:
+                # Under the lock that `close` takes: no engine starts once the host is closed.
+                if self._closed:
+                    raise DeployFailed("host_closed", "the host was closed during the deploy")
+                child = self._spawn(argv, gpus, deployment_id, log_path)
+                process = ProcessId(child.pid, start_time(child.pid) or -1)
+                self._loading[deployment_id] = process
             state.update(pid=process.pid, pgid=process.pgid, start_time=process.start_time)
             self._write_state(deployment_id, state)
             self._wait_ready(child, base_url, served, port, log_path)
@@ -209,10 +219,15 @@ class LocalEngineHost(ModelHost):
             self._write_state(deployment_id, state)
             deployment = _deployment(state)
             with self._lock:
+                if self._closed:  # `close` ended it as it became ready
+                    raise DeployFailed("host_closed", "the host was closed during the deploy")
+                del self._loading[deployment_id]
                 self._running[deployment_id] = _Running(
                     deployment_id, slot, port, process, deployment, child
                 )
         except BaseException as exc:
+            with self._lock:
+                self._loading.pop(deployment_id, None)
             if process is not None:
                 end_group(process, self._stop_grace)
             if child is not None:
@@ -309,6 +324,14 @@ class LocalEngineHost(ModelHost):
         return adopted
 
     def close(self) -> None:
+        """No engine starts after this: a deploy in flight fails with ``host_closed`` and
+        its engine, if it was loading, is ended (a loading engine cannot be adopted). Ready
+        deployments are left running for `recover`; `teardown` still stops them."""
+        with self._lock:
+            self._closed = True
+            loading = list(self._loading.values())
+        for process in loading:
+            end_group(process, self._stop_grace)
         self._http.close()
 
     def deployments(self) -> list[Deployment]:
@@ -398,6 +421,8 @@ class LocalEngineHost(ModelHost):
         deadline = time.monotonic() + self._ready_timeout
         trouble = "not asked yet"
         while True:
+            if self._closed:  # `close` ends the engine; the deploy says why it ended
+                raise DeployFailed("host_closed", "the host was closed during the deploy")
             code = child.poll()
             if code is not None:
                 raise self._exited(code, port, log_path)
@@ -419,6 +444,8 @@ class LocalEngineHost(ModelHost):
                 child.wait(timeout=max(0.0, min(self._poll, deadline - time.monotonic())))
 
     def _exited(self, code: int, port: int, log_path: Path) -> DeployFailed:
+        if self._closed:  # ended by `close`, not by its own fault
+            return DeployFailed("host_closed", "the host was closed during the deploy")
         tail = _log_tail(log_path)
         if _PORT_IN_USE.search(tail) or not _port_free(self._bind, port):
             return DeployFailed("port_taken", f"port {port} on {self._bind}; {tail}")
@@ -428,6 +455,8 @@ class LocalEngineHost(ModelHost):
         """None when ``GET {base_url}/models`` lists ``served``, else why not, in a word."""
         try:
             answer = self._http.get(f"{base_url}/models", timeout=timeout)
+        except RuntimeError:  # the client is closed: so is the host
+            return "host_closed"
         except httpx.TimeoutException:
             return "timeout"
         except httpx.ConnectError:

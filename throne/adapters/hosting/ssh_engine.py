@@ -135,6 +135,7 @@ class SshEngineHost:
         self._poll = poll
         self._lock = threading.Lock()
         self._placed: dict[str, _Placement] = {}
+        self._closed = False
         # Engines are reached directly: no proxy from the environment stands in between.
         self._http = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), trust_env=False)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,8 @@ class SshEngineHost:
     # -- the port ---------------------------------------------------------------------------
 
     def deploy(self, spec: DeploymentSpec) -> Deployment:
+        if self._closed:
+            raise DeployFailed("host_closed", "the host is closed")
         deployment_id = _new_id(spec.hotkey)
         placement = self._reserve(deployment_id)
         try:
@@ -254,6 +257,8 @@ class SshEngineHost:
         return adopted
 
     def close(self) -> None:
+        """A deploy in flight ends its engine at its next readiness poll; none launches."""
+        self._closed = True
         self._http.close()
 
     # -- deploying --------------------------------------------------------------------------
@@ -315,6 +320,9 @@ class SshEngineHost:
             {"id": deployment_id, "port": placement.port, "gpus": placement.slot}
             | {k: v for k, v in _spec_record(spec).items() if k != "extra"}
         )
+        if self._closed:
+            self._forget(deployment_id)
+            raise DeployFailed("host_closed", "the host was closed during the deploy")
         try:
             done = self._ssh(
                 box, remote_scripts.launch(self._remote_dir, deployment_id, argv, env, record)
@@ -350,6 +358,8 @@ class SshEngineHost:
     def _wait_ready(self, box: SshBox, deployment: Deployment) -> float:
         deadline = time.monotonic() + self._ready_timeout
         while True:
+            if self._closed:  # the caller ends the engine, as for any failed deploy
+                raise DeployFailed("host_closed", "the host was closed during the deploy")
             try:
                 if deployment.served_model in listed_models(self._http, deployment.base_url):
                     return time.time()
