@@ -32,7 +32,7 @@ from throne.daemon.hosting import Hosting
 from throne.daemon.pool_seed import pool_seed
 from throne.daemon.role import hold_role
 from throne.daemon.sampler import Sampler
-from throne.daemon.supervisor import Loop, Supervisor, progressed, sleep_or_stop
+from throne.daemon.supervisor import Loop, Nudge, Supervisor, progressed, sleep_or_stop
 from throne.daemon.weight_setter import WeightSetter
 from throne.domain.contest.state import Step
 from throne.domain.queue.commitment import ParsedCommitment, parse_commitment
@@ -115,6 +115,10 @@ class Daemon:
         outages = self.heartbeat.outages
         if metrics is not None and outages.listener is None:
             outages.listener = metrics.observe_outage
+        # Samples recorded may decide the battle, at the block already ticked: tick again
+        # then, rather than a block later; a battle that starts wakes the sampler.
+        self._tick_again = Nudge()
+        sampler.after_recording = self._tick_again.set
         self.supervisor = Supervisor(
             outages,
             restarts=self.state.restarts,
@@ -177,7 +181,8 @@ class Daemon:
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             block = self.state.synced_block
-            if block > self.state.ticked_block:
+            again = self._tick_again.take()
+            if block > self.state.ticked_block or (again and self.state.ticked_block > 0):
                 steps = await asyncio.to_thread(self._tick, block)
                 self.state.ticked_block = block
                 self.state.last_tick_time = time.time()
@@ -187,13 +192,16 @@ class Daemon:
                     if steps:
                         champion = await asyncio.to_thread(self._champion_uid)
                         self.metrics.observe_champion(champion)
+                if steps:  # new work, perhaps; and a step may make the next one due
+                    self.sampler.wake.set()
+                    self._tick_again.set()
                 for step in steps:
                     self.state.steps.append((block, step))
                     self.log.info("contest_step", block=block, step=step)
                     if self.on_step is not None:
                         self.on_step(block, step)
             progressed()
-            await sleep_or_stop(stop, self.poll / 2)
+            await self._tick_again.sleep(stop, self.poll / 2)
 
     def _tick(self, block: int) -> list[Step]:
         with self.reads.read() as r:

@@ -14,7 +14,6 @@ started at all: it waits, pending.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import structlog
 from throne.adapters.inference.env_run import task_seed
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
-from throne.daemon.supervisor import progressed
+from throne.daemon.supervisor import Nudge, progressed
 from throne.domain.contest.samples import Sample
 from throne.envs.base import Environment, InvalidTask
 from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
@@ -96,6 +95,10 @@ class Sampler:
         self._in_flight: dict[WorkKey, asyncio.Task[Sample]] = {}
         self._done: list[Sample] = []
         self._told: set[tuple[str, str, str]] = set()
+        #: set when there may be new work (a battle started): an idle sampler looks at once
+        self.wake = Nudge()
+        #: called after samples were recorded (the daemon ticks on it: a battle may be decided)
+        self.after_recording: Callable[[], None] | None = None
         self.stats = SamplerStats(by_outcome={}, rejections={})
         self.log = structlog.get_logger("throne.sampler")
 
@@ -109,6 +112,7 @@ class Sampler:
                     renewed = time.monotonic()
                     keys = ["|".join(map(str, k)) for k in self._in_flight]
                     await asyncio.to_thread(self._claims.claim, keys)
+                self.wake.take()  # this fill sees what a nudge announced until now
                 started = await self._fill()
                 if self._in_flight:
                     await asyncio.wait(
@@ -120,8 +124,7 @@ class Sampler:
                     if self._claims is not None and failed:
                         await asyncio.to_thread(self._claims.release, failed)
                 elif not started:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), poll_seconds)
+                    await self.wake.sleep(stop, poll_seconds)
                 if len(self._done) >= self._settings.batch_size or not self._in_flight:
                     await self.flush()
                 progressed()
@@ -251,6 +254,8 @@ class Sampler:
             keys = ["|".join(map(str, _key_of_sample(s))) for s in batch]
             await asyncio.to_thread(self._claims.release, keys)
         self.stats.recorded += report.accepted
+        if report.accepted and self.after_recording is not None:
+            self.after_recording()
         self.stats.rejected += len(report.rejected)
         assert self.stats.by_outcome is not None and self.stats.rejections is not None
         for _, reason in report.rejected:

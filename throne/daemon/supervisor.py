@@ -153,3 +153,33 @@ class Supervisor:
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+class Nudge:
+    """Cuts one loop's poll short when another loop has done what it waits for (samples
+    recorded, a battle started), so the contest moves at the pace of its events rather
+    than of the poll. Set and waited on in the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def take(self) -> bool:
+        """Whether it was set since the last take (and clear it)."""
+        was = self._event.is_set()
+        self._event.clear()
+        return was
+
+    async def sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        """Until ``stop``, a nudge or ``seconds``, whichever comes first; a nudge that came
+        before the call ends it at once (it is not taken: see `take`)."""
+        if stop.is_set() or self._event.is_set():
+            return
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._event.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()

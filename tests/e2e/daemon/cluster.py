@@ -63,13 +63,15 @@ def make_world(
     names: Sequence[str] = tuple(SKILLS),
     revisions: Mapping[str, str] | None = None,
     extras: Mapping[str, Mapping[str, object]] | None = None,
+    block_time: float = 0.1,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
     commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
-    miner's commitment holds beside its model and revision."""
+    miner's commitment holds beside its model and revision; ``block_time``: seconds per block
+    of the local chain once the commitments are in."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
-    chain = LocalChain.init(chain_db, netuid=NETUID, block_time=0.1, weights_rate_limit=5)
+    chain = LocalChain.init(chain_db, netuid=NETUID, block_time=block_time, weights_rate_limit=5)
     chain.register(NETUID, "validator")
     for i, name in enumerate(names):
         chain.register(NETUID, hotkey(name))
