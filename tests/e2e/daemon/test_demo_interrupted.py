@@ -23,6 +23,10 @@ def ready_engines(state_dir: Path) -> int:
     return count
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_tears_every_engine_down(tmp_path: Path) -> None:
     logs, state = tmp_path / "demo" / "hosting" / "logs", tmp_path / "demo" / "hosting" / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("THRONE_")}
@@ -35,6 +39,9 @@ def test_ctrl_c_tears_every_engine_down(tmp_path: Path) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # As a terminal's Ctrl-C finds it: a runner started in the background (nohup, `&` in
+        # a script) hands its children SIGINT ignored, and Python keeps it so.
+        preexec_fn=_default_sigint,
     )
     try:
         # Interrupted with engines serving (the champion's, the next contenders'), not only
