@@ -9,12 +9,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.daemon.cluster import (
     decisions,
     make_world,
-    profiles,
     settled,
     start_daemon,
     stop,
@@ -25,16 +22,8 @@ from throne.adapters.storage.database import parse_database_url
 from throne.audit.sources import DatabaseLog
 from throne.audit.verification import verify
 from throne.domain.contest.scorecard import Scorecard
-from throne.envs.registry import environments
-from throne.miners import MinerServer
 
 SECRET = bytes(range(32))
-
-
-@pytest.fixture(scope="module")
-def miners() -> str:  # type: ignore[misc]
-    with MinerServer(profiles(), list(environments().values())) as server:
-        yield server.base_url
 
 
 def test_sigterm_stops_the_daemon_cleanly_within_seconds(tmp_path: Path, miners: str) -> None:

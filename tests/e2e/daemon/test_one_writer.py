@@ -31,17 +31,10 @@ from throne.audit.verification import verify
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
 from throne.envs.registry import environments
-from throne.miners import MinerServer
 
 SECRET = bytes(range(32))
 #: The command as its entry point runs it (``python -m`` would import the CLI module twice,
 #: and a refusal would come out as a traceback of the second copy's error class).
-
-
-@pytest.fixture(scope="module")
-def miners() -> str:  # type: ignore[misc]
-    with MinerServer(profiles(), list(environments().values())) as server:
-        yield server.base_url
 
 
 def start(world: World, log: Path, command: str = "run") -> subprocess.Popen[bytes]:

@@ -4,31 +4,19 @@ sampler to work at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.daemon.cluster import (
     decisions,
     make_world,
-    profiles,
     settled,
     start_daemon,
     stop,
     wait_until,
 )
 from throne.domain.contest.contest import Contest
-from throne.envs.registry import environments
-from throne.miners import MinerServer
 
 SECRET = bytes(range(32))
-
-
-@pytest.fixture(scope="module")
-def miners() -> Iterator[str]:
-    with MinerServer(profiles(), list(environments().values())) as server:
-        yield server.base_url
 
 
 def test_every_battle_is_fought_on_a_chain_that_does_not_move(tmp_path: Path, miners: str) -> None:

@@ -9,23 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon.cluster import NETUID, make_world, profiles, stop, wait_until
+from tests.e2e.daemon.cluster import NETUID, make_world, stop, wait_until
 from throne.adapters.chain.absent import NoChain
 from throne.adapters.storage.database import parse_database_url
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
-from throne.miners import MinerServer
 from throne.ports.chain import ChainError
 
 SECRET = bytes(range(32))
-
-
-@pytest.fixture(scope="module")
-def miners() -> str:  # type: ignore[misc]
-    with MinerServer(profiles(), list(environments().values())) as server:
-        yield server.base_url
 
 
 def samples_recorded(db_url: str) -> int:
