@@ -251,8 +251,10 @@ def test_the_evidence_is_json_and_rechecks_the_overall_statistic() -> None:
     assert {env: rec["n"] for env, rec in envs.items()} == {
         env: look_sizes(n, 10)[result.look - 1] for env, n in COUNTS.items()
     }
-    d = math.fsum(rec["diff"] for rec in envs.values()) / 3
-    se = math.sqrt(math.fsum(rec["se"] ** 2 for rec in envs.values())) / 3
+    # Every pair weighs the same: the envs' differences weighted by their pairs.
+    total = sum(rec["n"] for rec in envs.values())
+    d = math.fsum(rec["n"] * rec["diff"] for rec in envs.values()) / total
+    se = math.sqrt(math.fsum((rec["n"] * rec["se"]) ** 2 for rec in envs.values())) / total
     assert ev["statistic"] == pytest.approx(d / se)
     assert ev["bound"] == efficacy_bounds(0.01, 10)[result.look - 1]
     for env, rec in envs.items():

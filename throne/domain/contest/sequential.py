@@ -7,9 +7,12 @@ count. Per env, with ``d_i = challenger - champion`` on those pairs: ``diff`` th
 ``se = sqrt(var / n)`` with ``var`` their sample variance floored at `variance_floor`, and
 ``z = diff / se``. An env is ``worse`` when ``diff + not_worse_z * se < 0``.
 
-- ``min_dominant_envs == 0`` (overall): ``D`` the mean of the envs' ``diff`` (each env weighs
-  the same), ``SE = sqrt(sum se_e^2) / E``, ``Z = D / SE``. Dethrone at look ``k`` iff
-  ``Z >= c_k(alpha)`` and no env is worse.
+- ``min_dominant_envs == 0`` (overall): ``D`` the mean difference over every pair of every
+  env (each task weighs the same; stratified by env: ``D = sum n_e diff_e / N``), with
+  ``SE = sqrt(sum n_e^2 se_e^2) / N``, ``N = sum n_e``, and ``Z = D / SE``. Dethrone at look
+  ``k`` iff ``Z >= c_k(alpha)`` and no env is worse. Weighing tasks, not envs, is the most
+  powerful fixed-size test when the challenger is better by the same amount everywhere; since
+  the looks take the same share of every env, the weights do not change from look to look.
 - ``min_dominant_envs == N > 0``: dethrone iff at least ``N`` envs have
   ``z_e >= c_k(alpha / E)`` (Bonferroni: the false-dethrone rate stays at most ``alpha``
   across the envs) and no env is worse.
@@ -257,10 +260,10 @@ def _futility_bound(se: float, last: bool, params: SequentialParams) -> float | 
 def _overall(
     stats: Mapping[str, _EnvStats], bound: float, last: bool, params: SequentialParams
 ) -> tuple[bool, bool, dict[str, Any]]:
-    """The aggregate over the envs, each weighing the same: (better, futile, its evidence)."""
-    count = len(stats)
-    d = math.fsum(s.diff for s in stats.values()) / count
-    se = math.sqrt(math.fsum(s.se**2 for s in stats.values())) / count
+    """The aggregate over every pair, stratified by env: (better, futile, its evidence)."""
+    total = sum(s.n for s in stats.values())
+    d = math.fsum(s.n * s.diff for s in stats.values()) / total
+    se = math.sqrt(math.fsum((s.n * s.se) ** 2 for s in stats.values())) / total
     z = d / se
     futile = not last and d + params.futility_z * se < params.effect
     summary = {
