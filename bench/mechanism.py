@@ -23,7 +23,10 @@ Figures, per cell (rho, p) and rule, each rate with a 95 % Wilson interval:
   challengers (70 % at -0.05, 20 % equal, 10 % at +0.05), the mean of the three scenarios'
   means weighted 0.7 / 0.2 / 0.1, with a 95 % normal interval;
 - the limit: the power of the best fixed-size one-sided paired z-test at the same alpha on as
-  many tasks as the pool holds, from the task model's exact per-task variance.
+  many tasks as the pool holds, from the task model's exact per-task variance, the envs
+  weighted equally as the sequential rule's aggregate weighs them (the targets' limit); and
+  "limit, pooled", the same test on the mean over every task (weighted by pool size), the most
+  powerful test when delta is the same in every env.
 
 At rho = 0.5 the bench also scales the sampling counts to find the pool at which the
 sequential rule reaches 80 % power at delta = +0.05 (with ``--scan-trials`` battles a step).
@@ -126,14 +129,26 @@ def difference_variance(p: float, rho: float, delta: float) -> float:
 
 
 def limit_power(
-    p: float, rho: float, delta: float, pool_sizes: Sequence[int], alpha: float = ALPHA
+    p: float,
+    rho: float,
+    delta: float,
+    pool_sizes: Sequence[int],
+    alpha: float = ALPHA,
+    weighting: str = "env",
 ) -> float:
     """The power of the fixed-size one-sided paired z-test at level ``alpha`` on every task of
-    the pool, the envs weighted equally (the mean of the envs' mean differences):
-    ``Phi((delta - z_(1-alpha)·se0) / se1)``, ``se² = Σ var/n_e / E²`` with the per-task
-    variance at delta = 0 (se0, the test's bound) and at ``delta`` (se1)."""
-    envs = len(pool_sizes)
-    spread = sum(1 / n for n in pool_sizes) / envs**2
+    the pool: ``Phi((delta - z_(1-alpha)·se0) / se1)`` with ``se² = var·Σ w_e²/n_e`` at the
+    per-task variance at delta = 0 (se0, the test's bound) and at ``delta`` (se1). The weights
+    of the envs' mean differences are equal (``weighting="env"``, the sequential rule's
+    aggregate) or in proportion to their tasks (``"task"``: the mean over every task, the most
+    powerful when delta is the same in every env)."""
+    total = sum(pool_sizes)
+    if weighting == "env":
+        spread = sum(1 / n for n in pool_sizes) / len(pool_sizes) ** 2
+    elif weighting == "task":
+        spread = 1 / total
+    else:
+        raise ValueError(f"unknown weighting {weighting!r}")
     se0 = math.sqrt(difference_variance(p, rho, 0.0) * spread)
     se1 = math.sqrt(difference_variance(p, rho, delta) * spread)
     return NormalDist().cdf((delta - NormalDist().inv_cdf(1 - alpha) * se0) / se1)
@@ -408,6 +423,9 @@ def cell_report(
         "p": p,
         "pool_sizes": sizes,
         "limit": {key(d): limit_power(p, rho, d, sizes) for d in POWER_DELTAS},
+        "limit_pooled": {
+            key(d): limit_power(p, rho, d, sizes, weighting="task") for d in POWER_DELTAS
+        },
         "rules": rules,
     }
 
@@ -611,8 +629,9 @@ def format_report(report: Mapping[str, Any], targets: Mapping[str, Any]) -> str:
             if f["undecided"]:
                 tail += f"  ({f['undecided']} undecided)"
             lines.append(f"{name:<12} " + " ".join(f"{c:<21}" for c in row) + " " + tail)
-        limits = " ".join(f"{cell['limit'][key(d)]:<21.3f}" for d in POWER_DELTAS)
-        lines.append(f"{'limit':<12} {'':<21} {limits}")
+        for field_, label in (("limit", "limit"), ("limit_pooled", "limit, pooled")):
+            limits = " ".join(f"{cell[field_][key(d)]:<21.3f}" for d in POWER_DELTAS)
+            lines.append(f"{label:<13}{'':<22}{limits}".rstrip())
     scan = report["scan"]
     if scan is not None:
         lines += [
