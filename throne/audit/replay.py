@@ -3,11 +3,11 @@
 Fed every event in log order (from an export or straight from a database), :class:`ContestReplay`
 rebuilds each aggregate with the domain's own event classes and checks:
 
-- every verdict (``Dethroned``, and ``Terminated`` with a verdict) equals ``judge`` re-run on the
-  ``SampleScored`` events of both scorecards up to the versions the decision recorded, restricted
-  to the pool's task ids (the domain's ``restrict``), under the rules in force. Verdicts are read
-  as the domain decodes them, so those stored as plain dicts (before verdicts were records) and
-  those stored as records are checked alike;
+- every verdict (``Dethroned``, and ``Terminated`` with a verdict) equals the domain's
+  ``judge_battle`` re-run on the ``SampleScored`` events of both scorecards up to the versions
+  the decision recorded, under the rule in force (which must have decided on them). Verdicts
+  are read as the domain decodes them, so those stored as plain dicts (before verdicts were
+  records) and those stored as records are checked alike;
 - every ``WeightsSet`` carries the weights of the contest version it names, and exactly the
   ``u16`` vector the chain adapters derive from them (``throne.domain.contest.weights.to_u16``);
 - every retired pool's seed hashes to its published commitment and derives its task ids. A
@@ -31,11 +31,11 @@ from eventsourcing.persistence import Mapper
 from throne.audit.format import AuditError, canonical_json
 from throne.audit.records import ExportedEvent
 from throne.audit.stored import to_stored
-from throne.domain.contest.battle import restrict
+from throne.domain.contest.battle import judge_battle
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
-from throne.domain.contest.pool import derive_task_ids, seed_commitment
-from throne.domain.contest.rules import Verdict, judge
+from throne.domain.contest.pool import pool_task_ids, seed_commitment
+from throne.domain.contest.rules import Verdict
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import DecisionInputs
 from throne.domain.contest.weights import to_u16
@@ -72,6 +72,8 @@ class ReplaySummary:
 _Results = dict[int, tuple[int, float]]
 # (pool, hotkey, revision, env) -> results: one flat map, one lookup per sample.
 ResultsByKey = dict[tuple[Any, Any, Any, Any], _Results]
+# (pool, hotkey, revision) -> the last scorecard version a sample of it carried.
+Reached = dict[tuple[Any, Any, Any], int]
 _NUMBERS = (int, float)
 
 
@@ -81,11 +83,13 @@ class SampleResults:
     Samples are most of the log, so their payloads are read as parsed, not decoded into event
     objects; an infrastructure failure is counted but is no result."""
 
-    __slots__ = ("by_key", "count")
+    __slots__ = ("by_key", "count", "reached")
 
     def __init__(self) -> None:
         self.by_key: ResultsByKey = {}
         self.count = 0
+        # What a decision may claim to have read: no scorecard version the log has not reached.
+        self.reached: Reached = {}
 
     def add(self, event: ExportedEvent) -> None:
         p = event.payload
@@ -100,6 +104,9 @@ class SampleResults:
                 "replay-failed", f"malformed SampleScored at id {event.id}: {exc!r}"
             ) from None
         self.count += 1
+        card = key[:3]
+        if event.version > self.reached.get(card, 0):
+            self.reached[card] = event.version
         if outcome == "infra_error":
             return
         if results is None:
@@ -109,15 +116,19 @@ class SampleResults:
 
     def forget_pools_before(self, pool: int) -> None:
         """Drop the results of retired pools: no decision reads them again."""
-        self.by_key = {
-            key: results
-            for key, results in self.by_key.items()
-            if not (isinstance(key[0], int) and key[0] < pool)
-        }
 
-    def extend(self, later: ResultsByKey, count: int) -> None:
+        def current(key: tuple[Any, ...]) -> bool:
+            return not (isinstance(key[0], int) and key[0] < pool)
+
+        self.by_key = {key: results for key, results in self.by_key.items() if current(key)}
+        self.reached = {card: v for card, v in self.reached.items() if current(card)}
+
+    def extend(self, later: ResultsByKey, count: int, reached: Reached) -> None:
         """Add the reduced results of ``count`` samples that come after all those seen."""
         self.count += count
+        for card, version in reached.items():
+            if version > self.reached.get(card, 0):
+                self.reached[card] = version
         by_key = self.by_key
         for key, results in later.items():
             mine = by_key.get(key)
@@ -178,10 +189,10 @@ class ContestReplay:
         """The pools whose sample results the replay still holds."""
         return {key[0] for key in self._samples.by_key}
 
-    def add_samples(self, later: ResultsByKey, count: int) -> None:
+    def add_samples(self, later: ResultsByKey, count: int, reached: Reached) -> None:
         """Take ``count`` samples already reduced elsewhere (see :class:`SampleResults`) that
         come next in the log, as if each had been fed in order."""
-        self._samples.extend(later, count)
+        self._samples.extend(later, count, reached)
         self.summary.events += count
 
     def reveal(self, pool_id: int, seed_hex: str) -> None:
@@ -258,6 +269,7 @@ class ContestReplay:
                 **event.payload,
                 "_id": event.id,
                 "_envs": [] if settings is None else list(settings.envs),
+                "_ordered": settings is not None and settings.evidence == "prefix",
             }
             if not pool.get("seed"):
                 self._withheld[event.id] = pool
@@ -282,24 +294,39 @@ class ContestReplay:
         envs = [e.name for e in config.scoring_envs]
         champion = (pool.pool, contest.champion.hotkey, contest.champion.revision)
         challenger = (pool.pool, contest.battle.hotkey, contest.battle.revision)
+        if inputs is not None:
+            for side, version in (
+                (champion, inputs.champion_scorecard_version),
+                (challenger, inputs.challenger_scorecard_version),
+            ):
+                reached = self._samples.reached.get(side, 1)
+                if version > reached:
+                    raise AuditError(
+                        "verdict-mismatch",
+                        f"{where}: it read version {version} of the scorecard of {side[1]}, "
+                        f"which the log has only reached version {reached} of here",
+                    )
         champ_scores = self._scores(
             champion, None if inputs is None else inputs.champion_scorecard_version, envs
         )
         chal_scores = self._scores(
             challenger, None if inputs is None else inputs.challenger_scorecard_version, envs
         )
-        recomputed = judge(
-            restrict(champ_scores, pool, config),
-            restrict(chal_scores, pool, config),
-            config.rules(),
-        ).to_dict()
+        judged = judge_battle(champ_scores, chal_scores, pool, config)
+        recomputed = judged.verdict.to_dict()
         recorded = verdict.to_dict()
         if canonical_json(recomputed) != canonical_json(recorded):
             raise AuditError(
                 "verdict-mismatch",
                 f"{where} ({challenger[1]} vs {champion[1]}): recorded "
-                f"{_verdict_summary(recorded)}; judge on the recorded samples gives "
+                f"{_verdict_summary(recorded)}; the rule on the recorded samples gives "
                 f"{_verdict_summary(recomputed)}",
+            )
+        if not judged.final:
+            raise AuditError(
+                "verdict-mismatch",
+                f"{where} ({challenger[1]} vs {champion[1]}): the {config.rule} rule had not "
+                f"decided on the recorded samples ({_verdict_summary(recomputed)})",
             )
         winner = recomputed["winner"]
         if (event.topic == DETHRONED_TOPIC) != (winner == "challenger"):
@@ -383,7 +410,9 @@ class ContestReplay:
                 "pool-mismatch", f"{where}: the revealed seed does not hash to its commitment"
             )
         for env in pool["_envs"]:
-            derived = derive_task_ids(seed, env.name, env.pool_size, env.id_range, env.mode)
+            derived = pool_task_ids(
+                seed, env.name, env.pool_size, env.id_range, env.mode, ordered=pool["_ordered"]
+            )
             if derived != list(pool["task_ids"].get(env.name, [])):
                 raise AuditError(
                     "pool-mismatch",

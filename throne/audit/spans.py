@@ -34,6 +34,7 @@ from throne.audit.records import ExportedEvent, Header
 from throne.audit.replay import (
     SAMPLE_TOPIC,
     ContestReplay,
+    Reached,
     ReplaySummary,
     ResultsByKey,
     SampleResults,
@@ -112,6 +113,7 @@ class SpanCollector:
         # batches[i] holds the samples before events[i]; the last one those after them all
         self.batches: list[ResultsByKey] = []
         self.counts: list[int] = []
+        self.reached: list[Reached] = []
         # (i, pool id, seed): revealed after events[:i], before events[i]
         self.reveals: list[tuple[int, int, str]] = []
         self._current = SampleResults()
@@ -130,6 +132,7 @@ class SpanCollector:
     def _close_batch(self) -> None:
         self.batches.append(self._current.by_key)
         self.counts.append(self._current.count)
+        self.reached.append(self._current.reached)
         self._current = SampleResults()
         self._add = self._current.add
 
@@ -144,9 +147,9 @@ class SpanCollector:
         for i, event in enumerate(self.events):
             for pool_id, seed in reveals_at.get(i, ()):
                 replay.reveal(pool_id, seed)
-            replay.add_samples(self.batches[i], self.counts[i])
+            replay.add_samples(self.batches[i], self.counts[i], self.reached[i])
             replay(event)
-        replay.add_samples(self.batches[-1], self.counts[-1])
+        replay.add_samples(self.batches[-1], self.counts[-1], self.reached[-1])
         for pool_id, seed in reveals_at.get(len(self.events), ()):
             replay.reveal(pool_id, seed)
 

@@ -316,7 +316,13 @@ def settings_from_dict(
     table = _typed(ContestConfig(), raw.get("contest", {}), where, skip={"envs", "netuid"})
     try:
         contest = ContestConfig.from_dict(
-            {**table, "netuid": validator.netuid, "envs": [e.to_dict() for e in envs]}
+            # A log without ``evidence`` predates ordered pools; a new configuration has it.
+            {
+                "evidence": ContestConfig().evidence,
+                **table,
+                "netuid": validator.netuid,
+                "envs": [e.to_dict() for e in envs],
+            }
         )
     except ValueError as exc:  # a value outside its range, or a rule across values
         raise SettingsError(f"{where}: {exc}") from exc

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from throne.domain.contest.battle import EnvProgress, progress
+from throne.domain.contest.battle import EnvProgress, Judgement, judge_battle, progress_of
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.rules import Scores
@@ -80,11 +80,18 @@ class Standings:
             return contest_weights(None, False, 0.0)
         return contest_weights(champion.uid, champion.valid, self.config.burn)
 
+    def judgement(self) -> Judgement | None:
+        """What the contest's rule makes of the battle's evidence now (None between battles)."""
+        if self.battle is None or self.pool is None or self.config is None:
+            return None
+        return judge_battle(self.champion_scores, self.challenger_scores, self.pool, self.config)
+
     def progress(self) -> dict[str, EnvProgress]:
         """The battle's progress per scoring env (none between battles)."""
-        if self.battle is None or self.pool is None or self.config is None:
+        judged = self.judgement()
+        if judged is None or self.pool is None or self.config is None:
             return {}
-        return progress(self.champion_scores, self.challenger_scores, self.pool, self.config)
+        return progress_of(judged, self.champion_scores, self.pool, self.config)
 
 
 class StandingsProjection(Projection):

@@ -31,5 +31,19 @@ def standings(s: Standings) -> dict[str, Any]:
             "started_block": s.battle.started,
             "deadline_block": s.battle.deadline,
             "progress": {env: p.to_dict() for env, p in s.progress().items()},
+            **_evidence(s),
         }
     return out
+
+
+def _evidence(s: Standings) -> dict[str, Any]:
+    """The rule deciding the battle and, for a rule that weighs evidence, where it stands:
+    its statistic and bounds at the last look reached (task ids never appear)."""
+    judged = s.judgement()
+    if judged is None or s.config is None:
+        return {}
+    verdict = judged.verdict
+    return {
+        "rule": s.config.rule,
+        "evidence": None if verdict.evidence is None else dict(verdict.evidence),
+    }

@@ -222,8 +222,10 @@ def test_every_stored_response_rescores_to_its_recorded_score(
     import json
 
     db = Path(summary["directory"]) / "throne.db"
-    assert main(["audit", "verify", "--db", str(db), "--rescore", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["rescored"] > 50
+    code = main(["audit", "verify", "--db", str(db), "--rescore", "--json"])
+    said = capsys.readouterr()
+    assert code == 0, said.err[-4000:]
+    assert json.loads(said.out)["rescored"] > 50
 
 
 def test_rescoring_names_a_missing_or_altered_response(

@@ -59,7 +59,7 @@ def test_rank_prints_a_table_like_the_reference_get_rank(
     assert f"Champion:   UID {CHAL_UID}  chal  org/affine-chal  since block 5" in out
     assert "Battle:     UID 5  late  org/affine-late  started @ block 7" in out
     assert "100.00[88.20,93.00]/2" in out  # late: mean[not-worse, dominant]/common
-    assert "10.00[88.20,93.00]/5" in out  # weak: frozen at its verdict
+    assert "10.00[88.20,93.00]/4" in out  # weak: frozen at its verdict (sampling_count 4)
     assert "QUEUE #1" in out and "invalid_jso" in out
     assert "lost_to_champion:early_regression_in_SAT" in out
     totals = "Total: 6  |  Champion: 2  |  Battle: 5  |  Queue head: 6  |  Valid: 5  |  Invalid: 1"
@@ -107,7 +107,7 @@ def test_miner_lookup_finds_a_miner_by_uid_or_hotkey(
     assert show_miner(_lookup(["weak", "--db", db])) == 0
     out = capsys.readouterr().out
     assert "terminated reason  lost_to_champion:early_regression_in_SAT" in out
-    assert "Terminated" in out and "SAT 10.00 vs 90.00 /5 worse" in out
+    assert "Terminated" in out and "SAT 10.00 vs 90.00 /4 worse" in out
 
 
 def test_throne_miner_with_a_hotkey_or_uid_shows_that_miner(

@@ -323,13 +323,15 @@ def resigned(path: Path, drop: int) -> Path:
 def test_every_event_left_out_and_resigned_is_judged_as_one_pass_judges_it(
     played: Path, jobs: int
 ) -> None:
+    failed = 0
     for drop in range(49):
         forged = resigned(played, drop)
         one_pass = outcome(forged, jobs=1)
         assert outcome(forged, jobs=jobs) == one_pass, f"event {drop}"
         assert spans_alone_fail(forged, jobs) == (one_pass[0] == "failed"), f"event {drop}"
+        failed += one_pass[0] == "failed"
     # Most such forgeries leave a gap in some stream's versions, whichever span it falls in.
-    assert outcome(resigned(played, 30), jobs=1)[0] == "failed"
+    assert failed > 49 // 2
 
 
 def test_a_version_gap_between_spans_is_found_by_stitching() -> None:

@@ -126,7 +126,7 @@ def test_the_standings_hold_the_state_of_the_contest_aggregate(store: Store) -> 
     assert read.battle is not None and read.pool is not None
     side = store.app.side_scores(2, "late", read.battle.revision)
     assert read.challenger_scores == side.scores
-    assert read.progress()["SAT"].common == 5  # the whole pool of ceil(4 * 1.1)
+    assert read.progress()["SAT"].common == 4  # its sampling_count, of a pool of ceil(4 * 1.1)
     assert read.last_block == 121
 
 

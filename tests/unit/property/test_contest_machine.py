@@ -20,10 +20,10 @@ from tests.support.contest import Driver, commitment_text, small_config
 from throne.application import ThroneApplication
 from throne.audit.replay import ContestReplay, replay_mapper
 from throne.audit.stored import exported, iter_notifications
-from throne.domain.contest.battle import restrict
+from throne.domain.contest.battle import judge_battle
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
-from throne.domain.contest.rules import Verdict, judge
+from throne.domain.contest.rules import Verdict
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import DecisionInputs, Pool
@@ -403,7 +403,7 @@ def recheck(
     recorded: Verdict,
     inputs: DecisionInputs,
 ) -> None:
-    """``judge`` on the samples each side's scorecard held at the versions the decision read."""
+    """The rule on the samples each side's scorecard held at the versions the decision read."""
     sides = []
     versions = (inputs.champion_scorecard_version, inputs.challenger_scorecard_version)
     for (hotkey, revision), version in zip((champion, challenger), versions, strict=True):
@@ -416,8 +416,9 @@ def recheck(
             for ev in app.events.get(sid, lte=version):
                 if isinstance(ev, Scorecard.SampleScored) and ev.outcome != "infra_error":
                     scores.setdefault(ev.env, {})[ev.task_id] = ev.score
-        sides.append(restrict(scores, pool, config))
-    assert judge(sides[0], sides[1], config.rules()) == recorded
+        sides.append(scores)
+    judged = judge_battle(sides[0], sides[1], pool, config)
+    assert judged.final and judged.verdict == recorded
 
 
 ContestMachine.TestCase.settings = settings(

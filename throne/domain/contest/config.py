@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from throne.domain.contest.pool import PoolMode, pool_size
 from throne.domain.contest.rules import ContestRules, EnvRule
 from throne.domain.field_rules import (
     OutOfRange,
     Rule,
+    above,
     above_up_to,
     at_least,
     check_fields,
@@ -21,6 +22,13 @@ from throne.domain.field_rules import (
 
 #: A subnet's number on chain is a u16.
 NETUID_RANGE = within(0, 65535)
+
+#: How a battle is decided (docs/verdicts.md): every env dominant; N envs dominant and none
+#: worse; the seeds' z-scaled epsilon-Pareto rule; a paired group-sequential test.
+VerdictRule = Literal["strict", "partial", "pareto", "sequential"]
+#: Which tasks a battle compares: the ones both sides happened to score (logs written before
+#: pools had an order), or the longest prefix of the pool's seed-derived order both scored.
+Evidence = Literal["common", "prefix"]
 
 
 def valid_id_range(value: Any) -> bool:
@@ -94,6 +102,20 @@ class EnvConfig:
         )
 
 
+#: The verdict rules' parameters, each a field of `ContestConfig` recorded in the log.
+RULE_PARAMETERS = (
+    "sequential_alpha",
+    "sequential_looks",
+    "sequential_effect",
+    "sequential_futility_z",
+    "sequential_not_worse_z",
+    "pareto_eps_floor",
+    "pareto_z_not_worse",
+    "pareto_eps_win",
+    "pareto_z_win",
+)
+
+
 @dataclass(frozen=True)
 class ContestConfig:
     """Every rule of the contest. Block counts are chain blocks (~12 s each)."""
@@ -114,12 +136,41 @@ class ContestConfig:
     completeness: Annotated[float, above_up_to(0, 1)] = 0.95
     burn: Annotated[float, within(0, 1)] = 0.0
     model_marker: str = "affine"
+    #: None: by ``min_dominant_envs`` (0 strict, N partial), resolved when the record is built
+    rule: Annotated[VerdictRule | None, one_of(*get_args(VerdictRule))] = None
+    evidence: Annotated[Evidence, one_of(*get_args(Evidence))] = "prefix"
+    #: the sequential rule's false-dethrone probability, held across envs
+    sequential_alpha: Annotated[float, above_up_to(0, 0.5)] = 0.01
+    #: its looks, at k/looks of every env's sampling_count
+    sequential_looks: Annotated[int, within(1, 100)] = 10
+    #: the improvement futility judges against: a challenger clearly short of it stops early
+    sequential_effect: Annotated[float, above(0)] = 0.05
+    sequential_futility_z: Annotated[float, at_least(0)] = 2.0
+    #: an env is worse when the challenger is below the champion at this many standard errors
+    sequential_not_worse_z: Annotated[float, at_least(0)] = 1.645
+    pareto_eps_floor: Annotated[float, at_least(0)] = 0.005
+    pareto_z_not_worse: Annotated[float, at_least(0)] = 1.28
+    pareto_eps_win: Annotated[float, at_least(0)] = 0.015
+    pareto_z_win: Annotated[float, at_least(0)] = 0.5
 
     def __post_init__(self) -> None:
+        if self.rule is None:
+            object.__setattr__(self, "rule", "partial" if self.min_dominant_envs else "strict")
         check_fields(self)
         names = [e.name for e in self.envs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate env names in {names}")
+        if self.rule == "strict" and self.min_dominant_envs != 0:
+            raise OutOfRange(
+                f"rule strict needs min_dominant_envs = 0 (every env dominant), got "
+                f"{self.min_dominant_envs}; rule partial takes N dominant envs"
+            )
+        if self.rule == "partial" and self.min_dominant_envs < 1:
+            raise OutOfRange("rule partial needs min_dominant_envs >= 1 (the N dominant envs)")
+        if self.evidence == "common" and self.rule not in ("strict", "partial"):
+            raise OutOfRange(
+                f"rule {self.rule} compares the pool's ordered prefix: evidence must be prefix"
+            )
         voting = len(self.scoring_envs)
         if self.min_dominant_envs > voting:
             raise OutOfRange(
@@ -159,15 +210,26 @@ class ContestConfig:
             "completeness": self.completeness,
             "burn": self.burn,
             "model_marker": self.model_marker,
+            "rule": self.rule,
+            "evidence": self.evidence,
+            **{k: getattr(self, k) for k in RULE_PARAMETERS},
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ContestConfig:
+        """The configuration a log recorded. A log written before verdict rules were named
+        holds no ``rule`` or ``evidence``: it was judged by ``min_dominant_envs`` alone (strict
+        or partial) on the tasks both sides scored, and replays so."""
         defaults = cls()
+        dominant = int(d.get("min_dominant_envs", defaults.min_dominant_envs))
+        params = {k: type(getattr(defaults, k))(d[k]) for k in RULE_PARAMETERS if k in d}
         return cls(
+            rule=d.get("rule"),
+            evidence=d.get("evidence", "common"),
+            **params,
             netuid=int(d.get("netuid", defaults.netuid)),
             envs=tuple(EnvConfig.from_dict(e) for e in d.get("envs", ())),
-            min_dominant_envs=int(d.get("min_dominant_envs", defaults.min_dominant_envs)),
+            min_dominant_envs=dominant,
             refresh_blocks=int(d.get("refresh_blocks", defaults.refresh_blocks)),
             battle_deadline_blocks=int(
                 d.get("battle_deadline_blocks", defaults.battle_deadline_blocks)

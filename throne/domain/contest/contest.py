@@ -26,7 +26,7 @@ from eventsourcing.domain import Aggregate
 from throne.domain.contest import roster
 from throne.domain.contest.battle import champion_complete, decide
 from throne.domain.contest.config import ContestConfig
-from throne.domain.contest.pool import derive_task_ids, seed_commitment
+from throne.domain.contest.pool import pool_task_ids, seed_commitment
 from throne.domain.contest.rules import Verdict
 from throne.domain.contest.samples import SideScores
 from throne.domain.contest.state import Battle, Champion, DecisionInputs, MinerRef, Pool, Step
@@ -464,8 +464,10 @@ class Contest(Aggregate):
                 None if champion is None else champion.scores, self.pool, cfg
             )
             missed = 0 if complete else missed + 1
+        ordered = cfg.evidence == "prefix"
         task_ids = {
-            e.name: derive_task_ids(seed, e.name, e.pool_size, e.id_range, e.mode) for e in cfg.envs
+            e.name: pool_task_ids(seed, e.name, e.pool_size, e.id_range, e.mode, ordered=ordered)
+            for e in cfg.envs
         }
         self.trigger_event(
             self.PoolRefreshed,

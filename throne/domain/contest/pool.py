@@ -9,6 +9,11 @@
   when ``x >= floor(2**64 / span) * span`` (no modulo bias), else the candidate is
   ``start + x % span``; duplicates are skipped; the first ``count`` distinct candidates,
   sorted ascending, are the pool.
+
+``task_order`` is the order a battle compares a pool's tasks in (pools of configurations with
+``evidence = "prefix"`` store their ids in it): ascending by
+``sha256(b"throne-order-v1" 00 seed 00 env-utf8 00 id-as-8-bytes-big-endian)``, ties (never
+seen) by id. Fixed by the seed before any sample exists, so no outcome can choose what counts.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Literal
 
 PoolMode = Literal["random", "latest"]
 _DOMAIN = b"throne-pool-v1"
+_ORDER_DOMAIN = b"throne-order-v1"
 
 
 class PoolTooLarge(ValueError):
@@ -62,3 +68,27 @@ def derive_task_ids(
         if x < limit:
             chosen.add(start + x % span)
     return sorted(chosen)
+
+
+def task_order(seed: bytes, env: str, task_ids: list[int]) -> list[int]:
+    prefix = b"\x00".join((_ORDER_DOMAIN, seed, env.encode("utf-8"))) + b"\x00"
+
+    def key(task_id: int) -> tuple[bytes, int]:
+        return hashlib.sha256(prefix + task_id.to_bytes(8, "big")).digest(), task_id
+
+    return sorted(task_ids, key=key)
+
+
+def pool_task_ids(
+    seed: bytes,
+    env: str,
+    count: int,
+    id_range: tuple[int, int],
+    mode: PoolMode,
+    *,
+    ordered: bool,
+) -> list[int]:
+    """A pool's ids for one env as the log stores them: in `task_order` when ``ordered``,
+    else ascending (pools of logs written before the order existed)."""
+    ids = derive_task_ids(seed, env, count, id_range, mode)
+    return task_order(seed, env, ids) if ordered else ids

@@ -100,16 +100,24 @@ class EnvVerdict:
 
 @attrs.frozen
 class Verdict:
+    """Who won and why, per env. ``evidence`` (plain JSON values) is what a rule that weighs
+    evidence used: its statistic, bound, error rate and the tasks compared per env; None for
+    the rules whose per-env thresholds say it all, and in logs written before it existed."""
+
     winner: Winner
     reason: str
     per_env: Mapping[str, EnvVerdict]
+    evidence: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "winner": self.winner,
             "reason": self.reason,
             "per_env": {env: v.to_dict() for env, v in self.per_env.items()},
         }
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
@@ -117,6 +125,7 @@ class Verdict:
             winner=d["winner"],
             reason=str(d["reason"]),
             per_env={env: EnvVerdict.from_dict(v) for env, v in d["per_env"].items()},
+            evidence=d.get("evidence"),
         )
 
 
