@@ -23,10 +23,8 @@ Figures, per cell (rho, p) and rule, each rate with a 95 % Wilson interval:
   challengers (70 % at -0.05, 20 % equal, 10 % at +0.05), the mean of the three scenarios'
   means weighted 0.7 / 0.2 / 0.1, with a 95 % normal interval;
 - the limit: the power of the best fixed-size one-sided paired z-test at the same alpha on as
-  many tasks as the pool holds, from the task model's exact per-task variance, the envs
-  weighted equally as the sequential rule's aggregate weighs them (the targets' limit); and
-  "limit, pooled", the same test on the mean over every task (weighted by pool size), the most
-  powerful test when delta is the same in every env.
+  many tasks as the pool holds (every task weighing the same, as in the sequential rule's
+  aggregate), from the task model's exact per-task variance.
 
 At rho = 0.5 the bench also scales the sampling counts to find the pool at which the
 sequential rule reaches 80 % power at delta = +0.05 (with ``--scan-trials`` battles a step).
@@ -62,7 +60,7 @@ from throne.domain.queue.snapshot import ChainSnapshot, Commitment, Neuron
 #: for every env). Margins and tolerances are the defaults (0.03 / 0.02).
 RULES: dict[str, dict[str, Any]] = {
     "reference": {"rule": "partial", "min_dominant_envs": 1},
-    "strict": {"rule": "strict", "min_dominant_envs": 0},
+    "strict": {"rule": "strict"},
     "pareto": {"rule": "pareto"},
     "sequential": {"rule": "sequential"},
 }
@@ -129,28 +127,16 @@ def difference_variance(p: float, rho: float, delta: float) -> float:
 
 
 def limit_power(
-    p: float,
-    rho: float,
-    delta: float,
-    pool_sizes: Sequence[int],
-    alpha: float = ALPHA,
-    weighting: str = "env",
+    p: float, rho: float, delta: float, pool_sizes: Sequence[int], alpha: float = ALPHA
 ) -> float:
     """The power of the fixed-size one-sided paired z-test at level ``alpha`` on every task of
-    the pool: ``Phi((delta - z_(1-alpha)·se0) / se1)`` with ``se² = var·Σ w_e²/n_e`` at the
-    per-task variance at delta = 0 (se0, the test's bound) and at ``delta`` (se1). The weights
-    of the envs' mean differences are equal (``weighting="env"``, the sequential rule's
-    aggregate) or in proportion to their tasks (``"task"``: the mean over every task, the most
-    powerful when delta is the same in every env)."""
+    the pool, each task weighing the same (as the sequential rule's overall aggregate; the most
+    powerful weighting when delta is the same in every env):
+    ``Phi((delta - z_(1-alpha)·se0) / se1)`` with ``se² = var / N``, ``N`` the pool's tasks,
+    at the per-task variance at delta = 0 (se0, the test's bound) and at ``delta`` (se1)."""
     total = sum(pool_sizes)
-    if weighting == "env":
-        spread = sum(1 / n for n in pool_sizes) / len(pool_sizes) ** 2
-    elif weighting == "task":
-        spread = 1 / total
-    else:
-        raise ValueError(f"unknown weighting {weighting!r}")
-    se0 = math.sqrt(difference_variance(p, rho, 0.0) * spread)
-    se1 = math.sqrt(difference_variance(p, rho, delta) * spread)
+    se0 = math.sqrt(difference_variance(p, rho, 0.0) / total)
+    se1 = math.sqrt(difference_variance(p, rho, delta) / total)
     return NormalDist().cdf((delta - NormalDist().inv_cdf(1 - alpha) * se0) / se1)
 
 
@@ -336,22 +322,17 @@ def usable_rules(
     rules: Mapping[str, Mapping[str, Any]],
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The rules this build of the domain can express, and a note for each it cannot."""
-    has_rule = "rule" in {f.name for f in dataclasses.fields(ContestConfig)}
     ok: dict[str, dict[str, Any]] = {}
     notes = []
     for name, rule in rules.items():
-        fields_ = dict(rule)
-        if not has_rule and fields_.get("rule") in ("strict", "partial"):
-            # before `rule` existed, min_dominant_envs alone said strict (0) or partial (N)
-            del fields_["rule"]
         try:
-            make_config(fields_, SAMPLING_COUNTS)
+            make_config(rule, SAMPLING_COUNTS)
         except (TypeError, ValueError) as e:
             notes.append(
                 f"rule {name!r} left out: this build's ContestConfig cannot express it ({e})"
             )
             continue
-        ok[name] = fields_
+        ok[name] = dict(rule)
     return ok, notes
 
 
@@ -423,9 +404,6 @@ def cell_report(
         "p": p,
         "pool_sizes": sizes,
         "limit": {key(d): limit_power(p, rho, d, sizes) for d in POWER_DELTAS},
-        "limit_pooled": {
-            key(d): limit_power(p, rho, d, sizes, weighting="task") for d in POWER_DELTAS
-        },
         "rules": rules,
     }
 
@@ -629,9 +607,8 @@ def format_report(report: Mapping[str, Any], targets: Mapping[str, Any]) -> str:
             if f["undecided"]:
                 tail += f"  ({f['undecided']} undecided)"
             lines.append(f"{name:<12} " + " ".join(f"{c:<21}" for c in row) + " " + tail)
-        for field_, label in (("limit", "limit"), ("limit_pooled", "limit, pooled")):
-            limits = " ".join(f"{cell[field_][key(d)]:<21.3f}" for d in POWER_DELTAS)
-            lines.append(f"{label:<13}{'':<22}{limits}".rstrip())
+        limits = " ".join(f"{cell['limit'][key(d)]:<21.3f}" for d in POWER_DELTAS)
+        lines.append(f"{'limit':<12} {'':<21} {limits}".rstrip())
     scan = report["scan"]
     if scan is not None:
         lines += [
