@@ -74,7 +74,7 @@ WORSE = -0.05
 #: the mix of challengers: (delta, share)
 MIX = ((-0.05, 0.7), (0.0, 0.2), (0.05, 0.1))
 #: the pool scan: sampling counts times these factors, at this rho and delta
-SCAN_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+SCAN_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 SCAN_RHO = 0.5
 SCAN_DELTA = 0.05
 SCAN_POWER = 0.8
@@ -633,7 +633,12 @@ def format_report(report: Mapping[str, Any], targets: Mapping[str, Any]) -> str:
     lines += [f"  MISSED: {m}" for m in targets["missed"]]
     lines += [f"  marginal: {m}" for m in targets["marginal"]]
     if not targets["missed"]:
-        lines.append("  every target met")
+        lines.append("  no target missed" + (" outright" if targets["marginal"] else ""))
+    if targets["marginal"]:
+        lines.append(
+            f"  {len(targets['marginal'])} marginal: the point estimate is on the wrong side but "
+            "the interval reaches the target; more --trials settle them"
+        )
     return "\n".join(lines)
 
 
