@@ -21,6 +21,7 @@ from bench.mechanism import (
     draw_pairs,
     limit_power,
     measure,
+    oracle_limit_power,
     run_unit,
     usable_rules,
     wilson,
@@ -103,12 +104,14 @@ def test_difference_variance_is_the_task_models() -> None:
 
 def test_the_limit_matches_a_hand_computation() -> None:
     # p = 0.5, rho = 0.5, delta = +0.05 on a pool of 221 + 111 + 330 = 662 tasks: per-task
-    # variance 0.25 at delta = 0 and 0.025 + 0.25 - 0.0025 = 0.2725 at +0.05, so
-    # se0 = sqrt(0.25 / 662) = 0.019433 and se1 = sqrt(0.2725 / 662) = 0.020289;
-    # power = Phi((0.05 - 2.326348 x 0.019433) / 0.020289) = Phi(0.2362) = 0.5934
-    assert limit_power(0.5, 0.5, 0.05, (221, 111, 330)) == pytest.approx(0.5934, abs=1e-4)
+    # variance 0.025 + 0.25 - 0.0025 = 0.2725, se = sqrt(0.2725 / 662) = 0.020289;
+    # power = Phi(0.05 / 0.020289 - 2.326348) = Phi(0.1381) = 0.5549
+    assert limit_power(0.5, 0.5, 0.05, (221, 111, 330)) == pytest.approx(0.5549, abs=1e-4)
     # no difference: the test's own level
     assert limit_power(0.5, 0.5, 0.0, (221, 111, 330)) == pytest.approx(0.01)
+    # told the variance at delta = 0 (0.25: se0 = 0.019433), the bound is lower:
+    # Phi((0.05 - 2.326348 x 0.019433) / 0.020289) = Phi(0.2362) = 0.5934
+    assert oracle_limit_power(0.5, 0.5, 0.05, (221, 111, 330)) == pytest.approx(0.5934, abs=1e-4)
 
 
 def test_a_rule_that_lets_noise_win_is_reported_and_fails_its_targets() -> None:
@@ -146,7 +149,7 @@ def test_mix_samples_are_the_scenarios_means_weighted_70_20_10() -> None:
     def tally(samples: list[int]) -> Tally:
         t = Tally()
         for n in samples:
-            t.add(BattleResult("terminated", n, ""))
+            t.add(BattleResult("terminated", n))
         return t
 
     means = {-0.05: 100, 0.0: 300, 0.02: 600, 0.05: 600, 0.10: 600}
