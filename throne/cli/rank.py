@@ -79,6 +79,9 @@ def render(data: Mapping[str, Any], with_reason: bool = False) -> None:
         )
     if battle is not None:
         out.print(_progress_table(battle))
+        evidence = battle.get("evidence")
+        if evidence:
+            out.print(_evidence_line(battle.get("rule"), evidence))
     out.print(_rows_table(data, with_reason))
     if data["recent_terminations"]:
         out.print("Recent terminations:")
@@ -99,6 +102,21 @@ def _completeness(champ: Mapping[str, Any]) -> str:
     return ", ".join(
         f"{env} {c['scored']}/{c['needed']}" for env, c in champ["completeness"].items()
     )
+
+
+def _evidence_line(rule: str | None, ev: Mapping[str, Any]) -> str:
+    """Where a sequential battle stands: the last look, its statistic against the bound that
+    dethrones and the one below which it stops."""
+    if not ev.get("look"):
+        return f"Evidence:   {rule}: no look yet (the first at 1/{ev['looks']} of each env)"
+    stat, bound, stop = ev.get("statistic"), ev.get("bound"), ev.get("futility_bound")
+    parts = [f"look {ev['look']}/{ev['looks']}"]
+    if stat is not None:
+        parts.append(f"z {stat:.2f}, dethrones at >= {bound:.2f}")
+    if stop is not None:
+        parts.append(f"stops below {stop:.2f}")
+    parts.append(f"alpha {ev['alpha']:g}")
+    return f"Evidence:   {rule}: " + ", ".join(parts)
 
 
 def _progress_table(battle: Mapping[str, Any]) -> Table:

@@ -31,6 +31,8 @@ from throne.domain.contest.weights import to_u16
 from throne.projections.read_side import ReadSide
 
 HOTKEYS = [f"hk{i}" for i in range(8)]
+# Every verdict rule, with its aggregate (min_dominant_envs).
+RULES = [("strict", 0), ("partial", 1), ("pareto", 0), ("sequential", 0), ("sequential", 1)]
 MALFORMED = ["", "{", "[]", '{"model": 3, "revision": "r"}', '{"model": "x/y"}', "\x00\xff"]
 
 
@@ -52,14 +54,16 @@ class ContestMachine(RuleBasedStateMachine):
         self.replayed = 0  # the last notification id the replay was fed
 
     @initialize(
-        strict=st.booleans(),
+        rule=st.sampled_from(RULES),
         deadline=st.integers(5, 60),
         refresh=st.integers(10, 80),
         releases=st.integers(0, 3),
     )
-    def setup(self, strict: bool, deadline: int, refresh: int, releases: int) -> None:
+    def setup(self, rule: tuple[str, int], deadline: int, refresh: int, releases: int) -> None:
+        event(f"rule {rule[0]}, {rule[1]} dominant envs")
         self.config = small_config(
-            min_dominant_envs=0 if strict else 1,
+            rule=rule[0],
+            min_dominant_envs=rule[1],
             battle_deadline_blocks=deadline,
             refresh_blocks=refresh,
             max_releases=releases,
