@@ -1,5 +1,6 @@
 """The mechanism bench measures the real contest: its figures, its statistics and its verdict."""
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -48,6 +49,15 @@ def test_a_tiny_run_reports_every_rule_and_every_figure() -> None:
         assert set(figures["power"]) == {"+0.02", "+0.05", "+0.10"}
         mix = figures["mix_samples"]
         assert 0 < mix["low"] <= mix["mean"] <= mix["high"]
+
+
+def test_the_figures_do_not_depend_on_the_number_of_processes() -> None:
+    one = measure(TINY)
+    two = measure(dataclasses.replace(TINY, jobs=2))
+    for report in (one, two):
+        del report["seconds"]
+        report["settings"].pop("jobs")
+    assert one == two
 
 
 def test_the_command_prints_json_with_the_targets_and_exits_1_exactly_when_one_is_missed(
