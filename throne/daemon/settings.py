@@ -274,6 +274,12 @@ class Settings:
         )
 
 
+#: The verdict rule of a configuration that names none (docs/verdicts.md: the mechanism bench
+#: measured it against its targets). The domain's own default, for records built in code,
+#: stays the rule ``min_dominant_envs`` implies.
+DEFAULT_RULE = "sequential"
+
+
 def default_envs(id_ranges: Mapping[str, tuple[int, int]]) -> tuple[EnvConfig, ...]:
     return tuple(
         EnvConfig(name, DEFAULT_SAMPLING_COUNTS.get(name, 200), id_ranges[name])
@@ -316,9 +322,11 @@ def settings_from_dict(
     table = _typed(ContestConfig(), raw.get("contest", {}), where, skip={"envs", "netuid"})
     try:
         contest = ContestConfig.from_dict(
-            # A log without ``evidence`` predates ordered pools; a new configuration has it.
+            # A log without ``evidence`` predates ordered pools; a new configuration has it,
+            # and is judged by the sequential rule unless the file names another.
             {
                 "evidence": ContestConfig().evidence,
+                "rule": DEFAULT_RULE,
                 **table,
                 "netuid": validator.netuid,
                 "envs": [e.to_dict() for e in envs],
