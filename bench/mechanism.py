@@ -375,7 +375,9 @@ def parallel_map(fn: Any, items: Sequence[Any], jobs: int) -> list[Any]:
     does not depend on ``jobs``."""
     if jobs <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    with multiprocessing.get_context("fork").Pool(min(jobs, len(items))) as pool:
+    # Spawned, not forked: a fork of a process that runs threads (a test session, a daemon's
+    # tools) can copy a lock some thread holds, and the child then waits on it forever.
+    with multiprocessing.get_context("spawn").Pool(min(jobs, len(items))) as pool:
         return pool.map(fn, items, chunksize=1)
 
 
