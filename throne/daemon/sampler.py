@@ -181,9 +181,13 @@ class Sampler:
         return len(queue)
 
     def _served(self, w: WorkItem) -> bool:
-        """False while the work's model is to be served but is not ready (`NotDeployed`): its
-        work waits, pending, instead of failing as an infra error."""
-        model = self._model_of.get((w.hotkey, w.revision))
+        """False while the work's model is to be served but is not ready (`NotDeployed`), or
+        while the read side has not yet caught up with the miner the log already samples
+        (right after a crown or a battle start): its work waits, pending, instead of failing
+        as an infra error that would count against the miner."""
+        if (w.hotkey, w.revision) not in self._model_of:
+            return False
+        model = self._model_of[(w.hotkey, w.revision)]
         if model is None:
             return True  # an infra error, as before
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.e2e.daemon.cluster import decisions, hotkey, make_world, model
 from tests.support.contest import read_standings
@@ -53,6 +54,13 @@ def scored(app: ThroneApplication) -> list[Scorecard.SampleScored]:
     notifications = app.recorder.select_notifications(start=1, limit=100_000, topics=[topic])
     events = [app.mapper.to_domain_event(n) for n in notifications]
     return [e for e in events if isinstance(e, Scorecard.SampleScored)]
+
+
+def _what_went_wrong(logs: list[dict[str, Any]], log_dir: Path) -> dict[str, Any]:
+    """The daemon's warnings and errors and the end of each engine's output, for a failure."""
+    told = [e for e in logs if e.get("log_level") in ("warning", "error")]
+    tails = {p.name: p.read_text(errors="replace")[-1500:] for p in sorted(log_dir.glob("*.log"))}
+    return {"daemon": told[-40:], "engines": tails}
 
 
 def test_a_daemon_samples_two_real_engines_through_a_battle_and_tears_the_loser_down(
@@ -116,7 +124,8 @@ def test_a_daemon_samples_two_real_engines_through_a_battle_and_tears_the_loser_
         await services.client.aclose()
 
     try:
-        asyncio.run(run())
+        with capture_logs() as logs:
+            asyncio.run(run())
         left_deployed = host.deployments()
     finally:
         services.close_sync()
@@ -140,7 +149,10 @@ def test_a_daemon_samples_two_real_engines_through_a_battle_and_tears_the_loser_
     for side, name in ((champion, "ant"), (challenger, "bee")):
         sampled = [e for e in samples if (e.hotkey, e.revision) == (side, revisions[name])]
         assert len(sampled) >= SAMPLING_COUNT, (side, len(sampled))
-    assert all(e.outcome == "ok" for e in samples), [(e.hotkey, e.outcome) for e in samples]
+    assert all(e.outcome == "ok" for e in samples), (
+        [(e.hotkey, e.outcome) for e in samples],
+        _what_went_wrong(logs, log_dir),
+    )
     assert all(e.prompt_tokens > 0 for e in samples)
     assert all(0 < e.completion_tokens <= MAX_TOKENS for e in samples)
     # The loser was torn down while the daemon ran; the winner was still served at the end.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +29,7 @@ from throne.miners import BackgroundServer, MinerProfile, MinerServer
 from throne.ports.chat_completions import ChatCompletions
 from throne.ports.model_endpoints import Endpoint
 from throne.ports.response_store import ResponseStore, digest_of
+from throne.projections.read_side import ReadSide
 
 DEADLINE_SECONDS = 60.0
 
@@ -164,3 +168,40 @@ def test_an_answer_with_a_lone_surrogate_is_stored_and_scored_not_a_dead_loop() 
         run_until(s, lambda: s.stats.recorded >= len(first_round))
     assert s.stats.by_outcome == {"ok": s.stats.recorded} and s.stats.unforeseen == 0
     assert store.get(digest_of("x1=True \ufffd".encode())) == "x1=True \ufffd".encode()
+
+
+class LaggingReads:
+    """A read side that has not yet seen the first ``behind`` looks up: as a projection is,
+    for a moment, right after the log crowned a champion or started a battle."""
+
+    def __init__(self, real: ReadSide, behind: int) -> None:
+        self.real, self.behind, self.looks = real, behind, 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Any]:
+        self.looks += 1
+        with self.real.read() as r:
+            if self.looks > self.behind:
+                yield r
+                return
+            unaware = SimpleNamespace(miner=lambda hotkey: None)
+            yield SimpleNamespace(standings=lambda: unaware)
+
+
+def test_work_for_a_miner_the_read_side_has_not_seen_yet_waits_instead_of_failing(
+    miner: str,
+) -> None:
+    d = crowned()
+    reads = LaggingReads(ReadSide(d.app), behind=3)
+    s = Sampler(
+        d.app,
+        {"SAT": SatEnvironment()},
+        StaticModelEndpoints({"org/affine-champ": Endpoint(miner, "champ")}),
+        AiohttpChatCompletions(),
+        InMemoryResponseStore(),
+        SamplerSettings(concurrency=4, batch_size=2),
+        reads=reads,  # type: ignore[arg-type]
+    )
+    run_until(s, lambda: not sat_work(d))
+    assert reads.looks > 3  # it looked again once the read side had caught up
+    assert s.stats.by_outcome == {"ok": s.stats.recorded}
