@@ -124,7 +124,12 @@ def _through_an_outage(
                     # each outage of the break must have ended before the daemon is stopped.
                     return await healthy() if not _unended(logs, seen["mended_at"]) else None
 
-                await _until(all_ended, 120)
+                try:
+                    await _until(all_ended, 120)
+                except AssertionError as exc:
+                    health = (await c.get("/healthz")).json()
+                    unended = _unended(logs, seen["mended_at"])
+                    raise AssertionError(f"{exc}: unended {unended}, /healthz {health}") from None
             stop.set()
             await task
             await services.client.aclose()
