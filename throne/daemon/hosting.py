@@ -233,7 +233,8 @@ class Hosting:
 
     def resolve(self, model: str, revision: str) -> Endpoint:
         """The endpoint of a ready deployment of ``(model, revision)``; `NotDeployed` while a
-        desired one is not ready, `UnknownModel` when none is desired."""
+        desired one is not ready (desired at the last pass, or by the contest now),
+        `UnknownModel` when none is desired."""
         with self._lock:
             for held in self._held.values():
                 d = held.deployment
@@ -244,6 +245,10 @@ class Hosting:
                 raise NotDeployed(f"{model}@{revision}: hosting has not started")
             if any(w.model == model and w.revision == revision for w in self._wanted.values()):
                 raise NotDeployed(f"{model}@{revision} is being deployed")
+        # The contest may have moved on since the last pass (a champion crowned, a battle
+        # started): what it wants now is deployed at the next pass, so its work waits.
+        if any(w.model == model and w.revision == revision for w in self._desired()):
+            raise NotDeployed(f"{model}@{revision} is to be deployed at the next pass")
         raise UnknownModel(f"{model}@{revision} is not hosted")
 
     def deployments(self) -> list[dict[str, Any]]:

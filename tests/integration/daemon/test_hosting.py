@@ -426,3 +426,20 @@ def test_throne_check_reports_the_hosts_own_probes(host: MinerHost) -> None:
 
     [failed] = host_checks(settings, Broken([SatEnvironment()]))
     assert failed == Check("host (local)", "fail", "OSError: no such box")
+
+
+def test_whom_the_contest_wants_since_the_last_pass_is_to_be_deployed_not_unknown(
+    host: MinerHost,
+) -> None:
+    """A battle ends between two passes and the next miner heads the queue: its work must wait
+    for its engine, not fail as an infra error against it."""
+    d = contest("a", "b")
+    run = Run(d, host, pre_deploy=0)
+    run.until(lambda: set(run.roles()) == {"champ", "a"}, "champion and queue head deployed")
+    assert run.tick(4) == ["battle_started"]
+    d.score({"a": fixed(0.0)})
+    assert run.tick(5) == ["terminated"]
+    with pytest.raises(NotDeployed, match="next pass"):
+        run.hosting.endpoints.resolve(model("b"), "r1")
+    run.until(lambda: "b" in run.roles(), "the new head deployed")
+    assert run.hosting.endpoints.resolve(model("b"), "r1").model == model("b")
