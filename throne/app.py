@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from throne.adapters.storage.lock import SqliteRoleLock
     from throne.application import ThroneApplication
     from throne.daemon.daemon import Daemon
+    from throne.daemon.env_settings import EnvServiceSettings
     from throne.daemon.hosting import Hosting
     from throne.daemon.sampler import Sampler
     from throne.daemon.settings import Settings, ValidatorSettings
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from throne.envs.sandbox.client import ForkServerSandbox
     from throne.observability.metrics import ThroneMetrics
     from throne.observability.status_process import StatusProcess
+    from throne.ports.chat_completions import ChatCompletions
+    from throne.ports.env_service import EnvService
     from throne.projections.read_side import ReadSide
 
 #: the least time a chain write (setting weights) is given before it counts as failed
@@ -307,12 +310,16 @@ class Services:
     sampler: Sampler
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
+    #: the services that run each env's tasks (in-process or remote), by name
+    envs: Mapping[str, EnvService] = field(default_factory=dict)
     metrics: ThroneMetrics | None = None
     status: StatusProcess | None = None
     #: the scheduler of the miners' deployments, when the models are hosted
     hosting: Hosting | None = None
 
     async def aclose(self) -> None:
+        for env in self.envs.values():
+            await env.aclose()
         await self.client.aclose()
         self.close_sync()
 
@@ -518,15 +525,17 @@ def _build(
         if sample.outcome != "ok":
             metrics.observe_failure(sample.outcome)
 
+    env_services = open_env_services(settings, envs, client)
     sampler = Sampler(
         app,
-        envs,
+        env_services,
         endpoints or StaticModelEndpoints.from_config(settings.inference),
-        client,
         responses,
         settings.sampler,
+        timeouts={name: s.timeout for name, s in settings.env_services.items()},
         claims=claims,
         on_sample=on_sample,
+        on_unscored=lambda env, outcome: metrics.observe_unscored(env, outcome.reason),
         reads=reads,
     )
     weight_setter = (
@@ -564,6 +573,7 @@ def _build(
     if writer_lock is not None:
         closers.append(writer_lock.release)
     services = Services(settings, db, app, reads, chain, client, sampler, daemon, closers)
+    services.envs = env_services
     services.metrics = metrics
     services.hosting = hosting
     if v.status_port:
@@ -589,7 +599,87 @@ def _build(
     return services
 
 
+def open_env_services(
+    settings: Settings, local: Mapping[str, Environment], chat: ChatCompletions
+) -> dict[str, EnvService]:
+    """The service that runs each configured env's tasks: over HTTP for an env with a ``url``
+    (docs/envs.md), else in-process, asking the model through ``chat``. ``local``: throne's
+    single-turn envs by name; its multi-turn ones come from the registry."""
+    from throne.adapters.envs.in_process import InProcessEnv, InProcessEpisodes
+    from throne.envs.registry import episodic_environments
+
+    episodic = episodic_environments()
+    services: dict[str, EnvService] = {}
+    for env in settings.contest.envs:
+        remote = settings.env_services.get(env.name)
+        if remote is not None:
+            services[env.name] = open_remote_env(env.name, remote, chat)
+        elif env.name in local:
+            services[env.name] = InProcessEnv(local[env.name], chat)
+        elif env.name in episodic:
+            services[env.name] = InProcessEpisodes(episodic[env.name], chat)
+        else:
+            raise StartupError(
+                f"env {env.name!r} is neither installed nor given a url in [envs.{env.name}]"
+            )
+    return services
+
+
+def open_remote_env(name: str, s: EnvServiceSettings, chat: ChatCompletions) -> EnvService:
+    """An env served elsewhere, by the protocol of docs/envs.md."""
+    from throne.adapters.envs.remote import EnvProtocolClient, RemoteEnv, RemoteEpisodes
+
+    client = EnvProtocolClient(
+        list(s.urls),
+        load_balance=s.load_balance,
+        concurrency=s.concurrency,
+        retries=s.retries,
+    )
+    if s.interface == "interactive":
+        return RemoteEpisodes(name, client, chat, max_turns=s.max_turns, score_range=s.score_range)
+    return RemoteEnv(name, client, score_range=s.score_range, eval_params=s.eval_params)
+
+
 # -- What the other commands open --------------------------------------------------------------
+
+
+def open_eval_service(
+    name: str,
+    env_url: str | None,
+    chat: ChatCompletions,
+    *,
+    interface: str = "evaluate",
+    max_turns: int | None = None,
+    score_range: tuple[float, float] = (0.0, 1.0),
+    eval_params: Mapping[str, object] | None = None,
+    concurrency: int = 8,
+) -> EnvService:
+    """The env ``throne eval`` and the SDK run tasks on: the service at ``env_url``, or
+    throne's own env ``name`` in-process. Raises ValueError for a bad url or interface, and
+    KeyError for an env that is not installed."""
+    from throne.adapters.envs.in_process import InProcessEnv, InProcessEpisodes
+    from throne.daemon.env_settings import split_service
+    from throne.envs.registry import environments, episodic_environments
+
+    if env_url is not None:
+        table = {
+            "url": env_url,
+            "interface": interface,
+            "max_turns": max_turns or 30,
+            "score_range": list(score_range),
+            "eval_params": dict(eval_params or {}),
+            "concurrency": concurrency,
+        }
+        _, remote = split_service(table, "--env-url")
+        assert remote is not None
+        return open_remote_env(name, remote, chat)
+    local = environments()
+    if name in local:
+        return InProcessEnv(local[name], chat)
+    episodic = episodic_environments()
+    if name in episodic:
+        return InProcessEpisodes(episodic[name], chat, max_turns=max_turns)
+    raise KeyError(name)
 
 
 def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:

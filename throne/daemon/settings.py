@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from throne.adapters.inference.endpoints import read_endpoint_table
 from throne.adapters.storage.database import StorageError, parse_database_url
+from throne.daemon.env_settings import EnvServiceSettings, split_service
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
 from throne.domain.field_rules import (
     Rule,
@@ -255,11 +256,15 @@ class Settings:
     inference: Mapping[str, Any] = field(default_factory=dict)
     model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
+    #: the envs that run as services elsewhere, by name (the others run in-process)
+    env_services: Mapping[str, EnvServiceSettings] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every section as plain values, with keys and URL passwords replaced by ``***``."""
         contest = self.contest.to_dict()
         envs = {e.pop("name"): e for e in contest.pop("envs")}
+        for name, service in self.env_services.items():
+            envs[name].update(service.to_dict())
         contest.pop("netuid")
         return _redact(
             {
@@ -287,11 +292,17 @@ def default_envs(id_ranges: Mapping[str, tuple[int, int]]) -> tuple[EnvConfig, .
     )
 
 
-def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -> Settings:
+def load_settings(
+    path: Path | None,
+    id_ranges: Mapping[str, tuple[int, int]],
+    optional: Mapping[str, tuple[int, int]] | None = None,
+) -> Settings:
     """Read ``path`` (None or a missing default file: all defaults).
 
-    ``id_ranges`` are the installed environments' id ranges; an env table may narrow its
-    range with ``id_range = [start, stop]`` but never name an env that is not installed.
+    ``id_ranges`` are the id ranges of the installed environments a configuration without
+    ``[envs]`` runs; ``optional`` those of the installed ones it runs only when named (GUESS).
+    An env table may narrow an installed env's range with ``id_range = [start, stop]``; an env
+    that is not installed must be a service (``url``) and give its ``id_range``.
     """
     raw: dict[str, Any] = {}
     if path is not None:
@@ -303,21 +314,25 @@ def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -
             raise SettingsError(f"{path}: not a text file ({exc.reason})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    return settings_from_dict(raw, id_ranges, source=str(path or "defaults"))
+    return settings_from_dict(raw, id_ranges, source=str(path or "defaults"), optional=optional)
 
 
 SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub", "hosting")
 
 
 def settings_from_dict(
-    raw: Mapping[str, Any], id_ranges: Mapping[str, tuple[int, int]], source: str = "settings"
+    raw: Mapping[str, Any],
+    id_ranges: Mapping[str, tuple[int, int]],
+    source: str = "settings",
+    *,
+    optional: Mapping[str, tuple[int, int]] | None = None,
 ) -> Settings:
     unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise SettingsError(f"{source}: unknown section(s) {sorted(unknown)}")
     validator = _section(ValidatorSettings(), raw.get("validator", {}), f"{source} [validator]")
     sampler = _section(SamplerSettings(), raw.get("sampler", {}), f"{source} [sampler]")
-    envs = _envs(raw.get("envs", {}), id_ranges, source)
+    envs, services = _envs(raw.get("envs", {}), id_ranges, optional or {}, source)
     where = f"{source} [contest]"
     table = _typed(ContestConfig(), raw.get("contest", {}), where, skip={"envs", "netuid"})
     try:
@@ -337,7 +352,7 @@ def settings_from_dict(
     inference = _inference(raw.get("inference", {}), f"{source} [inference]")
     model_hub = _section(ModelHubSettings(), raw.get("model_hub", {}), f"{source} [model_hub]")
     hosting = _hosting(raw.get("hosting", {}), f"{source} [hosting]")
-    return Settings(validator, contest, sampler, inference, model_hub, hosting)
+    return Settings(validator, contest, sampler, inference, model_hub, hosting, services)
 
 
 def _hosting(table: Any, where: str) -> HostingSettings:
@@ -410,23 +425,36 @@ def _check_ports(ports: list[Any], where: str) -> None:
 INFERENCE_KEYS = frozenset({"gateway", "api_key", "routes", "proxy_from_environment"})
 
 
-def _envs(raw: Any, id_ranges: Mapping[str, tuple[int, int]], source: str) -> list[EnvConfig]:
+def _envs(
+    raw: Any,
+    id_ranges: Mapping[str, tuple[int, int]],
+    optional: Mapping[str, tuple[int, int]],
+    source: str,
+) -> tuple[list[EnvConfig], dict[str, EnvServiceSettings]]:
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{source}: [envs] must be a table of env tables")
+    installed = {**optional, **id_ranges}
     # Only the types of its values matter: each env gets its own defaults below.
     prototype = EnvConfig("-", 1, (0, 2))
     envs = []
+    services = {}
     for name in list(raw) or list(id_ranges):
-        if name not in id_ranges:
-            raise SettingsError(
-                f"{source}: env {name!r} is not installed (known: {', '.join(id_ranges)})"
-            )
         where = f"{source} [envs.{name}]"
         given = raw.get(name, {})
         if not isinstance(given, Mapping):
             raise SettingsError(f"{where} must be a table")
-        given = dict(given)
-        id_range = given.pop("id_range", list(id_ranges[name]))  # checked by EnvConfig
+        try:
+            given, service = split_service(given, where)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        if name not in installed and service is None:
+            raise SettingsError(
+                f"{source}: env {name!r} is not installed (known: {', '.join(installed)}); "
+                "an env served elsewhere needs url and id_range"
+            )
+        if name not in installed and "id_range" not in given:
+            raise SettingsError(f"{where}: an env served elsewhere needs its id_range")
+        id_range = given.pop("id_range", list(installed.get(name, (0, 0))))  # checked below
         table = _typed(prototype, given, where, skip={"name", "id_range"})
         table.setdefault("sampling_count", DEFAULT_SAMPLING_COUNTS.get(name, 200))
         table["id_range"] = id_range
@@ -435,12 +463,14 @@ def _envs(raw: Any, id_ranges: Mapping[str, tuple[int, int]], source: str) -> li
         except ValueError as exc:
             raise SettingsError(f"{where}: {exc}") from exc
         lo, hi = env.id_range
-        if not id_ranges[name][0] <= lo < hi <= id_ranges[name][1]:
+        if name in installed and not installed[name][0] <= lo < hi <= installed[name][1]:
             raise SettingsError(
-                f"{where}: id_range must lie within {list(id_ranges[name])}, got {[lo, hi]}"
+                f"{where}: id_range must lie within {list(installed[name])}, got {[lo, hi]}"
             )
         envs.append(env)
-    return envs
+        if service is not None:
+            services[name] = service
+    return envs, services
 
 
 def _inference(table: Any, where: str) -> dict[str, Any]:

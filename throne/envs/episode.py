@@ -90,7 +90,10 @@ async def play(
             )
             answer = await client.complete(request.endpoint, chat)
             if not isinstance(answer, Completion):
-                return unscored(answer.kind, f"turn {turn}: {answer.kind}", answer.reason)
+                reason = (
+                    "model_answer_unusable" if answer.kind == "model_error" else "model_unreachable"
+                )
+                return unscored(answer.kind, reason, f"turn {turn}: {answer.reason}")
             if answer.usage is not None:
                 prompt_tokens += answer.usage.prompt_tokens
                 completion_tokens += answer.usage.completion_tokens

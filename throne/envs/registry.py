@@ -5,6 +5,7 @@ from __future__ import annotations
 from throne.envs.abd import AbdEnvironment
 from throne.envs.base import Environment
 from throne.envs.ded import DedEnvironment
+from throne.envs.episodic import EpisodicEnv
 from throne.envs.sat import SatEnvironment
 from throne.ports.sandbox import Sandbox
 
@@ -25,6 +26,11 @@ def environments(sandbox: Sandbox | None = None) -> dict[str, Environment]:
         DedEnvironment(sandbox=sandbox),
     ]
     return {env.name: env for env in envs}
+
+
+def episodic_environments() -> dict[str, EpisodicEnv]:
+    """The multi-turn environments, by name: installed, but run only when configured."""
+    return {}
 
 
 def get_environment(name: str) -> Environment:

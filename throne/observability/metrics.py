@@ -40,6 +40,12 @@ class ThroneMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.samples_unscored = Counter(
+            "throne_samples_unscored",
+            "Samples without a score, by env and reason (env_timeout, score_not_finite, ...).",
+            ["env", "reason"],
+            registry=r,
+        )
         self.failures = Counter(
             "throne_failures",
             "Failures, by kind (e.g. inference, sandbox, chain).",
@@ -104,6 +110,9 @@ class ThroneMetrics:
         self.samples_scored.labels(env=env, outcome=outcome).inc()
         if latency_seconds is not None:
             self.inference_latency.labels(env=env).observe(latency_seconds)
+
+    def observe_unscored(self, env: str, reason: str) -> None:
+        self.samples_unscored.labels(env=env, reason=reason).inc()
 
     def observe_failure(self, kind: str) -> None:
         self.failures.labels(kind=kind).inc()

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from tests.support.contest import Driver
+from throne.adapters.envs.in_process import InProcessEnv
 from throne.adapters.inference import AiohttpChatCompletions, StaticModelEndpoints
 from throne.adapters.storage.responses import InMemoryResponseStore, SqlResponseStore
 from throne.daemon.sampler import Sampler
@@ -88,9 +89,8 @@ def sampler(
 ) -> Sampler:
     return Sampler(
         d.app,
-        {"SAT": env},
+        {"SAT": InProcessEnv(env, client)},
         StaticModelEndpoints({"org/affine-champ": Endpoint(miner, "champ")}),
-        client,
         responses or InMemoryResponseStore(),
         SamplerSettings(concurrency=4, batch_size=2),
     )
@@ -195,9 +195,8 @@ def test_work_for_a_miner_the_read_side_has_not_seen_yet_waits_instead_of_failin
     reads = LaggingReads(ReadSide(d.app), behind=3)
     s = Sampler(
         d.app,
-        {"SAT": SatEnvironment()},
+        {"SAT": InProcessEnv(SatEnvironment(), AiohttpChatCompletions())},
         StaticModelEndpoints({"org/affine-champ": Endpoint(miner, "champ")}),
-        AiohttpChatCompletions(),
         InMemoryResponseStore(),
         SamplerSettings(concurrency=4, batch_size=2),
         reads=reads,  # type: ignore[arg-type]

@@ -18,6 +18,9 @@ from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completi
 from throne.ports.env_service import EvalRequest, Outcome, Scored, Unscored, Usage
 from throne.ports.sandbox import SandboxUnavailable
 
+#: The reason of an unscored sample whose model call failed, by the client's kind of failure.
+_INFERENCE = {"model_error": "model_answer_unusable", "infra_error": "model_unreachable"}
+
 
 class InProcessEnv:
     """A single-turn throne env. The transcript is the model's answer, as UTF-8."""
@@ -41,7 +44,9 @@ class InProcessEnv:
         )
         answer = await self._client.complete(request.endpoint, chat)
         if not isinstance(answer, Completion):
-            return Unscored(answer.kind, answer.kind, answer.latency, b"", answer.reason)
+            return Unscored(
+                answer.kind, _INFERENCE[answer.kind], answer.latency, b"", answer.reason
+            )
         try:
             evaluation = await asyncio.to_thread(self.env.evaluate, task, answer.text)
         except (SandboxUnavailable, InvalidTask) as exc:
