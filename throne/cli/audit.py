@@ -390,6 +390,9 @@ def _print_table(report: dict[str, Any]) -> None:
     ]
     if "rescored" in report:
         rows.insert(-1, ("responses re-scored", f"{report['rescored']}, all match"))
+    if report.get("rescore_skipped_not_installed"):
+        skipped = report["rescore_skipped_not_installed"]
+        rows.insert(-1, ("not re-scored", f"{skipped}, of envs not installed here"))
     if "onchain" in report:
         c = report["onchain"]
         held = (
