@@ -64,11 +64,13 @@ def make_world(
     revisions: Mapping[str, str] | None = None,
     extras: Mapping[str, Mapping[str, object]] | None = None,
     block_time: float = 0.1,
+    env_tables: Mapping[str, Mapping[str, object]] | None = None,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
     commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
     miner's commitment holds beside its model and revision; ``block_time``: seconds per block
-    of the local chain once the commitments are in."""
+    of the local chain once the commitments are in; ``env_tables``: keys added to an env's
+    table (an env service's ``url``, say)."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=block_time, weights_rate_limit=5)
@@ -99,7 +101,10 @@ def make_world(
             "weights_interval_blocks": 20,
         },
         "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
-        "envs": {name: {"sampling_count": 6} for name in environments()},
+        "envs": {
+            name: {"sampling_count": 6, **(env_tables or {}).get(name, {})}
+            for name in environments()
+        },
         "sampler": {"concurrency": 8, "batch_size": 4, "retries": 0},
         "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in names}},
     }
