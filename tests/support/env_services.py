@@ -45,8 +45,11 @@ class Hits:
 
 
 def protocol_app(
-    hits: Hits, on_call: CallHandler, methods: Callable[[str], list[str]]
+    hits: Hits, on_call: CallHandler, methods: Callable[[str], list[str] | None]
 ) -> Starlette:
+    """The app. ``methods`` names what a replica offers, or None for a list that is not one
+    (a page of HTML)."""
+
     async def health(request: Request) -> Response:
         hits.record(request.path_params["replica"], "health")
         return Response("ok")
@@ -54,7 +57,10 @@ def protocol_app(
     async def listed(request: Request) -> Response:
         replica = request.path_params["replica"]
         hits.record(replica, "methods")
-        return Response(dump_methods({m: "(**kwargs)" for m in methods(replica)}))
+        offered = methods(replica)
+        if offered is None:
+            return Response("<html>It works!</html>", media_type="text/html")
+        return Response(dump_methods({m: "(**kwargs)" for m in offered}))
 
     async def call(request: Request) -> Response:
         replica = request.path_params["replica"]

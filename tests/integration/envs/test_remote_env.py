@@ -136,8 +136,8 @@ async def on_call(replica: str, call: Call) -> Response:
     return result(GOOD.dump())
 
 
-def methods(replica: str) -> list[str]:
-    return ["reset", "step"] if replica == "bare" else ["evaluate"]
+def methods(replica: str) -> list[str] | None:
+    return {"bare": ["reset", "step"], "junk": None}.get(replica, ["evaluate"])
 
 
 @pytest.fixture(scope="module")
@@ -312,6 +312,13 @@ def test_a_service_without_evaluate_fails_every_call_without_being_called(
     assert (after[0] - before[0], after[1] - before[1]) == (0, 1)
 
 
+def test_a_method_list_that_is_not_one_is_an_infra_error(server: BackgroundServer) -> None:
+    [outcome] = evaluate([f"{server.url}/junk"], [request()])
+    assert isinstance(outcome, Unscored)
+    assert (outcome.kind, outcome.reason) == ("infra_error", "not_json")
+    assert HITS.paths["junk", "call"] == 0
+
+
 def test_round_robin_spreads_calls_over_the_replicas(server: BackgroundServer) -> None:
     requests = [request() for _ in range(4)]
     evaluate([f"{server.url}/a", f"{server.url}/b"], requests)
@@ -373,3 +380,48 @@ def test_a_bad_configuration_is_refused_clearly(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         EnvProtocolClient(urls, **options)  # type: ignore[arg-type]
+
+
+# Replies below HTTP, from a raw TCP server, that no ASGI app can send.
+RAW_REPLIES = {
+    "cut_short": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{",
+    "not_http": b"this is not HTTP\r\n\r\n",
+    "closes": b"",
+}
+
+
+@pytest.mark.parametrize("reply", RAW_REPLIES.values(), ids=RAW_REPLIES.keys())
+def test_a_broken_exchange_below_http_is_an_infra_error(reply: bytes) -> None:
+    listing = b'{"methods": ["evaluate"]}'
+    calls = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
+        await reader.readexactly(int(length[1]) if length else 0)
+        if head.startswith(b"GET /methods"):
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(listing), listing)
+            )
+        else:
+            calls += 1
+            writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    async def go() -> Outcome:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            env = RemoteEnv("ENV", EnvProtocolClient([f"http://127.0.0.1:{port}"]))
+            try:
+                return await env.evaluate(request())
+            finally:
+                await env.aclose()
+
+    outcome = asyncio.run(go())
+    assert isinstance(outcome, Unscored)
+    assert (outcome.kind, outcome.reason) == ("infra_error", "env_unreachable")
+    assert calls == 2  # tried once more
