@@ -29,7 +29,6 @@ from throne.envs.protocol import (
     CALL_GRACE_SECONDS,
     MAX_BODY_BYTES,
     Call,
-    EnvFailed,
     ProtocolError,
     parse_answer,
     parse_methods,
@@ -77,8 +76,10 @@ class EnvProtocolClient:
             raise ValueError(f"load_balance must be one of {LOAD_BALANCES}, not {load_balance!r}")
         if concurrency < 1 or retries < 0:
             raise ValueError("concurrency must be at least 1 and retries at least 0")
-        if not (math.isfinite(grace) and grace >= 0 and math.isfinite(probe_timeout)):
-            raise ValueError("grace and probe_timeout must be finite, non-negative seconds")
+        if not (math.isfinite(grace) and grace >= 0):
+            raise ValueError(f"grace must be finite, non-negative seconds, not {grace!r}")
+        if not (math.isfinite(probe_timeout) and probe_timeout > 0):
+            raise ValueError(f"probe_timeout must be finite, positive seconds: {probe_timeout!r}")
         self.urls = tuple(_base_url(u) for u in urls)
         self.load_balance = load_balance
         self.concurrency = concurrency
@@ -108,9 +109,7 @@ class EnvProtocolClient:
             bound = timeout + self.grace
             raw = await self._request(self._order(), "POST", "/call", body, bound, slot=True)
             return parse_answer(raw)
-        except EnvFailed as exc:
-            raise TurnFailed("model_error", exc.reason, exc.detail) from None
-        except ProtocolError as exc:
+        except ProtocolError as exc:  # `EnvFailed` among them: ``env_failed``, the env's error
             raise TurnFailed("model_error", exc.reason, exc.detail) from None
 
     async def methods(self) -> frozenset[str]:
