@@ -40,10 +40,21 @@ class Turns(Protocol):
     async def stop(self, episode_id: str) -> None: ...
 
 
+def transcript_bytes(conversation: list[object]) -> bytes:
+    """A conversation as the transcript stored for it: compact JSON, in UTF-8.
+
+    Text read from an env's JSON may hold a lone surrogate (``"\\ud800"``), which has no
+    UTF-8 form; such a transcript is written with ASCII escapes instead, still as it was sent.
+    """
+    try:
+        return json.dumps(conversation, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(conversation, separators=(",", ":")).encode("ascii")
+
+
 def conversation_bytes(messages: list[Message]) -> bytes:
     """The transcript stored for an episode: the conversation as JSON."""
-    body = [{"role": m.role, "content": m.content} for m in messages]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return transcript_bytes([{"role": m.role, "content": m.content} for m in messages])
 
 
 async def play(
