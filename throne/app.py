@@ -627,7 +627,8 @@ def open_env_services(
 
 def open_remote_env(name: str, s: EnvServiceSettings, chat: ChatCompletions) -> EnvService:
     """An env served elsewhere, by the protocol of docs/envs.md."""
-    from throne.adapters.envs.remote import EnvProtocolClient, RemoteEnv, RemoteEpisodes
+    from throne.adapters.envs.remote import RemoteEnv, RemoteEpisodes
+    from throne.adapters.envs.transport import EnvProtocolClient
 
     client = EnvProtocolClient(
         list(s.urls),
