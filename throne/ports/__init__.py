@@ -8,6 +8,8 @@ Each port, its adapters, and the contract test that every one of them passes:
   ``tests/integration/hub/test_model_hub_contract.py``.
 - `ModelEndpoints`: `StaticModelEndpoints`; and `ChatCompletions`: `AiohttpChatCompletions`;
   ``tests/integration/inference/test_inference_ports_contract.py``.
+- `EnvService`: `InProcessEnv`, `InProcessEpisodes`, `RemoteEnv`, `RemoteEpisodes`;
+  ``tests/integration/envs/test_env_service_contract.py``.
 - `ResponseStore`: `SqlResponseStore` (SQLite, PostgreSQL), `InMemoryResponseStore`;
   ``tests/integration/storage/test_response_store_contract.py``.
 - `WorkClaims`: `SqlWorkClaims` (SQLite, PostgreSQL);
