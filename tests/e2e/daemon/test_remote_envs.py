@@ -1,0 +1,123 @@
+"""The daemon with SAT, ABD and DED served by `throne env serve` over loopback: the same
+miners get exactly the verdicts of the in-process run, every sample's score is the same, and the
+audit re-scores the conversations the services returned."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from tests.e2e.daemon.cluster import (
+    World,
+    decisions,
+    make_world,
+    settled,
+    start_daemon,
+    stop,
+    wait_until,
+)
+from throne.adapters.storage.database import parse_database_url
+from throne.audit.sources import DatabaseLog
+from throne.audit.stored import iter_notifications, opened_log, parse_state
+from throne.audit.verification import Rescoring, verify
+from throne.domain.contest.scorecard import Scorecard
+from throne.envs.registry import environments
+
+SECRET = bytes(range(32))
+ENVS = ("SAT", "ABD", "DED")
+READY_SECONDS = 60.0
+
+
+@contextmanager
+def env_servers(log: Path) -> Iterator[dict[str, str]]:
+    """``throne env serve`` for each env, on a port of its own; their URLs by env."""
+    urls: dict[str, str] = {}
+    with ExitStack() as stack:
+        for name in ENVS:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "throne.cli.main",
+                    "env",
+                    "serve",
+                    "--env",
+                    name,
+                    "--port",
+                    "0",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=(log.parent / f"{name}.log").open("wb"),
+                env={k: v for k, v in os.environ.items() if not k.startswith("THRONE_")},
+            )
+            stack.callback(_end, proc)
+            assert proc.stdout is not None
+            line = proc.stdout.readline().decode()
+            found = re.search(r"serving \S+ at (http://\S+)", line)
+            assert found, f"{name}: {line!r}"
+            urls[name] = found.group(1)
+        yield urls
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _run(world: World, log: Path) -> None:
+    proc = start_daemon(world, log)
+    try:
+        assert wait_until(lambda: settled(world), 180), log.read_text()[-3000:]
+    finally:
+        assert stop(proc) == 0
+
+
+def _scores(world: World) -> dict[tuple[str, int, str], tuple[str, float]]:
+    """Every sample's outcome and score, by (env, task id, hotkey)."""
+    out = {}
+    with opened_log(parse_database_url(world.db_url).readonly()) as recorder:
+        for n in iter_notifications(recorder):
+            if n.topic == Scorecard.SampleScored.TOPIC:
+                p = parse_state(n.state)
+                out[p["env"], p["task_id"], p["hotkey"]] = (p["outcome"], p["score"])
+    return out
+
+
+def test_every_env_remote_gives_the_verdicts_of_the_in_process_run(
+    tmp_path: Path, miners: str
+) -> None:
+    local = make_world(tmp_path / "local", miners, SECRET)
+    _run(local, tmp_path / "local.log")
+
+    with env_servers(tmp_path / "servers") as urls:
+        tables = {name: {"url": url, "timeout": 60} for name, url in urls.items()}
+        remote = make_world(tmp_path / "remote", miners, SECRET, env_tables=tables)
+        _run(remote, tmp_path / "remote.log")
+
+    with local.app() as a, remote.app() as b:
+        assert decisions(b) == decisions(a)
+        assert len(decisions(a)) == 3
+    here, there = _scores(local), _scores(remote)
+    common = here.keys() & there.keys()
+    assert len(common) >= 0.8 * len(here)  # both sampled the same pool
+    assert {k: there[k] for k in common} == {k: here[k] for k in common}
+    assert {outcome for outcome, _ in there.values()} == {"ok"}
+    # Every env was asked remotely: the log's samples cover all three, and the stored
+    # transcripts are the services' conversations, which the audit re-scores.
+    assert {env for env, _, _ in there} == set(ENVS)
+    report = verify(
+        DatabaseLog(parse_database_url(remote.db_url)),
+        rescore=Rescoring(environments()),
+    )
+    assert report.rescored is not None
+    assert report.rescored.rescored == len(there)
+    assert report.rescored.skipped_not_installed == 0
