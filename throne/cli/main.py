@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.chain",
     "throne.cli.eval",
     "throne.cli.miner",
+    "throne.cli.env",
     "throne.cli.audit",
     "throne.cli.run",
     "throne.cli.check",

@@ -117,9 +117,11 @@ class Episodes:
         with self._lock:
             return self._get(episode_id)[1]
 
-    def stop(self, episode_id: str) -> None:
+    def stop(self, episode_id: str) -> Step | None:
+        """End the episode; its last answer, or None when no such episode is in flight."""
         with self._lock:
-            self._open.pop(episode_id, None)
+            stopped = self._open.pop(episode_id, None)
+        return None if stopped is None else stopped[1]
 
     def _get(self, episode_id: str) -> tuple[Episode, Step]:
         try:
