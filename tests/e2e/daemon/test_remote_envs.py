@@ -4,12 +4,6 @@ audit re-scores the conversations the services returned."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tests.e2e.daemon.cluster import (
@@ -25,52 +19,12 @@ from throne.adapters.storage.database import parse_database_url
 from throne.audit.sources import DatabaseLog
 from throne.audit.stored import iter_notifications, opened_log, parse_state
 from throne.audit.verification import Rescoring, verify
+from throne.demo.env_servers import env_servers
 from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
 
 SECRET = bytes(range(32))
 ENVS = ("SAT", "ABD", "DED")
-READY_SECONDS = 60.0
-
-
-@contextmanager
-def env_servers(log: Path) -> Iterator[dict[str, str]]:
-    """``throne env serve`` for each env, on a port of its own; their URLs by env."""
-    urls: dict[str, str] = {}
-    with ExitStack() as stack:
-        for name in ENVS:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "throne.cli.main",
-                    "env",
-                    "serve",
-                    "--env",
-                    name,
-                    "--port",
-                    "0",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=(log.parent / f"{name}.log").open("wb"),
-                env={k: v for k, v in os.environ.items() if not k.startswith("THRONE_")},
-            )
-            stack.callback(_end, proc)
-            assert proc.stdout is not None
-            line = proc.stdout.readline().decode()
-            found = re.search(r"serving \S+ at (http://\S+)", line)
-            assert found, f"{name}: {line!r}"
-            urls[name] = found.group(1)
-        yield urls
-
-
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _run(world: World, log: Path) -> None:
@@ -98,7 +52,7 @@ def test_every_env_remote_gives_the_verdicts_of_the_in_process_run(
     local = make_world(tmp_path / "local", miners, SECRET)
     _run(local, tmp_path / "local.log")
 
-    with env_servers(tmp_path / "servers") as urls:
+    with env_servers(ENVS, tmp_path / "servers") as urls:
         tables = {name: {"url": url, "timeout": 60} for name, url in urls.items()}
         remote = make_world(tmp_path / "remote", miners, SECRET, env_tables=tables)
         _run(remote, tmp_path / "remote.log")

@@ -281,7 +281,7 @@ def test_a_model_that_fails_the_request_is_a_model_error_answered_200(
 ) -> None:
     reply = call(sat, "evaluate", **evaluate_kwargs(miners, "nobody", 1))
     assert reply.status_code == 200
-    assert reply.json()["error"].startswith("model_error: HTTP 404")
+    assert reply.json()["error"].startswith("model_error: model_answer_unusable: HTTP 404")
 
 
 def test_a_model_that_is_down_is_an_infra_error_answered_502(sat: BackgroundServer) -> None:

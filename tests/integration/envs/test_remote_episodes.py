@@ -209,8 +209,8 @@ def test_a_model_with_no_answer_is_a_model_error(
     outcome = play(env, model, "game", name="mute")
 
     assert isinstance(outcome, Unscored)
-    assert outcome.kind == "model_error"
-    assert outcome.reason.startswith("turn 1")
+    assert (outcome.kind, outcome.reason) == ("model_error", "model_answer_unusable")
+    assert outcome.detail.startswith("turn 1")
     assert calls_of("game")[-1].method == "stop"
 
 
