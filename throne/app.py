@@ -318,10 +318,14 @@ class Services:
     hosting: Hosting | None = None
 
     async def aclose(self) -> None:
+        await self.close_clients()
+        self.close_sync()
+
+    async def close_clients(self) -> None:
+        """Close the connections to the env services and the models (within the event loop)."""
         for env in self.envs.values():
             await env.aclose()
         await self.client.aclose()
-        self.close_sync()
 
     def close_sync(self) -> None:
         for c in self.closers:

@@ -172,5 +172,5 @@ async def _until_signalled(services: Any, worker_only: bool, early_stop: threadi
         else:
             await services.daemon.run(stop)
     finally:
-        await services.client.aclose()
+        await services.close_clients()
         log.info(f"{role}_stopped")

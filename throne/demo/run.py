@@ -258,7 +258,7 @@ async def _drive(
     finally:
         stop.set()
         await daemon
-        await services.client.aclose()
+        await services.close_clients()
 
 
 def deployments(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:

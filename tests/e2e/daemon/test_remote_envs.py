@@ -16,6 +16,7 @@ from tests.e2e.daemon.cluster import (
     wait_until,
 )
 from throne.adapters.storage.database import parse_database_url
+from throne.adapters.storage.responses import SqlResponseStore
 from throne.audit.sources import DatabaseLog
 from throne.audit.stored import iter_notifications, opened_log, parse_state
 from throne.audit.verification import Rescoring, verify
@@ -37,13 +38,27 @@ def _run(world: World, log: Path) -> None:
 
 def _scores(world: World) -> dict[tuple[str, int, str], tuple[str, float]]:
     """Every sample's outcome and score, by (env, task id, hotkey)."""
+    return {k: (outcome, score) for k, (outcome, score, _) in _samples(world).items()}
+
+
+def _samples(world: World) -> dict[tuple[str, int, str], tuple[str, float, str]]:
     out = {}
     with opened_log(parse_database_url(world.db_url).readonly()) as recorder:
         for n in iter_notifications(recorder):
             if n.topic == Scorecard.SampleScored.TOPIC:
                 p = parse_state(n.state)
-                out[p["env"], p["task_id"], p["hotkey"]] = (p["outcome"], p["score"])
+                key = (p["env"], p["task_id"], p["hotkey"])
+                out[key] = (p["outcome"], p["score"], p["response_digest"])
     return out
+
+
+def _transcripts(world: World) -> list[bytes]:
+    engine = parse_database_url(world.db_url).create_engine()
+    try:
+        store = SqlResponseStore(engine, create_table=False)
+        return [store.get(digest) for _, _, digest in _samples(world).values()]
+    finally:
+        engine.dispose()
 
 
 def test_every_env_remote_gives_the_verdicts_of_the_in_process_run(
@@ -66,8 +81,11 @@ def test_every_env_remote_gives_the_verdicts_of_the_in_process_run(
     assert {k: there[k] for k in common} == {k: here[k] for k in common}
     assert {outcome for outcome, _ in there.values()} == {"ok"}
     # Every env was asked remotely: the log's samples cover all three, and the stored
-    # transcripts are the services' conversations, which the audit re-scores.
+    # transcripts are the services' conversations (in-process: the bare answers), which the
+    # audit re-scores.
     assert {env for env, _, _ in there} == set(ENVS)
+    assert all(t.startswith(b'[{"role":"user"') for t in _transcripts(remote))
+    assert not any(t.startswith(b'[{"role":"user"') for t in _transcripts(local))
     report = verify(
         DatabaseLog(parse_database_url(remote.db_url)),
         rescore=Rescoring(environments()),
