@@ -7,11 +7,9 @@ path of its own, and `Hits` counts what each of them was asked.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -19,7 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support.ports import refusing_port
 from throne.envs.protocol import Call, dump_methods
+
+__all__ = ["Hits", "protocol_app", "refusing_port"]
 
 CallHandler = Callable[[str, Call], Awaitable[Response]]
 
@@ -75,15 +76,3 @@ def protocol_app(
             Route("/{replica}/call", call, methods=["POST"]),
         ]
     )
-
-
-@contextmanager
-def refusing_port() -> Iterator[int]:
-    """A loopback port bound but not listening: every connection to it is refused, for as
-    long as the block runs (no other process can take the port meanwhile)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
-    finally:
-        sock.close()

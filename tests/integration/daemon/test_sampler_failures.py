@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -63,9 +63,12 @@ def sat_work(d: Driver) -> set[tuple[int, int]]:
     return {(w.task_id, w.attempt) for w in d.app.pending_work() if w.env == "SAT"}
 
 
-def run_until(sampler: Sampler, done: Callable[[], bool]) -> None:
+def run_until(
+    sampler: Sampler, done: Callable[[], bool], *closing: Callable[[], Awaitable[None]]
+) -> None:
     """Run the sampler's loop until ``done`` holds (or the deadline passes), then stop it; the
-    loop must end by itself, without raising."""
+    loop must end by itself, without raising. ``closing``: what to close afterwards, within
+    the same event loop (the clients the sampler's services opened)."""
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -76,6 +79,8 @@ def run_until(sampler: Sampler, done: Callable[[], bool]) -> None:
         assert not loop.done(), "the sampler's loop ended on its own"
         stop.set()
         await loop
+        for close in closing:
+            await close()
 
     asyncio.run(go())
 
