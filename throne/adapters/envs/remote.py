@@ -96,14 +96,9 @@ class RemoteEnv(EnvService):
         return self._name
 
     async def evaluate(self, request: EvalRequest) -> Outcome:
-        started = time.monotonic()
-        try:
-            offered = await self.client.methods()
-        except TurnFailed as exc:
-            return _unscored(exc, time.monotonic() - started)
-        if EVALUATE not in offered:
-            detail = f"{self._name} offers {', '.join(sorted(offered)) or 'nothing'}"
-            return Unscored("infra_error", "env_lacks_evaluate", 0.0, b"", detail)
+        offered = await _offering(self.client, self._name, {EVALUATE}, "env_lacks_evaluate")
+        if isinstance(offered, Unscored):
+            return offered
         kwargs = evaluate_kwargs(request, self.eval_params)
         started = time.monotonic()
         try:
@@ -198,14 +193,10 @@ class RemoteEpisodes(EnvService):
         return self._name
 
     async def evaluate(self, request: EvalRequest) -> Outcome:
-        started = time.monotonic()
-        try:
-            offered = await self.client.methods()
-        except TurnFailed as exc:
-            return _unscored(exc, time.monotonic() - started)
-        if not {"reset", "step"} <= offered:
-            detail = f"{self._name} offers {', '.join(sorted(offered)) or 'nothing'}"
-            return Unscored("infra_error", "env_lacks_reset_step", 0.0, b"", detail)
+        needed = {"reset", "step"}
+        offered = await _offering(self.client, self._name, needed, "env_lacks_reset_step")
+        if isinstance(offered, Unscored):
+            return offered
         turns = _RemoteTurns(
             self.client, self.score_range, request.timeout, stops="stop" in offered
         )
@@ -223,3 +214,19 @@ class RemoteEpisodes(EnvService):
     async def aclose(self) -> None:
         """Close the env's connections; the chat client is the caller's, and stays open."""
         await self.client.aclose()
+
+
+async def _offering(
+    client: EnvProtocolClient, name: str, needed: set[str], reason: str
+) -> frozenset[str] | Unscored:
+    """The methods the env offers, or the infra error of an env that offers too little (named
+    ``reason``) or whose list cannot be read."""
+    started = time.monotonic()
+    try:
+        offered = await client.methods()
+    except TurnFailed as exc:
+        return _unscored(exc, time.monotonic() - started)
+    if not needed <= offered:
+        detail = f"{name} offers {', '.join(sorted(offered)) or 'nothing'}"
+        return Unscored("infra_error", reason, 0.0, b"", detail)
+    return offered
