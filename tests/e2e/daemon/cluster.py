@@ -19,7 +19,7 @@ from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.daemon.settings import settings_from_dict
 from throne.domain.contest.contest import Contest
-from throne.envs.registry import environments
+from throne.envs.registry import environments, episodic_environments
 from throne.miners import MinerProfile
 
 NETUID = 120
@@ -50,7 +50,8 @@ class World:
     def app(self) -> ThroneApplication:
         raw = self.settings_dict()
         ranges = {n: e.id_range for n, e in environments().items()}
-        settings = settings_from_dict(raw, ranges)
+        optional = {n: e.id_range for n, e in episodic_environments().items()}
+        settings = settings_from_dict(raw, ranges, optional=optional)
         db = parse_database_url(self.db_url)
         return ThroneApplication(settings.contest, env=db.eventsourcing_env())
 
@@ -65,12 +66,14 @@ def make_world(
     extras: Mapping[str, Mapping[str, object]] | None = None,
     block_time: float = 0.1,
     env_tables: Mapping[str, Mapping[str, object]] | None = None,
+    envs: Sequence[str] | None = None,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
     commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
     miner's commitment holds beside its model and revision; ``block_time``: seconds per block
     of the local chain once the commitments are in; ``env_tables``: keys added to an env's
-    table (an env service's ``url``, say)."""
+    table (an env service's ``url``, say); ``envs``: the envs of the contest (default: the
+    installed single-turn ones)."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=block_time, weights_rate_limit=5)
@@ -103,7 +106,7 @@ def make_world(
         "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
         "envs": {
             name: {"sampling_count": 6, **(env_tables or {}).get(name, {})}
-            for name in environments()
+            for name in (envs or list(environments()))
         },
         "sampler": {"concurrency": 8, "batch_size": 4, "retries": 0},
         "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in names}},

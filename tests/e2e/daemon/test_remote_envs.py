@@ -4,6 +4,7 @@ audit re-scores the conversations the services returned."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.daemon.cluster import (
@@ -52,11 +53,13 @@ def _samples(world: World) -> dict[tuple[str, int, str], tuple[str, float, str]]
     return out
 
 
-def _transcripts(world: World) -> list[bytes]:
+def _transcripts(world: World, env: str | None = None) -> list[bytes]:
+    """The stored transcript of every sample (of ``env``'s)."""
     engine = parse_database_url(world.db_url).create_engine()
     try:
         store = SqlResponseStore(engine, create_table=False)
-        return [store.get(digest) for _, _, digest in _samples(world).values()]
+        samples = _samples(world).items()
+        return [store.get(d) for k, (_, _, d) in samples if env is None or k[0] == env]
     finally:
         engine.dispose()
 
@@ -93,3 +96,32 @@ def test_every_env_remote_gives_the_verdicts_of_the_in_process_run(
     assert report.rescored is not None
     assert report.rescored.rescored == len(there)
     assert report.rescored.skipped_not_installed == 0
+
+
+def test_a_multi_turn_env_played_over_the_protocol_gives_the_in_process_verdicts(
+    tmp_path: Path, miners: str
+) -> None:
+    envs = ["SAT", "GUESS"]
+    local = make_world(tmp_path / "local", miners, SECRET, envs=envs)
+    _run(local, tmp_path / "local.log")
+
+    with env_servers(["GUESS"], tmp_path / "servers") as urls:
+        tables = {"GUESS": {"url": urls["GUESS"], "interface": "interactive", "timeout": 60}}
+        remote = make_world(tmp_path / "remote", miners, SECRET, env_tables=tables, envs=envs)
+        _run(remote, tmp_path / "remote.log")
+
+    with local.app() as a, remote.app() as b:
+        assert decisions(b) == decisions(a)
+        assert len(decisions(a)) == 3
+    here, there = _scores(local), _scores(remote)
+    guess = {k: v for k, v in there.items() if k[0] == "GUESS"}
+    assert guess and {k: here[k] for k in guess if k in here} == {
+        k: v for k, v in guess.items() if k in here
+    }
+    # Episodes were played turn by turn: each GUESS transcript is a conversation of turns,
+    # ending with the env's last word.
+    conversations = [json.loads(t) for t in _transcripts(remote, env="GUESS")]
+    assert len(conversations) == len(guess)
+    for c in conversations:
+        assert c[0]["content"].startswith("Guess the number") and c[-1]["role"] == "user"
+        assert [m["role"] for m in c[:3]] == ["user", "assistant", "user"]
