@@ -695,6 +695,15 @@ def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:
     return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
 
 
+def open_operator(db: Database, config: ContestConfig) -> ThroneApplication:
+    """The application over an existing log, for an operator's command (``throne admin``): it
+    creates no table, and writes only what the contest's command records. ``config`` only
+    names the subnet."""
+    from throne.application import ThroneApplication
+
+    return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
+
+
 def open_reads(db: Database, config: ContestConfig) -> ReadSide:
     """The read side of an existing log for a reader that may not write (a read command, the
     status API's process): the log opened read-only, and the read models the daemon keeps in

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.run",
     "throne.cli.check",
     "throne.cli.db",
+    "throne.cli.admin",
     "throne.cli.rank",
     "throne.cli.history",
     "throne.cli.pull",
