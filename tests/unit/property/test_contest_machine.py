@@ -396,9 +396,20 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
     battle: dict[str, Any] | None = None
     pool: Pool | None = None
     config = None
+    # While the operator pauses the contest its battles may outlive their deadline: the events
+    # the chain brings (an invalidation) still end them; resuming gives the blocks back.
+    paused = False
     for e in app.events.get(app.contest_id):
         kind = type(e).__name__
-        if kind == "Created" or kind == "Reconfigured":
+        if kind == "Paused":
+            paused = True
+        elif kind == "Resumed":
+            paused = False
+            if battle is not None:
+                battle["deadline"] += e.paused_blocks
+        elif kind == "Blacklisted" and battle is not None and e.hotkey == battle["hotkey"]:
+            battle = None  # abandoned
+        elif kind == "Created" or kind == "Reconfigured":
             config = e.config
         elif kind == "PoolRefreshed":
             assert battle is None, "pool refreshed during a battle"
@@ -410,7 +421,7 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
             assert battle is None and champion is not None
             battle = {"hotkey": e.hotkey, "revision": e.revision, "deadline": e.deadline_block}
         elif kind == "ChallengerReleased":
-            assert battle is not None and e.block < battle["deadline"]
+            assert battle is not None and (paused or e.block < battle["deadline"])
             battle = None
         elif kind == "Dethroned":
             assert battle is not None and e.new_champion.hotkey == battle["hotkey"]
@@ -423,7 +434,7 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
             champion, battle = e.new_champion.hotkey, None
         elif kind == "Terminated":
             if battle is not None and e.hotkey == battle["hotkey"]:
-                assert e.block < battle["deadline"] or e.reason == "deadline"
+                assert paused or e.block < battle["deadline"] or e.reason == "deadline"
                 if e.verdict is not None:
                     assert config is not None and pool is not None and champion is not None
                     assert e.inputs is not None
