@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.eval",
     "throne.cli.miner",
     "throne.cli.audit",
+    "throne.cli.publish",
     "throne.cli.run",
     "throne.cli.check",
     "throne.cli.db",
