@@ -8,6 +8,7 @@ long as a block runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from starlette.requests import Request
+from starlette.responses import Response
 
 #: The keys every test uses: moto accepts any while it checks none.
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -42,6 +45,21 @@ class S3Server:
         name = f"log-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def open_for_reading(self, bucket: str) -> None:
+        """Let anyone read the bucket's objects over plain HTTP, as a published log's is."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        self.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
     def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         """Every object under ``prefix`` of ``bucket``, by key (relative to the prefix)."""
@@ -83,3 +101,41 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A '
+    b"header you provided implies functionality that is not implemented</Message></Error>"
+)
+
+
+def without_conditional_writes(upstream: str) -> Any:
+    """An S3 endpoint that forwards to ``upstream`` but answers 501 to conditional writes."""
+    client = httpx.AsyncClient(base_url=upstream)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        body = await request.body()  # read whole, whatever the answer: the connection goes on
+        if request.method == "PUT" and (
+            "if-none-match" in request.headers or "if-match" in request.headers
+        ):
+            answer = Response(NOT_IMPLEMENTED, 501, media_type="application/xml")
+        else:
+            headers = {k: v for k, v in request.headers.items() if k != "host"}
+            sent = await client.request(
+                request.method,
+                request.url.path,
+                params=request.url.query,
+                headers=headers,
+                content=body,
+            )
+            kept = {k: v for k, v in sent.headers.items() if k.lower() not in _HOP}
+            answer = Response(sent.content, sent.status_code, headers=kept)
+        await answer(scope, receive, send)
+
+    return app
+
+
+_HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "date", "server"}

@@ -14,12 +14,13 @@ import pytest
 from tests.integration.audit.published_log import VALIDATOR, PublishedLog, as_one_export
 from tests.support.played import retire_first_pool, set_weights
 from tests.support.ports import refusing_port
-from tests.support.s3 import S3Server
+from tests.support.s3 import S3Server, without_conditional_writes
 from throne.adapters.publish.s3 import S3ObjectStore
 from throne.audit.publisher import PublishError, publish
 from throne.audit.signing import keypair_from_text
 from throne.audit.sources import ExportFile
 from throne.audit.verification import verify
+from throne.miners.server import BackgroundServer
 from throne.ports.object_store import S3Location, StoreError
 
 
@@ -169,3 +170,15 @@ def test_an_endpoint_that_is_down_is_named(log: PublishedLog) -> None:
         with pytest.raises(StoreError, match=rf"cannot reach the store at .*:{port}") as failed:
             log.publish(store)
     assert failed.value.kind == "unreachable"
+
+
+def test_a_store_without_conditional_writes_is_published_to_all_the_same(
+    log: PublishedLog,
+) -> None:
+    with BackgroundServer(without_conditional_writes(log.s3.url)) as proxy:
+        store = S3ObjectStore(S3Location.parse(log.url), endpoint_url=proxy.url, anonymous=False)
+        done = log.publish(store)
+        assert not done.conditional and done.written
+        retire_first_pool(log.driver)
+        again = log.publish(store)
+    assert again.written and log.part_keys() == [*done.written, *again.written]
