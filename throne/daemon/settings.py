@@ -258,17 +258,25 @@ def _s3_url(text: str) -> bool:
     return True
 
 
+def _empty_or_http_url(text: str) -> bool:
+    return not text or is_http_url(text)
+
+
+S3_URL = Rule(_s3_url, "an s3://BUCKET/PREFIX URL, or empty")
+EMPTY_OR_HTTP_URL = Rule(_empty_or_http_url, "an http(s):// URL, or empty")
+
+
 @dataclass(frozen=True)
 class PublishSettings:
     """``[publish]``: the daemon publishes the signed log (`throne publish`) every N blocks.
     Credentials come from the AWS variables or the AWS config files, never from here."""
 
     #: s3://BUCKET/PREFIX; "" = the daemon does not publish
-    to: Annotated[str, Rule(_s3_url, "an s3://BUCKET/PREFIX URL, or empty")] = ""
+    to: Annotated[str, S3_URL] = ""
     #: publish every N blocks (the first time at the first block synced)
     every_blocks: Annotated[int, at_least(1)] = 300
     #: the S3-compatible endpoint (R2, MinIO); "" = $AWS_ENDPOINT_URL, else Amazon S3
-    endpoint_url: Annotated[str, Rule(lambda t: not t or is_http_url(t), "an http(s) URL")] = ""
+    endpoint_url: Annotated[str, EMPTY_OR_HTTP_URL] = ""
     #: the bucket's region; "" = $AWS_REGION or $AWS_DEFAULT_REGION
     region: str = ""
     #: the key that signs the checkpoints (0x seed, //uri or mnemonic); "" = the local key
