@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from tests.support.paths import ROOT
 from tests.support.played import played_database
 from tests.support.s3 import S3Server, aws_environment, s3_server
-from throne.app import open_object_store, open_publish_loop
+from throne.app import build, create_local_chain, open_object_store, open_publish_loop
 from throne.audit.publisher import publish
 from throne.audit.signing import keypair_from_text
 from throne.daemon.publishing import PublishLoop
@@ -143,3 +143,48 @@ def test_the_documented_example_shows_every_publish_key_at_its_default() -> None
     raw = tomllib.loads((ROOT / "docs" / "throne.toml").read_text())["publish"]
     assert set(raw) == {f.name for f in fields(PublishSettings)}
     assert settings_from_dict({"publish": raw}, RANGES).publish == PublishSettings()
+
+
+def test_the_daemon_built_with_a_publish_section_publishes_its_log(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    bucket = s3.new_bucket()
+    key = tmp_path / "key"
+    key.write_text("//Alice")
+    raw = {
+        "validator": {"db": str(tmp_path / "log.db"), "poll_seconds": 0.05},
+        "publish": {"to": f"s3://{bucket}/v", "endpoint_url": s3.url, "key": str(key)},
+    }
+    chain = create_local_chain(
+        tmp_path / "chain.db",
+        netuid=120,
+        start_block=1,
+        clock_mode="manual",
+        block_time=12.0,
+        weights_rate_limit=100,
+        version_key=0,
+    )
+    services = build(
+        settings_from_dict(raw, RANGES),
+        chain=chain,
+        environments={},
+        with_weights=False,
+        pool_secret=bytes(32),
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(services.daemon.run(stop))
+        try:
+            for _ in range(600):  # at most a minute
+                if "index.json" in await asyncio.to_thread(s3.objects, bucket, "v/"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await services.aclose()
+
+    asyncio.run(main())
+    index = json.loads(s3.objects(bucket, "v/")["index.json"])
+    assert index["signer"] == SIGNER.ss58_address and index["parts"][0]["events"] >= 1
