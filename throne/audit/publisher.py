@@ -161,10 +161,10 @@ class _Run:
                 f"part {entry.seq} ({entry.key}), which the index names, is missing from "
                 f"{self.store.where}"
             )
+        if hashlib.sha256(found.data).hexdigest() != entry.sha256:
+            raise PublishError(f"part {entry.seq} ({entry.key}) is not the one the index names")
         checked = self._check(found.data, _opening_before(index, entry.seq), entry.key)
-        if hashlib.sha256(found.data).hexdigest() != entry.sha256 or (
-            checked.checkpoint.state != entry.checkpoint.state
-        ):
+        if checked.checkpoint.state != entry.checkpoint.state:
             raise PublishError(f"part {entry.seq} ({entry.key}) is not the one the index names")
         return checked
 

@@ -182,3 +182,17 @@ def test_a_store_without_conditional_writes_is_published_to_all_the_same(
         retire_first_pool(log.driver)
         again = log.publish(store)
     assert again.written and log.part_keys() == [*done.written, *again.written]
+
+
+def test_a_named_part_altered_or_gone_stops_the_publisher_with_its_name(
+    log: PublishedLog,
+) -> None:
+    log.publish()
+    retire_first_pool(log.driver)
+    last = log.part_keys()[-1]
+    log.put(last, gzip.compress(b"not the part"))
+    with pytest.raises(PublishError, match="is not the one the index names"):
+        log.publish()
+    log.delete(last)
+    with pytest.raises(PublishError, match="which the index names, is missing"):
+        log.publish()
