@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from throne.ports.chain import Chain
 from throne.ports.model_endpoints import ModelEndpoints
 from throne.ports.model_host import ModelHost
 from throne.ports.model_hub import ModelHub
+from throne.ports.object_store import ObjectReader, ObjectStore
 
 if TYPE_CHECKING:
     from throne.adapters.chain.local import ClockMode, LocalChain
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from throne.daemon.hosting import Hosting
     from throne.daemon.sampler import Sampler
     from throne.daemon.settings import Settings, ValidatorSettings
+    from throne.daemon.supervisor import Loop
     from throne.domain.contest.config import ContestConfig
     from throne.envs.base import Environment
     from throne.envs.sandbox.client import ForkServerSandbox
@@ -568,6 +570,9 @@ def _build(
         stall_after=_stall_after(settings),
         reads=reads,
         hosting=hosting,
+        publisher=open_publish_loop(settings, db, lambda: daemon.state.synced_block)
+        if role == "daemon"
+        else None,
     )
     closers: list[Any] = [engine.dispose]
     if hosting is not None:
@@ -821,3 +826,70 @@ def create_local_chain(
         weights_rate_limit=weights_rate_limit,
         version_key=version_key,
     )
+
+
+# -- Publishing the signed log (`throne publish`, `[publish]`, `audit verify s3://...`) --------
+
+
+def open_object_store(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    reading: bool = False,
+) -> ObjectStore:
+    """The bucket folder ``s3://BUCKET/PREFIX`` the log is published to; credentials and the
+    endpoint from the AWS variables unless given (``reading``: anonymously when there are no
+    credentials, as of a public bucket). ``ValueError`` for a URL that is no such."""
+    from throne.adapters.publish.s3 import S3ObjectStore
+    from throne.ports.object_store import S3Location
+
+    return S3ObjectStore(
+        S3Location.parse(url),
+        endpoint_url=endpoint_url,
+        region=region,
+        anonymous=None if reading else False,
+    )
+
+
+def open_published_log(
+    url: str, *, endpoint_url: str | None = None, region: str | None = None
+) -> tuple[ObjectReader, str]:
+    """(the reader, the index's key) of a published log named by ``s3://BUCKET/PREFIX`` (read
+    anonymously when no credentials are configured) or by the ``http(s)://`` URL of its
+    index. ``ValueError`` for a URL that is neither."""
+    from throne.audit.published import INDEX_KEY
+
+    if url.startswith("s3://"):
+        store = open_object_store(url, endpoint_url=endpoint_url, region=region, reading=True)
+        return store, INDEX_KEY
+    from throne.adapters.publish.http import HttpObjectReader, split_index_url
+
+    base, name = split_index_url(url)
+    return HttpObjectReader(base), name
+
+
+def open_publish_loop(
+    settings: Settings, db: Database, current_block: Callable[[], int]
+) -> Loop | None:
+    """The daemon's publisher (`throne.daemon.publishing`) of ``[publish]``: the log of ``db``
+    to ``to`` every ``every_blocks`` of ``current_block``; None when ``to`` is empty. The key
+    is loaded here, so that a bad one stops the start."""
+    p = settings.publish
+    if not p.to:
+        return None
+    from functools import partial
+
+    from throne.audit.publisher import publish
+    from throne.audit.signing import load_signer
+    from throne.daemon.publishing import PublishLoop
+
+    store = open_object_store(p.to, endpoint_url=p.endpoint_url or None, region=p.region or None)
+    signer = load_signer(Path(p.key).expanduser() if p.key else None)
+    loop = PublishLoop(
+        partial(publish, db, store, signer),
+        every_blocks=p.every_blocks,
+        current_block=current_block,
+        poll_seconds=settings.validator.poll_seconds,
+    )
+    return loop.run

@@ -140,7 +140,9 @@ class AuditError(Exception):
     ``kind`` names what was found: ``corrupt``, ``truncated``, ``newer-format``,
     ``not-an-export``, ``reordered``, ``deleted``, ``inserted``, ``altered``, ``unsigned``,
     ``bad-signature``, ``wrong-signer``, a recomputation mismatch from the replay, or
-    ``chain-mismatch`` (weights on chain that the log does not explain).
+    ``chain-mismatch`` (weights on chain that the log does not explain); of a published log
+    (:mod:`throne.audit.incremental`) also ``no-index``, ``index-corrupt``, ``part-missing``,
+    ``part-mismatch``, ``index-mismatch`` and ``index-rewritten``.
     """
 
     def __init__(self, kind: str, message: str, *, line: int | None = None) -> None:

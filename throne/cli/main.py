@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.miner",
     "throne.cli.env",
     "throne.cli.audit",
+    "throne.cli.publish",
     "throne.cli.run",
     "throne.cli.check",
     "throne.cli.db",

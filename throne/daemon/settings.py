@@ -4,7 +4,8 @@ Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
 ``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
 for the copy rule), ``[hosting]`` (who serves the miners' models: a gateway, this machine's
-engines, SSH boxes or the miners' Chutes). `throne config show` prints the effective values,
+engines, SSH boxes or the miners' Chutes), ``[publish]`` (the bucket the daemon publishes the
+signed log to, every N blocks). `throne config show` prints the effective values,
 passwords and keys hidden.
 
 Every value is checked when the file is loaded: its type against its default's, and its range
@@ -38,6 +39,7 @@ from throne.domain.field_rules import (
     within,
 )
 from throne.ports.chain import is_chain_name
+from throne.ports.object_store import S3Location
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
@@ -247,6 +249,44 @@ class HostingSettings:
         check_fields(self)
 
 
+def _s3_url(text: str) -> bool:
+    if not text:
+        return True  # "" = the daemon does not publish
+    try:
+        S3Location.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _empty_or_http_url(text: str) -> bool:
+    return not text or is_http_url(text)
+
+
+S3_URL = Rule(_s3_url, "an s3://BUCKET/PREFIX URL, or empty")
+EMPTY_OR_HTTP_URL = Rule(_empty_or_http_url, "an http(s):// URL, or empty")
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """``[publish]``: the daemon publishes the signed log (`throne publish`) every N blocks.
+    Credentials come from the AWS variables or the AWS config files, never from here."""
+
+    #: s3://BUCKET/PREFIX; "" = the daemon does not publish
+    to: Annotated[str, S3_URL] = ""
+    #: publish every N blocks (the first time at the first block synced)
+    every_blocks: Annotated[int, at_least(1)] = 300
+    #: the S3-compatible endpoint (R2, MinIO); "" = $AWS_ENDPOINT_URL, else Amazon S3
+    endpoint_url: Annotated[str, EMPTY_OR_HTTP_URL] = ""
+    #: the bucket's region; "" = $AWS_REGION or $AWS_DEFAULT_REGION
+    region: str = ""
+    #: the key that signs the checkpoints (0x seed, //uri or mnemonic); "" = the local key
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 @dataclass(frozen=True)
 class Settings:
     validator: ValidatorSettings = field(default_factory=ValidatorSettings)
@@ -256,6 +296,7 @@ class Settings:
     inference: Mapping[str, Any] = field(default_factory=dict)
     model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     #: the envs that run as services elsewhere, by name (the others run in-process)
     env_services: Mapping[str, EnvServiceSettings] = field(default_factory=dict)
 
@@ -275,6 +316,7 @@ class Settings:
                 "inference": dict(self.inference),
                 "model_hub": asdict(self.model_hub),
                 "hosting": asdict(self.hosting),
+                "publish": asdict(self.publish),
             }
         )
 
@@ -317,7 +359,16 @@ def load_settings(
     return settings_from_dict(raw, id_ranges, source=str(path or "defaults"), optional=optional)
 
 
-SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub", "hosting")
+SECTIONS = (
+    "validator",
+    "contest",
+    "envs",
+    "sampler",
+    "inference",
+    "model_hub",
+    "hosting",
+    "publish",
+)
 
 
 def settings_from_dict(
@@ -352,7 +403,8 @@ def settings_from_dict(
     inference = _inference(raw.get("inference", {}), f"{source} [inference]")
     model_hub = _section(ModelHubSettings(), raw.get("model_hub", {}), f"{source} [model_hub]")
     hosting = _hosting(raw.get("hosting", {}), f"{source} [hosting]")
-    return Settings(validator, contest, sampler, inference, model_hub, hosting, services)
+    publish = _section(PublishSettings(), raw.get("publish", {}), f"{source} [publish]")
+    return Settings(validator, contest, sampler, inference, model_hub, hosting, publish, services)
 
 
 def _hosting(table: Any, where: str) -> HostingSettings:

@@ -19,6 +19,9 @@ Each port, its adapters, and the contract test that every one of them passes:
 - `Signer`: bittensor's ``Keypair``, however `throne.audit.signing` obtains it;
   ``tests/integration/audit/test_signer_contract.py``.
 - `Sandbox`: `ForkServerSandbox`; ``tests/integration/envs/test_sandbox_contract.py``.
+- `ObjectStore`: `S3ObjectStore` (with conditional writes, and without where the store refuses
+  them); ``tests/integration/audit/test_object_store_contract.py``. Its reader side,
+  `ObjectReader`, is `S3ObjectStore` or `HttpObjectReader` (a published log's public URL).
 
 Each module holds the port, the records its methods take and return, and the errors a caller
 is expected to handle; it imports nothing but the standard library, the domain and other
