@@ -21,6 +21,7 @@ from throne.audit.publisher import publish
 from throne.audit.signing import keypair_from_text
 from throne.daemon.publishing import PublishLoop
 from throne.daemon.settings import PublishSettings, SettingsError, settings_from_dict
+from throne.envs.registry import environments
 
 RANGES = {"SAT": (0, 1000), "ABD": (0, 500)}
 SIGNER = keypair_from_text("//Alice")
@@ -167,7 +168,7 @@ def test_the_daemon_built_with_a_publish_section_publishes_its_log(
     services = build(
         settings_from_dict(raw, RANGES),
         chain=chain,
-        environments={},
+        environments=environments(),
         with_weights=False,
         pool_secret=bytes(32),
     )
