@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.miner",
     "throne.cli.audit",
     "throne.cli.run",
+    "throne.cli.signer",
     "throne.cli.check",
     "throne.cli.db",
     "throne.cli.rank",
