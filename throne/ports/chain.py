@@ -62,6 +62,16 @@ class ChainRefused(ChainError):
         self.code = code
 
 
+class SignerUnavailable(ChainUnavailable):
+    """The process that holds the validator's key (``throne signer``) could not be reached or
+    did not answer in time; retrying later may work."""
+
+
+class SignerRefused(ChainRefused):
+    """That process refused the request: a bad token, or a request outside its rules (``code``
+    names the rule, e.g. ``not_a_checkpoint``)."""
+
+
 class WalletLocked(ChainError):
     """The signing key is encrypted and no password was provided through the environment."""
 

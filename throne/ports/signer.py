@@ -5,14 +5,17 @@ that no edit of a published export goes unseen.
 
 The key may live in another process (``throne signer``), so that the daemon, which talks to
 untrusted miners, never holds it. Reaching that process can fail like reaching a chain: its
-errors are chain errors, so the daemon's loops retry them as they retry an unreachable node.
+errors (`SignerUnavailable`, `SignerRefused`) are chain errors, so the daemon's loops retry
+them as they retry an unreachable node.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from throne.ports.chain import ChainRefused, ChainUnavailable
+# Where the key is another process's, reaching it fails like reaching a chain (see the module).
+from throne.ports.chain import SignerRefused as SignerRefused
+from throne.ports.chain import SignerUnavailable as SignerUnavailable
 
 
 class Signer(Protocol):
@@ -26,12 +29,3 @@ class Signer(Protocol):
 
     def sign(self, data: bytes) -> bytes:
         """The signature of ``data``."""
-
-
-class SignerUnavailable(ChainUnavailable):
-    """The signing process could not be reached or did not answer in time; retry later."""
-
-
-class SignerRefused(ChainRefused):
-    """The signing process refused the request: a bad token, or a request outside its rules
-    (``code`` names the rule, e.g. ``not_a_checkpoint``)."""
