@@ -134,7 +134,13 @@ def run(args: argparse.Namespace) -> int:
     from throne.miners.server import serve_until_signalled
     from throne.observability.logging import configure_logging
     from throne.signer.app import signer_app
-    from throne.signer.listen import ListenError, bind_tcp, bind_unix, remove_socket
+    from throne.signer.listen import (
+        ListenError,
+        bind_tcp,
+        bind_unix,
+        check_host,
+        remove_socket,
+    )
 
     if args.socket is not None and (args.host is not None or args.allow_remote):
         raise CommandError("--host and --allow-remote go with --port, not --socket")
@@ -142,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         token = read_token_file(args.token_file)
     except TokenFileError as exc:
+        raise CommandError(str(exc)) from exc
+    host = args.host or "127.0.0.1"
+    try:  # before the wallet is opened: what is cheap to check comes first
+        if args.socket is None:
+            check_host(host, allow_remote=args.allow_remote)
+    except ListenError as exc:
         raise CommandError(str(exc)) from exc
     configure_logging(args.log_level.upper())
     holding = open_signer_holding(v, args.key)
@@ -153,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
                 sock = bind_unix(args.socket, args.socket_mode)
                 where = f"unix://{Path(args.socket).expanduser().absolute()}"
             else:
-                host = args.host or "127.0.0.1"
                 sock = bind_tcp(host, args.port, allow_remote=args.allow_remote)
                 where = f"http://{host}:{args.port}"
         except ListenError as exc:

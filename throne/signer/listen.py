@@ -31,13 +31,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_tcp(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
-    """A listening TCP socket on ``host:port``, refused off loopback unless ``allow_remote``."""
+def check_host(host: str, *, allow_remote: bool = False) -> None:
+    """Refuse ``host`` off loopback unless ``allow_remote``."""
     if not allow_remote and not is_loopback(host):
         raise ListenError(
             f"{host} is not a loopback address: the signer listens on 127.0.0.1, ::1 or a unix "
             "socket unless --allow-remote is given"
         )
+
+
+def bind_tcp(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port``, refused off loopback unless ``allow_remote``."""
+    check_host(host, allow_remote=allow_remote)
     if not 0 < port <= 65535:
         raise ListenError(f"--port must lie in [1, 65535], got {port}")
     try:

@@ -64,11 +64,13 @@ def make_world(
     revisions: Mapping[str, str] | None = None,
     extras: Mapping[str, Mapping[str, object]] | None = None,
     block_time: float = 0.1,
+    validator: Mapping[str, object] | None = None,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
     commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
     miner's commitment holds beside its model and revision; ``block_time``: seconds per block
-    of the local chain once the commitments are in."""
+    of the local chain once the commitments are in; ``validator``: keys of ``[validator]``
+    beside (or instead of) the world's."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=block_time, weights_rate_limit=5)
@@ -97,6 +99,7 @@ def make_world(
             "pool_secret_file": str(root / "secret"),
             "poll_seconds": 0.05,
             "weights_interval_blocks": 20,
+            **(validator or {}),
         },
         "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
         "envs": {name: {"sampling_count": 6} for name in environments()},
