@@ -206,7 +206,8 @@ def _secret(v: ValidatorSettings) -> bytes:
 
 def _stall_after(settings: Settings) -> dict[str, float]:
     """Per loop, how long an iteration may take before the loop is reported stalled: a chain
-    sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    sync may wait for the chain and then the model hub; setting weights for a chain write (and
+    the signer's answer, when a signer submits it)."""
     from throne.daemon.daemon import stall_bound
 
     v = settings.validator
@@ -215,7 +216,9 @@ def _stall_after(settings: Settings) -> dict[str, float]:
         "chain": base + v.chain_timeout_seconds + settings.model_hub.budget_seconds,
         "tick": base,
         "sampler": base,
-        "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
+        "weights": base
+        + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS)
+        + (v.signer_timeout_seconds if v.signer_url else 0.0),
         "projections": base,
         "hosting": base,
     }

@@ -18,7 +18,9 @@ from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.daemon.settings import settings_from_dict
+from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
 from throne.miners import MinerProfile
 
@@ -162,6 +164,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3)
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
     proc.send_signal(sig)
     return proc.wait(timeout=timeout)
+
+
+def samples_recorded(db_url: str) -> int:
+    """How many samples the log at ``db_url`` holds."""
+    app = ThroneApplication(ContestConfig(), env=parse_database_url(db_url).eventsourcing_env())
+    try:
+        topics = [Scorecard.SampleScored.TOPIC]
+        return len(app.recorder.select_notifications(1, 1_000_000, topics=topics))
+    finally:
+        app.close()
 
 
 def decisions(app: ThroneApplication) -> list[tuple[str, str, str]]:
