@@ -26,11 +26,14 @@ from throne.ports.model_endpoints import ModelEndpoints
 from throne.ports.model_host import ModelHost
 from throne.ports.model_hub import ModelHub
 from throne.ports.object_store import ObjectReader, ObjectStore
+from throne.ports.signer import Signer
 
 if TYPE_CHECKING:
+    from throne.adapters.chain.bittensor_chain import BittensorSettings
     from throne.adapters.chain.local import ClockMode, LocalChain
     from throne.adapters.inference.client import AiohttpChatCompletions
     from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
+    from throne.adapters.signer.client import SignerClient
     from throne.adapters.storage.database import Database
     from throne.adapters.storage.lock import SqliteRoleLock
     from throne.application import ThroneApplication
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from throne.ports.chat_completions import ChatCompletions
     from throne.ports.env_service import EnvService
     from throne.projections.read_side import ReadSide
+    from throne.signer.app import Holding
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -113,28 +117,37 @@ class ChainChoice:
         )
 
 
-def connect_chain(choice: ChainChoice) -> Chain:
-    """The chain ``choice`` names: the embedded local chain, or bittensor's; writes get at
-    least `CHAIN_WRITE_SECONDS`."""
+def connect_chain(choice: ChainChoice, *, key: Any = None) -> Chain:
+    """The chain ``choice`` names: the embedded local chain, or bittensor's, signing with
+    ``key`` instead of the wallet's hotkey when one is given; writes get at least
+    `CHAIN_WRITE_SECONDS`."""
     if choice.network == "local":
         return open_local_chain(choice.chain_db, hotkey=choice.hotkey)
-    from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
+    from throne.adapters.chain.bittensor_chain import BittensorChain
 
-    return BittensorChain(
-        BittensorSettings(
-            network=choice.network,
-            wallet_name=choice.wallet_name,
-            wallet_hotkey=choice.wallet_hotkey,
-            wallet_path=choice.wallet_path,
-            data_dir=choice.data_dir,
-            read_deadline_s=choice.timeout_seconds,
-            write_deadline_s=max(choice.timeout_seconds, CHAIN_WRITE_SECONDS),
-        )
+    return BittensorChain(bittensor_settings(choice), signer=key)
+
+
+def bittensor_settings(choice: ChainChoice) -> BittensorSettings:
+    from throne.adapters.chain.bittensor_chain import BittensorSettings
+
+    return BittensorSettings(
+        network=choice.network,
+        wallet_name=choice.wallet_name,
+        wallet_hotkey=choice.wallet_hotkey,
+        wallet_path=choice.wallet_path,
+        data_dir=choice.data_dir,
+        read_deadline_s=choice.timeout_seconds,
+        write_deadline_s=max(choice.timeout_seconds, CHAIN_WRITE_SECONDS),
     )
 
 
 def open_chain(v: ValidatorSettings) -> Chain:
-    """The validator's chain; a data directory the SDK cannot use names the setting to fix."""
+    """The validator's chain; a data directory the SDK cannot use names the setting to fix.
+    With ``signer_url`` set, weights go through the signer and the wallet is never opened
+    (`open_chain_through_signer`)."""
+    if v.signer_url:
+        return open_chain_through_signer(v)
     try:
         return connect_chain(ChainChoice.of(v))
     except OSError as exc:  # the SDK's caches go under data_dir
@@ -199,7 +212,8 @@ def _secret(v: ValidatorSettings) -> bytes:
 
 def _stall_after(settings: Settings) -> dict[str, float]:
     """Per loop, how long an iteration may take before the loop is reported stalled: a chain
-    sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    sync may wait for the chain and then the model hub; setting weights for a chain write (and
+    the signer's answer, when a signer submits it)."""
     from throne.daemon.daemon import stall_bound
 
     v = settings.validator
@@ -208,7 +222,9 @@ def _stall_after(settings: Settings) -> dict[str, float]:
         "chain": base + v.chain_timeout_seconds + settings.model_hub.budget_seconds,
         "tick": base,
         "sampler": base,
-        "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
+        "weights": base
+        + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS)
+        + (v.signer_timeout_seconds if v.signer_url else 0.0),
         "projections": base,
         "hosting": base,
     }
@@ -885,7 +901,13 @@ def open_publish_loop(
     from throne.daemon.publishing import PublishLoop
 
     store = open_object_store(p.to, endpoint_url=p.endpoint_url or None, region=p.region or None)
-    signer = load_signer(Path(p.key).expanduser() if p.key else None)
+    # Behind a signer the daemon holds no key: the signer signs the parts' checkpoints.
+    v = settings.validator
+    signer: Signer = (
+        open_signer_client(v)
+        if v.signer_url
+        else load_signer(Path(p.key).expanduser() if p.key else None)
+    )
     loop = PublishLoop(
         partial(publish, db, store, signer),
         every_blocks=p.every_blocks,
@@ -893,3 +915,71 @@ def open_publish_loop(
         poll_seconds=settings.validator.poll_seconds,
     )
     return loop.run
+
+
+# -- The signer: the process that holds the validator's hotkey, and the daemon's way to it -----
+
+
+def open_signer_client(v: ValidatorSettings) -> SignerClient:
+    """The client of the signer ``signer_url`` names, with the token of ``signer_token_file``
+    (refused, in one line, when others may read it)."""
+    from throne.adapters.signer.client import SignerClient
+    from throne.adapters.signer.token import TokenFileError, read_token_file
+
+    try:
+        token = read_token_file(Path(v.signer_token_file))
+    except TokenFileError as exc:
+        raise StartupError(str(exc)) from exc
+    return SignerClient(
+        v.signer_url,
+        token,
+        timeout=v.signer_timeout_seconds,
+        # the signer waits for the chain up to its own write deadline, then answers
+        write_timeout=CHAIN_WRITE_SECONDS + v.signer_timeout_seconds,
+    )
+
+
+def open_chain_through_signer(v: ValidatorSettings) -> Chain:
+    """The daemon's chain when a signer holds the hotkey: reads from the chain through an
+    adapter that holds no key, weights through the signer."""
+    from throne.adapters.signer.chain import NoKey, SignerChain
+
+    choice = ChainChoice.of(v)
+    client = open_signer_client(v)
+    try:
+        if choice.network == "local":
+            reads: Chain = open_local_chain(choice.chain_db)
+        else:
+            from throne.adapters.chain.bittensor_chain import BittensorChain
+
+            reads = BittensorChain(bittensor_settings(choice), signer=NoKey())
+    except BaseException:
+        client.close()
+        raise
+    return SignerChain(reads, client)
+
+
+def open_signer_holding(v: ValidatorSettings, key_file: Path | None = None) -> Holding:
+    """What ``throne signer`` holds. On a Bittensor network: the wallet's hotkey, which signs
+    weights and checkpoints alike (an auditor finds the validator by the export's signer). On
+    the local chain, whose hotkeys are names: the chain as ``hotkey``, and the key in
+    ``key_file`` (default: the local signing key ``throne audit export`` uses) for checkpoints.
+    """
+    from throne.signer.app import Holding
+
+    choice = ChainChoice.of(v)
+    if choice.network == "local":
+        from throne.audit.signing import load_signer
+
+        chain = open_local_chain(choice.chain_db, hotkey=choice.hotkey)
+        return Holding(chain, load_signer(key_file), v.netuid, v.chain)
+    if key_file is not None:
+        raise StartupError(
+            "--key is for the local chain: on a Bittensor network the wallet's hotkey signs "
+            "the checkpoints too"
+        )
+    from throne.adapters.chain.bittensor_chain import load_hotkey
+
+    settings = bittensor_settings(choice)
+    key = load_hotkey(settings)
+    return Holding(connect_chain(choice, key=key), key, v.netuid, v.chain)

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.audit",
     "throne.cli.publish",
     "throne.cli.run",
+    "throne.cli.signer",
     "throne.cli.check",
     "throne.cli.db",
     "throne.cli.admin",

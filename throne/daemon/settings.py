@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from throne.adapters.inference.endpoints import read_endpoint_table
+from throne.adapters.signer.url import is_signer_url
 from throne.adapters.storage.database import StorageError, parse_database_url
 from throne.daemon.env_settings import EnvServiceSettings, split_service
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
@@ -61,6 +62,7 @@ def _database_url(text: str) -> bool:
 DATABASE_URL = Rule(_database_url, "a SQLite path, sqlite:///PATH or postgresql://... URL")
 CHAIN_NAME = Rule(is_chain_name, "local, finney, test or a ws(s):// URL")
 PORT = within(0, 65535)
+SIGNER_URL = Rule(lambda v: v == "" or is_signer_url(v), 'unix:///PATH, http://HOST:PORT or ""')
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,18 @@ class ValidatorSettings:
     #: the read-only status API and /metrics; port 0 = off
     status_host: Annotated[str, not_empty()] = "127.0.0.1"
     status_port: Annotated[int, PORT] = 0
+    #: a `throne signer` holding the hotkey (unix:///PATH or http://127.0.0.1:PORT); set, the
+    #: daemon never opens the wallet. "" = the daemon signs itself
+    signer_url: Annotated[str, SIGNER_URL] = ""
+    #: the signer's bearer token, in a file of mode 600; required with signer_url
+    signer_token_file: str = ""
+    #: seconds for a request to the signer (a weight submission gets the chain's time on top)
+    signer_timeout_seconds: Annotated[float, above(0)] = 10.0
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.signer_url and not self.signer_token_file.strip():
+            raise ValueError("signer_url needs signer_token_file (the signer's token, mode 600)")
 
     @property
     def pool_secret_path(self) -> Path:

@@ -2,8 +2,9 @@
 
 Each port, its adapters, and the contract test that every one of them passes:
 
-- `Chain`: `LocalChain`, `BittensorChain` (and `NoChain`, a worker's, which refuses every
-  call); ``tests/integration/chain/test_chain_contract.py``.
+- `Chain`: `LocalChain`, `BittensorChain`, `SignerChain` (either of them for reads, weights
+  through ``throne signer``), and `NoChain`, a worker's, which refuses every call;
+  ``tests/integration/chain/test_chain_contract.py``.
 - `ModelHub`: `HuggingFaceHub`, `StaticModelHub`, `NoModelHub`;
   ``tests/integration/hub/test_model_hub_contract.py``.
 - `ModelEndpoints`: `StaticModelEndpoints`; and `ChatCompletions`: `AiohttpChatCompletions`;
@@ -17,7 +18,8 @@ Each port, its adapters, and the contract test that every one of them passes:
 - `RoleLock`: `SqliteRoleLock`, `PostgresRoleLock`;
   ``tests/integration/storage/test_role_lock_contract.py``.
 - `Signer`: bittensor's ``Keypair``, however `throne.audit.signing` obtains it;
-  ``tests/integration/audit/test_signer_contract.py``.
+  ``tests/integration/audit/test_signer_contract.py``; `SignerClient` (the key a ``throne
+  signer`` holds), ``tests/integration/signer/test_signer_service.py``.
 - `Sandbox`: `ForkServerSandbox`; ``tests/integration/envs/test_sandbox_contract.py``.
 - `ObjectStore`: `S3ObjectStore` (with conditional writes, and without where the store refuses
   them); ``tests/integration/audit/test_object_store_contract.py``. Its reader side,
