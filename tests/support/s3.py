@@ -109,8 +109,25 @@ NOT_IMPLEMENTED = (
 )
 
 
+#: What a bucket over its quota answers a write (MinIO's code; S3 and R2 name theirs alike).
+QUOTA_EXCEEDED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>XMinioAdminBucketQuotaExceeded'
+    b"</Code><Message>Bucket quota exceeded</Message></Error>"
+)
+
+
 def without_conditional_writes(upstream: str) -> Any:
     """An S3 endpoint that forwards to ``upstream`` but answers 501 to conditional writes."""
+    return _refusing(upstream, conditional_only=True)
+
+
+def full_bucket(upstream: str) -> Any:
+    """An S3 endpoint that forwards reads to ``upstream`` and answers every write as a bucket
+    over its quota does (moto keeps no quota of its own)."""
+    return _refusing(upstream, conditional_only=False)
+
+
+def _refusing(upstream: str, *, conditional_only: bool) -> Any:
     client = httpx.AsyncClient(base_url=upstream)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -118,10 +135,11 @@ def without_conditional_writes(upstream: str) -> Any:
             return
         request = Request(scope, receive)
         body = await request.body()  # read whole, whatever the answer: the connection goes on
-        if request.method == "PUT" and (
-            "if-none-match" in request.headers or "if-match" in request.headers
-        ):
+        conditional = "if-none-match" in request.headers or "if-match" in request.headers
+        if request.method == "PUT" and conditional_only and conditional:
             answer = Response(NOT_IMPLEMENTED, 501, media_type="application/xml")
+        elif request.method == "PUT" and not conditional_only:
+            answer = Response(QUOTA_EXCEEDED, 507, media_type="application/xml")
         else:
             headers = {k: v for k, v in request.headers.items() if k != "host"}
             sent = await client.request(

@@ -14,7 +14,7 @@ import pytest
 from tests.integration.audit.published_log import VALIDATOR, PublishedLog, as_one_export
 from tests.support.played import retire_first_pool, set_weights
 from tests.support.ports import refusing_port
-from tests.support.s3 import S3Server, without_conditional_writes
+from tests.support.s3 import S3Server, full_bucket, without_conditional_writes
 from throne.adapters.publish.s3 import S3ObjectStore
 from throne.audit.publisher import PublishError, publish
 from throne.audit.signing import keypair_from_text
@@ -170,6 +170,17 @@ def test_an_endpoint_that_is_down_is_named(log: PublishedLog) -> None:
         with pytest.raises(StoreError, match=rf"cannot reach the store at .*:{port}") as failed:
             log.publish(store)
     assert failed.value.kind == "unreachable"
+
+
+def test_a_full_bucket_is_named_and_nothing_is_left_half_written(log: PublishedLog) -> None:
+    with BackgroundServer(full_bucket(log.s3.url)) as proxy:
+        store = S3ObjectStore(S3Location.parse(log.url), endpoint_url=proxy.url, anonymous=False)
+        with pytest.raises(StoreError, match="the bucket is full or over its quota") as failed:
+            log.publish(store)
+    assert failed.value.kind == "quota"
+    assert log.objects() == {}
+    # Once there is room again, the log is published from its start.
+    assert log.publish().written
 
 
 def test_a_store_without_conditional_writes_is_published_to_all_the_same(
