@@ -1,10 +1,10 @@
 """The operators' Prometheus and Grafana files (deploy/): Prometheus's config passes promtool,
-the dashboard's queries are PromQL over metrics throne really serves at /metrics, every metric
-throne defines is on the dashboard, and Grafana's provisioning points at what the compose file
-mounts.
+the dashboard's queries are PromQL over metrics throne really serves at /metrics (and find
+data in a real Prometheus scraping a status API), every metric throne defines is on the
+dashboard, and Grafana's provisioning points at what the compose file mounts.
 
-promtool is Debian's ``prometheus`` package (``make prometheus-tools``); without it these
-checks are skipped on a developer's machine and fail in CI.
+promtool and prometheus are Debian's ``prometheus`` package (``make prometheus-tools``);
+without it those checks are skipped on a developer's machine and fail in CI.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.contest import Driver
+from tests.support.ports import free_port
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
 from throne.observability.status_api import StatusServer, status_app
@@ -111,16 +113,22 @@ def yaml_file(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool") or next(
-        (p for p in ("/usr/bin/promtool",) if os.access(p, os.X_OK)), None
+def debian_prometheus(program: str) -> str:
+    """``promtool`` or ``prometheus`` of Debian's package: skipped where it is missing, but
+    never in CI, which installs it (``make prometheus-tools``)."""
+    found = shutil.which(program) or next(
+        (p for p in (f"/usr/bin/{program}",) if os.access(p, os.X_OK)), None
     )
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing: `make prometheus-tools` installs it")
-        pytest.skip("promtool is missing: `make prometheus-tools` installs it")
+            pytest.fail(f"{program} is missing: `make prometheus-tools` installs it")
+        pytest.skip(f"{program} is missing: `make prometheus-tools` installs it")
     return found
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    return debian_prometheus("promtool")
 
 
 def every_series(metrics: ThroneMetrics) -> None:
@@ -142,16 +150,22 @@ def every_series(metrics: ThroneMetrics) -> None:
 
 
 @pytest.fixture(scope="module")
-def served_metrics() -> Iterator[str]:
-    """The exposition a running status API serves at /metrics, every series observed."""
+def status_api() -> Iterator[StatusServer]:
+    """A running status API whose metrics have every series observed."""
     metrics = ThroneMetrics()
     every_series(metrics)
     reads = Driver().reads
     app = status_app(lambda: reads, heartbeat=Heartbeat(), metrics=metrics)
     with StatusServer(app) as server:
-        response = httpx.get(f"{server.url}/metrics", timeout=10)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served_metrics(status_api: StatusServer) -> str:
+    """The exposition the status API serves at /metrics."""
+    response = httpx.get(f"{status_api.url}/metrics", timeout=10)
     assert response.status_code == 200
-    yield response.text
+    return response.text
 
 
 def test_the_prometheus_config_passes_promtool(promtool: str) -> None:
@@ -298,3 +312,55 @@ def test_grafanas_provisioning_is_mounted_read_only_and_finds_the_dashboard() ->
     home = yaml_file(COMPOSE)["services"]["grafana"]["environment"]
     assert host_path(home["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]) == DASHBOARD
     assert dashboard()["uid"] == "throne"
+
+
+def test_every_query_has_data_in_a_real_prometheus_scraping_the_status_api(
+    status_api: StatusServer, tmp_path: Path
+) -> None:
+    # Beyond names: each query's label matchers and groupings find the series throne serves.
+    # Prometheus holds seconds of data here, so every range is cut to a few scrapes.
+    binary = debian_prometheus("prometheus")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "throne",
+                "static_configs": [{"targets": [f"127.0.0.1:{status_api.port}"]}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    command = [
+        binary,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    short = {
+        where: re.sub(r"\[[^\]]+\]", "[10s]", promql_for_promtool(expr))
+        for where, expr in queries()
+    }
+    empty = set(short)
+    with (
+        (tmp_path / "prometheus.log").open("wb") as log,
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as prometheus,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        try:
+            deadline = time.monotonic() + 60
+            while empty and time.monotonic() < deadline and prometheus.poll() is None:
+                time.sleep(0.5)
+                for where in sorted(empty):
+                    try:
+                        answer = client.get("/api/v1/query", params={"query": short[where]})
+                    except httpx.TransportError:
+                        break  # not listening yet
+                    assert answer.status_code == 200, f"{where}: {answer.text}"
+                    if answer.json()["data"]["result"]:
+                        empty.discard(where)
+        finally:
+            prometheus.terminate()
+            prometheus.wait(timeout=30)
+    logged = (tmp_path / "prometheus.log").read_text()[-2000:]
+    assert not empty, f"no data for {sorted(empty)}; Prometheus said: {logged}"
