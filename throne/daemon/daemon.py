@@ -190,12 +190,14 @@ class Daemon:
             block = self.state.synced_block
             again = self._tick_again.take()
             if block > self.state.ticked_block or (again and self.state.ticked_block > 0):
+                started = time.perf_counter()
                 steps = await asyncio.to_thread(self._tick, block)
+                took = time.perf_counter() - started
                 self.state.ticked_block = block
                 self.state.last_tick_time = time.time()
                 self.heartbeat.beat(block)
                 if self.metrics is not None:
-                    self.metrics.observe_tick(block, steps)
+                    self.metrics.observe_tick(block, steps, took)
                     if steps:
                         champion = await asyncio.to_thread(self._champion_uid)
                         self.metrics.observe_champion(champion)
