@@ -127,8 +127,7 @@ def _publication(args: argparse.Namespace) -> Any:
         if args.endpoint_url or args.region or args.index_url:
             raise CommandError("--endpoint-url, --region and --index-url go with --publish-to")
         return None
-    from throne.app import open_object_store
-    from throne.observability.publication import Publication, PublishTarget
+    from throne.observability.publication import PublishTarget, open_publication
     from throne.ports.object_store import S3Location
 
     target = PublishTarget(args.publish_to, args.endpoint_url, args.region, args.index_url)
@@ -138,12 +137,4 @@ def _publication(args: argparse.Namespace) -> Any:
         raise CommandError(f"--publish-to: {exc}") from exc
     if args.index_url and not args.index_url.startswith(("https://", "http://")):
         raise CommandError("--index-url must be an http(s):// URL of index.json")
-    return Publication(
-        target,
-        lambda: open_object_store(
-            target.to,
-            endpoint_url=target.endpoint_url or None,
-            region=target.region or None,
-            reading=True,
-        ),
-    )
+    return open_publication(target)

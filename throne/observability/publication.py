@@ -101,3 +101,20 @@ class Publication:
             },
             "error": None,
         }
+
+
+def open_publication(target: PublishTarget) -> Publication:
+    """The publication of ``target``, read through the S3 adapter (anonymously when there are
+    no credentials)."""
+
+    def open_reader() -> ObjectReader:
+        from throne.app import open_object_store
+
+        return open_object_store(
+            target.to,
+            endpoint_url=target.endpoint_url or None,
+            region=target.region or None,
+            reading=True,
+        )
+
+    return Publication(target, open_reader)
