@@ -7,6 +7,7 @@ Rounding is half away from zero on the number's exact binary value: what JavaScr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -52,8 +53,36 @@ def show(value: Any, fmt: str = "text") -> str:
     if fmt == "ms":
         return f"{int(value)} ms"
     if fmt == "json":
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(_as_javascript(value), option=orjson.OPT_NON_STR_KEYS).decode()
     text = str(value)
     if fmt == "short" and len(text) > 12:
         return text[:12] + "…"
     return text
+
+
+def _as_javascript(value: Any) -> Any:
+    """``value`` with its numbers as JavaScript writes them in JSON (``1.0`` is ``1``)."""
+    if isinstance(value, dict):
+        items = {str(k): v for k, v in value.items()}
+        return {k: _as_javascript(items[k]) for k in javascript_key_order(items)}
+    if isinstance(value, list | tuple):
+        return [_as_javascript(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, float) and value != 0 and 1e-6 <= abs(value) < 1e-4:
+        return orjson.Fragment(format(Decimal(repr(value)), "f"))
+    if isinstance(value, float) and "e-0" in repr(value):
+        return orjson.Fragment(repr(value).replace("e-0", "e-"))
+    return value
+
+
+def javascript_key_order(keys: Iterable[str]) -> list[str]:
+    """The order JavaScript keeps an object's keys in: those that are array indexes first,
+    ascending, then the others in their order."""
+    listed = list(keys)
+    indexes = sorted((k for k in listed if _index(k)), key=int)
+    return indexes + [k for k in listed if not _index(k)]
+
+
+def _index(key: str) -> bool:
+    return key.isascii() and key.isdigit() and (key == "0" or not key.startswith("0"))

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import orjson
 
-from throne.observability.dashboard.formats import show
+from throne.observability.dashboard.formats import javascript_key_order, show
 
 PREFIX = "/dashboard"
 
@@ -50,15 +50,8 @@ def entries(value: Any) -> list[tuple[str, Any]]:
         return [(str(i), v) for i, v in enumerate(value)]
     if not isinstance(value, Mapping):
         return []
-    keys = [str(k) for k in value]
-    indexes = sorted((k for k in keys if _index(k)), key=int)
-    ordered = indexes + [k for k in keys if not _index(k)]
     items = {str(k): v for k, v in value.items()}
-    return [(k, items[k]) for k in ordered]
-
-
-def _index(key: str) -> bool:
-    return key.isascii() and key.isdigit() and (key == "0" or not key.startswith("0"))
+    return [(k, items[k]) for k in javascript_key_order(items)]
 
 
 def fill_href(template: str, data: Any, base: str, key: str = "") -> str:

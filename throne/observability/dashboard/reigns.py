@@ -47,9 +47,10 @@ def reigns(history: dict[str, Any], head_block: int | None, src: str) -> str:
         svg.Span(
             int(b["started_block"]),
             b.get("ended_block"),
-            f"battle {b['number']}: {b['challenger']} ({b['result']})",
+            f"#{b['number']}",
             battle_href(b["number"]),
             RESULT_COLOURS.get(str(b["result"]), svg.NEUTRAL),
+            f"battle {b['number']}: {b['challenger']} ({b['result']})",
         )
         for b in battles
     ]

@@ -106,6 +106,8 @@ class Span:
     label: str
     href: str | None = None
     colour: str = NEUTRAL
+    #: what the span's tooltip and link say (default: its label)
+    detail: str = ""
 
 
 def timeline(
@@ -123,7 +125,7 @@ def timeline(
         for s in spans:
             x0 = _x(s.start, start, end)
             x1 = _x(end if s.end is None else s.end, start, end)
-            tip = f"{s.label}: blocks {s.start} to {'now' if s.end is None else s.end}"
+            tip = f"{s.detail or s.label}: blocks {s.start} to {'now' if s.end is None else s.end}"
             rect = (
                 f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(3.0, x1 - x0):.1f}" '
                 f'height="{lane - 14}" fill="{s.colour}" stroke="#ffffff" stroke-width="1">'
@@ -170,7 +172,7 @@ def step_lines(
     """One step line per (name, [(block, value)]) over values 0..1, and below them a row of
     marks (a filled circle for a landed submission, a red cross for a failed one)."""
     top, plot, legend = 14, 160, 22
-    height = top + plot + 70 + legend * ((len(series) + 3) // 4)
+    height = top + plot + 76 + legend * ((len(series) + 3) // 4)
     end = max(end, start + 1)
     out = [_open(title, height, interactive=any(m.href for m in marks))]
     bottom = top + plot
@@ -193,7 +195,7 @@ def step_lines(
                 f"<title>{esc(name)}</title></path>"
             )
         lx = LEFT + (i % 4) * 150
-        ly = bottom + 62 + (i // 4) * legend
+        ly = bottom + 74 + (i // 4) * legend
         out.append(
             f'<rect x="{lx}" y="{ly - 10}" width="14" height="4" fill="{colour}"/>'
             f'<text x="{lx + 20}" y="{ly - 4}">{esc(name)}</text>'
