@@ -8,6 +8,7 @@ written, and a log no daemon keeps is projected in memory, then kept up to date 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -115,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         config = uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", log_level="warning"
         )
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again once it has: with
+        # this handler that second one is a no-op, and the command closes the log and exits 0.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         reads.close()
