@@ -6,15 +6,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tests.support.contest import Driver, fixed, small_config
+from throne.adapters.storage.database import parse_database_url
 from throne.domain.contest.samples import Sample
 from throne.projections.read_side import ReadSide
 from throne.projections.runner import ProjectionRunner
 from throne.projections.samples import SamplesProjection
 
 
-def _project(d: Driver, per_env: int) -> tuple[SamplesProjection, sa.Engine]:
-    engine = sa.create_engine("sqlite+pysqlite://")
-    p = SamplesProjection(d.config.netuid, per_env=per_env)
+def _project(
+    d: Driver, per_env: int, url: str = "sqlite+pysqlite://", prefix: str = ""
+) -> tuple[SamplesProjection, sa.Engine]:
+    engine = (
+        sa.create_engine(url)
+        if url.startswith("sqlite+")
+        else parse_database_url(url).create_engine()
+    )
+    p = SamplesProjection(d.config.netuid, prefix, per_env=per_env)
     ProjectionRunner(d.app.recorder, d.app.mapper, engine, [p], application=d.app.name).catch_up()
     return p, engine
 
@@ -30,15 +37,15 @@ def _played() -> Driver:
     return d
 
 
-def test_only_the_newest_samples_of_each_env_are_kept() -> None:
+def test_only_the_newest_samples_of_each_env_are_kept(db_url: str) -> None:
     d = _played()
-    p, engine = _project(d, per_env=3)
+    p, engine = _project(d, per_env=3, url=db_url)
     with engine.connect() as conn:
         rows = p.recent(conn)
     assert sorted({r["env"] for r in rows}) == ["ABD", "SAT"]
     assert all(sum(1 for r in rows if r["env"] == env) == 3 for env in ("ABD", "SAT"))
     assert all("task_id" not in r for r in rows)
-    everything, engine_all = _project(d, per_env=1000)
+    everything, engine_all = _project(d, per_env=1000, url=db_url, prefix="all_")
     with engine_all.connect() as conn:
         all_rows = everything.recent(conn)
     for env in ("ABD", "SAT"):
