@@ -9,6 +9,7 @@ checkpoint is then "not known"), never an error of the page.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -33,10 +34,11 @@ class PublishTarget:
     index_url: str = ""
 
     def verify_commands(self) -> list[str]:
-        s3 = f"throne audit verify {self.to}"
+        s3 = f"throne audit verify {shlex.quote(self.to)}"
         if self.endpoint_url:
-            s3 += f" --endpoint-url {self.endpoint_url}"
-        return [s3, *([f"throne audit verify {self.index_url}"] if self.index_url else [])]
+            s3 += f" --endpoint-url {shlex.quote(self.endpoint_url)}"
+        index = [f"throne audit verify {shlex.quote(self.index_url)}"] if self.index_url else []
+        return [s3, *index]
 
 
 class Publication:

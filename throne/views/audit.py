@@ -3,6 +3,7 @@ published, and the exact commands that verify it — the dashboard's audit page.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ def audit(
         commands = list(published["verify_commands"])
     else:
         commands = [
-            f"throne audit export --db {db_hint} --out throne-log.jsonl.gz",
+            f"throne audit export --db {shlex.quote(db_hint)} --out throne-log.jsonl.gz",
             "throne audit verify throne-log.jsonl.gz",
         ]
     return {

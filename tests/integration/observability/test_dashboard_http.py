@@ -24,6 +24,7 @@ PAGES = [
     "/dashboard/battles/3",
     f"/dashboard/miners/{LATE_UID}",
     "/dashboard/miners/champ",
+    "/dashboard/miners/chal?limit=1",
     "/dashboard/envs/SAT",
     "/dashboard/weights",
     "/dashboard/audit",
@@ -137,6 +138,12 @@ def test_the_samples_summaries_of_an_env_and_of_a_miner(client: httpx.Client) ->
     assert idle["samples"] == 0 and idle["envs"] == {}
     assert client.get("/miners/late/battles").json()["battles"][0]["role"] == "challenger"
     assert client.get("/envs/NOPE/samples-summary").status_code == 404
+
+
+def test_a_miners_battles_are_paged_with_links_to_the_older_ones(client: httpx.Client) -> None:
+    first = client.get("/dashboard/miners/chal?limit=1").text
+    assert "Page 1 of 3" in first and 'href="/dashboard/miners/chal?page=2&amp;limit=1"' in first
+    assert 'data-src="/miners/chal/battles?limit=1"' in first
 
 
 def test_the_weight_submissions_are_listed_with_their_vectors(client: httpx.Client) -> None:

@@ -14,6 +14,7 @@ from throne.observability.dashboard.html import (
     env_href,
     esc,
     link,
+    pager,
     table,
 )
 
@@ -27,7 +28,9 @@ def miner(
     rank: dict[str, Any],
     samples: dict[str, Any],
     battles: dict[str, Any],
+    battles_src: str,
 ) -> str:
+    """``battles_src``: the JSON route of ``battles`` (its page)."""
     hotkey = str(found["hotkey"])
     who = quote(hotkey, safe="")
     record = definition_list(
@@ -51,7 +54,7 @@ def miner(
     return (
         f'<section data-src="/miners/{esc(who)}" aria-labelledby="record-h">'
         f'<h2 id="record-h">Commitment and status</h2>{record}</section>'
-        f"{_scores(rank, hotkey)}{_samples(samples, who)}{_battles(battles, who)}"
+        f"{_scores(rank, hotkey)}{_samples(samples, who)}{_battles(battles, battles_src)}"
         f"{_events(found, who)}"
     )
 
@@ -131,7 +134,7 @@ def _stats_row(data: dict[str, Any], base: str, header: str) -> str:
     )
 
 
-def _battles(b: dict[str, Any], who: str) -> str:
+def _battles(b: dict[str, Any], src: str) -> str:
     rows = []
     for i, _ in enumerate(b["battles"]):
         base = f"battles.{i}."
@@ -161,9 +164,11 @@ def _battles(b: dict[str, Any], who: str) -> str:
         rows,
         empty="No battle.",
     )
+    here = f"/dashboard/miners/{quote(str(b['hotkey']), safe='')}"
+    pages = pager(here, b["page"]) if b["page"]["pages"] > 1 else ""
     return (
-        f'<section data-src="/miners/{esc(who)}/battles" aria-labelledby="battles-h">'
-        f'<h2 id="battles-h">Battles</h2>{listed}</section>'
+        f'<section data-src="{esc(src)}" aria-labelledby="battles-h">'
+        f'<h2 id="battles-h">Battles</h2>{pages}{listed}</section>'
     )
 
 

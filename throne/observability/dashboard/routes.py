@@ -65,7 +65,8 @@ async def _miner(reads: StatusReads, request: Request) -> Rendered:
     rank = await reads.value("rank")
     uid = found["uid"]
     title = f"Miner {found['hotkey']}" + ("" if uid is None else f" (UID {uid})")
-    return Rendered(title, details.miner(found, rank, samples, battles))
+    src = _src(f"/miners/{quote(str(found['hotkey']), safe='')}/battles", request)
+    return Rendered(title, details.miner(found, rank, samples, battles, src))
 
 
 async def _env(reads: StatusReads, request: Request) -> Rendered:
