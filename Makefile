@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The tests' real engine (torch's CPU build and `transformers serve`): `make test` only.
 ENGINE_STAMP := $(VENV)/.installed-engine
 
-.PHONY: demo test lint typecheck unit venv engine clean ssh-tools prometheus-tools
+.PHONY: demo test lint typecheck unit venv engine clean ssh-tools prometheus-tools browser-tools
 
 venv: $(STAMP)
 
@@ -45,8 +45,14 @@ prometheus-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	   apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
+# The dashboard's browser tests drive a real headless Chromium: Debian's, installed once.
+browser-tools:
+	@test -x /usr/bin/chromium || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq chromium >/dev/null)
+
 # pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
-unit: $(ENGINE_STAMP) ssh-tools prometheus-tools
+unit: $(ENGINE_STAMP) ssh-tools prometheus-tools browser-tools
 	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit

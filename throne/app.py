@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from throne.envs.base import Environment
     from throne.envs.sandbox.client import ForkServerSandbox
     from throne.observability.metrics import ThroneMetrics
+    from throne.observability.publication import PublishTarget
     from throne.observability.status_process import StatusProcess
     from throne.ports.chat_completions import ChatCompletions
     from throne.ports.env_service import EnvService
@@ -611,6 +612,7 @@ def _build(
             max_staleness=max(60.0, 10 * v.poll_seconds),
             host=v.status_host,
             port=v.status_port,
+            publish=_publish_target(settings),
         )
         try:
             server.start()
@@ -706,6 +708,14 @@ def open_eval_service(
     if name in episodic:
         return InProcessEpisodes(episodic[name], chat, max_turns=max_turns)
     raise KeyError(name)
+
+
+def _publish_target(settings: Settings) -> PublishTarget | None:
+    """Where ``[publish]`` publishes the log, for the dashboard's audit page (None: nowhere)."""
+    from throne.observability.publication import PublishTarget
+
+    p = settings.publish
+    return PublishTarget(p.to, p.endpoint_url, p.region) if p.to else None
 
 
 def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:

@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.admin",
     "throne.cli.rank",
     "throne.cli.history",
+    "throne.cli.dashboard",
     "throne.cli.pull",
 )
 
