@@ -32,7 +32,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.status_load import cpu_seconds, miner_server, status_server, write_world
+from bench.status_load import Clients, cpu_seconds, miner_server, status_server, write_world
 from throne import event_loop
 
 VIEWERS_ENTRY = [sys.executable, "-m", "bench.viewers", "--poll-base"]
@@ -98,44 +97,15 @@ class Probe:
         )
 
 
-class Viewers:
+class Viewers(Clients):
     """The viewers' process: told ``poll`` every viewer polls until told ``pause``, then it
     prints what they saw; it keeps its connections open in between."""
 
     def __init__(self, base: str, count: int, interval: float, uids: int) -> None:
         command = [*VIEWERS_ENTRY, base, "--viewers", str(count), "--interval", str(interval)]
-        self.process = subprocess.Popen(
-            [*command, "--miners", str(uids)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def _say(self, command: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def poll(self) -> None:
-        if self._say("poll") != "polling":
-            raise RuntimeError("the viewers did not start polling")
-
-    def pause(self) -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(self._say("pause"))
-        return report
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
+        self._start([*command, "--miners", str(uids)])
 
 
-@dataclass
 class Round:
     """One loaded phase as the viewers see it."""
 
