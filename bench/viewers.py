@@ -106,6 +106,7 @@ class Viewers(Clients):
         self._start([*command, "--miners", str(uids)])
 
 
+@dataclass
 class Round:
     """One loaded phase as the viewers see it."""
 
