@@ -114,7 +114,7 @@ def register(sub: Any) -> None:
     )
     verify.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="processes for an uncompressed export FILE, each verifying a span between "
         "checkpoints (default: the cores available, at most 8; 1 for one pass). A fault "
@@ -161,7 +161,8 @@ def register(sub: Any) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--checkpoint-every``, ``--jobs``...)."""
     try:
         value = int(text)
     except ValueError:

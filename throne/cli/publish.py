@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from throne.adapters.storage.database import DB_ENV_VAR, resolve_database
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
+from throne.cli.audit import positive_int
 from throne.cli.chain_args import CHAIN_HELP, add_chain_db_option
 from throne.cli.main import CommandError
 
@@ -60,7 +61,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--checkpoint-every",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         default=DEFAULT_CHECKPOINT_EVERY,
         help=f"for a log published for the first time: sign the head every N events (default "
@@ -68,13 +69,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--part-ids",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="notification ids one part spans at most (default 50000)",
     )
     p.add_argument(
         "--every-blocks",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="keep running: publish now, then each time the chain is N blocks further on, "
         "until SIGTERM or SIGINT; a failed attempt is one line on stderr, and the next "
@@ -96,16 +97,6 @@ def register(sub: Any) -> None:
         wallet_path=Path("~/.bittensor/wallets"),
         data_dir=Path(".throne"),
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_publish(args: argparse.Namespace) -> int:
