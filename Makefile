@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The tests' real engine (torch's CPU build and `transformers serve`): `make test` only.
 ENGINE_STAMP := $(VENV)/.installed-engine
 
-.PHONY: demo test lint typecheck unit venv engine clean ssh-tools
+.PHONY: demo test lint typecheck unit venv engine clean ssh-tools prometheus-tools browser-tools
 
 venv: $(STAMP)
 
@@ -38,8 +38,21 @@ ssh-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	   apt-get install -y -qq openssh-server openssh-client >/dev/null)
 
+# The operators' dashboard tests check deploy/prometheus.yml and the Grafana dashboard's queries
+# with promtool: Debian's prometheus package, installed once.
+prometheus-tools:
+	@command -v promtool >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
+# The dashboard's browser tests drive a real headless Chromium: Debian's, installed once.
+browser-tools:
+	@test -x /usr/bin/chromium || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq chromium >/dev/null)
+
 # pytest runs beside a throwaway PostgreSQL cluster (scripts/pg-cluster), removed afterwards.
-unit: $(ENGINE_STAMP) ssh-tools
+unit: $(ENGINE_STAMP) ssh-tools prometheus-tools browser-tools
 	scripts/pg-cluster -- $(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -231,11 +231,12 @@ class Clients:
     then prints what they saw; it keeps its connections open in between."""
 
     def __init__(self, url: str, count: int, interval: float) -> None:
+        self._start([*CLIENTS_ENTRY, url, "--clients", str(count), "--interval", str(interval)])
+
+    def _start(self, command: list[str]) -> None:
+        """The clients' process, run as ``command`` (`bench.viewers` runs its own)."""
         self.process = subprocess.Popen(
-            [*CLIENTS_ENTRY, url, "--clients", str(count), "--interval", str(interval)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
     def _say(self, command: str) -> str:
@@ -248,8 +249,8 @@ class Clients:
         if self._say("poll") != "polling":
             raise RuntimeError("the clients did not start polling")
 
-    def pause(self) -> dict[str, float]:
-        report: dict[str, float] = json.loads(self._say("pause"))
+    def pause(self) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(self._say("pause"))
         return report
 
     def close(self) -> None:

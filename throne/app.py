@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,24 +25,34 @@ from throne.ports.chain import Chain
 from throne.ports.model_endpoints import ModelEndpoints
 from throne.ports.model_host import ModelHost
 from throne.ports.model_hub import ModelHub
+from throne.ports.object_store import ObjectReader, ObjectStore
+from throne.ports.signer import Signer
 
 if TYPE_CHECKING:
+    from throne.adapters.chain.bittensor_chain import BittensorSettings
     from throne.adapters.chain.local import ClockMode, LocalChain
     from throne.adapters.inference.client import AiohttpChatCompletions
     from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
+    from throne.adapters.signer.client import SignerClient
     from throne.adapters.storage.database import Database
     from throne.adapters.storage.lock import SqliteRoleLock
     from throne.application import ThroneApplication
     from throne.daemon.daemon import Daemon
+    from throne.daemon.env_settings import EnvServiceSettings
     from throne.daemon.hosting import Hosting
     from throne.daemon.sampler import Sampler
     from throne.daemon.settings import Settings, ValidatorSettings
+    from throne.daemon.supervisor import Loop
     from throne.domain.contest.config import ContestConfig
     from throne.envs.base import Environment
     from throne.envs.sandbox.client import ForkServerSandbox
     from throne.observability.metrics import ThroneMetrics
+    from throne.observability.publication import PublishTarget
     from throne.observability.status_process import StatusProcess
+    from throne.ports.chat_completions import ChatCompletions
+    from throne.ports.env_service import EnvService
     from throne.projections.read_side import ReadSide
+    from throne.signer.app import Holding
 
 #: the least time a chain write (setting weights) is given before it counts as failed
 CHAIN_WRITE_SECONDS = 120.0
@@ -108,28 +118,37 @@ class ChainChoice:
         )
 
 
-def connect_chain(choice: ChainChoice) -> Chain:
-    """The chain ``choice`` names: the embedded local chain, or bittensor's; writes get at
-    least `CHAIN_WRITE_SECONDS`."""
+def connect_chain(choice: ChainChoice, *, key: Any = None) -> Chain:
+    """The chain ``choice`` names: the embedded local chain, or bittensor's, signing with
+    ``key`` instead of the wallet's hotkey when one is given; writes get at least
+    `CHAIN_WRITE_SECONDS`."""
     if choice.network == "local":
         return open_local_chain(choice.chain_db, hotkey=choice.hotkey)
-    from throne.adapters.chain.bittensor_chain import BittensorChain, BittensorSettings
+    from throne.adapters.chain.bittensor_chain import BittensorChain
 
-    return BittensorChain(
-        BittensorSettings(
-            network=choice.network,
-            wallet_name=choice.wallet_name,
-            wallet_hotkey=choice.wallet_hotkey,
-            wallet_path=choice.wallet_path,
-            data_dir=choice.data_dir,
-            read_deadline_s=choice.timeout_seconds,
-            write_deadline_s=max(choice.timeout_seconds, CHAIN_WRITE_SECONDS),
-        )
+    return BittensorChain(bittensor_settings(choice), signer=key)
+
+
+def bittensor_settings(choice: ChainChoice) -> BittensorSettings:
+    from throne.adapters.chain.bittensor_chain import BittensorSettings
+
+    return BittensorSettings(
+        network=choice.network,
+        wallet_name=choice.wallet_name,
+        wallet_hotkey=choice.wallet_hotkey,
+        wallet_path=choice.wallet_path,
+        data_dir=choice.data_dir,
+        read_deadline_s=choice.timeout_seconds,
+        write_deadline_s=max(choice.timeout_seconds, CHAIN_WRITE_SECONDS),
     )
 
 
 def open_chain(v: ValidatorSettings) -> Chain:
-    """The validator's chain; a data directory the SDK cannot use names the setting to fix."""
+    """The validator's chain; a data directory the SDK cannot use names the setting to fix.
+    With ``signer_url`` set, weights go through the signer and the wallet is never opened
+    (`open_chain_through_signer`)."""
+    if v.signer_url:
+        return open_chain_through_signer(v)
     try:
         return connect_chain(ChainChoice.of(v))
     except OSError as exc:  # the SDK's caches go under data_dir
@@ -194,7 +213,8 @@ def _secret(v: ValidatorSettings) -> bytes:
 
 def _stall_after(settings: Settings) -> dict[str, float]:
     """Per loop, how long an iteration may take before the loop is reported stalled: a chain
-    sync may wait for the chain and then the model hub; setting weights for a chain write."""
+    sync may wait for the chain and then the model hub; setting weights for a chain write (and
+    the signer's answer, when a signer submits it)."""
     from throne.daemon.daemon import stall_bound
 
     v = settings.validator
@@ -203,7 +223,9 @@ def _stall_after(settings: Settings) -> dict[str, float]:
         "chain": base + v.chain_timeout_seconds + settings.model_hub.budget_seconds,
         "tick": base,
         "sampler": base,
-        "weights": base + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS),
+        "weights": base
+        + max(v.chain_timeout_seconds, CHAIN_WRITE_SECONDS)
+        + (v.signer_timeout_seconds if v.signer_url else 0.0),
         "projections": base,
         "hosting": base,
     }
@@ -307,14 +329,22 @@ class Services:
     sampler: Sampler
     daemon: Daemon
     closers: list[Any] = field(default_factory=list)
+    #: the services that run each env's tasks (in-process or remote), by name
+    envs: Mapping[str, EnvService] = field(default_factory=dict)
     metrics: ThroneMetrics | None = None
     status: StatusProcess | None = None
     #: the scheduler of the miners' deployments, when the models are hosted
     hosting: Hosting | None = None
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.close_clients()
         self.close_sync()
+
+    async def close_clients(self) -> None:
+        """Close the connections to the env services and the models (within the event loop)."""
+        for env in self.envs.values():
+            await env.aclose()
+        await self.client.aclose()
 
     def close_sync(self) -> None:
         for c in self.closers:
@@ -518,15 +548,17 @@ def _build(
         if sample.outcome != "ok":
             metrics.observe_failure(sample.outcome)
 
+    env_services = open_env_services(settings, envs, client)
     sampler = Sampler(
         app,
-        envs,
+        env_services,
         endpoints or StaticModelEndpoints.from_config(settings.inference),
-        client,
         responses,
         settings.sampler,
+        timeouts={name: s.timeout for name, s in settings.env_services.items()},
         claims=claims,
         on_sample=on_sample,
+        on_unscored=lambda env, outcome: metrics.observe_unscored(env, outcome.reason),
         reads=reads,
     )
     weight_setter = (
@@ -555,6 +587,9 @@ def _build(
         stall_after=_stall_after(settings),
         reads=reads,
         hosting=hosting,
+        publisher=open_publish_loop(settings, db, lambda: daemon.state.synced_block)
+        if role == "daemon"
+        else None,
     )
     closers: list[Any] = [engine.dispose]
     if hosting is not None:
@@ -564,6 +599,7 @@ def _build(
     if writer_lock is not None:
         closers.append(writer_lock.release)
     services = Services(settings, db, app, reads, chain, client, sampler, daemon, closers)
+    services.envs = env_services
     services.metrics = metrics
     services.hosting = hosting
     if v.status_port:
@@ -576,6 +612,7 @@ def _build(
             max_staleness=max(60.0, 10 * v.poll_seconds),
             host=v.status_host,
             port=v.status_port,
+            publish=_publish_target(settings),
         )
         try:
             server.start()
@@ -589,12 +626,110 @@ def _build(
     return services
 
 
+def open_env_services(
+    settings: Settings, local: Mapping[str, Environment], chat: ChatCompletions
+) -> dict[str, EnvService]:
+    """The service that runs each configured env's tasks: over HTTP for an env with a ``url``
+    (docs/envs.md), else in-process, asking the model through ``chat``. ``local``: throne's
+    single-turn envs by name; its multi-turn ones come from the registry."""
+    from throne.adapters.envs.in_process import InProcessEnv, InProcessEpisodes
+    from throne.envs.registry import episodic_environments
+
+    episodic = episodic_environments()
+    services: dict[str, EnvService] = {}
+    for env in settings.contest.envs:
+        remote = settings.env_services.get(env.name)
+        if remote is not None:
+            services[env.name] = open_remote_env(env.name, remote, chat)
+        elif env.name in local:
+            services[env.name] = InProcessEnv(local[env.name], chat)
+        elif env.name in episodic:
+            services[env.name] = InProcessEpisodes(episodic[env.name], chat)
+        else:
+            raise StartupError(
+                f"env {env.name!r} is neither installed nor given a url in [envs.{env.name}]"
+            )
+    return services
+
+
+def open_remote_env(name: str, s: EnvServiceSettings, chat: ChatCompletions) -> EnvService:
+    """An env served elsewhere, by the protocol of docs/envs.md."""
+    from throne.adapters.envs.remote import RemoteEnv, RemoteEpisodes
+    from throne.adapters.envs.transport import EnvProtocolClient
+
+    client = EnvProtocolClient(
+        list(s.urls),
+        load_balance=s.load_balance,
+        concurrency=s.concurrency,
+        retries=s.retries,
+    )
+    if s.interface == "interactive":
+        return RemoteEpisodes(name, client, chat, max_turns=s.max_turns, score_range=s.score_range)
+    return RemoteEnv(name, client, score_range=s.score_range, eval_params=s.eval_params)
+
+
 # -- What the other commands open --------------------------------------------------------------
+
+
+def open_eval_service(
+    name: str,
+    env_url: str | None,
+    chat: ChatCompletions,
+    *,
+    interface: str = "evaluate",
+    max_turns: int | None = None,
+    score_range: tuple[float, float] = (0.0, 1.0),
+    eval_params: Mapping[str, object] | None = None,
+    concurrency: int = 8,
+) -> EnvService:
+    """The env ``throne eval`` and the SDK run tasks on: the service at ``env_url``, or
+    throne's own env ``name`` in-process. Raises ValueError for a bad url or interface, and
+    KeyError for an env that is not installed."""
+    from throne.adapters.envs.in_process import InProcessEnv, InProcessEpisodes
+    from throne.daemon.env_settings import split_service
+    from throne.envs.registry import environments, episodic_environments
+
+    if env_url is not None:
+        table = {
+            "url": env_url,
+            "interface": interface,
+            "max_turns": max_turns or 30,
+            "score_range": list(score_range),
+            "eval_params": dict(eval_params or {}),
+            "concurrency": concurrency,
+        }
+        _, remote = split_service(table, "--env-url")
+        assert remote is not None
+        return open_remote_env(name, remote, chat)
+    local = environments()
+    if name in local:
+        return InProcessEnv(local[name], chat)
+    episodic = episodic_environments()
+    if name in episodic:
+        return InProcessEpisodes(episodic[name], chat, max_turns=max_turns)
+    raise KeyError(name)
+
+
+def _publish_target(settings: Settings) -> PublishTarget | None:
+    """Where ``[publish]`` publishes the log, for the dashboard's audit page (None: nowhere)."""
+    from throne.observability.publication import PublishTarget
+
+    p = settings.publish
+    return PublishTarget(p.to, p.endpoint_url, p.region) if p.to else None
 
 
 def open_reader(db: Database, config: ContestConfig) -> ThroneApplication:
     """The application over an existing log, for reading: it creates no table. ``config``
     only names the subnet; the rules in force are the ones the log recorded."""
+    from throne.application import ThroneApplication
+
+    return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
+
+
+def open_operator(db: Database, config: ContestConfig) -> ThroneApplication:
+    """The application over an existing log, for an operator's command (``throne admin``): it
+    creates no table, and writes only what the contest's command records. ``config`` only
+    names the subnet."""
     from throne.application import ThroneApplication
 
     return ThroneApplication(config, env=db.eventsourcing_env(create_tables=False))
@@ -717,3 +852,144 @@ def create_local_chain(
         weights_rate_limit=weights_rate_limit,
         version_key=version_key,
     )
+
+
+# -- Publishing the signed log (`throne publish`, `[publish]`, `audit verify s3://...`) --------
+
+
+def open_object_store(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    reading: bool = False,
+) -> ObjectStore:
+    """The bucket folder ``s3://BUCKET/PREFIX`` the log is published to; credentials and the
+    endpoint from the AWS variables unless given (``reading``: anonymously when there are no
+    credentials, as of a public bucket). ``ValueError`` for a URL that is no such."""
+    from throne.adapters.publish.s3 import S3ObjectStore
+    from throne.ports.object_store import S3Location
+
+    return S3ObjectStore(
+        S3Location.parse(url),
+        endpoint_url=endpoint_url,
+        region=region,
+        anonymous=None if reading else False,
+    )
+
+
+def open_published_log(
+    url: str, *, endpoint_url: str | None = None, region: str | None = None
+) -> tuple[ObjectReader, str]:
+    """(the reader, the index's key) of a published log named by ``s3://BUCKET/PREFIX`` (read
+    anonymously when no credentials are configured) or by the ``http(s)://`` URL of its
+    index. ``ValueError`` for a URL that is neither."""
+    from throne.audit.published import INDEX_KEY
+
+    if url.startswith("s3://"):
+        store = open_object_store(url, endpoint_url=endpoint_url, region=region, reading=True)
+        return store, INDEX_KEY
+    from throne.adapters.publish.http import HttpObjectReader, split_index_url
+
+    base, name = split_index_url(url)
+    return HttpObjectReader(base), name
+
+
+def open_publish_loop(
+    settings: Settings, db: Database, current_block: Callable[[], int]
+) -> Loop | None:
+    """The daemon's publisher (`throne.daemon.publishing`) of ``[publish]``: the log of ``db``
+    to ``to`` every ``every_blocks`` of ``current_block``; None when ``to`` is empty. The key
+    is loaded here, so that a bad one stops the start."""
+    p = settings.publish
+    if not p.to:
+        return None
+    from functools import partial
+
+    from throne.audit.publisher import publish
+    from throne.audit.signing import load_signer
+    from throne.daemon.publishing import PublishLoop
+
+    store = open_object_store(p.to, endpoint_url=p.endpoint_url or None, region=p.region or None)
+    # Behind a signer the daemon holds no key: the signer signs the parts' checkpoints.
+    v = settings.validator
+    signer: Signer = (
+        open_signer_client(v)
+        if v.signer_url
+        else load_signer(Path(p.key).expanduser() if p.key else None)
+    )
+    loop = PublishLoop(
+        partial(publish, db, store, signer),
+        every_blocks=p.every_blocks,
+        current_block=current_block,
+        poll_seconds=settings.validator.poll_seconds,
+    )
+    return loop.run
+
+
+# -- The signer: the process that holds the validator's hotkey, and the daemon's way to it -----
+
+
+def open_signer_client(v: ValidatorSettings) -> SignerClient:
+    """The client of the signer ``signer_url`` names, with the token of ``signer_token_file``
+    (refused, in one line, when others may read it)."""
+    from throne.adapters.signer.client import SignerClient
+    from throne.adapters.signer.token import TokenFileError, read_token_file
+
+    try:
+        token = read_token_file(Path(v.signer_token_file))
+    except TokenFileError as exc:
+        raise StartupError(str(exc)) from exc
+    return SignerClient(
+        v.signer_url,
+        token,
+        timeout=v.signer_timeout_seconds,
+        # the signer waits for the chain up to its own write deadline, then answers
+        write_timeout=CHAIN_WRITE_SECONDS + v.signer_timeout_seconds,
+    )
+
+
+def open_chain_through_signer(v: ValidatorSettings) -> Chain:
+    """The daemon's chain when a signer holds the hotkey: reads from the chain through an
+    adapter that holds no key, weights through the signer."""
+    from throne.adapters.signer.chain import NoKey, SignerChain
+
+    choice = ChainChoice.of(v)
+    client = open_signer_client(v)
+    try:
+        if choice.network == "local":
+            reads: Chain = open_local_chain(choice.chain_db)
+        else:
+            from throne.adapters.chain.bittensor_chain import BittensorChain
+
+            reads = BittensorChain(bittensor_settings(choice), signer=NoKey())
+    except BaseException:
+        client.close()
+        raise
+    return SignerChain(reads, client)
+
+
+def open_signer_holding(v: ValidatorSettings, key_file: Path | None = None) -> Holding:
+    """What ``throne signer`` holds. On a Bittensor network: the wallet's hotkey, which signs
+    weights and checkpoints alike (an auditor finds the validator by the export's signer). On
+    the local chain, whose hotkeys are names: the chain as ``hotkey``, and the key in
+    ``key_file`` (default: the local signing key ``throne audit export`` uses) for checkpoints.
+    """
+    from throne.signer.app import Holding
+
+    choice = ChainChoice.of(v)
+    if choice.network == "local":
+        from throne.audit.signing import load_signer
+
+        chain = open_local_chain(choice.chain_db, hotkey=choice.hotkey)
+        return Holding(chain, load_signer(key_file), v.netuid, v.chain)
+    if key_file is not None:
+        raise StartupError(
+            "--key is for the local chain: on a Bittensor network the wallet's hotkey signs "
+            "the checkpoints too"
+        )
+    from throne.adapters.chain.bittensor_chain import load_hotkey
+
+    settings = bittensor_settings(choice)
+    key = load_hotkey(settings)
+    return Holding(connect_chain(choice, key=key), key, v.netuid, v.chain)

@@ -22,6 +22,7 @@ from throne.domain.contest.admission import RecordReport, record_batch
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
 from throne.domain.contest.ledger import WeightLedger
+from throne.domain.contest.operator import Refused
 from throne.domain.contest.samples import Sample, SideScores
 from throne.domain.contest.scorecard import Scorecard, empty_side
 from throne.domain.contest.state import Step
@@ -34,6 +35,15 @@ T = TypeVar("T")
 #: whether a miner's model, ``(hotkey, revision)``, is served now
 Ready = Callable[[str, str], bool]
 MAX_ATTEMPTS = 8
+#: the operator's commands of the contest (`ThroneApplication.operate`)
+OPERATOR_ACTIONS = (
+    "blacklist",
+    "unblacklist",
+    "set_burn",
+    "order_pool_rotation",
+    "pause",
+    "resume",
+)
 MAX_STEPS_PER_TICK = 8
 
 
@@ -175,6 +185,27 @@ class ThroneApplication(Application[UUID]):
 
         self._retry(run)
 
+    def operate(self, action: str, reason: str, block: int | None = None, **args: Any) -> int:
+        """An operator's action (`throne.domain.contest.operator`), recorded at ``block``
+        (default: the newest block the contest's events name): ``blacklist`` and
+        ``unblacklist`` (``hotkey=``), ``set_burn`` (``burn=``), ``order_pool_rotation``,
+        ``pause``, ``resume``. Raises `Refused` naming the rule it breaks; returns the
+        contest's version after it."""
+        if action not in OPERATOR_ACTIONS:
+            raise ValueError(f"unknown operator action {action!r}")
+
+        def run() -> int:
+            try:
+                contest: Contest = self.repository.get(self.contest_id)
+            except AggregateNotFoundError:
+                raise Refused("no_contest", "the log holds no contest yet") from None
+            at = self.last_block() if block is None else block
+            getattr(contest, action)(reason=reason, block=at, **args)
+            self.save(contest)
+            return int(contest.version)
+
+        return self._retry(run)
+
     def record_samples(self, batch: Iterable[Sample]) -> RecordReport:
         """Record finished evaluations in one transaction; bad ones are rejected, not raised."""
         samples = list(batch)
@@ -228,6 +259,14 @@ class ThroneApplication(Application[UUID]):
 
     # ---- queries --------------------------------------------------------------------------
 
+    def last_block(self) -> int:
+        """The newest block the contest's events name (0 before any does)."""
+        for e in self.events.get(self.contest_id, desc=True, limit=50):
+            block = getattr(e, "block", None)
+            if isinstance(block, int):
+                return block
+        return 0
+
     def last_weights_block(self) -> int | None:
         """The block of the last weight submission attempt, if any."""
         last = list(self.events.get(self.ledger_id, desc=True, limit=1))
@@ -273,7 +312,9 @@ class ThroneApplication(Application[UUID]):
             )
         if contest.battle is not None:
             challenger = self.side_scores(pool.pool, contest.battle.hotkey, contest.battle.revision)
-        return owed_work(pool, contest.config, champion, challenger)
+        return owed_work(
+            pool, contest.config, champion, challenger, paused=contest.operations.paused
+        )
 
 
 def _sides_ready(contest: Contest, ready: Ready | None) -> bool:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+_RANDOM = random.SystemRandom()
 LOWEST = 20_000
 
 
@@ -33,7 +34,9 @@ def free_port() -> int:
     start = _ephemeral_start()
     if start - LOWEST >= 1000:
         for _ in range(100):
-            port = random.randrange(LOWEST, start)
+            # The system's randomness, not the module's: test suites running side by side may
+            # hold the same module state (seeded alike), and would then pick the same ports.
+            port = _RANDOM.randrange(LOWEST, start)
             with socket.socket() as probe:
                 try:
                     probe.bind((LOOPBACK, port))

@@ -82,7 +82,9 @@ def write_tiny_model(directory: Path, seed: int | None = None) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        # Room for the longest prompt of the envs (SAT: about 9,600 tokens of this tokenizer),
+        # an engine refuses a prompt longer than the model takes (transformers 5.25 on).
+        max_position_embeddings=32768,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -14,5 +14,10 @@
   :mod:`~throne.audit.signed_records` and :mod:`~throne.audit.damage`), in one pass or in
   :mod:`~throne.audit.spans`, into :mod:`~throne.audit.replay`; then
   :mod:`~throne.audit.rescore` and :mod:`~throne.audit.onchain`; it returns a
-  :mod:`~throne.audit.report`.
+  :mod:`~throne.audit.report`;
+- publishing it (docs/publish.md): :mod:`~throne.audit.published` (the parts and the index),
+  :mod:`~throne.audit.parts` (one part verified on its own),
+  :func:`throne.audit.publisher.publish`, and
+  :func:`throne.audit.incremental.verify_published` with its
+  :mod:`~throne.audit.verified_state`.
 """

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -134,13 +134,36 @@ def end_message(
     return f"throne-audit/3 end {checkpoints}:{events}:{last_id}:{head_hex}:{named}".encode()
 
 
+_LINKS = rb"([0-9]+):([0-9]+):([0-9]+):([0-9a-f]{64})"
+_SIGNED_CHECKPOINT = re.compile(rb"throne-audit/3 checkpoint " + _LINKS)
+_SIGNED_END = re.compile(rb"throne-audit/3 end " + _LINKS + rb":([0-9]+|null)")
+
+
+def signed_message_kind(message: bytes) -> Literal["checkpoint", "end"] | None:
+    """``checkpoint`` or ``end`` when ``message`` is exactly what a version-3 checkpoint or end
+    record signs (as :func:`checkpoint_message` or :func:`end_message` writes it, numbers in
+    their one decimal form), else None: the test a signing service applies before it signs."""
+    if found := _SIGNED_CHECKPOINT.fullmatch(message):
+        seq, events, last_id, head = found.groups()
+        again = checkpoint_message(int(events), int(last_id), head.decode(), int(seq))
+        return "checkpoint" if again == message else None
+    if found := _SIGNED_END.fullmatch(message):
+        checkpoints, events, last_id, head, block = found.groups()
+        named = None if block == b"null" else int(block)
+        again = end_message(int(checkpoints), int(events), int(last_id), head.decode(), named)
+        return "end" if again == message else None
+    return None
+
+
 class AuditError(Exception):
     """A verification failure or an unreadable export: one line, with a kind.
 
     ``kind`` names what was found: ``corrupt``, ``truncated``, ``newer-format``,
     ``not-an-export``, ``reordered``, ``deleted``, ``inserted``, ``altered``, ``unsigned``,
     ``bad-signature``, ``wrong-signer``, a recomputation mismatch from the replay, or
-    ``chain-mismatch`` (weights on chain that the log does not explain).
+    ``chain-mismatch`` (weights on chain that the log does not explain); of a published log
+    (:mod:`throne.audit.incremental`) also ``no-index``, ``index-corrupt``, ``part-missing``,
+    ``part-mismatch``, ``index-mismatch`` and ``index-rewritten``.
     """
 
     def __init__(self, kind: str, message: str, *, line: int | None = None) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from throne.adapters.storage.log import APPLICATION_NAME
 from throne.audit.append import AppendError, open_export_for_append
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY
+from throne.audit.records import EndRecord, Header
 from throne.audit.replay import POOL_TOPIC, is_weight_submission
 from throne.audit.stored import (
     NotificationSource,
@@ -76,23 +77,39 @@ def export_database(
     """Write the whole log of ``db`` to ``out`` (``.gz`` compresses); return the event count."""
     with opened_log(db.readonly()) as recorder:
         last = recorder.max_notification_id() or 0
-        redact = seed_redactor(_current_pool_ids(recorder, last))
         tmp = out.with_name(out.name + ".partial")
-        notifications = iter_notifications(recorder, stop=last)
-        if progress is not None:
-            notifications = reporting(notifications, progress, last)
         with open_for_writing(tmp, compress=out.name.endswith(".gz")) as f:
-            count = export_notifications(
-                notifications,
-                f,
-                signer,
-                application=APPLICATION_NAME,
-                checkpoint_every=checkpoint_every,
-                checkpoint_after=is_weight_submission,
-                redact=redact,
+            count = write_log(
+                recorder, f, signer, last=last, checkpoint_every=checkpoint_every, progress=progress
             )
         tmp.replace(out)
         return count
+
+
+def write_log(
+    recorder: NotificationSource,
+    out: IO[bytes],
+    signer: Signer,
+    *,
+    last: int,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    progress: Progress | None = None,
+) -> int:
+    """Write the log up to id ``last`` as a new export to ``out``, the seeds of the pools
+    current at ``last`` withheld; return the event count."""
+    redact = seed_redactor(_current_pool_ids(recorder, last))
+    notifications = iter_notifications(recorder, stop=last)
+    if progress is not None:
+        notifications = reporting(notifications, progress, last)
+    return export_notifications(
+        notifications,
+        out,
+        signer,
+        application=APPLICATION_NAME,
+        checkpoint_every=checkpoint_every,
+        checkpoint_after=is_weight_submission,
+        redact=redact,
+    )
 
 
 @dataclass(frozen=True)
@@ -126,47 +143,100 @@ def append_database(
     """
     with opened_log(db.readonly()) as recorder, open_export_for_append(out) as target:
         tail = target.tail
-        header = tail.header
-        if header.signer != signer.ss58_address:
-            raise AppendError(
-                f"{out} is signed by {header.signer}, not by this key "
-                f"({signer.ss58_address}): append with the key that wrote it"
-            )
-        if header.application != APPLICATION_NAME:
-            raise AppendError(f"{out} is an export of {header.application!r}, not of throne")
-        old_last = tail.last_id
         last = recorder.max_notification_id() or 0
-        withheld = _current_pool_ids(recorder, old_last)
-        _check_continues(recorder, out, tail.last_event, old_last, last, withheld)
-        still_secret = _current_pool_ids(recorder, last)
-        reveals = {id: _seed_of(recorder, id) for id in sorted(withheld) if id not in still_secret}
-        if last == old_last and not reveals:
-            return Appended(0, (), header.version, target.restored)
-        notifications = iter_notifications(recorder, after=old_last, stop=last)
-        if progress is not None:
-            notifications = reporting(notifications, progress, last)
+        plan = plan_append(
+            recorder, tail.header, tail.end, tail.last_event, signer, name=str(out), last=last
+        )
+        if plan.empty:
+            return Appended(0, (), tail.header.version, target.restored)
         with target.writing() as f:
-            assert header.checkpoint_every is not None  # a sealed header names it
-            writer = ExportWriter(
-                f,
-                signer,
-                application=APPLICATION_NAME,
-                checkpoint_every=header.checkpoint_every,
-                resume=tail.end,
-            )
-            write_notifications(
-                writer,
-                notifications,
-                checkpoint_after=is_weight_submission,
-                redact=seed_redactor(still_secret),
-            )
-            total = writer.close(reveals)
-        return Appended(total - tail.end.events, tuple(reveals), header.version, target.restored)
+            total = write_append(recorder, f, signer, plan, progress=progress)
+        return Appended(
+            total - tail.end.events, tuple(plan.reveals), tail.header.version, target.restored
+        )
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    """What an append to an export that ends with ``end`` writes: the log's events after it
+    up to id ``last``, the seeds of the pools current at ``last`` withheld, and the final
+    checkpoint's ``reveals`` (the seeds the export withheld of pools retired since)."""
+
+    header: Header
+    end: EndRecord
+    last: int
+    still_secret: frozenset[int]
+    reveals: dict[int, str]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing new and nothing to reveal: the export stays as it is."""
+        return self.last == self.end.last_id and not self.reveals
+
+
+def plan_append(
+    recorder: NotificationSource,
+    header: Header,
+    end: EndRecord,
+    last_event: bytes | None,
+    signer: Signer,
+    *,
+    name: str,
+    last: int,
+) -> AppendPlan:
+    """The append of the log up to id ``last`` to the export ``name`` (its header, signed end
+    record and last event line); :class:`AppendError` if the export is another key's, another
+    application's, or not this log's."""
+    if header.signer != signer.ss58_address:
+        raise AppendError(
+            f"{name} is signed by {header.signer}, not by this key "
+            f"({signer.ss58_address}): append with the key that wrote it"
+        )
+    if header.application != APPLICATION_NAME:
+        raise AppendError(f"{name} is an export of {header.application!r}, not of throne")
+    assert end.last_id is not None  # a signed end record names it
+    old_last = end.last_id
+    withheld = _current_pool_ids(recorder, old_last)
+    _check_continues(recorder, name, last_event, old_last, last, withheld)
+    still_secret = _current_pool_ids(recorder, last)
+    reveals = {id: _seed_of(recorder, id) for id in sorted(withheld) if id not in still_secret}
+    return AppendPlan(header, end, last, frozenset(still_secret), reveals)
+
+
+def write_append(
+    recorder: NotificationSource,
+    out: IO[bytes],
+    signer: Signer,
+    plan: AppendPlan,
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Write what ``plan`` appends to ``out`` (from where the export's end record stood),
+    ending with a new signed end record; return the export's event count."""
+    assert plan.end.last_id is not None  # a signed end record names it
+    notifications = iter_notifications(recorder, after=plan.end.last_id, stop=plan.last)
+    if progress is not None:
+        notifications = reporting(notifications, progress, plan.last)
+    assert plan.header.checkpoint_every is not None  # a sealed header names it
+    writer = ExportWriter(
+        out,
+        signer,
+        application=APPLICATION_NAME,
+        checkpoint_every=plan.header.checkpoint_every,
+        resume=plan.end,
+    )
+    write_notifications(
+        writer,
+        notifications,
+        checkpoint_after=is_weight_submission,
+        redact=seed_redactor(set(plan.still_secret)),
+    )
+    return writer.close(plan.reveals)
 
 
 def _check_continues(
     recorder: NotificationSource,
-    out: Path,
+    out: str,
     last_event: bytes | None,
     old_last: int,
     last: int,

@@ -66,6 +66,8 @@ class AuditReport:
             }
         if self.rescored is not None:
             out["rescored"] = self.rescored.rescored
+            if self.rescored.skipped_not_installed:
+                out["rescore_skipped_not_installed"] = self.rescored.skipped_not_installed
         if self.onchain is not None:
             out["onchain"] = self.onchain.to_dict()
         out["ok"] = True

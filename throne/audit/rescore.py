@@ -2,10 +2,14 @@
 
 Responses live beside the log (content-addressed, in the same database), so this reads a
 database, not an export. A response whose bytes are missing is a mismatch: the log promised it.
+Samples of an env this audit does not have installed (one served elsewhere, such as the
+reference's images, or a multi-turn env) are counted and skipped: their conversation is stored
+and readable, but only the env's own image can re-run it (docs/envs.md).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +31,33 @@ SLACK = 1e-9
 class RescoreSummary:
     rescored: int = 0
     skipped_without_response: int = 0
+    #: samples of envs this audit cannot run (served elsewhere, or multi-turn): their stored
+    #: conversation can be read, not re-scored here
+    skipped_not_installed: int = 0
+
+
+def answers_in(body: bytes, prompt: str) -> list[str]:
+    """The answers a stored transcript may hold, to re-score: the bytes as they are (what the
+    in-process env scored), and, when they are the conversation an env service returned (a JSON
+    list of messages whose first is this task's prompt, from the user), its last answer."""
+    text = body.decode("utf-8", "replace")
+    answers = [text]
+    if not text.startswith("["):
+        return answers
+    try:
+        messages = json.loads(text)
+    except (ValueError, RecursionError):
+        return answers
+    if not isinstance(messages, list) or len(messages) < 2:
+        return answers
+    if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+        return answers
+    first, last = messages[0], messages[-1]
+    if (first.get("role"), first["content"]) == ("user", prompt) and last.get("role") == (
+        "assistant"
+    ):
+        answers.append(last["content"])
+    return answers
 
 
 #: Events read between two progress reports.
@@ -61,14 +92,15 @@ def rescore_database(
             if not p["response_digest"]:
                 summary.skipped_without_response += 1
                 continue
+            if p["env"] not in environments:
+                summary.skipped_not_installed += 1
+                continue
             yield n.id, p
 
     def check(sample: tuple[int, dict[str, Any]]) -> AuditError | None:
         id, p = sample
         where = f"SampleScored at id {id} ({p['env']}#{p['task_id']} of {p['hotkey']})"
-        env = environments.get(p["env"])
-        if env is None:
-            return AuditError("rescore-mismatch", f"{where}: environment {p['env']} unknown")
+        env = environments[p["env"]]
         try:
             body = store.get(p["response_digest"])
         except ResponseNotFound:
@@ -80,8 +112,10 @@ def rescore_database(
                 "rescore-mismatch",
                 f"{where}: stored response no longer hashes to {p['response_digest']}",
             )
-        got = env.evaluate(env.task(int(p["task_id"])), body.decode("utf-8", "replace"))
-        if abs(got.score - float(p["score"])) > SLACK:
+        task = env.task(int(p["task_id"]))
+        tries = [env.evaluate(task, answer) for answer in answers_in(body, task.prompt)]
+        if all(abs(got.score - float(p["score"])) > SLACK for got in tries):
+            got = tries[0]
             return AuditError(
                 "rescore-mismatch",
                 f"{where}: recorded score {p['score']}, re-evaluation gives {got.score} "

@@ -1,5 +1,5 @@
 """Where an audit reads a log from: an export file (plain or gzip-compressed), standard input,
-or a database's event log.
+bytes already in memory (a part of a published log), or a database's event log.
 
 Whether an export is compressed is told by its first bytes, here only, however it is named.
 """
@@ -7,6 +7,7 @@ Whether an export is compressed is told by its first bytes, here only, however i
 from __future__ import annotations
 
 import gzip
+import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +81,18 @@ class StandardInput:
 
 
 @dataclass(frozen=True)
+class ExportBytes:
+    """An export, or a part of one, held in memory (downloaded), plain or compressed."""
+
+    data: bytes
+    display: str = "bytes"
+
+    @contextmanager
+    def open(self) -> Iterator[OpenExport]:
+        yield _opened(BufferedReader(io.BytesIO(self.data)), len(self.data))
+
+
+@dataclass(frozen=True)
 class DatabaseLog:
     """The event log of a database, read in place (never written): no signed checkpoints, but
     the responses beside it, to re-score."""
@@ -91,8 +104,8 @@ class DatabaseLog:
         return self.db.display
 
 
-ExportSource = ExportFile | StandardInput
-AuditSource = ExportFile | StandardInput | DatabaseLog
+ExportSource = ExportFile | StandardInput | ExportBytes
+AuditSource = ExportFile | StandardInput | ExportBytes | DatabaseLog
 
 
 def export_source(path: Path) -> ExportSource:

@@ -237,11 +237,11 @@ def verify_in_spans(
             raise AuditError("corrupt", "a span failed its verification")
         stitch_versions(versions, result.versions, result.first_versions)
         result.collected.replay_into(replay)
-        _add_span(summary, result.summary)
+        add_span(summary, result.summary)
     return summary, replay.finish()
 
 
-def _add_span(summary: ExportSummary, part: ExportSummary) -> None:
+def add_span(summary: ExportSummary, part: ExportSummary) -> None:
     """Take the summary of the span that comes next into ``summary``."""
     summary.events = part.events
     summary.checkpoints += part.checkpoints

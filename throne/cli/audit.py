@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any
 from throne.adapters.storage.database import DB_ENV_VAR, resolve_database
 from throne.audit.format import DEFAULT_CHECKPOINT_EVERY, AuditError
 from throne.audit.signing import load_signer
+from throne.cli.audit_published import (
+    add_published_options,
+    check_not_published_options,
+    is_published,
+    run_verify_published,
+)
+from throne.cli.audit_report import fail, print_table
 from throne.cli.chain_args import CHAIN_HELP, add_chain_db_option
 from throne.cli.main import CommandError
 from throne.cli.progress import ProgressLine
@@ -76,21 +83,24 @@ def register(sub: Any) -> None:
 
     verify = commands.add_parser(
         "verify",
-        help="verify an export FILE, or a database in place (--db, default the local one)",
+        help="verify an export FILE, a published log (s3://, https://), or a database in place "
+        "(--db, default the local one)",
         description=(
             "Replay from scratch. For an export: check the structure, the hash chain, every "
             "checkpoint signature and number, and the signed end record, which says the block "
             "the export is complete to. For both: recompute every verdict with judge from the "
             "SampleScored events, every weight vector, and every retired pool against its "
             "seed and commitment. Exit 0 when everything checks, 1 at the first mismatch. "
-            "Never writes to the database."
+            "Never writes to the database. A published log (s3://BUCKET/PREFIX or the "
+            "https:// URL of its index.json) is verified incrementally: see its options."
         ),
     )
     verify.add_argument(
         "file",
         nargs="?",
-        type=Path,
-        help="an export (.jsonl or .jsonl.gz), or - to read one from standard input",
+        metavar="FILE|URL",
+        help="an export (.jsonl or .jsonl.gz), - to read one from standard input, or a "
+        "published log: s3://BUCKET/PREFIX, https://HOST/PATH/index.json",
     )
     _db_option(verify)
     verify.add_argument(
@@ -104,7 +114,7 @@ def register(sub: Any) -> None:
     )
     verify.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="processes for an uncompressed export FILE, each verifying a span between "
         "checkpoints (default: the cores available, at most 8; 1 for one pass). A fault "
@@ -139,6 +149,7 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="deadline of each chain call on a Bittensor network (default: 30)",
     )
+    add_published_options(verify)
     # Reading needs no wallet: the chain adapter is opened without a signer.
     verify.set_defaults(
         handler=run_verify,
@@ -150,7 +161,8 @@ def register(sub: Any) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--checkpoint-every``, ``--jobs``...)."""
     try:
         value = int(text)
     except ValueError:
@@ -235,6 +247,9 @@ def run_verify(args: argparse.Namespace) -> int:
     from throne.audit.sources import DatabaseLog, export_source
     from throne.audit.verification import Rescoring, verify
 
+    if is_published(args.file):
+        return run_verify_published(args)
+    check_not_published_options(args)
     if args.rescore and args.file is not None:
         raise CommandError(
             "--rescore re-reads the stored responses, which live in the log's database: "
@@ -251,7 +266,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise CommandError("--validator-uid and --validator-hotkey go with --onchain")
     started = time.perf_counter()
     source: AuditSource = (
-        export_source(args.file)
+        export_source(Path(args.file))
         if args.file is not None
         else DatabaseLog(resolve_database(args.db))
     )
@@ -266,7 +281,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     except AuditError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     except NoSubnet as exc:
         raise CommandError("the log holds no contest: name the subnet with --netuid") from exc
     except NoValidator as exc:
@@ -292,7 +307,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(printed))
     else:
-        _print_table(printed)
+        print_table(printed)
     return 0
 
 
@@ -335,72 +350,3 @@ class _StageLines:
 def _progress_shown(args: argparse.Namespace) -> bool:
     """A progress line on stderr when it is a terminal, and not under ``--json``."""
     return not args.json and sys.stderr.isatty()
-
-
-def _fail(args: argparse.Namespace, exc: AuditError) -> int:
-    message = str(exc)
-    if args.json:
-        print(json.dumps({"ok": False, "kind": exc.kind, "error": message}))
-    print(f"throne: audit failed ({exc.kind}): {message}", file=sys.stderr)
-    return 1
-
-
-def _end_note(chain: dict[str, Any]) -> str:
-    """How far the export is known to go: what its signed end record says, or why not."""
-    if not chain["end_signed"]:
-        return (
-            f"unsigned (format version {chain['format_version']}): the export may have been "
-            "cut after any checkpoint; export afresh for a signed end"
-        )
-    block = chain["complete_to_block"]
-    if block is None:
-        return "signed: complete (its events name no block)"
-    return f"signed: complete to block {block}"
-
-
-def _print_table(report: dict[str, Any]) -> None:
-    rows: list[tuple[str, str]] = [("source", report["source"])]
-    chain = report["chain"]
-    if chain is None:
-        rows.append(("hash chain", "not in a database: export to check signed checkpoints"))
-    else:
-        pinned = "" if chain["signer_pinned"] else " (not pinned: pass --signer)"
-        rows += [
-            ("hash chain", f"ok, {chain['checkpoints']} signed checkpoints"),
-            ("signer", chain["signer"] + pinned),
-            ("end", _end_note(chain)),
-        ]
-    decisions = ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())) or "none"
-    rows += [
-        ("events", str(report["events"])),
-        ("samples", str(report["samples"])),
-        ("decisions", decisions),
-        ("verdicts recomputed", f"{report['verdicts_checked']}, all match"),
-        ("weight vectors recomputed", f"{report['weights_checked']}, all match"),
-        (
-            "pools checked",
-            f"{report['pools_checked']} against their seeds"
-            + (
-                f", {report['pools_unrevealed']} not yet revealed"
-                if report["pools_unrevealed"]
-                else ""
-            ),
-        ),
-        ("time", f"{report['seconds']} s ({report['events_per_second']} events/s)"),
-    ]
-    if "rescored" in report:
-        rows.insert(-1, ("responses re-scored", f"{report['rescored']}, all match"))
-    if "onchain" in report:
-        c = report["onchain"]
-        held = (
-            f"match the last landed submission (block {c['submission_block']})"
-            if c["submission_block"] is not None
-            else "none, and none landed in the log"
-        )
-        rows.insert(
-            -1, ("weights on chain", f"uid {c['validator_uid']}, block {c['chain_block']}: {held}")
-        )
-    width = max(len(k) for k, _ in rows)
-    print("audit verify: OK")
-    for key, value in rows:
-        print(f"  {key:<{width}}  {value}")

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("event log", lambda: _event_log(settings)),
         ("chain", lambda: _chain(settings)),
+        *([("signer", lambda: _signer(settings))] if settings.validator.signer_url else []),
         ("pool secret", lambda: _pool_secret(settings)),
         ("sandbox", lambda: _sandbox(settings)),
     ]
@@ -138,6 +139,7 @@ def _event_log(settings: Any) -> Check:
 def _chain(settings: Any) -> Check:
     from throne.app import open_chain
     from throne.ports.chain import ChainError
+    from throne.ports.signer import SignerUnavailable
 
     v = settings.validator
     try:
@@ -147,13 +149,16 @@ def _chain(settings: Any) -> Check:
     try:
         block = chain.current_block()
         snapshot = chain.snapshot(v.netuid)
-        hotkey = chain.signer_hotkey
+        where = f"{v.chain} at block {block}, subnet {v.netuid}"
+        try:
+            hotkey = chain.signer_hotkey
+        except SignerUnavailable:  # the signer's own check says why
+            return Check("chain", "warn", f"{where}: the validator's hotkey is the signer's")
     except ChainError as exc:
         return Check("chain", "fail", f"{v.chain}: {exc}")
     finally:
         chain.close()
     uid = snapshot.uid_of(hotkey)
-    where = f"{v.chain} at block {block}, subnet {v.netuid}"
     if uid is None:
         return Check(
             "chain",
@@ -161,6 +166,40 @@ def _chain(settings: Any) -> Check:
             f"{where}: the validator {hotkey} is not registered (no weights until it is)",
         )
     return Check("chain", "ok", f"{where}: the validator {hotkey} is uid {uid}")
+
+
+def _signer(settings: Any) -> Check:
+    """The signer ``signer_url`` names: reachable, the token accepted, the key loaded, the
+    subnet the daemon's."""
+    from throne.app import StartupError, open_signer_client
+    from throne.ports.chain import ChainError
+
+    v = settings.validator
+    try:
+        client = open_signer_client(v)
+    except StartupError as exc:
+        return Check("signer", "fail", str(exc))
+    try:
+        health = client.health()
+    except ChainError as exc:  # unreachable, slow, or the token refused
+        return Check("signer", "fail", str(exc))
+    finally:
+        client.close()
+    if not health.key_loaded:
+        return Check("signer", "fail", f"{v.signer_url}: the signer has no key loaded")
+    if health.netuid != v.netuid or health.chain != v.chain:
+        return Check(
+            "signer",
+            "fail",
+            f"{v.signer_url} sets weights on {health.chain} subnet {health.netuid}, but the "
+            f"daemon runs on {v.chain} subnet {v.netuid}",
+        )
+    return Check(
+        "signer",
+        "ok",
+        f"{v.signer_url} holds the hotkey {health.hotkey} (key loaded), checkpoints signed "
+        f"as {health.checkpoint_signer}",
+    )
 
 
 def _pool_secret(settings: Any) -> Check:

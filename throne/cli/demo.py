@@ -48,6 +48,12 @@ def register(sub: Any) -> None:
         metavar="N",
         help="common tasks per env that decide a battle (pool: ceil(N*1.1); default: 20)",
     )
+    p.add_argument(
+        "--remote-envs",
+        action="store_true",
+        help="serve SAT, ABD and DED by `throne env serve` processes, which the daemon calls "
+        "over HTTP by the environment protocol (docs/envs.md), instead of in its own process",
+    )
     p.set_defaults(handler=run)
 
 
@@ -58,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if args.sampling_count < 1 or args.timeout <= 0:
         raise CommandError("--sampling-count and --timeout must be positive")
     opts = DemoOptions(
-        directory=args.dir, timeout_seconds=args.timeout, sampling_count=args.sampling_count
+        directory=args.dir,
+        timeout_seconds=args.timeout,
+        sampling_count=args.sampling_count,
+        remote_envs=args.remote_envs,
     )
     configure_logging("WARNING", json=False)
     try:
@@ -120,6 +129,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     weights = ", ".join(f"uid {uid}: {w:.4f}" for uid, w in s["weights"].items())
     console.print(f"final weights: {weights}")
     console.print(f"battles decided: {s['battles_decided']} in {s['seconds']} s")
+    for env, url in s.get("env_services", {}).items():
+        console.print(f"{env} served by throne env serve at {url}", highlight=False)
     audit = s["audit"]
     if audit["ok"]:
         console.print(

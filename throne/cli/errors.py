@@ -25,6 +25,9 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("throne.audit.format", "AuditError"),
     ("throne.audit.append", "AppendError"),
     ("throne.ports.sandbox", "SandboxUnavailable"),
+    ("throne.ports.object_store", "StoreError"),
+    ("throne.audit.publisher", "PublishError"),
+    ("throne.audit.verified_state", "StateError"),
 )
 
 

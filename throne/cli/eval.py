@@ -23,10 +23,17 @@ def register(sub: Any) -> None:
             "--answer-file F scores the response in F (a file, or - for stdin) against task N "
             "exactly as the validator would, running programs in the sandbox. "
             "--base-url URL --model M --tasks N runs N tasks against any OpenAI-compatible "
-            "endpoint and prints a score table."
+            "endpoint and prints a score table; with --env-url URL the tasks run on the env "
+            "service at URL (any env that speaks the environment protocol, docs/envs.md)."
         ),
     )
-    p.add_argument("--env", required=True, metavar="ENV", help="environment name: SAT, ABD, DED")
+    p.add_argument(
+        "--env",
+        required=True,
+        metavar="ENV",
+        help="environment name: SAT, ABD, DED, GUESS (multi-turn; --base-url only), "
+        "or with --env-url the remote env's name",
+    )
     p.add_argument("--task-id", type=int, metavar="N", help="task id within the env's id range")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--show-task", action="store_true", help="print the task's prompt")

@@ -1,4 +1,5 @@
-"""`throne eval --base-url`: run an environment's tasks against any OpenAI-compatible endpoint."""
+"""`throne eval --base-url`: run an environment's tasks against any OpenAI-compatible endpoint,
+on throne's own env or, with ``--env-url``, on any env service that speaks the protocol."""
 
 from __future__ import annotations
 
@@ -13,14 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from throne import event_loop
-from throne.adapters.inference.env_run import TaskScore, run_tasks
-from throne.adapters.inference.policy import Deadlines, Limits, RetryPolicy
-from throne.app import open_chat_client
-from throne.cli.environment_lookup import installed_environments
+from throne import event_loop, sdk
 from throne.cli.main import CommandError
-from throne.envs.base import Environment
 from throne.ports.model_endpoints import Endpoint
+from throne.sdk import TaskScore
 
 API_KEY_VARIABLE = "THRONE_API_KEY"
 
@@ -46,62 +43,105 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="reach the endpoint through HTTP(S)_PROXY, honouring NO_PROXY",
     )
+    service = p.add_argument_group(
+        "environment service",
+        "run the tasks on an env service that speaks the environment protocol (docs/envs.md) "
+        "instead of throne's own env; --env then only names it",
+    )
+    service.add_argument("--env-url", metavar="URL", help="the env service's base URL")
+    service.add_argument(
+        "--interface",
+        choices=("evaluate", "interactive"),
+        default="evaluate",
+        help="evaluate: the env runs each task; interactive: reset/step/stop, driven from here",
+    )
+    service.add_argument(
+        "--max-turns", type=int, help="turns per episode of a multi-turn env (its own, or 30)"
+    )
+    service.add_argument(
+        "--eval-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to the env's evaluate (VALUE read as JSON, else as a string); repeatable",
+    )
     if "--json" not in p._option_string_actions:
         remote.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 
 def run(args: argparse.Namespace) -> int:
-    env = _environment(args.env)
     if not args.base_url or not args.model:
         raise CommandError("remote evaluation needs --base-url and --model")
     if not args.base_url.startswith(("http://", "https://")):
         raise CommandError(f"--base-url must start with http:// or https://, got {args.base_url}")
-    task_ids = _task_ids(env, args.start, args.tasks)
     if args.concurrency < 1 or args.timeout <= 0 or args.retries < 0:
         raise CommandError("--concurrency and --timeout must be positive, --retries not negative")
+    if args.max_turns is not None and args.max_turns < 1:
+        raise CommandError("--max-turns must be at least 1")
+    if args.env_url is not None:
+        if not args.env_url.startswith(("http://", "https://")):
+            raise CommandError(f"--env-url must start with http:// or https://, got {args.env_url}")
+        env = sdk.env(
+            args.env,
+            args.env_url,
+            interface=args.interface,
+            max_turns=args.max_turns,
+            eval_params=_eval_params(args.eval_param),
+        )
+        version, id_range = "remote", (0, 2**63)
+    else:
+        try:
+            env = sdk.env(args.env, max_turns=args.max_turns)
+        except sdk.UnknownEnv as exc:
+            raise CommandError(str(exc)) from exc
+        assert env.info is not None
+        version, id_range = env.info.version, env.info.id_range
+    task_ids = _task_ids(args.env, id_range, args.start, args.tasks)
     endpoint = Endpoint(args.base_url, args.model, os.environ.get(API_KEY_VARIABLE))
     scores = event_loop.run(_evaluate(env, endpoint, task_ids, args))
-    summary = summarise(env, endpoint, scores)
+    summary = summarise(args.env, version, endpoint, scores)
+    if args.env_url is not None:
+        summary["env_url"] = args.env_url
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         _print_tables(summary, args.per_task)
     if summary["counts"]["infra_error"] == len(scores):
         first = scores[0].detail
-        raise CommandError(f"no task got an answer from {endpoint.base_url}: {first}")
+        where = args.env_url or endpoint.base_url
+        raise CommandError(f"no task got an answer from {where}: {first}")
     return 0
 
 
-def _environment(name: str) -> Environment:
-    environments = installed_environments()
-    if name in environments:
-        return environments[name]
-    known = ", ".join(sorted(environments)) or "none installed"
-    raise CommandError(f"unknown environment {name!r} (known: {known})")
+def _eval_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--eval-param must be KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
 
 
-def _task_ids(env: Environment, start: int | None, count: int) -> list[int]:
-    first, stop = env.id_range
+def _task_ids(name: str, id_range: tuple[int, int], start: int | None, count: int) -> list[int]:
+    first, stop = id_range
     start = first if start is None else start
     if count < 1:
         raise CommandError("--tasks must be at least 1")
     if start < first or start + count > stop:
         raise CommandError(
-            f"{env.name} task ids lie in [{first}, {stop}); {count} tasks from {start} do not fit"
+            f"{name} task ids lie in [{first}, {stop}); {count} tasks from {start} do not fit"
         )
     return list(range(start, start + count))
 
 
 async def _evaluate(
-    env: Environment, endpoint: Endpoint, task_ids: list[int], args: argparse.Namespace
+    env: sdk.Env, endpoint: Endpoint, task_ids: list[int], args: argparse.Namespace
 ) -> list[TaskScore]:
     console = Console(stderr=True)
-    client = open_chat_client(
-        deadlines=Deadlines(connect=min(10.0, args.timeout), read=args.timeout, total=args.timeout),
-        retry=RetryPolicy(attempts=args.retries + 1),
-        limits=Limits(per_endpoint=args.concurrency, overall=args.concurrency),
-        trust_env=args.proxy_from_env,
-    )
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -110,34 +150,42 @@ async def _evaluate(
         TimeElapsedColumn(),
     )
     total = 0.0
-    async with client:
-        with Progress(*columns, console=console, transient=True) as progress:
-            bar = progress.add_task(f"{env.name} @ {endpoint.model}", total=len(task_ids), mean=0)
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task(f"{env.name} @ {endpoint.model}", total=len(task_ids), mean=0)
 
-            def advance(score: TaskScore) -> None:
-                nonlocal total
-                total += score.score
-                done = progress.tasks[0].completed + 1
-                progress.update(bar, advance=1, mean=total / done)
+        def advance(score: TaskScore) -> None:
+            nonlocal total
+            total += score.score
+            done = progress.tasks[0].completed + 1
+            progress.update(bar, advance=1, mean=total / done)
 
-            return await run_tasks(
-                env,
-                client,
-                endpoint,
-                task_ids,
+        try:
+            return await env.evaluate(
+                base_url=endpoint.base_url,
+                model=endpoint.model,
+                api_key=endpoint.api_key,
+                task_ids=task_ids,
                 temperature=args.temperature,
                 max_tokens=args.max_tokens,
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                retries=args.retries,
+                proxy_from_env=args.proxy_from_env,
                 on_result=advance,
             )
+        except ValueError as exc:  # a service setting the env refuses
+            raise CommandError(str(exc)) from exc
 
 
-def summarise(env: Environment, endpoint: Endpoint, scores: list[TaskScore]) -> dict[str, Any]:
+def summarise(
+    env: str, version: str, endpoint: Endpoint, scores: list[TaskScore]
+) -> dict[str, Any]:
     """The JSON report: ``mean`` over all tasks (failures score 0), ``n`` and per-task rows."""
     latencies = sorted(s.latency for s in scores)
     counts = Counter(s.outcome for s in scores)
     return {
-        "env": env.name,
-        "version": env.version,
+        "env": env,
+        "version": version,
         "base_url": endpoint.base_url,
         "model": endpoint.model,
         "n": len(scores),

@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
             "Show the reigns folded from the event log: each champion, the blocks it held the "
             "crown, how it took it (cold start, or dethroning with the verdict's numbers: "
             "challenger vs champion mean per env, over the common tasks) and how it lost it. "
-            "--battles adds every battle with its result."
+            "--battles adds every battle with its result. Operator actions (blacklists, the "
+            "burn, pool rotations, pauses) are listed with their stated reasons."
         ),
     )
     add_read_options(p)
@@ -46,7 +47,23 @@ def render(data: Mapping[str, Any], with_battles: bool = False) -> None:
         out.print(_reigns_table(data["reigns"]))
     if with_battles and data["battles"]:
         out.print(_battles_table(data["battles"]))
-    out.print(f"Reigns: {len(data['reigns'])}  |  Battles decided: {data['battles_decided']}")
+    actions = data.get("operator_actions") or []
+    if actions:
+        out.print(_operator_table(actions))
+    out.print(
+        f"Reigns: {len(data['reigns'])}  |  Battles decided: {data['battles_decided']}"
+        + (f"  |  Operator actions: {len(actions)}" if actions else "")
+    )
+
+
+def _operator_table(actions: list[dict[str, Any]]) -> Table:
+    table = Table(title="Operator actions", title_justify="left")
+    for name in ("Block", "Action", "Of", "Reason"):
+        table.add_column(name)
+    for a in actions:
+        what = a["action"] if a["burn"] is None else f"{a['action']} {a['burn']:g}"
+        table.add_row(str(a["block"]), what, opt(a["hotkey"] and short(a["hotkey"])), a["reason"])
+    return table
 
 
 def _reigns_table(reigns: list[dict[str, Any]]) -> Table:

@@ -24,12 +24,17 @@ COMMAND_MODULES: tuple[str, ...] = (
     "throne.cli.chain",
     "throne.cli.eval",
     "throne.cli.miner",
+    "throne.cli.env",
     "throne.cli.audit",
+    "throne.cli.publish",
     "throne.cli.run",
+    "throne.cli.signer",
     "throne.cli.check",
     "throne.cli.db",
+    "throne.cli.admin",
     "throne.cli.rank",
     "throne.cli.history",
+    "throne.cli.dashboard",
     "throne.cli.pull",
 )
 

@@ -9,9 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from throne.cli.environment_lookup import installed_environments
+from throne.cli.environment_lookup import (
+    installed_environments,
+    installed_episodic_environments,
+)
 from throne.cli.main import CommandError
 from throne.cli.miner_lookup import add_miner_lookup_arguments, show_miner
+from throne.envs.base import Environment
+from throne.envs.episodic import EpisodicEnv
 from throne.miners.asgi import miner_app
 from throne.miners.profile import Faults, MinerProfile
 from throne.miners.server import bind, serve_until_signalled
@@ -121,7 +126,10 @@ def miners_from_args(args: argparse.Namespace) -> list[MinerProfile]:
 
 def run_serve(args: argparse.Namespace) -> int:
     miners = miners_from_args(args)
-    environments = installed_environments()
+    environments: dict[str, Environment | EpisodicEnv] = {
+        **installed_environments(),
+        **installed_episodic_environments(),
+    }
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be within [0, 65535], got {args.port}")
     try:

@@ -56,6 +56,16 @@ def render(data: Mapping[str, Any], with_reason: bool = False) -> None:
     out = console()
     title = f"CHAMPION CHALLENGE RANKING - Block {opt(data['block'])}"
     out.print(f"[bold]{title}[/]  (netuid {data['netuid']})")
+    ops = data.get("operations") or {}
+    if ops.get("paused_since_block") is not None:
+        out.print(
+            f"[bold]PAUSED[/] by the operator since block {ops['paused_since_block']}: "
+            "no step is taken and no work is owed"
+        )
+    if ops.get("burn_set_by_operator"):
+        out.print(f"Burn:       {ops['burn']:g}, set by the operator")
+    if ops.get("pool_rotation_ordered"):
+        out.print("Task pool:  a new pool is drawn at the next step (ordered by the operator)")
     champ, battle, pool = data["champion"], data["battle"], data["pool"]
     if champ is None:
         out.print("Champion:   (none)")
@@ -89,6 +99,10 @@ def render(data: Mapping[str, Any], with_reason: bool = False) -> None:
             out.print(
                 f"  @ block {t['block']}  UID {opt(t['uid'])}  {short(t['hotkey'])}  {t['reason']}"
             )
+    if data.get("blacklisted"):
+        out.print("Blacklisted by the operator:")
+        for b in data["blacklisted"]:
+            out.print(f"  UID {opt(b['uid'])}  {short(b['hotkey'])}  {b['reason']}")
     c = data["counts"]
     head = data["queue"][0]["uid"] if data["queue"] else "-"
     out.print(

@@ -78,7 +78,7 @@ def open_log_reader(db_url: str, config: ContestConfig | None = None) -> ThroneA
     the default config only chooses the netuid."""
     from throne.app import open_reader
 
-    db = _existing_log(db_url)
+    db = existing_log(db_url)
     try:
         return open_reader(db, config or ContestConfig())
     except (EventSourcingError, sqlite3.Error) as exc:
@@ -90,15 +90,16 @@ def open_reads(db_url: str, config: ContestConfig | None = None) -> ReadSide:
     keeps in its database. `ReadSide.close` closes both."""
     from throne.app import open_reads as open_read_side
 
-    db = _existing_log(db_url)
+    db = existing_log(db_url)
     try:
         return open_read_side(db, config or ContestConfig())
     except (EventSourcingError, sqlite3.Error) as exc:
         raise CommandError(f"cannot open the event log {db.display}: {exc}") from exc
 
 
-def _existing_log(db_url: str) -> Database:
-    """The database ``db_url`` names, read-only, once it is known to hold a throne log."""
+def existing_log(db_url: str, *, readonly: bool = True) -> Database:
+    """The database ``db_url`` names, read-only unless asked, once it is known to hold a
+    throne log."""
     from throne.adapters.storage.database import (
         StorageError,
         check_database,
@@ -113,7 +114,8 @@ def _existing_log(db_url: str) -> Database:
         db_url = str(path.resolve())
         _check_is_event_log(path, f"{path.resolve().as_uri()}?mode=ro")
     try:
-        db = parse_database_url(db_url).readonly()
+        db = parse_database_url(db_url)
+        db = db.readonly() if readonly else db
         check_database(db, must_exist=True)
     except StorageError as exc:
         raise CommandError(str(exc)) from exc

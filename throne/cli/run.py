@@ -84,7 +84,7 @@ def register(sub: Any) -> None:
 
 def load(args: argparse.Namespace) -> Any:
     from throne.daemon.settings import SettingsError, load_settings
-    from throne.envs.registry import environments
+    from throne.envs.registry import environments, episodic_environments
 
     path = args.config
     if path is None and DEFAULT_CONFIG.is_file():
@@ -92,8 +92,9 @@ def load(args: argparse.Namespace) -> Any:
     if path is not None and not path.is_file():
         raise CommandError(f"no settings file at {path}")
     ranges = {name: env.id_range for name, env in environments().items()}
+    optional = {name: env.id_range for name, env in episodic_environments().items()}
     try:
-        settings = load_settings(path, ranges)
+        settings = load_settings(path, ranges, optional)
     except SettingsError as exc:
         raise CommandError(str(exc)) from exc
     if args.db:
@@ -171,5 +172,5 @@ async def _until_signalled(services: Any, worker_only: bool, early_stop: threadi
         else:
             await services.daemon.run(stop)
     finally:
-        await services.client.aclose()
+        await services.close_clients()
         log.info(f"{role}_stopped")

@@ -6,9 +6,11 @@
 - sampler: pending evaluations, recorded in batches;
 - weights: every N blocks, once the rate limit allows;
 - hosting (when the models are hosted, `throne.daemon.hosting`): the champion, the challenger
-  and the next queue members deployed; a battle starts only once both sides answer.
+  and the next queue members deployed; a battle starts only once both sides answer;
+- publish (with ``[publish] to``, `throne.daemon.publishing`): the signed log to a bucket,
+  every N blocks.
 
-Chain sync, tick, weights and hosting are the writer's loops: on a log with a role lock
+Chain sync, tick, weights, hosting and publish are the writer's loops: on a log with a role lock
 (PostgreSQL) they run only while this daemon holds it, and the daemon otherwise stands by,
 sampling (``throne.daemon.role``).
 
@@ -88,9 +90,11 @@ class Daemon:
         stall_after: float | Mapping[str, float] | None = None,
         reads: ReadSide | None = None,
         hosting: Hosting | None = None,
+        publisher: Loop | None = None,
     ) -> None:
         """``hosting``: the scheduler of the miners' deployments, when models are hosted
-        (None: a gateway serves every model, always ready); ``stall_after``: seconds a loop
+        (None: a gateway serves every model, always ready); ``publisher``: the loop that
+        publishes the signed log (None: it is not published); ``stall_after``: seconds a loop
         may go without completing an iteration before it is reported in outage, for all loops
         or by name (default: `stall_bound` of the poll); ``reads``: the read side of the log
         (default: one of its own, in memory)."""
@@ -109,6 +113,7 @@ class Daemon:
         self.projections = projections
         self.role_lock = role_lock
         self.hosting = hosting
+        self.publisher = publisher
         # With a role lock, the daemon writes only once it holds it.
         self.state = DaemonState(role="writer" if role_lock is None else "standby")
         self.log = structlog.get_logger("throne.daemon")
@@ -131,6 +136,8 @@ class Daemon:
             writer["weights"] = self._weights_loop
         if self.hosting is not None:
             writer["hosting"] = self.hosting.run
+        if self.publisher is not None:
+            writer["publish"] = self.publisher
         shared: dict[str, Loop] = {"sampler": lambda s: self.sampler.run(s, self.poll)}
         if self.projections is not None:
             shared["projections"] = self.projections
@@ -183,12 +190,14 @@ class Daemon:
             block = self.state.synced_block
             again = self._tick_again.take()
             if block > self.state.ticked_block or (again and self.state.ticked_block > 0):
+                started = time.perf_counter()
                 steps = await asyncio.to_thread(self._tick, block)
+                took = time.perf_counter() - started
                 self.state.ticked_block = block
                 self.state.last_tick_time = time.time()
                 self.heartbeat.beat(block)
                 if self.metrics is not None:
-                    self.metrics.observe_tick(block, steps)
+                    self.metrics.observe_tick(block, steps, took)
                     if steps:
                         champion = await asyncio.to_thread(self._champion_uid)
                         self.metrics.observe_champion(champion)

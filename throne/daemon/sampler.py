@@ -1,9 +1,14 @@
-"""Sampling: take the contest's pending work, ask the miners' models, score, record.
+"""Sampling: take the contest's pending work, have each env evaluate the miner's model, record.
+
+Each env is an `EnvService`: throne's own envs ask the model and score in-process, remote ones
+call the model themselves (docs/envs.md). Either way the sampler hands over the task id, the
+seed and the endpoint that serves the model, and records the score, the latency, the tokens and
+the transcript (content-addressed in the response store).
 
 Every evaluation is independent and its result is recorded idempotently, so a crash loses at
 most the evaluations in flight; they stay pending and are asked again after a restart.
 
-No one sample stops the loop. The client and the environments classify what the far side does;
+No one sample stops the loop. The services classify what the far side does;
 should anything else go wrong while a sample is asked or scored, that sample is an infra error
 (not a score: it counts toward releasing the challenger, under the contest's rule), and one that
 fails while it is stored stays pending. Each kind of such failure is logged once. Work whose
@@ -20,16 +25,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from throne.adapters.inference.env_run import task_seed
 from throne.application import ThroneApplication, WorkItem
 from throne.daemon.settings import SamplerSettings
 from throne.daemon.supervisor import Nudge, progressed
 from throne.domain.contest.samples import Sample
-from throne.envs.base import Environment, InvalidTask
-from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
+from throne.envs.protocol import CALL_GRACE_SECONDS, task_seed
+from throne.ports.env_service import EnvService, EvalRequest, Scored, Unscored
 from throne.ports.model_endpoints import ModelEndpoints, NotDeployed, UnknownModel
 from throne.ports.response_store import ResponseStore
-from throne.ports.sandbox import SandboxUnavailable
 from throne.ports.work_claims import WorkClaims
 from throne.projections.read_side import ReadSide
 
@@ -62,23 +65,28 @@ class SamplerStats:
     unforeseen: int = 0
     by_outcome: dict[str, int] | None = None
     rejections: dict[str, int] | None = None
+    #: samples without a score, by "ENV:reason" (env_timeout, score_not_finite, ...)
+    reasons: dict[str, int] | None = None
 
 
 class Sampler:
     def __init__(
         self,
         app: ThroneApplication,
-        environments: Mapping[str, Environment],
+        environments: Mapping[str, EnvService],
         endpoints: ModelEndpoints,
-        client: ChatCompletions,
         responses: ResponseStore,
         settings: SamplerSettings,
         *,
+        timeouts: Mapping[str, float] | None = None,
         on_sample: Callable[[Sample, float], None] | None = None,
+        on_unscored: Callable[[str, Unscored], None] | None = None,
         claims: WorkClaims | None = None,
         reads: ReadSide | None = None,
     ) -> None:
-        """``reads``: the read side of the log, where the miners' models are looked up
+        """``environments``: the services that run each env's tasks (in-process or remote).
+        ``timeouts``: seconds for one evaluation, by env (default: the sampler's request
+        timeout). ``reads``: the read side of the log, where the miners' models are looked up
         (default: one of its own, in memory)."""
         self._app = app
         self._reads = reads if reads is not None else ReadSide(app)
@@ -86,7 +94,9 @@ class Sampler:
         self._model_of: dict[tuple[str, str], str | None] = {}
         self._envs = environments
         self._endpoints = endpoints
-        self._client = client
+        self._timeouts = dict(timeouts or {})
+        self._on_unscored = on_unscored
+        self._noted: set[str] = set()
         self._responses = responses
         self._settings = settings
         self._on_sample = on_sample
@@ -99,7 +109,7 @@ class Sampler:
         self.wake = Nudge()
         #: called after samples were recorded (the daemon ticks on it: a battle may be decided)
         self.after_recording: Callable[[], None] | None = None
-        self.stats = SamplerStats(by_outcome={}, rejections={})
+        self.stats = SamplerStats(by_outcome={}, rejections={}, reasons={})
         self.log = structlog.get_logger("throne.sampler")
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
@@ -270,60 +280,81 @@ class Sampler:
 
     async def evaluate(self, w: WorkItem, model: str | None) -> Sample:
         """One evaluation. Asking and scoring never raise (cancellation aside): what nothing
-        classified is this sample's infra error. Storing the answer may raise (our database),
-        and a model that stopped being served raises `_NotStarted` (the work stays pending)."""
+        classified is this sample's infra error. Storing the transcript may raise (our
+        database), and a model that stopped being served raises `_NotStarted` (the work stays
+        pending)."""
         try:
-            scored = await self._ask_and_score(w, model)
+            outcome = await self._ask_env(w, model)
         except _NotStarted:
             raise
         except Exception as exc:
             self._tell("asking or scoring", w.env, exc, _key(w))
             return self._sample(w, "infra_error", 0.0)
-        if isinstance(scored, Sample):
-            return scored
-        result, score = scored
-        digest = await asyncio.to_thread(self._responses.put, result.text.encode("utf-8"))
-        usage = result.usage
+        if outcome is None:
+            return self._sample(w, "infra_error", 0.0)
+        digest = ""
+        # A score's transcript is always kept (for throne's own envs, the model's answer); a
+        # failure's, when the env sent one.
+        if isinstance(outcome, Scored) or outcome.transcript:
+            digest = await asyncio.to_thread(self._responses.put, outcome.transcript)
+        if isinstance(outcome, Unscored):
+            self._note(w.env, outcome)
+            return self._sample(w, outcome.kind, 0.0, outcome.latency, response_digest=digest)
         return self._sample(
             w,
             "ok",
-            score,
-            result.latency,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            outcome.score,
+            outcome.latency,
+            prompt_tokens=outcome.usage.prompt_tokens,
+            completion_tokens=outcome.usage.completion_tokens,
             response_digest=digest,
         )
 
-    async def _ask_and_score(
-        self, w: WorkItem, model: str | None
-    ) -> Sample | tuple[Completion, float]:
-        """A finished failed sample, or the model's answer and its score."""
+    async def _ask_env(self, w: WorkItem, model: str | None) -> Scored | Unscored | None:
+        """The env's outcome for this work; None when no endpoint serves the model."""
         env = self._envs[w.env]
-        task = await asyncio.to_thread(env.task, w.task_id)
         if model is None:
-            return self._sample(w, "infra_error", 0.0)
+            return None
         try:
             endpoint = self._endpoints.resolve(model, w.revision)
         except NotDeployed as exc:
             raise _NotStarted(str(exc)) from exc
         except UnknownModel:
-            return self._sample(w, "infra_error", 0.0)
-        request = ChatRequest.single(
-            endpoint.model,
-            task.prompt,
+            return None
+        timeout = self._timeouts.get(w.env, self._settings.request_timeout_seconds)
+        request = EvalRequest(
+            task_id=w.task_id,
+            seed=task_seed(w.env, w.task_id),
+            endpoint=endpoint,
             temperature=self._settings.temperature,
             max_tokens=self._settings.max_tokens or None,
-            seed=task_seed(w.env, w.task_id),
+            timeout=timeout,
         )
-        result = await self._client.complete(endpoint, request)
-        if not isinstance(result, Completion):
-            return self._sample(w, result.kind, 0.0, result.latency)
+        started = time.monotonic()
         try:
-            evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
-        except (SandboxUnavailable, InvalidTask):
-            # Our side failed to score the answer: not the model's fault, not a score.
-            return self._sample(w, "infra_error", 0.0, result.latency)
-        return result, float(evaluation.score)
+            # The env bounds its own calls; this is the net under it.
+            async with asyncio.timeout(timeout + 2 * CALL_GRACE_SECONDS):
+                return await env.evaluate(request)
+        except TimeoutError:
+            return Unscored("infra_error", "env_timeout", time.monotonic() - started)
+
+    def _note(self, env: str, outcome: Unscored) -> None:
+        """Count an unscored sample by env and reason; log each env and reason once."""
+        assert self.stats.reasons is not None
+        key = f"{env}:{outcome.reason}"
+        self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+        if self._on_unscored is not None:
+            self._on_unscored(env, outcome)
+        if key not in self._noted:
+            self._noted.add(key)
+            self.log.warning(
+                "sample_unscored",
+                env=env,
+                outcome=outcome.kind,
+                reason=outcome.reason,
+                detail=" ".join(outcome.detail.split())[:300],
+                told="once per env and reason",
+            )
 
     def _sample(
         self, w: WorkItem, outcome: str, score: float, latency: float = 0.0, **kw: object

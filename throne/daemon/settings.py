@@ -4,7 +4,8 @@ Sections: ``[validator]`` (where the log and the chain are, weight cadence), ``[
 rules, recorded in the log), ``[envs.NAME]`` (one table per evaluation env), ``[sampler]`` and
 ``[inference]`` (how miners' models are reached), ``[model_hub]`` (where model hashes come from,
 for the copy rule), ``[hosting]`` (who serves the miners' models: a gateway, this machine's
-engines, SSH boxes or the miners' Chutes). `throne config show` prints the effective values,
+engines, SSH boxes or the miners' Chutes), ``[publish]`` (the bucket the daemon publishes the
+signed log to, every N blocks). `throne config show` prints the effective values,
 passwords and keys hidden.
 
 Every value is checked when the file is loaded: its type against its default's, and its range
@@ -23,7 +24,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from throne.adapters.inference.endpoints import read_endpoint_table
+from throne.adapters.signer.url import is_signer_url
 from throne.adapters.storage.database import StorageError, parse_database_url
+from throne.daemon.env_settings import EnvServiceSettings, split_service
 from throne.domain.contest.config import NETUID_RANGE, ContestConfig, EnvConfig
 from throne.domain.field_rules import (
     Rule,
@@ -37,6 +40,7 @@ from throne.domain.field_rules import (
     within,
 )
 from throne.ports.chain import is_chain_name
+from throne.ports.object_store import S3Location
 
 DEFAULT_SAMPLING_COUNTS = {"SAT": 200, "ABD": 200, "DED": 200}
 
@@ -58,6 +62,7 @@ def _database_url(text: str) -> bool:
 DATABASE_URL = Rule(_database_url, "a SQLite path, sqlite:///PATH or postgresql://... URL")
 CHAIN_NAME = Rule(is_chain_name, "local, finney, test or a ws(s):// URL")
 PORT = within(0, 65535)
+SIGNER_URL = Rule(lambda v: v == "" or is_signer_url(v), 'unix:///PATH, http://HOST:PORT or ""')
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,18 @@ class ValidatorSettings:
     #: the read-only status API and /metrics; port 0 = off
     status_host: Annotated[str, not_empty()] = "127.0.0.1"
     status_port: Annotated[int, PORT] = 0
+    #: a `throne signer` holding the hotkey (unix:///PATH or http://127.0.0.1:PORT); set, the
+    #: daemon never opens the wallet. "" = the daemon signs itself
+    signer_url: Annotated[str, SIGNER_URL] = ""
+    #: the signer's bearer token, in a file of mode 600; required with signer_url
+    signer_token_file: str = ""
+    #: seconds for a request to the signer (a weight submission gets the chain's time on top)
+    signer_timeout_seconds: Annotated[float, above(0)] = 10.0
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.signer_url and not self.signer_token_file.strip():
+            raise ValueError("signer_url needs signer_token_file (the signer's token, mode 600)")
 
     @property
     def pool_secret_path(self) -> Path:
@@ -246,6 +260,44 @@ class HostingSettings:
         check_fields(self)
 
 
+def _s3_url(text: str) -> bool:
+    if not text:
+        return True  # "" = the daemon does not publish
+    try:
+        S3Location.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _empty_or_http_url(text: str) -> bool:
+    return not text or is_http_url(text)
+
+
+S3_URL = Rule(_s3_url, "an s3://BUCKET/PREFIX URL, or empty")
+EMPTY_OR_HTTP_URL = Rule(_empty_or_http_url, "an http(s):// URL, or empty")
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """``[publish]``: the daemon publishes the signed log (`throne publish`) every N blocks.
+    Credentials come from the AWS variables or the AWS config files, never from here."""
+
+    #: s3://BUCKET/PREFIX; "" = the daemon does not publish
+    to: Annotated[str, S3_URL] = ""
+    #: publish every N blocks (the first time at the first block synced)
+    every_blocks: Annotated[int, at_least(1)] = 300
+    #: the S3-compatible endpoint (R2, MinIO); "" = $AWS_ENDPOINT_URL, else Amazon S3
+    endpoint_url: Annotated[str, EMPTY_OR_HTTP_URL] = ""
+    #: the bucket's region; "" = $AWS_REGION or $AWS_DEFAULT_REGION
+    region: str = ""
+    #: the key that signs the checkpoints (0x seed, //uri or mnemonic); "" = the local key
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 @dataclass(frozen=True)
 class Settings:
     validator: ValidatorSettings = field(default_factory=ValidatorSettings)
@@ -255,11 +307,16 @@ class Settings:
     inference: Mapping[str, Any] = field(default_factory=dict)
     model_hub: ModelHubSettings = field(default_factory=ModelHubSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    #: the envs that run as services elsewhere, by name (the others run in-process)
+    env_services: Mapping[str, EnvServiceSettings] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every section as plain values, with keys and URL passwords replaced by ``***``."""
         contest = self.contest.to_dict()
         envs = {e.pop("name"): e for e in contest.pop("envs")}
+        for name, service in self.env_services.items():
+            envs[name].update(service.to_dict())
         contest.pop("netuid")
         return _redact(
             {
@@ -270,6 +327,7 @@ class Settings:
                 "inference": dict(self.inference),
                 "model_hub": asdict(self.model_hub),
                 "hosting": asdict(self.hosting),
+                "publish": asdict(self.publish),
             }
         )
 
@@ -287,11 +345,17 @@ def default_envs(id_ranges: Mapping[str, tuple[int, int]]) -> tuple[EnvConfig, .
     )
 
 
-def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -> Settings:
+def load_settings(
+    path: Path | None,
+    id_ranges: Mapping[str, tuple[int, int]],
+    optional: Mapping[str, tuple[int, int]] | None = None,
+) -> Settings:
     """Read ``path`` (None or a missing default file: all defaults).
 
-    ``id_ranges`` are the installed environments' id ranges; an env table may narrow its
-    range with ``id_range = [start, stop]`` but never name an env that is not installed.
+    ``id_ranges`` are the id ranges of the installed environments a configuration without
+    ``[envs]`` runs; ``optional`` those of the installed ones it runs only when named (GUESS).
+    An env table may narrow an installed env's range with ``id_range = [start, stop]``; an env
+    that is not installed must be a service (``url``) and give its ``id_range``.
     """
     raw: dict[str, Any] = {}
     if path is not None:
@@ -303,21 +367,34 @@ def load_settings(path: Path | None, id_ranges: Mapping[str, tuple[int, int]]) -
             raise SettingsError(f"{path}: not a text file ({exc.reason})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    return settings_from_dict(raw, id_ranges, source=str(path or "defaults"))
+    return settings_from_dict(raw, id_ranges, source=str(path or "defaults"), optional=optional)
 
 
-SECTIONS = ("validator", "contest", "envs", "sampler", "inference", "model_hub", "hosting")
+SECTIONS = (
+    "validator",
+    "contest",
+    "envs",
+    "sampler",
+    "inference",
+    "model_hub",
+    "hosting",
+    "publish",
+)
 
 
 def settings_from_dict(
-    raw: Mapping[str, Any], id_ranges: Mapping[str, tuple[int, int]], source: str = "settings"
+    raw: Mapping[str, Any],
+    id_ranges: Mapping[str, tuple[int, int]],
+    source: str = "settings",
+    *,
+    optional: Mapping[str, tuple[int, int]] | None = None,
 ) -> Settings:
     unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise SettingsError(f"{source}: unknown section(s) {sorted(unknown)}")
     validator = _section(ValidatorSettings(), raw.get("validator", {}), f"{source} [validator]")
     sampler = _section(SamplerSettings(), raw.get("sampler", {}), f"{source} [sampler]")
-    envs = _envs(raw.get("envs", {}), id_ranges, source)
+    envs, services = _envs(raw.get("envs", {}), id_ranges, optional or {}, source)
     where = f"{source} [contest]"
     table = _typed(ContestConfig(), raw.get("contest", {}), where, skip={"envs", "netuid"})
     try:
@@ -337,7 +414,8 @@ def settings_from_dict(
     inference = _inference(raw.get("inference", {}), f"{source} [inference]")
     model_hub = _section(ModelHubSettings(), raw.get("model_hub", {}), f"{source} [model_hub]")
     hosting = _hosting(raw.get("hosting", {}), f"{source} [hosting]")
-    return Settings(validator, contest, sampler, inference, model_hub, hosting)
+    publish = _section(PublishSettings(), raw.get("publish", {}), f"{source} [publish]")
+    return Settings(validator, contest, sampler, inference, model_hub, hosting, publish, services)
 
 
 def _hosting(table: Any, where: str) -> HostingSettings:
@@ -410,23 +488,36 @@ def _check_ports(ports: list[Any], where: str) -> None:
 INFERENCE_KEYS = frozenset({"gateway", "api_key", "routes", "proxy_from_environment"})
 
 
-def _envs(raw: Any, id_ranges: Mapping[str, tuple[int, int]], source: str) -> list[EnvConfig]:
+def _envs(
+    raw: Any,
+    id_ranges: Mapping[str, tuple[int, int]],
+    optional: Mapping[str, tuple[int, int]],
+    source: str,
+) -> tuple[list[EnvConfig], dict[str, EnvServiceSettings]]:
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{source}: [envs] must be a table of env tables")
+    installed = {**optional, **id_ranges}
     # Only the types of its values matter: each env gets its own defaults below.
     prototype = EnvConfig("-", 1, (0, 2))
     envs = []
+    services = {}
     for name in list(raw) or list(id_ranges):
-        if name not in id_ranges:
-            raise SettingsError(
-                f"{source}: env {name!r} is not installed (known: {', '.join(id_ranges)})"
-            )
         where = f"{source} [envs.{name}]"
         given = raw.get(name, {})
         if not isinstance(given, Mapping):
             raise SettingsError(f"{where} must be a table")
-        given = dict(given)
-        id_range = given.pop("id_range", list(id_ranges[name]))  # checked by EnvConfig
+        try:
+            given, service = split_service(given, where)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        if name not in installed and service is None:
+            raise SettingsError(
+                f"{source}: env {name!r} is not installed (known: {', '.join(installed)}); "
+                "an env served elsewhere needs url and id_range"
+            )
+        if name not in installed and "id_range" not in given:
+            raise SettingsError(f"{where}: an env served elsewhere needs its id_range")
+        id_range = given.pop("id_range", list(installed.get(name, (0, 0))))  # checked below
         table = _typed(prototype, given, where, skip={"name", "id_range"})
         table.setdefault("sampling_count", DEFAULT_SAMPLING_COUNTS.get(name, 200))
         table["id_range"] = id_range
@@ -435,12 +526,14 @@ def _envs(raw: Any, id_ranges: Mapping[str, tuple[int, int]], source: str) -> li
         except ValueError as exc:
             raise SettingsError(f"{where}: {exc}") from exc
         lo, hi = env.id_range
-        if not id_ranges[name][0] <= lo < hi <= id_ranges[name][1]:
+        if name in installed and not installed[name][0] <= lo < hi <= installed[name][1]:
             raise SettingsError(
-                f"{where}: id_range must lie within {list(id_ranges[name])}, got {[lo, hi]}"
+                f"{where}: id_range must lie within {list(installed[name])}, got {[lo, hi]}"
             )
         envs.append(env)
-    return envs
+        if service is not None:
+            services[name] = service
+    return envs, services
 
 
 def _inference(table: Any, where: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import structlog
 from throne.adapters.storage.database import is_storage_failure
 from throne.observability.outages import Outages
 from throne.ports.chain import ChainError
+from throne.ports.signer import SignerRefused, SignerUnavailable
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 FIRST_BACKOFF_SECONDS = 1.0
@@ -65,6 +66,8 @@ def cause_of(exc: BaseException) -> str:
     """What a failure says about where the fault is, for the outage's ``cause``."""
     if is_storage_failure(exc):
         return "database"
+    if isinstance(exc, SignerUnavailable | SignerRefused):
+        return "signer"
     if isinstance(exc, ChainError):
         return "chain"
     if isinstance(exc, TimeoutError):

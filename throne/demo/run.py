@@ -37,6 +37,7 @@ from throne.audit.verification import verify
 from throne.daemon.hosting import Hosting
 from throne.daemon.settings import Settings, settings_from_dict
 from throne.demo.cast import CAST, model_files
+from throne.demo.env_servers import env_servers
 from throne.demo.story import battles_decided, reigns
 from throne.devhub import FakeHub
 from throne.envs.registry import environments
@@ -61,6 +62,9 @@ class DemoOptions:
     timeout_seconds: float = 170.0
     sampling_count: int = 20
     block_time: float = 0.2
+    #: serve SAT, ABD and DED by `throne env serve` processes, which the daemon calls over
+    #: HTTP (the environment protocol), instead of running them in its own process
+    remote_envs: bool = False
 
 
 class DemoDirectoryInUse(Exception):
@@ -89,8 +93,10 @@ def prepare_chain(path: Path, block_time: float, revisions: Mapping[str, str]) -
     return chain.as_signer(VALIDATOR)
 
 
-def demo_settings(opts: DemoOptions) -> Settings:
+def demo_settings(opts: DemoOptions, env_urls: Mapping[str, str] | None = None) -> Settings:
+    """The demo's settings; ``env_urls``: the envs served elsewhere, by name."""
     envs = environments()
+    urls = env_urls or {}
     return settings_from_dict(
         {
             "validator": {"netuid": NETUID, "poll_seconds": 0.1, "weights_interval_blocks": 25},
@@ -101,7 +107,13 @@ def demo_settings(opts: DemoOptions) -> Settings:
                 "max_releases": 2,
                 "burn": 0.05,
             },
-            "envs": {name: {"sampling_count": opts.sampling_count} for name in envs},
+            "envs": {
+                name: {
+                    "sampling_count": opts.sampling_count,
+                    **({"url": urls[name], "timeout": 20.0} if name in urls else {}),
+                }
+                for name in envs
+            },
             "sampler": {
                 "concurrency": 12,
                 "batch_size": 8,
@@ -176,8 +188,11 @@ def run_demo(
         chain = prepare_chain(chain_path, opts.block_time, publish_cast(hub))
         db = parse_database_url(str(db_path))
         host = demo_host(workdir, hub.url)
+        urls = {}
+        if opts.remote_envs:
+            urls = stack.enter_context(env_servers(list(envs), workdir / "envs"))
         services = build(
-            demo_settings(opts),
+            demo_settings(opts, urls),
             db=db,
             chain=chain,
             model_hub=HuggingFaceHub(hub.url, retry_after_failure=1.0),
@@ -198,6 +213,7 @@ def run_demo(
         summary["deployments"] = deployments(hosting.deployments())
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["directory"] = str(workdir)
+    summary["env_services"] = urls
     try:
         replay = verify(DatabaseLog(db)).replay
         summary["audit"] = {
@@ -242,7 +258,7 @@ async def _drive(
     finally:
         stop.set()
         await daemon
-        await services.client.aclose()
+        await services.close_clients()
 
 
 def deployments(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:

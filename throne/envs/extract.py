@@ -1,4 +1,5 @@
-"""Pulling the answer out of a chat response: think blocks, ``<INPUT>`` tags, code fences."""
+"""Pulling the answer out of a chat response: think blocks, ``<INPUT>`` and ``<answer>`` tags,
+code fences."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 
 _THINK = re.compile(r"<think>.*?</think>|<thinking>.*?</thinking>", re.DOTALL | re.IGNORECASE)
 _INPUT = re.compile(r"<INPUT>(.*?)</INPUT>", re.DOTALL | re.IGNORECASE)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -26,6 +28,13 @@ def extract_input(response: str) -> str | None:
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines)
+
+
+def extract_answer(response: str) -> str | None:
+    """The last ``<answer>…</answer>`` block outside think blocks, stripped; None when there is
+    none."""
+    blocks = _ANSWER.findall(strip_think(response))
+    return str(blocks[-1]).strip() if blocks else None
 
 
 def extract_code(response: str) -> str:

@@ -1,10 +1,12 @@
-"""The environments throne evaluates on, by name."""
+"""The environments throne evaluates on, by name: single-turn and multi-turn."""
 
 from __future__ import annotations
 
 from throne.envs.abd import AbdEnvironment
 from throne.envs.base import Environment
 from throne.envs.ded import DedEnvironment
+from throne.envs.episodic import EpisodicEnv
+from throne.envs.guess import GuessEnvironment
 from throne.envs.sat import SatEnvironment
 from throne.ports.sandbox import Sandbox
 
@@ -24,6 +26,13 @@ def environments(sandbox: Sandbox | None = None) -> dict[str, Environment]:
         AbdEnvironment(sandbox=sandbox),
         DedEnvironment(sandbox=sandbox),
     ]
+    return {env.name: env for env in envs}
+
+
+def episodic_environments() -> dict[str, EpisodicEnv]:
+    """The multi-turn environments (GUESS). Not among `environments`: a configuration or a
+    log that names none of them is judged as before."""
+    envs: list[EpisodicEnv] = [GuessEnvironment()]
     return {env.name: env for env in envs}
 
 

@@ -21,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from throne.envs.base import Environment
-from throne.miners.answer import UNRECOGNISED, answer_task, locate
+from throne.envs.episodic import EpisodicEnv
+from throne.miners.answer import UNRECOGNISED, answer_task, locate, locate_episode, next_move
 from throne.miners.profile import NESTED_DEPTH, MinerProfile
 
 HANG_SECONDS = 3600.0
@@ -39,19 +40,21 @@ class MinerStats:
 
 def miner_app(
     miners: Sequence[MinerProfile],
-    environments: Sequence[Environment],
+    environments: Sequence[Environment | EpisodicEnv],
     *,
     seed: int = 0,
     stats: MinerStats | None = None,
 ) -> Starlette:
-    """An app serving ``miners`` (by name) over ``environments``; ``seed`` drives the faults."""
+    """An app serving ``miners`` (by name) over ``environments`` (single-turn and multi-turn);
+    ``seed`` drives the faults."""
     by_name = {m.served_name: m for m in miners}
     if len(by_name) != len(miners):
         raise ValueError("two miners share a name")
     rng = random.Random(seed)
     counters = dict.fromkeys(by_name, 0)
     seen = stats if stats is not None else MinerStats()
-    envs = tuple(environments)
+    envs = tuple(e for e in environments if isinstance(e, Environment))
+    episodic = tuple(e for e in environments if isinstance(e, EpisodicEnv))
 
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "models": sorted(by_name)})
@@ -73,7 +76,7 @@ def miner_app(
         try:
             body = orjson.loads(await request.body())
             model = body["model"]
-            prompt = _last_user_message(body["messages"])
+            observations = _user_messages(body["messages"])
         except (ValueError, KeyError, TypeError):
             return _error(400, "invalid_request_error", "expected model and a user message")
         profile = by_name.get(model) if isinstance(model, str) else None
@@ -98,6 +101,12 @@ def miner_app(
             if draw < rate:
                 return await _fault(fault, profile, request)
             draw -= rate
+        prompt = observations[-1]
+        episode = locate_episode(episodic, observations[0]) if episodic else None
+        if episode is not None:
+            # A move is computed from the game's few numbers: microseconds, no thread.
+            text = next_move(profile, *episode, observations)
+            return _json(_completion_body(model, prompt, text))
         # Recognising a prompt takes microseconds, building its task milliseconds: only the
         # latter goes to a thread, whose hand-off alone costs more than answering a stray prompt.
         located = locate(envs, prompt)
@@ -145,15 +154,20 @@ async def _fault(fault: str, profile: MinerProfile, request: Request) -> Respons
     return Response('{"id": "chatcmpl-broken", "choices": [{"mess', media_type="application/json")
 
 
-def _last_user_message(messages: object) -> str:
+def _user_messages(messages: object) -> list[str]:
+    """The text of every user message, in order; at least one."""
     if not isinstance(messages, list):
         raise TypeError("messages must be a list")
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-    raise KeyError("no user message")
+    texts = [
+        message["content"]
+        for message in messages
+        if isinstance(message, dict)
+        and message.get("role") == "user"
+        and isinstance(message.get("content"), str)
+    ]
+    if not texts:
+        raise KeyError("no user message")
+    return texts
 
 
 def _completion_body(model: str, prompt: str, text: str) -> dict[str, object]:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from throne import event_loop
 from throne.envs.base import Environment
+from throne.envs.episodic import EpisodicEnv
 from throne.miners.asgi import MinerStats, miner_app
 from throne.miners.profile import MinerProfile
 
@@ -39,12 +40,16 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: ASGIApp, log_level: str = "warning") -> uvicorn.Server:
+def uvicorn_server(
+    app: ASGIApp, log_level: str = "warning", *, lifespan: bool = False
+) -> uvicorn.Server:
+    """uvicorn for ``app``; with ``lifespan`` it runs the app's startup before it takes
+    requests and its shutdown after the last one (an app that owns connections closes them)."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         backlog=2048,
     )
@@ -59,14 +64,14 @@ class _ForegroundServer(uvicorn.Server):
         yield
 
 
-def serve_until_signalled(app: ASGIApp, sock: socket.socket) -> int:
+def serve_until_signalled(app: ASGIApp, sock: socket.socket, *, lifespan: bool = False) -> int:
     """Serve on ``sock`` in the foreground until SIGINT or SIGTERM; returns the signal.
 
     uvicorn re-raises the signal it caught once it has shut down, and whether that surfaces as
     a ``KeyboardInterrupt`` depends on where the event loop is at that moment. Here the handler
     only asks the server to stop and remembers the signal, so the caller decides the exit code.
     """
-    server = _ForegroundServer(uvicorn_server(app).config)
+    server = _ForegroundServer(uvicorn_server(app, lifespan=lifespan).config)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -88,8 +93,11 @@ def serve_until_signalled(app: ASGIApp, sock: socket.socket) -> int:
 class BackgroundServer:
     """An ASGI app served by uvicorn from a background thread on loopback; a context manager."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, lifespan: bool = False
+    ) -> None:
         self._app = app
+        self._lifespan = lifespan
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
@@ -114,7 +122,7 @@ class BackgroundServer:
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:
         self._sock = bind(self._host, self._port)
-        self._server = uvicorn_server(self._app)
+        self._server = uvicorn_server(self._app, lifespan=self._lifespan)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -159,7 +167,7 @@ class MinerServer(BackgroundServer):
     def __init__(
         self,
         miners: Sequence[MinerProfile],
-        environments: Sequence[Environment],
+        environments: Sequence[Environment | EpisodicEnv],
         *,
         host: str = "127.0.0.1",
         port: int = 0,

@@ -19,6 +19,9 @@ DEPLOY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.
 DEPLOYMENT_ROLES = ("champion", "challenger", "pre_challenger")
 DEPLOYMENT_STATES = ("deploying", "ready", "failing")
 NO_CHAMPION = -1
+# A tick reads the standings and writes the steps due: milliseconds on a small log, seconds
+# on a large one or a database far away.
+TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ThroneMetrics:
@@ -38,6 +41,12 @@ class ThroneMetrics:
             "Latency of one inference call, by env.",
             ["env"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.samples_unscored = Counter(
+            "throne_samples_unscored",
+            "Samples without a score, by env and reason (env_timeout, score_not_finite, ...).",
+            ["env", "reason"],
             registry=r,
         )
         self.failures = Counter(
@@ -69,6 +78,12 @@ class ThroneMetrics:
         )
         self.last_tick_block = Gauge(
             "throne_last_tick_block", "Chain block of the last contest tick.", registry=r
+        )
+        self.tick_seconds = Histogram(
+            "throne_tick_seconds",
+            "Seconds one contest tick took: the standings read, every step due written.",
+            buckets=TICK_BUCKETS,
+            registry=r,
         )
         self.outages = Counter(
             "throne_outages",
@@ -105,12 +120,20 @@ class ThroneMetrics:
         if latency_seconds is not None:
             self.inference_latency.labels(env=env).observe(latency_seconds)
 
+    def observe_unscored(self, env: str, reason: str) -> None:
+        self.samples_unscored.labels(env=env, reason=reason).inc()
+
     def observe_failure(self, kind: str) -> None:
         self.failures.labels(kind=kind).inc()
 
-    def observe_tick(self, block: int, steps: Iterable[str] = ()) -> None:
-        """A contest tick at ``block`` and the steps it returned (``ThroneApplication.tick``)."""
+    def observe_tick(
+        self, block: int, steps: Iterable[str] = (), seconds: float | None = None
+    ) -> None:
+        """A contest tick at ``block``, the steps it returned (``ThroneApplication.tick``) and
+        how long it took, when timed."""
         self.last_tick_block.set(block)
+        if seconds is not None:
+            self.tick_seconds.observe(seconds)
         for step in steps:
             if step in DECISIONS:
                 self.battles_decided.labels(result=step).inc()

@@ -2,9 +2,12 @@
 (`status_process` runs that server in a process of its own, as the daemon does).
 
 Routes (GET only): ``/healthz`` (200, or 503 while a loop is in outage or once the last tick
-is older than the staleness bound), ``/metrics`` (Prometheus text), ``/rank``, ``/weights``,
-``/history`` and ``/miners/{uid|hotkey}``, which are the read views as JSON — the task pool's
-seed and task ids are never among them.
+is older than the staleness bound), ``/metrics`` (Prometheus text), and the read views as JSON
+(`status_answers`): ``/rank``, ``/weights``, ``/weights/submissions``, ``/history``,
+``/history/battles/{n}``, ``/miners/{uid|hotkey}`` and its ``/samples-summary`` and ``/battles``,
+``/envs/{name}/samples-summary`` and ``/audit`` — the task pool's seed and task ids are never
+among them. The dashboard's pages (`throne.observability.dashboard`) are under ``/dashboard``,
+rendered from the same snapshots.
 
 The views are served from snapshots rebuilt when the log changes (`read_cache`), never built
 per request: viewers, however many, cost the daemon one build per change of the log and per
@@ -17,28 +20,21 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-import orjson
 import uvicorn
-from eventsourcing.domain import EventSourcingError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from throne import views
-from throne.adapters.storage.database import is_storage_failure
+from throne.observability import status_answers as answers
+from throne.observability.publication import Publication
 from throne.observability.read_cache import ReadCache
-from throne.projections.read_side import ReadSide
-from throne.views.miner import BadMinerKey, MinerDirectory, miner_directory, parse_miner_key
+from throne.observability.status_reads import ReadsProvider, StatusReads, encode, unavailable
 
-T = TypeVar("T")
 JSON = "application/json"
-
-ReadsProvider = Callable[[], ReadSide]
 
 
 class Health(Protocol):
@@ -75,15 +71,22 @@ def status_app(
     metrics: MetricsText | None = None,
     max_staleness: float | None = None,
     refresh_seconds: float = 1.0,
+    publication: Publication | None = None,
+    db_hint: str = "URL",
+    dashboard: bool = True,
 ) -> Starlette:
     """``provide`` returns the read side to read; ``max_staleness`` seconds without a tick make
     ``/healthz`` 503; the log is looked at for changes at most every ``refresh_seconds`` (0: on
-    every request). The snapshots are in ``app.state.read_cache``."""
+    every request); ``publication``: where the log is published, if it is (``/audit``);
+    ``db_hint``: how ``/audit``'s export command names the database; ``dashboard``: serve the
+    dashboard's pages under ``/dashboard`` too. The snapshots are in ``app.state.read_cache``,
+    the reads every route shares in ``app.state.reads``."""
 
     def log_position() -> int:
         return provide().log_position
 
     cache = ReadCache(log_position, check_every=refresh_seconds)
+    reads = StatusReads(provide, cache, publication=publication, db_hint=db_hint)
 
     async def healthz(request: Request) -> Response:
         healthy, body = heartbeat.status(max_staleness)
@@ -94,69 +97,61 @@ def status_app(
             return JSONResponse({"error": "metrics are not collected"}, status_code=404)
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
-    async def snapshot(key: str, build: Callable[[], T]) -> T:
-        found = cache.fresh(key)
-        if found is not None:
-            return found  # type: ignore[no-any-return]
-        # Building reads the log: off the server's event loop, which keeps answering.
-        return await run_in_threadpool(cache.read, key, build)
+    def whole(key: str) -> Answer:
+        async def answer(request: Request) -> Any:
+            return (await reads.view(key)).body
 
-    def served(
-        key: str, view: Callable[[ReadSide], Any]
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                body = await snapshot(key, lambda: _encode(view(provide())))
-            except Exception as exc:
-                if not _unavailable(exc):
-                    raise
-                return _log_unavailable(exc)
-            return Response(body, media_type=JSON)
+        return answer
 
-        return endpoint
+    def asking(answer: Callable[[StatusReads, Request], Awaitable[Any]]) -> Answer:
+        return lambda request: answer(reads, request)
 
-    async def miner(request: Request) -> Response:
-        who = str(request.path_params["who"])
-        try:
-            parse_miner_key(who)
-        except BadMinerKey as exc:
-            return JSONResponse({"error": f"not a hotkey or uid: {exc}"}, status_code=400)
-        try:
-            directory: MinerDirectory = await snapshot("miners", lambda: miner_directory(provide()))
-        except Exception as exc:
-            if not _unavailable(exc):
-                raise
-            return _log_unavailable(exc)
-        found = directory.find(who)
-        if found is None:
-            return JSONResponse({"error": f"no miner {who!r}"}, status_code=404)
-        return Response(_encode(found), media_type=JSON)
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_text),
+        Route("/rank", json_endpoint(whole("rank"))),
+        Route("/weights", json_endpoint(whole("weights"))),
+        Route("/weights/submissions", json_endpoint(asking(answers.submissions_page))),
+        Route("/history", json_endpoint(asking(answers.history_page))),
+        Route("/history/battles/{number}", json_endpoint(asking(answers.battle))),
+        Route("/miners/{who}", json_endpoint(asking(answers.miner))),
+        Route("/miners/{who}/samples-summary", json_endpoint(asking(answers.miner_samples))),
+        Route("/miners/{who}/battles", json_endpoint(asking(answers.miner_battles))),
+        Route("/envs/{name}/samples-summary", json_endpoint(asking(answers.env_samples))),
+        Route("/audit", json_endpoint(asking(answers.audit))),
+    ]
+    if dashboard:
+        from throne.observability.dashboard.routes import dashboard_routes
 
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/metrics", metrics_text),
-            Route("/rank", served("rank", views.rank)),
-            Route("/weights", served("weights", views.weights)),
-            Route("/history", served("history", views.history)),
-            Route("/miners/{who}", miner),
-        ]
-    )
+        routes.extend(dashboard_routes(reads))
+    app = Starlette(routes=routes)
     app.state.read_cache = cache
+    app.state.reads = reads
     return app
 
 
-def _encode(body: Any) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+Answer = Callable[[Request], Awaitable[Any]]
 
 
-def _unavailable(exc: BaseException) -> bool:
-    """The log could not be read (as opposed to a fault of the view)."""
-    return is_storage_failure(exc) or isinstance(exc, EventSourcingError)
+def json_endpoint(answer: Answer) -> Callable[[Request], Awaitable[Response]]:
+    """A route answering ``answer``'s value (or JSON bytes) as JSON; a `BadRequest` is a 400,
+    a `NotFound` a 404 and a log that cannot be read a 503, each with a JSON ``error``."""
 
+    async def endpoint(request: Request) -> Response:
+        try:
+            found = await answer(request)
+        except answers.BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except answers.NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return JSONResponse({"error": f"event log unavailable: {exc}"}, status_code=503)
+        body = found if isinstance(found, bytes) else encode(found)
+        return Response(body, media_type=JSON)
 
-def _log_unavailable(exc: BaseException) -> Response:
-    return JSONResponse({"error": f"event log unavailable: {exc}"}, status_code=503)
+    return endpoint
 
 
 class StatusServer:

@@ -32,6 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from throne.adapters.storage.database import Database
 from throne.domain.contest.config import ContestConfig
+from throne.observability.publication import PublishTarget, open_publication
 from throne.observability.status_api import Health, MetricsText, bound_socket, status_app
 
 PUSH_SECONDS = 0.5
@@ -93,8 +94,12 @@ class StatusProcess:
         host: str = "127.0.0.1",
         port: int = 0,
         refresh_seconds: float = 1.0,
+        publish: PublishTarget | None = None,
     ) -> None:
+        """``publish``: where the daemon publishes the log (``[publish]``), which the
+        dashboard's audit page names and reads the last signed checkpoint of."""
         self._config = config
+        self._publish = publish
         self._db = db
         self._heartbeat = heartbeat
         self._metrics = metrics
@@ -147,6 +152,7 @@ class StatusProcess:
                     self._max_staleness,
                     self._refresh,
                     self._metrics is not None,
+                    self._publish,
                 )
             )
             said = conn.recv() if conn.poll(timeout) else ("failed", "no answer")
@@ -207,6 +213,7 @@ def _serve(
     max_staleness: float | None,
     refresh_seconds: float,
     with_metrics: bool,
+    publish: PublishTarget | None = None,
 ) -> None:
     """The child: serve until the daemon says stop or its end of the pipe closes."""
     from throne.app import open_reads
@@ -223,6 +230,8 @@ def _serve(
         metrics=relay if with_metrics else None,
         max_staleness=max_staleness,
         refresh_seconds=refresh_seconds,
+        publication=None if publish is None else open_publication(publish),
+        db_hint=db.display,
     )
     server = uvicorn.Server(
         uvicorn.Config(asgi, log_config=None, access_log=False, lifespan="off", log_level="warning")

@@ -2,12 +2,15 @@
 
 Each port, its adapters, and the contract test that every one of them passes:
 
-- `Chain`: `LocalChain`, `BittensorChain` (and `NoChain`, a worker's, which refuses every
-  call); ``tests/integration/chain/test_chain_contract.py``.
+- `Chain`: `LocalChain`, `BittensorChain`, `SignerChain` (either of them for reads, weights
+  through ``throne signer``), and `NoChain`, a worker's, which refuses every call;
+  ``tests/integration/chain/test_chain_contract.py``.
 - `ModelHub`: `HuggingFaceHub`, `StaticModelHub`, `NoModelHub`;
   ``tests/integration/hub/test_model_hub_contract.py``.
 - `ModelEndpoints`: `StaticModelEndpoints`; and `ChatCompletions`: `AiohttpChatCompletions`;
   ``tests/integration/inference/test_inference_ports_contract.py``.
+- `EnvService`: `InProcessEnv`, `InProcessEpisodes`, `RemoteEnv`, `RemoteEpisodes`;
+  ``tests/integration/envs/test_env_service_contract.py``.
 - `ResponseStore`: `SqlResponseStore` (SQLite, PostgreSQL), `InMemoryResponseStore`;
   ``tests/integration/storage/test_response_store_contract.py``.
 - `WorkClaims`: `SqlWorkClaims` (SQLite, PostgreSQL);
@@ -15,8 +18,12 @@ Each port, its adapters, and the contract test that every one of them passes:
 - `RoleLock`: `SqliteRoleLock`, `PostgresRoleLock`;
   ``tests/integration/storage/test_role_lock_contract.py``.
 - `Signer`: bittensor's ``Keypair``, however `throne.audit.signing` obtains it;
-  ``tests/integration/audit/test_signer_contract.py``.
+  ``tests/integration/audit/test_signer_contract.py``; `SignerClient` (the key a ``throne
+  signer`` holds), ``tests/integration/signer/test_signer_service.py``.
 - `Sandbox`: `ForkServerSandbox`; ``tests/integration/envs/test_sandbox_contract.py``.
+- `ObjectStore`: `S3ObjectStore` (with conditional writes, and without where the store refuses
+  them); ``tests/integration/audit/test_object_store_contract.py``. Its reader side,
+  `ObjectReader`, is `S3ObjectStore` or `HttpObjectReader` (a published log's public URL).
 
 Each module holds the port, the records its methods take and return, and the errors a caller
 is expected to handle; it imports nothing but the standard library, the domain and other

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from throne.domain.queue.snapshot import ChainSnapshot
+
+T = TypeVar("T")
 
 #: Why a weight submission did not land. ``rate_limited`` and ``stale_version_key`` are expected
 #: in normal operation; the others need an operator.
@@ -60,6 +62,16 @@ class ChainRefused(ChainError):
         self.code = code
 
 
+class SignerUnavailable(ChainUnavailable):
+    """The process that holds the validator's key (``throne signer``) could not be reached or
+    did not answer in time; retrying later may work."""
+
+
+class SignerRefused(ChainRefused):
+    """That process refused the request: a bad token, or a request outside its rules (``code``
+    names the rule, e.g. ``not_a_checkpoint``)."""
+
+
 class WalletLocked(ChainError):
     """The signing key is encrypted and no password was provided through the environment."""
 
@@ -89,6 +101,43 @@ class WeightSubmission:
         d["intended"] = [[uid, w] for uid, w in self.intended]
         d["sent"] = [[uid, v] for uid, v in self.sent]
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WeightSubmission:
+        """The submission `to_dict` wrote (as another process sends it); `ValueError` for
+        anything else."""
+        try:
+            code = d.get("error_code")
+            if code is not None and code not in WEIGHT_ERROR_CODES:
+                raise ValueError(f"unknown error code {code!r}")
+            return cls(
+                ok=_exactly(bool, d["ok"]),
+                netuid=_exactly(int, d["netuid"]),
+                block=_exactly(int, d["block"]),
+                version_key=_exactly(int, d["version_key"]),
+                intended=tuple((_exactly(int, u), float(w)) for u, w in d["intended"]),
+                sent=tuple((_exactly(int, u), _exactly(int, v)) for u, v in d["sent"]),
+                extrinsic_id=_optional(str, d.get("extrinsic_id")),
+                error_code=code,
+                error_message=_optional(str, d.get("error_message")),
+                retry_in_blocks=_optional(int, d.get("retry_in_blocks")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a weight submission: {exc}") from exc
+
+
+WEIGHT_ERROR_CODES: frozenset[str] = frozenset(get_args(WeightErrorCode))
+
+
+def _exactly(kind: type[T], value: Any) -> T:
+    # bool is an int to Python; not here
+    if type(value) is not kind:
+        raise TypeError(f"{value!r} is not {kind.__name__}")
+    return value
+
+
+def _optional(kind: type[T], value: Any) -> T | None:
+    return None if value is None else _exactly(kind, value)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from throne.projections.base import Projection
 from throne.projections.decisions import DecisionsProjection
 from throne.projections.history import HistoryProjection
 from throne.projections.read_side import Reading, ReadSide
+from throne.projections.samples import SamplesProjection
 from throne.projections.standings import StandingsProjection
 from throne.projections.weights import WeightsProjection
 
@@ -16,6 +17,7 @@ __all__ = [
     "HistoryProjection",
     "ReadSide",
     "Reading",
+    "SamplesProjection",
     "StandingsProjection",
     "WeightsProjection",
     "all_projections",
@@ -28,5 +30,6 @@ def all_projections(netuid: int, prefix: str = "") -> list[Projection]:
         StandingsProjection(netuid, prefix),
         HistoryProjection(netuid, prefix),
         WeightsProjection(netuid, prefix),
+        SamplesProjection(netuid, prefix),
         DecisionsProjection(netuid, prefix),
     ]

@@ -137,8 +137,8 @@ class Projection(ABC):
 
     def update(
         self, conn: sa.Connection, table: sa.Table, where: Mapping[str, Any], **values: Any
-    ) -> None:
-        """Set ``values`` on the rows whose columns equal ``where``'s."""
+    ) -> int:
+        """Set ``values`` on the rows whose columns equal ``where``'s; how many rows matched."""
 
         def build() -> Any:
             return (
@@ -149,7 +149,7 @@ class Projection(ABC):
 
         key = ("update", table.name, tuple(where), tuple(values))
         params = {f"w_{c}": v for c, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
-        conn.execute(self.prepared(key, build), params)
+        return int(conn.execute(self.prepared(key, build), params).rowcount)
 
     def delete(self, conn: sa.Connection, table: sa.Table, where: Mapping[str, Any]) -> None:
         """Delete the rows whose columns equal ``where``'s."""

@@ -6,6 +6,8 @@ events says about each miner, in the order the log holds them.
 - A battle opens when it starts, against the champion of the open reign, and ends dethroned,
   terminated (with the verdict, if any) or released.
 - A termination is a row per ``Terminated``.
+- An operator action (blacklist, burn, pool rotation, pause) is a row with its stated reason; a
+  blacklist ends its challenger's battle as ``abandoned``.
 
 Verdicts are kept as their summary (`summarize_verdict`): winner, reason, and per env the
 outcome with the numbers it was decided on.
@@ -24,6 +26,16 @@ from throne.domain.contest.rules import Verdict
 from throne.projections.base import JSON_COLUMN, Projection, dump_json, load_json
 
 _C = Contest
+#: the operator's events, and the action each records
+OPERATOR_ACTION_NAMES: dict[type[Contest.Event], str] = {
+    _C.Blacklisted: "blacklist",
+    _C.Unblacklisted: "unblacklist",
+    _C.BurnSet: "set_burn",
+    _C.PoolRotationOrdered: "rotate_pool",
+    _C.Paused: "pause",
+    _C.Resumed: "resume",
+}
+OPERATOR_EVENTS = tuple(OPERATOR_ACTION_NAMES)
 
 
 def summarize_verdict(verdict: Verdict) -> dict[str, Any]:
@@ -52,6 +64,8 @@ class History:
     reigns: tuple[dict[str, Any], ...] = ()
     battles: tuple[dict[str, Any], ...] = ()
     terminations: tuple[dict[str, Any], ...] = ()
+    #: every operator action with its stated reason (`throne.domain.contest.operator`)
+    operator_actions: tuple[dict[str, Any], ...] = ()
 
 
 class HistoryProjection(Projection):
@@ -67,7 +81,15 @@ class HistoryProjection(Projection):
         _C.ChallengerReleased.TOPIC,
         _C.Dethroned.TOPIC,
         _C.Terminated.TOPIC,
+        _C.Blacklisted.TOPIC,
+        _C.Unblacklisted.TOPIC,
+        _C.BurnSet.TOPIC,
+        _C.PoolRotationOrdered.TOPIC,
+        _C.Paused.TOPIC,
+        _C.Resumed.TOPIC,
     )
+    # 2: operator actions
+    schema = 2
 
     def define_tables(self) -> None:
         self.reigns_table = self.table(
@@ -106,6 +128,15 @@ class HistoryProjection(Projection):
             sa.Column("reason", sa.Text, nullable=False),
             sa.Column("verdict", sa.Text, info=JSON_COLUMN),  # summary
         )
+        self.operator_table = self.table(
+            "operator_actions",
+            sa.Column("notification_id", sa.BigInteger, primary_key=True),
+            sa.Column("action", sa.String(40), nullable=False),
+            sa.Column("block", sa.BigInteger, nullable=False),
+            sa.Column("hotkey", sa.String(100)),
+            sa.Column("burn", sa.Float),
+            sa.Column("reason", sa.Text, nullable=False),
+        )
         self.about_table = self.table(
             "about",
             sa.Column("notification_id", sa.BigInteger, primary_key=True),
@@ -117,7 +148,10 @@ class HistoryProjection(Projection):
     # ---- handlers -----------------------------------------------------------------------------
 
     def handle(self, event: Any, conn: sa.Connection, notification_id: int) -> None:
-        self._apply(event, conn, notification_id)
+        if isinstance(event, OPERATOR_EVENTS):
+            self._operator(event, conn, notification_id)
+        else:
+            self._apply(event, conn, notification_id)
         for hotkey, said in describe(event):
             row = {
                 "notification_id": notification_id,
@@ -196,6 +230,23 @@ class HistoryProjection(Projection):
         battle = self._latest(conn, self.battles_table)
         if battle is not None and battle.challenger == e.hotkey and battle.result == "ongoing":
             self._end_battle(conn, battle, e.block, "terminated", e.reason, lost)
+
+    def _operator(self, e: Any, conn: sa.Connection, nid: int) -> None:
+        action = {
+            "notification_id": nid,
+            "action": OPERATOR_ACTION_NAMES[type(e)],
+            "block": e.block,
+            "hotkey": getattr(e, "hotkey", None),
+            "burn": getattr(e, "burn", None),
+            "reason": e.reason,
+        }
+        self.insert(conn, self.operator_table, action)
+        if isinstance(e, Contest.Blacklisted):
+            battle = self._latest(conn, self.battles_table)
+            if battle is not None and battle.challenger == e.hotkey and battle.result == "ongoing":
+                self._end_battle(
+                    conn, battle, e.block, "abandoned", f"blacklisted: {e.reason}", None
+                )
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -281,11 +332,15 @@ class HistoryProjection(Projection):
     def terminations(self, conn: sa.Connection) -> list[dict[str, Any]]:
         return self.records(conn, self.terminations_table)
 
+    def operator_actions(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        return self.records(conn, self.operator_table)
+
     def read(self, conn: sa.Connection) -> History:
         return History(
             reigns=tuple(self.reigns(conn)),
             battles=tuple(self.battles(conn)),
             terminations=tuple(self.terminations(conn)),
+            operator_actions=tuple(self.operator_actions(conn)),
         )
 
     def said_about(self, conn: sa.Connection, hotkey: str) -> list[dict[str, Any]]:
@@ -322,7 +377,14 @@ def _own(e: Any) -> dict[str, Any] | None:
         return {"block": e.first_block, "uid": e.uid, "model": e.model, "revision": e.revision}
     if isinstance(e, Contest.Terminated):
         return {"block": e.block, "reason": e.reason, **_verdict(e.verdict)}
-    if isinstance(e, Contest.Invalidated | Contest.ChallengerReleased | Contest.ChampionCrowned):
+    if isinstance(
+        e,
+        Contest.Invalidated
+        | Contest.ChallengerReleased
+        | Contest.ChampionCrowned
+        | Contest.Blacklisted
+        | Contest.Unblacklisted,
+    ):
         return {"block": e.block, "reason": e.reason}
     if isinstance(e, Contest.BattleStarted):
         return {"block": e.block, "deadline_block": e.deadline_block, "pool": e.pool}

@@ -2,8 +2,8 @@
 
 Every read (the CLI's read commands, the status API, the demo's view, the daemon's own
 questions) goes through a `ReadSide`. `ReadSide.read` gives a `Reading`: one consistent read of
-the standings, the history and the weight submissions, caught up to every event logged when it
-began. Where the projections' rows are depends on who reads:
+the standings, the history, the weight submissions and the recent samples, caught up to every
+event logged when it began. Where the projections' rows are depends on who reads:
 
 - the daemon keeps them in the log's database (``store``, ``keeps_store=True``): a read first
   applies whatever the projection loop has not yet, then reads the tables;
@@ -35,6 +35,7 @@ from throne.domain.contest.config import ContestConfig
 from throne.projections.base import Projection, tracking_table
 from throne.projections.history import History, HistoryProjection
 from throne.projections.runner import DEFAULT_BATCH, ProjectionRunner
+from throne.projections.samples import SamplesProjection
 from throne.projections.standings import Standings, StandingsProjection
 from throne.projections.weights import WeightsProjection
 
@@ -105,6 +106,12 @@ class Reading:
     def submissions(self) -> list[dict[str, Any]]:
         return self._side.weights_projection.submissions(self._conn)
 
+    def recent_samples(self) -> tuple[int | None, list[dict[str, Any]]]:
+        """The current pool's number and its newest samples, at most
+        `SamplesProjection.per_env` of each env, oldest first (no task ids)."""
+        p = self._side.samples_projection
+        return p.current_pool(self._conn), p.recent(self._conn)
+
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table and every position, by table, in key order: what two
         read sides must hold alike."""
@@ -151,10 +158,12 @@ class ReadSide:
         self.standings_projection = StandingsProjection(self.netuid, prefix)
         self.history_projection = HistoryProjection(self.netuid, prefix)
         self.weights_projection = WeightsProjection(self.netuid, prefix)
+        self.samples_projection = SamplesProjection(self.netuid, prefix)
         self.projections: Sequence[Projection] = (
             self.standings_projection,
             self.history_projection,
             self.weights_projection,
+            self.samples_projection,
         )
         self._store = store
         self._owns = owns

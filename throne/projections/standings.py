@@ -11,7 +11,7 @@ and challengers released back to the queue, whose scores count again if they ret
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from throne.domain.contest.battle import EnvProgress, Judgement, judge_battle, progress_of
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.operator import Operations
 from throne.domain.contest.rules import Scores
 from throne.domain.contest.scorecard import Scorecard
 from throne.domain.contest.state import Battle, Champion, Pool
@@ -55,6 +56,8 @@ class Standings:
     #: each committed miner's commitment's other keys, by hotkey (none for a miner whose
     #: commitment had none)
     extras: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: what operators have set: a pause, a burn, a pool rotation ordered
+    operations: Operations = field(default_factory=Operations)
 
     def miner(self, hotkey: str) -> MinerRecord | None:
         return next((m for m in self.miners if m.hotkey == hotkey), None)
@@ -78,7 +81,8 @@ class Standings:
         champion = self.champion_record()
         if champion is None or self.config is None:
             return contest_weights(None, False, 0.0)
-        return contest_weights(champion.uid, champion.valid, self.config.burn)
+        burn = self.operations.burn_in_force(self.config.burn)
+        return contest_weights(champion.uid, champion.paid, burn)
 
     def judgement(self) -> Judgement | None:
         """What the contest's rule makes of the battle's evidence now (None between battles)."""
@@ -96,8 +100,8 @@ class Standings:
 
 class StandingsProjection(Projection):
     name = "standings"
-    # 2: the miners' commitment extras
-    schema = 2
+    # 2: the miners' commitment extras; 3: operator actions (blacklists, burn, pause, rotation)
+    schema = 3
     # Every contest event moves the contest's version; samples fill the scores.
     topics = (*CONTEST_TOPICS, Scorecard.SampleScored.TOPIC)
     # A sample is taken only for the pool of its time, and a new pool drops every older pool's
@@ -125,6 +129,7 @@ class StandingsProjection(Projection):
             sa.Column("pool_block", sa.BigInteger),
             sa.Column("pool_seed_commitment", sa.String(64)),
             sa.Column("pool_task_ids", sa.Text),  # JSON {env: [task id, ...]}
+            sa.Column("operations", sa.Text),  # JSON `Operations.to_dict()`; NULL: none yet
         )
         self.miners = self.table(
             "miners",
@@ -140,6 +145,7 @@ class StandingsProjection(Projection):
             sa.Column("terminated_reason", sa.Text),
             sa.Column("releases", sa.Integer, nullable=False),
             sa.Column("model_hash", sa.Text),
+            sa.Column("blacklisted", sa.Text),
             # JSON {key: value}: the commitment's other keys; NULL when it had none
             sa.Column("extra", sa.Text),
         )
@@ -228,6 +234,7 @@ class StandingsProjection(Projection):
             pool_seed_commitment=e.seed_commitment,
             pool_task_ids=dump_json(e.task_ids),
         )
+        self._operations(conn, lambda o: attrs.evolve(o, rotation_ordered=False))
         # A battle never spans two pools: no read asks for a retired pool's scores.
         s = self.scores
 
@@ -278,6 +285,43 @@ class StandingsProjection(Projection):
         self.update(conn, self.contest, champion, **dict.fromkeys(_CHAMPION_COLUMNS))
         # One shot per hotkey: its scores are never read again.
         self.delete(conn, self.scores, {"hotkey": e.hotkey})
+
+    @_apply.register
+    def _(self, e: Contest.Blacklisted, conn: sa.Connection, nid: int) -> None:
+        self._miner(conn, e.hotkey, blacklisted=e.reason)
+        battle = {"battle_hotkey": e.hotkey}
+        if self.update(conn, self.contest, battle, **dict.fromkeys(_BATTLE_COLUMNS)):
+            self._miner(conn, e.hotkey, status=Status.QUEUED.value)
+
+    @_apply.register
+    def _(self, e: Contest.Unblacklisted, conn: sa.Connection, nid: int) -> None:
+        self._miner(conn, e.hotkey, blacklisted=None)
+
+    @_apply.register
+    def _(self, e: Contest.BurnSet, conn: sa.Connection, nid: int) -> None:
+        self._operations(conn, lambda o: attrs.evolve(o, burn=e.burn))
+
+    @_apply.register
+    def _(self, e: Contest.PoolRotationOrdered, conn: sa.Connection, nid: int) -> None:
+        self._operations(conn, lambda o: attrs.evolve(o, rotation_ordered=True))
+
+    @_apply.register
+    def _(self, e: Contest.Paused, conn: sa.Connection, nid: int) -> None:
+        self._operations(conn, lambda o: attrs.evolve(o, paused_at=e.block))
+
+    @_apply.register
+    def _(self, e: Contest.Resumed, conn: sa.Connection, nid: int) -> None:
+        self._operations(conn, lambda o: attrs.evolve(o, paused_at=None))
+        c = self.contest
+
+        def build() -> Any:
+            return (
+                sa.update(c)
+                .where(c.c.battle_hotkey.is_not(None))
+                .values(battle_deadline=c.c.battle_deadline + sa.bindparam("blocks"))
+            )
+
+        conn.execute(self.prepared(("resume",), build), {"blocks": e.paused_blocks})
 
     @_apply.register
     def _(self, e: Scorecard.SampleScored, conn: sa.Connection, nid: int) -> None:
@@ -333,6 +377,13 @@ class StandingsProjection(Projection):
     def _contest(self, conn: sa.Connection, **values: Any) -> None:
         self.update(conn, self.contest, {}, **values)
 
+    def _operations(self, conn: sa.Connection, change: Callable[[Operations], Operations]) -> None:
+        row = conn.execute(sa.select(self.contest.c.operations)).first()
+        now = Operations() if row is None or row[0] is None else _operations(row[0])
+        after = change(now)
+        if after != now:
+            self._contest(conn, operations=dump_json(after.to_dict()))
+
     def _crown(self, conn: sa.Connection, hotkey: str, revision: str, block: int) -> None:
         self._contest(
             conn, champion_hotkey=hotkey, champion_revision=revision, champion_since=block
@@ -384,6 +435,9 @@ class StandingsProjection(Projection):
             if pool is not None:
                 challenger_scores = self._scores(conn, pool.pool, battle.hotkey, battle.revision)
         return Standings(
+            operations=Operations()
+            if contest.operations is None
+            else _operations(contest.operations),
             config=ContestConfig.from_dict(load_json(contest.config)),
             version=int(contest.version),
             last_block=contest.last_block,
@@ -422,6 +476,10 @@ def extra_json(extra: Mapping[str, object]) -> str | None:
     except TypeError:  # orjson's error for what is not JSON (only a log written by hand)
         return None
     return text if len(text.encode()) <= MAX_COMMITMENT_BYTES else None
+
+
+def _operations(text: str) -> Operations:
+    return Operations.from_dict(load_json(text))
 
 
 def _record(fields: dict[str, Any]) -> MinerRecord:

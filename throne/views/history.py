@@ -1,4 +1,4 @@
-"""`history`: the reigns, the battles and the terminations."""
+"""`history`: the reigns, the battles, the terminations and the operator's actions."""
 
 from __future__ import annotations
 
@@ -17,4 +17,5 @@ def history(reads: ReadSide) -> dict[str, Any]:
         "battles": battles,
         "battles_decided": sum(1 for b in battles if b["result"] in ("dethroned", "terminated")),
         "terminated": list(h.terminations),
+        "operator_actions": list(h.operator_actions),
     }

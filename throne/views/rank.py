@@ -56,6 +56,12 @@ def rank(reads: ReadSide, recent: int = 10, deployed: Collection[str] = ()) -> d
             "terminated": sum(1 for m in miners if m["status"] == "terminated"),
         },
         "weights": standings["weights"],
+        "operations": standings["operations"],
+        "blacklisted": [
+            {"hotkey": m["hotkey"], "uid": m["uid"], "reason": m["blacklisted"]}
+            for m in miners
+            if m["blacklisted"] is not None
+        ],
         "rows": [
             {**row, "deployed": row["hotkey"] in deployed}
             for row in _rows(miners, standings, champion, terminations, cfg)
@@ -145,7 +151,7 @@ def _rows(
                 "status": m["status"],
                 "valid": m["invalid_reason"] is None,
                 "label": status_label(m, positions.get(hk)),
-                "reason": m["terminated_reason"] or m["invalid_reason"],
+                "reason": m["terminated_reason"] or m["invalid_reason"] or m["blacklisted"],
                 "cells": {e.name: cells.get(e.name) for e in cfg.envs},
                 "weight": weights.get(str(m["uid"]), 0.0) if m["uid"] is not None else 0.0,
             }
@@ -171,13 +177,16 @@ def _challenger_cells(per_env: Mapping[str, Mapping[str, Any]]) -> dict[str, Cel
 
 
 def status_label(m: Mapping[str, Any], position: int | None) -> str:
-    """CHAMPION > TERMINATED > invalid reason (short) > BATTLING > QUEUE #k > VALID."""
+    """CHAMPION > TERMINATED > invalid reason (short) > BLACKLISTED > BATTLING > QUEUE #k >
+    VALID."""
     if m["status"] == "champion":
         return "CHAMPION"
     if m["status"] == "terminated":
         return "TERMINATED"
     if m["invalid_reason"] is not None:
         return str(m["invalid_reason"])[:INVALID_LABEL_CHARS]
+    if m.get("blacklisted") is not None:
+        return "BLACKLISTED"
     if m["status"] == "battling":
         return "BATTLING"
     if position is not None:

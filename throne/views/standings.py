@@ -21,6 +21,12 @@ def standings(s: Standings) -> dict[str, Any]:
         "queue": [{"position": i + 1, **m.to_dict()} for i, m in enumerate(s.queue())],
         "terminated": [m.to_dict() for m in s.miners if m.status is Status.TERMINATED],
         "weights": {str(k): v for k, v in s.weights().items()},
+        "operations": {
+            "paused_since_block": s.operations.paused_at,
+            "burn": s.operations.burn_in_force(s.config.burn if s.config is not None else 0.0),
+            "burn_set_by_operator": s.operations.burn is not None,
+            "pool_rotation_ordered": s.operations.rotation_ordered,
+        },
     }
     champion, challenger = s.champion_record(), s.challenger_record()
     if champion is not None and s.champion is not None:

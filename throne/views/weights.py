@@ -24,3 +24,14 @@ def weights(reads: ReadSide) -> dict[str, Any]:
         "weights": {str(uid): w for uid, w in sorted(s.weights().items())},
         "last_submission": last,
     }
+
+
+def submissions(reads: ReadSide) -> dict[str, Any]:
+    """Every weight submission the log records, landed or failed, oldest first; each carries
+    its ``number`` (1 for the first)."""
+    with reads.read() as r:
+        every = r.submissions()
+    return {
+        "netuid": reads.netuid,
+        "submissions": [{"number": i, **s} for i, s in enumerate(every, start=1)],
+    }

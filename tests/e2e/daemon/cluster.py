@@ -18,8 +18,10 @@ from throne.adapters.chain.local import LocalChain
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.daemon.settings import settings_from_dict
+from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
-from throne.envs.registry import environments
+from throne.domain.contest.scorecard import Scorecard
+from throne.envs.registry import environments, episodic_environments
 from throne.miners import MinerProfile
 
 NETUID = 120
@@ -50,7 +52,8 @@ class World:
     def app(self) -> ThroneApplication:
         raw = self.settings_dict()
         ranges = {n: e.id_range for n, e in environments().items()}
-        settings = settings_from_dict(raw, ranges)
+        optional = {n: e.id_range for n, e in episodic_environments().items()}
+        settings = settings_from_dict(raw, ranges, optional=optional)
         db = parse_database_url(self.db_url)
         return ThroneApplication(settings.contest, env=db.eventsourcing_env())
 
@@ -64,11 +67,17 @@ def make_world(
     revisions: Mapping[str, str] | None = None,
     extras: Mapping[str, Mapping[str, object]] | None = None,
     block_time: float = 0.1,
+    env_tables: Mapping[str, Mapping[str, object]] | None = None,
+    envs: Sequence[str] | None = None,
+    validator: Mapping[str, object] | None = None,
 ) -> World:
     """A world whose miners ``names`` commit in this order, served at ``miners_url``; each
     commits its revision in ``revisions`` (a Hub commit sha), or ``r1``; ``extras``: the keys a
     miner's commitment holds beside its model and revision; ``block_time``: seconds per block
-    of the local chain once the commitments are in."""
+    of the local chain once the commitments are in; ``env_tables``: keys added to an env's
+    table (an env service's ``url``, say); ``envs``: the envs of the contest (default: the
+    installed single-turn ones); ``validator``: keys of ``[validator]`` beside (or instead of)
+    the world's."""
     root.mkdir(parents=True, exist_ok=True)
     chain_db = root / "chain.db"
     chain = LocalChain.init(chain_db, netuid=NETUID, block_time=block_time, weights_rate_limit=5)
@@ -97,9 +106,13 @@ def make_world(
             "pool_secret_file": str(root / "secret"),
             "poll_seconds": 0.05,
             "weights_interval_blocks": 20,
+            **(validator or {}),
         },
         "contest": {"refresh_blocks": 1_000_000, "battle_deadline_blocks": 100_000},
-        "envs": {name: {"sampling_count": 6} for name in environments()},
+        "envs": {
+            name: {"sampling_count": 6, **(env_tables or {}).get(name, {})}
+            for name in (envs or list(environments()))
+        },
         "sampler": {"concurrency": 8, "batch_size": 4, "retries": 0},
         "inference": {"routes": {model(n): {"base_url": miners_url, "model": n} for n in names}},
     }
@@ -159,6 +172,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3)
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
     proc.send_signal(sig)
     return proc.wait(timeout=timeout)
+
+
+def samples_recorded(db_url: str) -> int:
+    """How many samples the log at ``db_url`` holds."""
+    app = ThroneApplication(ContestConfig(), env=parse_database_url(db_url).eventsourcing_env())
+    try:
+        topics = [Scorecard.SampleScored.TOPIC]
+        return len(app.recorder.select_notifications(1, 1_000_000, topics=topics))
+    finally:
+        app.close()
 
 
 def decisions(app: ThroneApplication) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -68,6 +69,8 @@ def test_a_running_daemon_reports_health_metrics_and_rank(tmp_path: Path) -> Non
     metrics = str(seen["metrics"])
     assert SAMPLED in metrics
     assert "throne_last_tick_block" in metrics
+    ticks = re.search(r"^throne_tick_seconds_count (\S+)$", metrics, re.MULTILINE)
+    assert ticks is not None and float(ticks.group(1)) >= 1  # every tick is timed
     # The crown moves as battles are decided: any of the world's miners may hold it by now.
     assert seen["rank"]["champion"]["hotkey"] in {hotkey(n) for n in SKILLS}  # type: ignore[index]
     assert seen["weights"] == 200

@@ -237,6 +237,6 @@ def test_a_daemon_that_fails_to_start_lets_go_of_the_sqlite_log(
     settings = settings_from_dict(world.settings_dict(), ranges)
     broken = replace(settings, validator=replace(settings.validator, chain_db=str(tmp_path / "no")))
     with pytest.raises(LocalChainMissing):
-        build(broken, environments={}, pool_secret=SECRET)
-    services = build(settings, environments={}, pool_secret=SECRET)  # the log is free again
+        build(broken, environments=environments(), pool_secret=SECRET)
+    services = build(settings, environments=environments(), pool_secret=SECRET)  # free again
     services.close_sync()

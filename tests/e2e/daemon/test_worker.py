@@ -9,28 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon.cluster import NETUID, make_world, stop, wait_until
+from tests.e2e.daemon.cluster import NETUID, make_world, samples_recorded, stop, wait_until
 from throne.adapters.chain.absent import NoChain
-from throne.adapters.storage.database import parse_database_url
 from throne.app import build
 from throne.daemon.settings import settings_from_dict
-from throne.domain.contest.scorecard import Scorecard
 from throne.envs.registry import environments
 from throne.ports.chain import ChainError
 
 SECRET = bytes(range(32))
-
-
-def samples_recorded(db_url: str) -> int:
-    from throne.application import ThroneApplication
-    from throne.domain.contest.config import ContestConfig
-
-    app = ThroneApplication(ContestConfig(), env=parse_database_url(db_url).eventsourcing_env())
-    try:
-        topics = [Scorecard.SampleScored.TOPIC]
-        return len(app.recorder.select_notifications(1, 1_000_000, topics=topics))
-    finally:
-        app.close()
 
 
 def test_a_worker_samples_the_daemons_work_and_never_opens_the_chain(

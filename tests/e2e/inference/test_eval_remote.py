@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from tests.support.arithmetic_env import ArithmeticEnvironment
+from throne.adapters.envs.in_process import InProcessEnv
 from throne.adapters.inference import AiohttpChatCompletions
 from throne.adapters.inference.env_run import TaskScore, run_tasks
-from throne.cli import eval_remote
 from throne.cli.main import build_parser, main
+from throne.envs import registry
 from throne.envs.base import Environment, Evaluation, Task
 from throne.miners import Faults, MinerProfile, MinerServer
 from throne.miners.answer import UNRECOGNISED
@@ -42,10 +43,10 @@ SERVE_ARGS = [
 
 @pytest.fixture
 def with_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
-    def environments() -> dict[str, Environment]:
+    def environments(sandbox: object = None) -> dict[str, Environment]:
         return {"ADD": ENV}
 
-    monkeypatch.setattr(eval_remote, "installed_environments", environments)
+    monkeypatch.setattr(registry, "environments", environments)
 
 
 def test_eval_json_reports_the_mean_n_and_every_task_score(
@@ -185,11 +186,12 @@ def test_an_answer_that_breaks_scoring_fails_its_task_only() -> None:
 
     async def go(base_url: str) -> list[TaskScore]:
         async with AiohttpChatCompletions() as client:
-            return await run_tasks(env, client, Endpoint(base_url, "ivy"), range(10, 16))
+            service = InProcessEnv(env, client)
+            return await run_tasks(service, Endpoint(base_url, "ivy"), range(10, 16))
 
     with MinerServer([MinerProfile("ivy", skill=1.0)], [env]) as server:
         scores = asyncio.run(go(server.base_url))
     assert [s.task_id for s in scores] == list(range(10, 16))
     assert [s.outcome for s in scores] == ["ok", "infra_error"] * 3
     assert [s.score for s in scores] == [1.0, 0.0] * 3
-    assert scores[1].detail == "scoring failed: RecursionError: a scorer that recursed too deep"
+    assert scores[1].detail == "evaluation failed: RecursionError: a scorer that recursed too deep"

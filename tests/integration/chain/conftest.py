@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.chain.chain_worlds import FakeNodeWorld, LocalWorld, World
+from tests.integration.chain.chain_worlds import FakeNodeWorld, LocalWorld, SignerWorld, World
 
 
 @pytest.fixture(autouse=True)
@@ -20,13 +20,14 @@ def _no_home_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BT_WALLET_PASSWORD_FILE", raising=False)
 
 
-@pytest.fixture(params=["local", "bittensor"])
+@pytest.fixture(params=["local", "bittensor", "local, signer", "bittensor, signer"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    if request.param == "local":
-        yield LocalWorld(tmp_path / "chain.db")
-        return
-    fake_world = FakeNodeWorld(tmp_path / "data")
+    kind, _, behind = str(request.param).partition(", ")
+    inner = (
+        LocalWorld(tmp_path / "chain.db") if kind == "local" else FakeNodeWorld(tmp_path / "data")
+    )
+    made = SignerWorld(inner) if behind else inner
     try:
-        yield fake_world
+        yield made
     finally:
-        fake_world.close()
+        made.close()

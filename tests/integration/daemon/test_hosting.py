@@ -353,6 +353,7 @@ def test_the_sampler_leaves_work_pending_while_its_model_is_not_deployed(
 ) -> None:
     import asyncio
 
+    from throne.adapters.envs.in_process import InProcessEnv
     from throne.adapters.inference import AiohttpChatCompletions
     from throne.adapters.storage.responses import InMemoryResponseStore
     from throne.daemon.sampler import Sampler
@@ -379,9 +380,8 @@ def test_the_sampler_leaves_work_pending_while_its_model_is_not_deployed(
     before = {(w.env, w.task_id, w.attempt) for w in d.app.pending_work()}
     s = Sampler(
         d.app,
-        {"SAT": SatEnvironment()},
+        {"SAT": InProcessEnv(SatEnvironment(), AiohttpChatCompletions())},
         Watched(),
-        AiohttpChatCompletions(),
         InMemoryResponseStore(),
         SamplerSettings(concurrency=4, batch_size=2),
         reads=d.reads,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from tests.support.contest import Driver
+from throne.adapters.envs.in_process import InProcessEnv
 from throne.adapters.inference import AiohttpChatCompletions, StaticModelEndpoints
 from throne.adapters.storage.responses import InMemoryResponseStore, SqlResponseStore
 from throne.daemon.sampler import Sampler
@@ -62,9 +63,12 @@ def sat_work(d: Driver) -> set[tuple[int, int]]:
     return {(w.task_id, w.attempt) for w in d.app.pending_work() if w.env == "SAT"}
 
 
-def run_until(sampler: Sampler, done: Callable[[], bool]) -> None:
+def run_until(
+    sampler: Sampler, done: Callable[[], bool], *closing: Callable[[], Awaitable[None]]
+) -> None:
     """Run the sampler's loop until ``done`` holds (or the deadline passes), then stop it; the
-    loop must end by itself, without raising."""
+    loop must end by itself, without raising. ``closing``: what to close afterwards, within
+    the same event loop (the clients the sampler's services opened)."""
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -75,6 +79,8 @@ def run_until(sampler: Sampler, done: Callable[[], bool]) -> None:
         assert not loop.done(), "the sampler's loop ended on its own"
         stop.set()
         await loop
+        for close in closing:
+            await close()
 
     asyncio.run(go())
 
@@ -88,9 +94,8 @@ def sampler(
 ) -> Sampler:
     return Sampler(
         d.app,
-        {"SAT": env},
+        {"SAT": InProcessEnv(env, client)},
         StaticModelEndpoints({"org/affine-champ": Endpoint(miner, "champ")}),
-        client,
         responses or InMemoryResponseStore(),
         SamplerSettings(concurrency=4, batch_size=2),
     )
@@ -195,9 +200,8 @@ def test_work_for_a_miner_the_read_side_has_not_seen_yet_waits_instead_of_failin
     reads = LaggingReads(ReadSide(d.app), behind=3)
     s = Sampler(
         d.app,
-        {"SAT": SatEnvironment()},
+        {"SAT": InProcessEnv(SatEnvironment(), AiohttpChatCompletions())},
         StaticModelEndpoints({"org/affine-champ": Endpoint(miner, "champ")}),
-        AiohttpChatCompletions(),
         InMemoryResponseStore(),
         SamplerSettings(concurrency=4, batch_size=2),
         reads=reads,  # type: ignore[arg-type]

@@ -9,10 +9,12 @@ import httpx
 import pytest
 
 from tests.support.arithmetic_env import ArithmeticEnvironment
+from throne.envs.guess import GuessEnvironment
 from throne.miners import PROFILE_FILE, Faults, MinerProfile, MinerServer, NoMinerProfile
 from throne.miners.answer import UNRECOGNISED, answer
 
 ENV = ArithmeticEnvironment()
+GUESS = GuessEnvironment()
 
 
 def test_skill_is_a_pure_function_of_name_revision_env_and_task() -> None:
@@ -127,3 +129,52 @@ def test_a_folder_without_a_readable_profile_is_named(
     with pytest.raises(NoMinerProfile) as caught:
         MinerProfile.from_dir(tmp_path)
     assert message in str(caught.value)
+
+
+def _play_guess(url: str, model: str, task_id: int) -> tuple[float, list[dict[str, str]]]:
+    """One GUESS game against a local miner over HTTP, the whole conversation sent each turn."""
+    episode = GUESS.episode(task_id, 0)
+    messages = [{"role": "user", "content": episode.first_observation}]
+    for _ in range(GUESS.max_turns):
+        reply = httpx.post(url, json={"model": model, "messages": messages}).json()
+        action = reply["choices"][0]["message"]["content"]
+        messages.append({"role": "assistant", "content": action})
+        step = episode.act(action)
+        messages.append({"role": "user", "content": step.observation})
+        if step.done:
+            return step.reward, messages
+    raise AssertionError("the game did not end")
+
+
+def test_a_miner_plays_a_guess_game_from_the_observations_so_far() -> None:
+    sage, fool, half = (MinerProfile(n, skill=s) for n, s in (("sage", 1), ("fool", 0), ("h", 0.5)))
+    with MinerServer([sage, fool, half], [ENV, GUESS]) as server:
+        url = f"{server.base_url}/chat/completions"
+        for task_id in range(6):
+            reward, messages = _play_guess(url, "sage", task_id)
+            assert reward == 1.0
+            observations = [m["content"] for m in messages if m["role"] == "user"]
+            assert messages[-2]["content"] == GUESS.next_action(task_id, observations[:-1], True)
+            assert _play_guess(url, "fool", task_id)[0] == 0.0
+            expected = 1.0 if half.solves("GUESS", task_id) else 0.0
+            assert _play_guess(url, "h", task_id)[0] == expected
+
+
+def test_serving_guess_leaves_single_turn_answers_byte_for_byte_the_same() -> None:
+    miner = MinerProfile("m", skill=0.5)
+    prompts = [ENV.task(i).prompt for i in range(10)] + ["Tell me a joke."]
+    # A conversation opened by another prompt is not a game, whatever its last message says.
+    game_later = [ENV.task(1).prompt, GUESS.episode(1, 0).first_observation]
+    conversations = [[p] for p in prompts] + [game_later]
+    bodies = []
+    for envs in ([ENV], [ENV, GUESS]):
+        with MinerServer([miner], envs) as server:
+            url = f"{server.base_url}/chat/completions"
+            answers = []
+            for users in conversations:
+                messages = [{"role": "user", "content": u} for u in users]
+                body = httpx.post(url, json={"model": "m", "messages": messages}).json()
+                del body["created"]
+                answers.append(body)
+            bodies.append(answers)
+    assert bodies[0] == bodies[1]

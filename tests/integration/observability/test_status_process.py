@@ -13,11 +13,13 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.contest import Driver, small_config
+from tests.support.ports import refusing_port
 from tests.support.story import CHAL_UID, tell
 from throne.adapters.storage.database import parse_database_url
 from throne.application import ThroneApplication
 from throne.observability.health import Heartbeat
 from throne.observability.metrics import ThroneMetrics
+from throne.observability.publication import PublishTarget
 from throne.observability.status_process import Relay, StatusProcess
 
 
@@ -98,3 +100,30 @@ def test_a_daemon_that_stops_reporting_makes_healthz_unhealthy() -> None:
     assert not healthy and body["status"] == "silent" and "5 s" in body["error"]
     relay.update(False, {"status": "outage", "outages": {"tick": {}}}, b"")
     assert relay.status() == (False, {"status": "outage", "outages": {"tick": {}}})
+
+
+def test_the_daemons_status_port_serves_the_dashboard_naming_where_the_log_is_published(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "throne.db"
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    config = small_config()
+    tell(Driver(app=ThroneApplication(config, env=env)))
+    with refusing_port() as port:
+        endpoint = f"http://127.0.0.1:{port}"
+        status = StatusProcess(
+            config=config,
+            db=parse_database_url(str(path)),
+            heartbeat=Heartbeat(),
+            publish=PublishTarget("s3://bucket/validator", endpoint_url=endpoint),
+        )
+        with status, httpx.Client(base_url=status.url, timeout=30) as client:
+            overview = client.get("/dashboard")
+            assert overview.status_code == 200 and "chal" in overview.text
+            audit = client.get("/audit").json()
+            assert audit["verify_commands"] == [
+                f"throne audit verify s3://bucket/validator --endpoint-url {endpoint}"
+            ]
+            assert audit["published"]["last_checkpoint"] is None
+            assert audit["published"]["error"]  # the store is down: said, not an error page
+            assert client.get("/dashboard/audit").status_code == 200

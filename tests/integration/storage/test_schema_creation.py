@@ -25,7 +25,11 @@ def _open_everything(url: str) -> None:
     ranges = {n: e.id_range for n, e in environments().items()}
     settings = settings_from_dict({"validator": {"db": url}}, ranges)
     services = build(
-        settings, environments={}, role="worker", with_weights=False, pool_secret=bytes(32)
+        settings,
+        environments=environments(),
+        role="worker",
+        with_weights=False,
+        pool_secret=bytes(32),
     )
     services.close_sync()
 

@@ -1,6 +1,11 @@
 import pytest
 
-from throne.envs.registry import UnknownEnvironment, environments, get_environment
+from throne.envs.registry import (
+    UnknownEnvironment,
+    environments,
+    episodic_environments,
+    get_environment,
+)
 
 
 def test_the_registry_holds_sat_abd_and_ded_with_honest_id_ranges() -> None:
@@ -32,3 +37,13 @@ def test_distinct_ids_give_distinct_prompts_without_their_reference_line(name: s
     env = get_environment(name)
     bodies = {env.task(i).prompt.rsplit("\n", 1)[0] for i in range(500)}
     assert len(bodies) == 500
+
+
+def test_guess_is_a_multi_turn_env_kept_apart_from_the_default_set() -> None:
+    episodic = episodic_environments()
+    assert sorted(episodic) == ["GUESS"]
+    assert "GUESS" not in environments()
+    guess = episodic["GUESS"]
+    first = guess.episode(guess.id_range[1] - 1, 0).first_observation
+    assert guess.locate(first) == guess.id_range[1] - 1
+    assert all(env.locate(first) is None for env in environments().values())

@@ -39,6 +39,18 @@ def test_ticks_count_decided_battles_by_result_and_ignore_other_steps() -> None:
     assert s[("throne_battles_decided_total", (("result", "dethroned"),))] == 1
     assert s[("throne_battles_decided_total", (("result", "terminated"),))] == 2
     assert s[("throne_last_tick_block", ())] == 13
+    assert s[("throne_tick_seconds_count", ())] == 0  # none of them timed
+
+
+def test_timed_ticks_are_a_histogram_of_their_durations() -> None:
+    m = ThroneMetrics()
+    m.observe_tick(10, [], seconds=0.003)
+    m.observe_tick(11, ["battle_started"], seconds=0.2)
+    s = _samples(m)
+    assert s[("throne_tick_seconds_count", ())] == 2
+    assert s[("throne_tick_seconds_sum", ())] == 0.203
+    assert s[("throne_tick_seconds_bucket", (("le", "0.005"),))] == 1
+    assert s[("throne_tick_seconds_bucket", (("le", "0.25"),))] == 2
 
 
 def test_champion_weights_failures_and_projection_lag_are_exposed() -> None:

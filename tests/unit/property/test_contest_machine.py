@@ -23,6 +23,7 @@ from throne.audit.stored import exported, iter_notifications
 from throne.domain.contest.battle import judge_battle
 from throne.domain.contest.config import ContestConfig
 from throne.domain.contest.contest import Contest
+from throne.domain.contest.operator import Refused
 from throne.domain.contest.rules import Verdict
 from throne.domain.contest.samples import Sample
 from throne.domain.contest.scorecard import Scorecard
@@ -235,9 +236,54 @@ class ContestMachine(RuleBasedStateMachine):
         self.block += step
         self.d.chain.block = self.block
         self.d.app.tick(self.block, b"seed-%d" % self.block)
-        battle = self.d.standings()["battle"]
-        if battle is not None:
+        std = self.d.standings()
+        battle = std["battle"]
+        if battle is not None and std["operations"]["paused_since_block"] is None:
             assert self.block < battle["deadline_block"], "a battle outlived its deadline"
+
+    # ---- the operator ---------------------------------------------------------------------
+
+    @rule(hk=st.sampled_from(HOTKEYS), undo=st.booleans())
+    def blacklist(self, hk: str, undo: bool) -> None:
+        action = "unblacklist" if undo else "blacklist"
+        self._operate(action, hotkey=hk)
+        m = self.d.miner(hk)
+        if m is not None and not undo:
+            assert m["blacklisted"] is not None
+            assert self.d.challenger() != hk
+            assert hk not in {q["hotkey"] for q in self.d.standings()["queue"]}
+
+    @rule(burn=st.one_of(st.floats(0, 1), st.sampled_from([-0.5, 1.5, float("nan")])))
+    def set_burn(self, burn: float) -> None:
+        self._operate("set_burn", burn=burn)
+
+    @rule()
+    def rotate_pool(self) -> None:
+        before = self.d.pool()
+        rotated = self._operate("order_pool_rotation")
+        if rotated:
+            self.tick(1)
+            after = self.d.pool()
+            paused = self.d.standings()["operations"]["paused_since_block"] is not None
+            if before is not None and not paused:
+                assert after is not None and after["pool"] == before["pool"] + 1
+
+    @rule(resume=st.booleans())
+    def pause(self, resume: bool) -> None:
+        self._operate("resume" if resume else "pause")
+        if not resume and self.d.standings()["operations"]["paused_since_block"] is not None:
+            assert self.d.app.pending_work() == []
+
+    def _operate(self, action: str, **args: object) -> bool:
+        """The action, or its refusal by name (then the log holds nothing new)."""
+        version = self.d.app.contest_version()
+        try:
+            self.d.app.operate(action, "the operator's reason", self.block, **args)
+        except Refused as exc:
+            event(f"refused {exc.rule}")
+            assert self.d.app.contest_version() == version
+            return False
+        return True
 
     @rule(reason=st.sampled_from(["deploy_failed", "unhealthy"]))
     def infra_failure(self, reason: str) -> None:
@@ -302,7 +348,7 @@ class ContestMachine(RuleBasedStateMachine):
         champ = self.d.standings()["champion"]
         allowed = {0} | ({champ["uid"]} if champ and champ["uid"] is not None else set())
         assert set(weights) <= allowed
-        if champ is None or champ["uid"] is None or champ["invalid_reason"]:
+        if champ is None or champ["uid"] is None or champ["invalid_reason"] or champ["blacklisted"]:
             assert weights == {0: 1.0}
 
     @invariant()
@@ -328,6 +374,7 @@ class ContestMachine(RuleBasedStateMachine):
             m.to_dict() for m in contest.all_miners()
         ]
         assert standings.version == contest.version
+        assert standings.operations == contest.operations
         assert standings.weights() == contest.weights()
         for s in submissions:
             assert s["weights"] == self.replay.weights_at(self.config.netuid, s["contest_version"])
@@ -349,9 +396,20 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
     battle: dict[str, Any] | None = None
     pool: Pool | None = None
     config = None
+    # While the operator pauses the contest its battles may outlive their deadline: the events
+    # the chain brings (an invalidation) still end them; resuming gives the blocks back.
+    paused = False
     for e in app.events.get(app.contest_id):
         kind = type(e).__name__
-        if kind == "Created" or kind == "Reconfigured":
+        if kind == "Paused":
+            paused = True
+        elif kind == "Resumed":
+            paused = False
+            if battle is not None:
+                battle["deadline"] += e.paused_blocks
+        elif kind == "Blacklisted" and battle is not None and e.hotkey == battle["hotkey"]:
+            battle = None  # abandoned
+        elif kind == "Created" or kind == "Reconfigured":
             config = e.config
         elif kind == "PoolRefreshed":
             assert battle is None, "pool refreshed during a battle"
@@ -363,7 +421,7 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
             assert battle is None and champion is not None
             battle = {"hotkey": e.hotkey, "revision": e.revision, "deadline": e.deadline_block}
         elif kind == "ChallengerReleased":
-            assert battle is not None and e.block < battle["deadline"]
+            assert battle is not None and (paused or e.block < battle["deadline"])
             battle = None
         elif kind == "Dethroned":
             assert battle is not None and e.new_champion.hotkey == battle["hotkey"]
@@ -376,7 +434,7 @@ def check_log(app: ThroneApplication, reads: ReadSide) -> None:
             champion, battle = e.new_champion.hotkey, None
         elif kind == "Terminated":
             if battle is not None and e.hotkey == battle["hotkey"]:
-                assert e.block < battle["deadline"] or e.reason == "deadline"
+                assert paused or e.block < battle["deadline"] or e.reason == "deadline"
                 if e.verdict is not None:
                     assert config is not None and pool is not None and champion is not None
                     assert e.inputs is not None

@@ -29,6 +29,7 @@ def test_an_empty_log_reads_as_no_champion_no_battle_and_everything_to_uid_0() -
         "battles": [],
         "battles_decided": 0,
         "terminated": [],
+        "operator_actions": [],
     }
     assert views.weights(reads)["weights"] == {"0": 1.0}
 

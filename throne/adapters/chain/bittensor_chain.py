@@ -290,11 +290,11 @@ class BittensorChain(Chain):
 
     def _hotkey(self) -> Any:
         if self._signer is None:
-            self._signer = _load_hotkey(self._settings)
+            self._signer = load_hotkey(self._settings)
         return self._signer
 
 
-def _load_hotkey(settings: BittensorSettings) -> Any:
+def load_hotkey(settings: BittensorSettings) -> Any:
     """The hotkey keypair, unlocked without ever prompting."""
     bt = _bittensor()
     wallet = bt.Wallet(

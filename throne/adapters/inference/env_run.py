@@ -1,19 +1,19 @@
-"""Running an environment's tasks against one endpoint and scoring the answers.
+"""Running an environment's tasks against one endpoint's model.
 
-This is what `throne eval` does against any OpenAI-compatible endpoint, and the shape of what a
+This is what `throne eval` does against any OpenAI-compatible endpoint, on any env service
+(throne's own in-process, or one that speaks the environment protocol), and the shape of what a
 sampler records per task: score, outcome kind, latency and tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from throne.envs.base import Environment
-from throne.ports.chat_completions import ChatCompletions, ChatRequest, Completion
+from throne.envs.protocol import task_seed
+from throne.ports.env_service import EnvService, EvalRequest, Scored
 from throne.ports.model_endpoints import Endpoint
 
 Outcome = Literal["ok", "model_error", "infra_error"]
@@ -31,53 +31,47 @@ class TaskScore:
     detail: str
 
 
-def task_seed(env: str, task_id: int) -> int:
-    """The sampling seed sent with a task: fixed per (env, task) and within 31 bits, which
-    every server accepts."""
-    digest = hashlib.sha256(f"{env}:{task_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
-
-
 async def run_tasks(
-    env: Environment,
-    client: ChatCompletions,
+    service: EnvService,
     endpoint: Endpoint,
     task_ids: Sequence[int],
     *,
     temperature: float | None = 0.0,
     max_tokens: int | None = None,
+    timeout: float = 600.0,
     on_result: Callable[[TaskScore], None] | None = None,
 ) -> list[TaskScore]:
-    """Ask the endpoint every task (the client bounds concurrency) and score each answer.
+    """Have the env evaluate the endpoint's model on every task, all at once (the client and
+    the service bound concurrency).
 
-    Results come back in ``task_ids`` order; ``on_result`` sees each one as it finishes.
-    Scoring runs in a worker thread, since environments may run programs in a sandbox.
+    Results come back in ``task_ids`` order; ``on_result`` sees each one as it finishes. A task
+    whose evaluation fails in a way nothing classified is that task's infra error, not the
+    run's.
     """
 
     async def one(task_id: int) -> TaskScore:
-        task = env.task(task_id)
-        request = ChatRequest.single(
-            endpoint.model,
-            task.prompt,
+        request = EvalRequest(
+            task_id=task_id,
+            seed=task_seed(service.name, task_id),
+            endpoint=endpoint,
             temperature=temperature,
             max_tokens=max_tokens,
-            seed=task_seed(env.name, task_id),
+            timeout=timeout,
         )
-        result = await client.complete(endpoint, request)
-        if isinstance(result, Completion):
-            try:
-                evaluation = await asyncio.to_thread(env.evaluate, task, result.text)
-            except Exception as exc:
-                # Our side failed to score this answer: one task's failure, not the run's.
-                detail = " ".join(f"scoring failed: {type(exc).__name__}: {exc}".split())[:300]
-                score = TaskScore(task_id, 0.0, "infra_error", result.latency, None, detail)
-            else:
-                tokens = result.usage.completion_tokens if result.usage else None
-                score = TaskScore(
-                    task_id, evaluation.score, "ok", result.latency, tokens, evaluation.detail
-                )
+        try:
+            outcome = await service.evaluate(request)
+        except Exception as exc:
+            detail = " ".join(f"evaluation failed: {type(exc).__name__}: {exc}".split())[:300]
+            score = TaskScore(task_id, 0.0, "infra_error", 0.0, None, detail)
         else:
-            score = TaskScore(task_id, 0.0, result.kind, result.latency, None, result.reason)
+            if isinstance(outcome, Scored):
+                tokens = outcome.usage.completion_tokens
+                score = TaskScore(
+                    task_id, outcome.score, "ok", outcome.latency, tokens, outcome.detail
+                )
+            else:
+                detail = outcome.reason + (f": {outcome.detail}" if outcome.detail else "")
+                score = TaskScore(task_id, 0.0, outcome.kind, outcome.latency, None, detail)
         if on_result is not None:
             on_result(score)
         return score

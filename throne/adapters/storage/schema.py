@@ -12,6 +12,7 @@ done.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ schema_table = sa.Table(
 
 #: How long a process waits for another to finish creating the tables.
 CREATION_WAIT_S = 60
-_ATTEMPTS = 5
+_ATTEMPTS = 10
 
 
 class SchemaCreationTimeout(StorageError):
@@ -81,6 +82,9 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
         except sa.exc.DBAPIError as exc:
             if attempt == _ATTEMPTS - 1 or not _created_meanwhile(exc):
                 raise
+            # The other creator may still be making the rest of the tables: give it a moment,
+            # then look again at what exists (a look at once found the same stale answer).
+            time.sleep(0.02 * (attempt + 1))
 
 
 def record_schema_version(engine: sa.Engine) -> None:

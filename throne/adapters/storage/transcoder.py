@@ -25,6 +25,7 @@ import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from throne.domain.contest.config import ContestConfig
+from throne.domain.contest.operator import Operations
 from throne.domain.contest.rules import Verdict
 from throne.domain.contest.state import Battle, Champion, DecisionInputs, MinerRef, Pool
 from throne.domain.queue.miners import MinerRecord
@@ -94,4 +95,5 @@ def domain_transcodings() -> list[Transcoding]:
         RecordAsDict(Battle, "battle", Battle.to_dict, Battle.from_dict),
         RecordAsDict(Pool, "pool", Pool.to_dict, Pool.from_dict),
         RecordAsDict(MinerRecord, "miner", MinerRecord.row, MinerRecord.from_row),
+        RecordAsDict(Operations, "operations", Operations.to_dict, Operations.from_dict),
     ]

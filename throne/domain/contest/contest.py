@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate
 from throne.domain.contest import roster
 from throne.domain.contest.battle import champion_complete, decide
 from throne.domain.contest.config import ContestConfig
+from throne.domain.contest.operator import Operations, Refused, check_burn, check_reason
 from throne.domain.contest.pool import pool_task_ids, seed_commitment
 from throne.domain.contest.rules import Verdict
 from throne.domain.contest.samples import SideScores
@@ -60,7 +61,7 @@ def _optional(value: Mapping[str, Any] | None, parse: Callable[[Mapping[str, Any
 
 class Contest(Aggregate):
     TOPIC = "throne:Contest"
-    class_version = 2
+    class_version = 3
 
     # ---- events -------------------------------------------------------------------------
 
@@ -96,6 +97,7 @@ class Contest(Aggregate):
         text_digest: str
 
         def apply(self, c: Contest) -> None:
+            before = c.miners.get(self.hotkey)
             c.miners[self.hotkey] = MinerRecord(
                 self.hotkey,
                 self.uid,
@@ -103,6 +105,8 @@ class Contest(Aggregate):
                 self.revision,
                 self.first_block,
                 text_digest=self.text_digest,
+                # An operator's blacklist is of the hotkey: a new commitment keeps it.
+                blacklisted=None if before is None else before.blacklisted,
             )
 
     class Invalidated(Aggregate.Event):
@@ -166,6 +170,7 @@ class Contest(Aggregate):
         def apply(self, c: Contest) -> None:
             c.pool = Pool(self.pool, self.block, self.seed_commitment, self.task_ids)
             c.champion_missed_pools = self.champion_missed_pools
+            c.operations = evolve(c.operations, rotation_ordered=False)
 
     class ChampionCrowned(Aggregate.Event):
         """The queue head takes an empty throne without a contest (cold start)."""
@@ -272,6 +277,75 @@ class Contest(Aggregate):
             if c.champion is not None and c.champion.hotkey == self.hotkey:
                 c.champion = None
 
+    # ---- events: operator actions (throne.domain.contest.operator) -------------------------
+
+    class Blacklisted(Aggregate.Event):
+        """An operator took ``hotkey`` out of the contest, for ``reason``."""
+
+        TOPIC = "throne:Contest.Blacklisted"
+        hotkey: str
+        reason: str
+        block: int
+
+        def apply(self, c: Contest) -> None:
+            rec = c.miners[self.hotkey]
+            if c.battle is not None and c.battle.hotkey == self.hotkey:
+                # The battle is abandoned: the challenger waits again, no release counted.
+                rec = evolve(rec, status=Status.QUEUED)
+                c.battle = None
+            c.miners[self.hotkey] = evolve(rec, blacklisted=self.reason)
+
+    class Unblacklisted(Aggregate.Event):
+        TOPIC = "throne:Contest.Unblacklisted"
+        hotkey: str
+        reason: str
+        block: int
+
+        def apply(self, c: Contest) -> None:
+            c.miners[self.hotkey] = evolve(c.miners[self.hotkey], blacklisted=None)
+
+    class BurnSet(Aggregate.Event):
+        """An operator set the burn, in force over the configuration's."""
+
+        TOPIC = "throne:Contest.BurnSet"
+        burn: float
+        reason: str
+        block: int
+
+        def apply(self, c: Contest) -> None:
+            c.operations = evolve(c.operations, burn=self.burn)
+
+    class PoolRotationOrdered(Aggregate.Event):
+        """An operator ordered a new pool: the next step draws it."""
+
+        TOPIC = "throne:Contest.PoolRotationOrdered"
+        reason: str
+        block: int
+
+        def apply(self, c: Contest) -> None:
+            c.operations = evolve(c.operations, rotation_ordered=True)
+
+    class Paused(Aggregate.Event):
+        TOPIC = "throne:Contest.Paused"
+        reason: str
+        block: int
+
+        def apply(self, c: Contest) -> None:
+            c.operations = evolve(c.operations, paused_at=self.block)
+
+    class Resumed(Aggregate.Event):
+        """The contest runs again; a battle paused for ``paused_blocks`` gets them back."""
+
+        TOPIC = "throne:Contest.Resumed"
+        reason: str
+        block: int
+        paused_blocks: int
+
+        def apply(self, c: Contest) -> None:
+            c.operations = evolve(c.operations, paused_at=None)
+            if c.battle is not None:
+                c.battle = evolve(c.battle, deadline=c.battle.deadline + self.paused_blocks)
+
     # ---- construction ---------------------------------------------------------------------
 
     @staticmethod
@@ -286,6 +360,12 @@ class Contest(Aggregate):
         self.battle: Battle | None = None
         self.pool: Pool | None = None
         self.champion_missed_pools = 0
+        self.operations = Operations()
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken before operator actions existed."""
+        state["operations"] = Operations()
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -349,10 +429,11 @@ class Contest(Aggregate):
         return head.hotkey, head.revision
 
     def weights(self) -> dict[int, float]:
+        burn = self.operations.burn_in_force(self.config.burn)
         champ = self.champion_record()
         if champ is None:
-            return contest_weights(None, False, self.config.burn)
-        return contest_weights(champ.uid, champ.valid, self.config.burn)
+            return contest_weights(None, False, burn)
+        return contest_weights(champ.uid, champ.paid, burn)
 
     # ---- commands: the contest ------------------------------------------------------------
 
@@ -383,9 +464,12 @@ class Contest(Aggregate):
         None to take every step due at this block.
         """
         self._check_sides(champion, challenger)
+        if self.operations.paused:
+            return None
         cfg = self.config
         if self.pool is None or (
-            self.battle is None and block - self.pool.block >= cfg.refresh_blocks
+            self.battle is None
+            and (block - self.pool.block >= cfg.refresh_blocks or self.operations.rotation_ordered)
         ):
             self._refresh_pool(block, seed, champion)
             return Step.POOL_REFRESHED
@@ -551,6 +635,59 @@ class Contest(Aggregate):
             releases=releases,
             block=block,
         )
+
+    # ---- commands: operator actions (throne.domain.contest.operator) -----------------------
+
+    def blacklist(self, hotkey: str, reason: str, block: int) -> None:
+        rec = self._operated_miner(hotkey)
+        if rec.blacklisted is not None:
+            raise Refused("already_blacklisted", f"{hotkey} is blacklisted: {rec.blacklisted}")
+        self.trigger_event(
+            self.Blacklisted, hotkey=hotkey, reason=check_reason(reason), block=block
+        )
+
+    def unblacklist(self, hotkey: str, reason: str, block: int) -> None:
+        rec = self._operated_miner(hotkey)
+        if rec.blacklisted is None:
+            raise Refused("not_blacklisted", f"{hotkey} is not blacklisted")
+        self.trigger_event(
+            self.Unblacklisted, hotkey=hotkey, reason=check_reason(reason), block=block
+        )
+
+    def set_burn(self, burn: float, reason: str, block: int) -> None:
+        value = check_burn(burn)
+        self.trigger_event(self.BurnSet, burn=value, reason=check_reason(reason), block=block)
+
+    def order_pool_rotation(self, reason: str, block: int) -> None:
+        if self.battle is not None:
+            raise Refused(
+                "battle_in_progress", f"{self.battle.hotkey} is battling: rotate between battles"
+            )
+        if self.operations.rotation_ordered:
+            raise Refused("rotation_already_ordered", "a new pool is drawn at the next step")
+        self.trigger_event(self.PoolRotationOrdered, reason=check_reason(reason), block=block)
+
+    def pause(self, reason: str, block: int) -> None:
+        if self.operations.paused_at is not None:
+            raise Refused("already_paused", f"paused since block {self.operations.paused_at}")
+        self.trigger_event(self.Paused, reason=check_reason(reason), block=block)
+
+    def resume(self, reason: str, block: int) -> None:
+        paused_at = self.operations.paused_at
+        if paused_at is None:
+            raise Refused("not_paused", "the contest is running")
+        self.trigger_event(
+            self.Resumed,
+            reason=check_reason(reason),
+            block=block,
+            paused_blocks=max(0, block - paused_at),
+        )
+
+    def _operated_miner(self, hotkey: str) -> MinerRecord:
+        rec = self.miners.get(hotkey)
+        if rec is None:
+            raise Refused("unknown_hotkey", f"{hotkey} has never committed to this contest")
+        return rec
 
     # ---- commands: the queue, from the chain (throne.domain.contest.roster) ----------------
 

@@ -29,11 +29,16 @@ def owed_work(
     config: ContestConfig,
     champion: SideScores | None,
     challenger: SideScores | None,
+    *,
+    paused: bool = False,
 ) -> list[WorkItem]:
     """The tasks each side has not scored yet: the champion its whole pool; the challenger, in
     scoring envs, only the tasks the champion has scored (the verdict compares no others), and
-    in envs that do not vote its whole pool. A task that failed on our side is owed again."""
+    in envs that do not vote its whole pool. A task that failed on our side is owed again.
+    A contest its operator paused owes nothing."""
     work: list[WorkItem] = []
+    if paused:
+        return work
     if champion is not None:
         work += _unscored(pool.pool, champion, pool.task_ids)
     if challenger is not None:

@@ -42,16 +42,25 @@ class MinerRecord:
     model_hash: str | None = None
     #: the digest of the commitment text first seen, to tell a second commitment apart
     text_digest: str | None = None
+    #: the operator's reason while the hotkey is blacklisted (`throne.domain.contest.operator`)
+    blacklisted: str | None = None
 
     @property
     def valid(self) -> bool:
         return self.invalid_reason is None
 
     @property
+    def paid(self) -> bool:
+        """Earns the champion's weight: valid and not blacklisted."""
+        return self.valid and self.blacklisted is None
+
+    @property
     def eligible(self) -> bool:
-        """May battle next: valid, registered, committed and never terminated."""
+        """May battle next: valid, not blacklisted, registered, committed and never
+        terminated."""
         return (
             self.valid
+            and self.blacklisted is None
             and self.uid is not None
             and self.revision is not None
             and self.status is Status.QUEUED
@@ -70,6 +79,7 @@ class MinerRecord:
             "terminated_reason": self.terminated_reason,
             "releases": self.releases,
             "model_hash": self.model_hash,
+            "blacklisted": self.blacklisted,
         }
 
     def row(self) -> list[object]:
@@ -87,12 +97,14 @@ class MinerRecord:
             self.releases,
             self.model_hash,
             self.text_digest,
+            self.blacklisted,
         ]
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> MinerRecord:
         hotkey, uid, model, revision, first_block, status, invalid, terminated, *rest = row
-        releases, model_hash, text_digest = rest
+        # Rows stored before blacklists existed end at the commitment's digest.
+        releases, model_hash, text_digest, *blacklisted = rest
         return cls(
             hotkey,
             uid,
@@ -105,6 +117,7 @@ class MinerRecord:
             releases,
             model_hash,
             text_digest,
+            blacklisted[0] if blacklisted else None,
         )
 
     @classmethod

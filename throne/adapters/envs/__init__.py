@@ -1,0 +1,1 @@
+"""`EnvService` adapters: throne's environments in-process, and environment services over HTTP."""
