@@ -56,9 +56,16 @@ class Seen:
 
 
 def _unended(logs: list[dict[str, Any]], mended_at: int) -> set[str]:
-    before, after = logs[:mended_at], logs[mended_at:]
-    started = {e["loop"] for e in before if e["event"] == "outage_started"}
-    return started - {e["loop"] for e in after if e["event"] == "outage_ended"}
+    """The loops whose outage of the break is still open: an outage that started before the
+    mend and has no end after its start (one that began and ended while the log was broken,
+    a loop whose call got through once, is over as well)."""
+    state: dict[str, str] = {}
+    for i, e in enumerate(logs):
+        if e["event"] == "outage_started" and i < mended_at:
+            state[e["loop"]] = "open"
+        elif e["event"] == "outage_ended" and e["loop"] in state:
+            state[e["loop"]] = "ended"
+    return {loop for loop, now in state.items() if now == "open"}
 
 
 def _through_an_outage(
