@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
             db_hint=redact_url(url),
         )
         port = sock.getsockname()[1]
+        # Listening before the address is printed: whoever reads it may connect at once (the
+        # server accepts once it has started; until then connections wait in the backlog).
+        sock.listen(128)
         print(
             f"throne dashboard: {redact_url(url)} at http://{args.host}:{port}/dashboard "
             "(read-only; Ctrl-C stops)",
