@@ -13,7 +13,7 @@ PORTS = THRONE / "ports"
 
 #: Where an adapter may be built besides its own package, and why.
 BUILDERS = {
-    "app.py": "the composition root",
+    "app": "the composition root",
     "demo": "stages a world (a chain and its cast, a loopback Hub, local miner engines) and "
     "hands it to build, as the tests do",
     "audit/rescore.py": "re-scores from the responses of the database it audits; to take its "

@@ -20,7 +20,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("throne.adapters.storage.database", "StorageError"),
     ("throne.ports.chain", "ChainError"),
     ("throne.daemon.pool_seed", "PoolSecretError"),
-    ("throne.app", "StartupError"),
+    ("throne.app.errors", "StartupError"),
     ("throne.audit.signing", "SigningKeyError"),
     ("throne.audit.format", "AuditError"),
     ("throne.audit.append", "AppendError"),
