@@ -160,8 +160,8 @@ def _check_against(index: PublishedIndex, before: VerifiedState) -> None:
     if len(index.parts) < len(before.parts):
         raise AuditError(
             "index-rewritten",
-            f"the index names {len(index.parts)} parts, but {len(before.parts)} were verified "
-            "before: published parts were removed",
+            "published parts were removed: parts verified before: "
+            f"{len(before.parts)}; parts the index names now: {len(index.parts)}",
         )
     for entry, sha in zip(index.parts, before.parts, strict=False):
         if entry.sha256 != sha:

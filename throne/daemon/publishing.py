@@ -2,10 +2,10 @@
 publisher`), beside the contest and never in its way.
 
 A publish that fails (credentials refused, no bucket, the bucket full, the endpoint down, the
-database unreadable) is one log line, ``publish_failed``, naming the cause; the loop goes on,
-and the next attempt, N blocks later, publishes what that one did not (a part written but not
-named is adopted then). The contest's loops never wait for it: each attempt runs on a thread of
-its own.
+database unreadable) is one log line, ``publish_failed``, naming the cause, and the ``publish``
+loop's outage on ``/healthz`` until an attempt succeeds; the loop goes on, and the next
+attempt, N blocks later, publishes what that one did not (a part written but not named is
+adopted then). The contest's loops never wait for it: each attempt runs on a thread of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import structlog
 
 from throne.adapters.storage.database import StorageError
 from throne.audit.publisher import Published, PublishError
-from throne.daemon.supervisor import progressed, sleep_or_stop
+from throne.daemon.supervisor import LoopFailure, progressed, sleep_or_stop
 from throne.ports.object_store import StoreError
 
 
@@ -55,9 +55,25 @@ class PublishLoop:
             block = await asyncio.to_thread(self._current_block)
             if self.due(block):
                 self.attempted_at = block
-                await self.attempt(block)
-            progressed()
+                if await self.attempt(block) is None:
+                    # The supervisor opens the outage (or counts one more failure) and runs
+                    # the loop again; it is not due again before `every_blocks` more.
+                    raise LoopFailure(self.failure_cause, str(self.last))
+            if not self.failing:  # progress would end the outage of the last failure
+                progressed()
             await sleep_or_stop(stop, self._poll)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last attempt failed."""
+        return isinstance(self.last, Exception)
+
+    @property
+    def failure_cause(self) -> str:
+        exc = self.last
+        if not isinstance(exc, Exception):
+            return ""
+        return exc.kind if isinstance(exc, StoreError) else _cause(exc)
 
     async def attempt(self, block: int) -> Published | None:
         """One publish, at ``block``; None when it failed (and was logged)."""
@@ -65,11 +81,10 @@ class PublishLoop:
             done = await asyncio.to_thread(self._publish)
         except (StoreError, PublishError, StorageError) as exc:
             self.last = exc
-            cause = exc.kind if isinstance(exc, StoreError) else _cause(exc)
             self.log.error(
                 "publish_failed",
                 block=block,
-                cause=cause,
+                cause=self.failure_cause,
                 error=" ".join(str(exc).split()),
                 retry_at_block=block + self._every,
             )

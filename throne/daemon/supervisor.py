@@ -62,8 +62,19 @@ class Backoff:
         self._next = self.first
 
 
+class LoopFailure(Exception):
+    """A failure the loop has logged itself, raised so that it is the loop's outage, under
+    ``cause``, until the loop progresses again."""
+
+    def __init__(self, cause: str, error: str) -> None:
+        super().__init__(error)
+        self.cause = cause
+
+
 def cause_of(exc: BaseException) -> str:
     """What a failure says about where the fault is, for the outage's ``cause``."""
+    if isinstance(exc, LoopFailure):
+        return exc.cause
     if is_storage_failure(exc):
         return "database"
     if isinstance(exc, SignerUnavailable | SignerRefused):

@@ -21,7 +21,9 @@ from throne.audit.publisher import publish
 from throne.audit.signing import keypair_from_text
 from throne.daemon.publishing import PublishLoop
 from throne.daemon.settings import PublishSettings, SettingsError, settings_from_dict
+from throne.daemon.supervisor import Supervisor
 from throne.envs.registry import environments
+from throne.observability.health import Heartbeat
 
 RANGES = {"SAT": (0, 1000), "ABD": (0, 500)}
 SIGNER = keypair_from_text("//Alice")
@@ -81,16 +83,7 @@ def test_the_root_builds_a_publisher_only_when_told_where(tmp_path: Path) -> Non
     assert callable(open_publish_loop(told, db, lambda: 1))
 
 
-async def run_until(loop: PublishLoop, done: asyncio.Event, stop: asyncio.Event) -> None:
-    task = asyncio.create_task(loop.run(stop))
-    try:
-        await asyncio.wait_for(done.wait(), 30)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-def test_a_failed_attempt_is_one_line_and_the_next_one_publishes(
+def test_a_failed_attempt_is_one_line_an_outage_and_the_next_one_publishes(
     s3: S3Server, tmp_path: Path
 ) -> None:
     db = played_database(tmp_path / "log.db")
@@ -98,28 +91,46 @@ def test_a_failed_attempt_is_one_line_and_the_next_one_publishes(
     store = open_object_store(f"s3://{bucket}/validator", endpoint_url=s3.url)
     block = [10]
     attempts: list[int] = []
+    health = Heartbeat()
+    between: list[tuple[bool, dict[str, object]]] = []
     published = asyncio.Event()
+    polls_after_failure = [0]
+
+    def current_block() -> int:
+        if len(attempts) == 1:  # after the failure, the loop keeps polling, failing still
+            polls_after_failure[0] += 1
+            if polls_after_failure[0] == 3:
+                between.append(health.status())
+                s3.client().create_bucket(Bucket=bucket)  # the operator mends it
+                block[0] = 14  # and the chain moves on
+        return block[0]
 
     def attempt() -> object:
         attempts.append(block[0])
         try:
             return publish(db, store, SIGNER)
         finally:
-            if len(attempts) == 1:  # the operator creates the bucket; the chain moves on
-                s3.client().create_bucket(Bucket=bucket)
-                block[0] = 14
-            else:
+            if len(attempts) == 2:
                 published.set()
 
     loop = PublishLoop(
         attempt,  # type: ignore[arg-type]
         every_blocks=4,
-        current_block=lambda: block[0],
+        current_block=current_block,
         poll_seconds=0.01,
     )
+    supervisor = Supervisor(health.outages, first_backoff=0.01)
+    stop = asyncio.Event()
 
     async def main() -> None:
-        await run_until(loop, published, asyncio.Event())
+        task = asyncio.create_task(supervisor.run("publish", loop.run, stop))
+        try:
+            await asyncio.wait_for(published.wait(), 30)
+            while health.outages.describe():  # the loop's next iteration ends the outage
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
 
     with capture_logs() as logs:
         asyncio.run(main())
@@ -127,8 +138,17 @@ def test_a_failed_attempt_is_one_line_and_the_next_one_publishes(
     failed = [e for e in logs if e["event"] == "publish_failed"]
     assert len(failed) == 1 and failed[0]["cause"] == "no-bucket"
     assert bucket in failed[0]["error"] and failed[0]["retry_at_block"] == 14
+    # While it failed, /healthz said so, by the loop's name and the failure's cause.
+    [(healthy, body)] = between
+    outage = body["outages"]["publish"]  # type: ignore[index]
+    assert not healthy and body["status"] == "outage"
+    assert outage["cause"] == "no-bucket" and bucket in outage["error"]
+    assert outage["failures"] == 1
     (done,) = [e for e in logs if e["event"] == "published"]
     assert done["written"] >= 1 and done["events"] == 49
+    assert health.status()[0] and health.outages.describe() == {}
+    (ended,) = [e for e in logs if e["event"] == "outage_ended"]
+    assert ended["loop"] == "publish" and ended["cause"] == "no-bucket"
     index = json.loads(s3.objects(bucket, "validator/")["index.json"])
     assert index["parts"][-1]["last_id"] == 49
 
