@@ -22,7 +22,7 @@ def publish_target(settings: Settings) -> PublishTarget | None:
     from throne.observability.publication import PublishTarget
 
     p = settings.publish
-    return PublishTarget(p.to, p.endpoint_url, p.region) if p.to else None
+    return PublishTarget(p.to, p.endpoint_url, p.region, p.index_url) if p.to else None
 
 
 def open_object_store(

@@ -293,6 +293,9 @@ class PublishSettings:
     region: str = ""
     #: the key that signs the checkpoints (0x seed, //uri or mnemonic); "" = the local key
     key: str = ""
+    #: the public http(s) URL of the published index.json (a CDN, the bucket's website), which
+    #: the dashboard's audit page gives auditors to verify without credentials; "" = none
+    index_url: Annotated[str, EMPTY_OR_HTTP_URL] = ""
 
     def __post_init__(self) -> None:
         check_fields(self)

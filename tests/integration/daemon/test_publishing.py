@@ -17,6 +17,7 @@ from tests.support.paths import ROOT
 from tests.support.played import played_database
 from tests.support.s3 import S3Server, aws_environment, s3_server
 from throne.app import build, create_local_chain, open_object_store, open_publish_loop
+from throne.app.publish import publish_target
 from throne.audit.publisher import publish
 from throne.audit.signing import keypair_from_text
 from throne.daemon.publishing import PublishLoop
@@ -47,9 +48,17 @@ def test_the_publish_section_is_read_and_shown() -> None:
             "every_blocks": 50,
             "endpoint_url": "https://acct.r2.cloudflarestorage.com",
             "region": "auto",
+            "index_url": "https://logs.example/validator/index.json",
         }
     }
     s = settings_from_dict(raw, RANGES)
+    # The public index is what the dashboard's audit page gives auditors, beside the bucket.
+    target = publish_target(s)
+    assert target is not None and target.verify_commands() == [
+        "throne audit verify s3://logs/validator "
+        "--endpoint-url https://acct.r2.cloudflarestorage.com",
+        "throne audit verify https://logs.example/validator/index.json",
+    ]
     assert (s.publish.to, s.publish.every_blocks, s.publish.region) == (
         "s3://logs/validator",
         50,
@@ -65,6 +74,7 @@ def test_the_publish_section_is_read_and_shown() -> None:
         ({"to": "logs/validator"}, "to must be an s3://BUCKET/PREFIX URL"),
         ({"every_blocks": 0}, "every_blocks must be >= 1"),
         ({"endpoint_url": "r2.example"}, "endpoint_url must be an http(s):// URL, or empty"),
+        ({"index_url": "logs.example/index.json"}, "index_url must be an http(s):// URL"),
         ({"access_key": "x"}, "unknown key(s) ['access_key']"),
     ],
 )
