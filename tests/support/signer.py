@@ -22,8 +22,8 @@ import httpx
 from tests.support.command import THRONE
 from throne import event_loop
 from throne.miners.server import uvicorn_server
-from throne.signer.app import Holding, signer_app
 from throne.signer.listen import bind_unix, remove_socket
+from throne.signer.service import Holding, signer_app
 
 
 def write_token(path: Path, mode: int = 0o600) -> str:

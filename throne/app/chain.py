@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from throne.adapters.chain.local import ClockMode, LocalChain
     from throne.adapters.signer.client import SignerClient
     from throne.daemon.settings import ValidatorSettings
-    from throne.signer.app import Holding
+    from throne.signer.service import Holding
 
 
 #: the least time a chain write (setting weights) is given before it counts as failed
@@ -170,7 +170,7 @@ def open_signer_holding(v: ValidatorSettings, key_file: Path | None = None) -> H
     the local chain, whose hotkeys are names: the chain as ``hotkey``, and the key in
     ``key_file`` (default: the local signing key ``throne audit export`` uses) for checkpoints.
     """
-    from throne.signer.app import Holding
+    from throne.signer.service import Holding
 
     choice = ChainChoice.of(v)
     if choice.network == "local":

@@ -133,7 +133,6 @@ def run(args: argparse.Namespace) -> int:
     from throne.app import open_signer_holding
     from throne.miners.server import serve_until_signalled
     from throne.observability.logging import configure_logging
-    from throne.signer.app import signer_app
     from throne.signer.listen import (
         ListenError,
         bind_tcp,
@@ -141,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         check_host,
         remove_socket,
     )
+    from throne.signer.service import signer_app
 
     if args.socket is not None and (args.host is not None or args.allow_remote):
         raise CommandError("--host and --allow-remote go with --port, not --socket")

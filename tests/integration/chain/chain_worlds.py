@@ -22,7 +22,7 @@ from throne.adapters.chain.local import LocalChain
 from throne.adapters.signer.chain import NoKey, SignerChain
 from throne.adapters.signer.client import SignerClient
 from throne.ports.chain import Chain
-from throne.signer.app import Holding
+from throne.signer.service import Holding
 
 NETUID = 120
 
